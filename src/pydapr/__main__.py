@@ -1,0 +1,3 @@
+from pydapr.cli.main import main
+
+main()
