@@ -59,7 +59,9 @@ class DaprError(Exception):
 
 # --- generic / HTTP -----------------------------------------------------------------------------
 NOT_FOUND = ErrorKind("ERR_NOT_FOUND", 404, S.NOT_FOUND, "method {0} is not found")
-METHOD_NOT_ALLOWED = ErrorKind("ERR_METHOD_NOT_ALLOWED", 405, S.UNIMPLEMENTED, "method {0} not allowed on {1}")
+METHOD_NOT_ALLOWED = ErrorKind(
+    "ERR_METHOD_NOT_ALLOWED", 405, S.UNIMPLEMENTED, "method {0} not allowed on {1}"
+)
 MALFORMED_REQUEST = ErrorKind(
     "ERR_MALFORMED_REQUEST", 400, S.INVALID_ARGUMENT, "failed deserializing HTTP body: {0}"
 )
@@ -67,7 +69,10 @@ MALFORMED_REQUEST_DATA = ErrorKind(
     "ERR_MALFORMED_REQUEST_DATA", 400, S.INVALID_ARGUMENT, "can't serialize request data field: {0}"
 )
 BODY_TOO_LARGE = ErrorKind(
-    "ERR_MALFORMED_REQUEST", 413, S.RESOURCE_EXHAUSTED, "request body of {0} bytes exceeds the limit of {1} bytes"
+    "ERR_MALFORMED_REQUEST",
+    413,
+    S.RESOURCE_EXHAUSTED,
+    "request body of {0} bytes exceeds the limit of {1} bytes",
 )
 API_UNIMPLEMENTED = ErrorKind(
     "ERR_API_UNIMPLEMENTED", 501, S.UNIMPLEMENTED, "the {0} API is not implemented by this pydapr version"

@@ -1,0 +1,1 @@
+"""Transports: HTTP and gRPC adapters around the building blocks' transport-free APIs."""

@@ -1,0 +1,98 @@
+"""gRPC proxying: a call on the sidecar's gRPC port carrying ``dapr-app-id`` metadata is forwarded.
+
+If the id is this sidecar's app, the call goes to the app's own gRPC server; otherwise to the
+target app's sidecar, which forwards it to its app. Messages are passed as raw bytes, so any
+service and any call shape (unary or streaming) goes through without knowing its schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+log = logging.getLogger("pydapr.api.grpc.proxy")
+
+APP_ID_KEY = "dapr-app-id"
+# Metadata that belongs to one hop (or to grpc itself) and must not be forwarded.
+_SKIP = frozenset(
+    {"dapr-api-token", "user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-timeout"}
+)
+
+ChannelFor = Callable[[str], Awaitable[tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]]]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class ProxyHandler(grpc.GenericRpcHandler):
+    """Serves any method not served by the Dapr API when ``dapr-app-id`` is present."""
+
+    def __init__(self, channel_for: ChannelFor) -> None:
+        self._channel_for = channel_for
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+        app_id = metadata.get(APP_ID_KEY)
+        if not app_id or not isinstance(app_id, str):
+            return None
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        return grpc.stream_stream_rpc_method_handler(
+            self._make_proxy(method, app_id),
+            request_deserializer=_identity,
+            response_serializer=_identity,
+        )
+
+    def _make_proxy(self, method: str, app_id: str) -> Callable[..., AsyncIterator[bytes]]:
+        channel_for = self._channel_for
+
+        async def proxy(
+            request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[bytes]:
+            try:
+                channel, extra = await channel_for(app_id)
+            except LookupError as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"failed to proxy request: {exc}")
+                return
+            metadata = [
+                (k, v)
+                for k, v in (context.invocation_metadata() or ())
+                if k not in _SKIP and not k.startswith(":")
+            ]
+            metadata.extend(extra)
+            timeout = context.time_remaining()
+            call = channel.stream_stream(
+                method, request_serializer=_identity, response_deserializer=_identity
+            )(metadata=metadata, timeout=timeout)
+
+            async def pump() -> None:
+                async for message in request_iterator:
+                    await call.write(message)
+                await call.done_writing()
+
+            pumping = asyncio.ensure_future(pump())
+            try:
+                initial = await call.initial_metadata()
+                if initial:
+                    await context.send_initial_metadata(tuple(initial))
+                async for reply in call:
+                    yield reply
+                trailing = await call.trailing_metadata()
+                if trailing:
+                    context.set_trailing_metadata(tuple(trailing))
+            except grpc.aio.AioRpcError as exc:
+                if exc.trailing_metadata():
+                    context.set_trailing_metadata(tuple(exc.trailing_metadata()))
+                await context.abort(exc.code(), exc.details() or "")
+            finally:
+                if not pumping.done():
+                    pumping.cancel()
+                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError, Exception):
+                    await pumping
+
+        return proxy

@@ -1,0 +1,43 @@
+"""Starts the public gRPC API server: the composed Dapr servicer plus the gRPC proxy."""
+
+from __future__ import annotations
+
+import grpc
+from dapr.proto.runtime.v1 import dapr_pb2_grpc
+
+from pydapr.api.grpc.compose import compose_servicer
+from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
+from pydapr.api.grpc.token import TokenInterceptor
+
+
+async def start_grpc_server(
+    handlers: list[object],
+    *,
+    host: str,
+    port: int,
+    channel_for: ChannelFor,
+    api_token: str | None,
+    max_message_size: int,
+    unix_path: str | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Binds and starts the server; raises OSError naming the address when it cannot bind."""
+    interceptors = [TokenInterceptor(api_token)] if api_token else []
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", max_message_size),
+            ("grpc.max_send_message_length", max_message_size),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers([ProxyHandler(channel_for)])
+    address = f"unix:{unix_path}" if unix_path else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen for gRPC on {address}: {exc}") from None
+    if not unix_path and bound == 0:
+        raise OSError(f"cannot listen for gRPC on {address}: address already in use")
+    await server.start()
+    return server, bound

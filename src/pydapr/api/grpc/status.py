@@ -1,0 +1,25 @@
+"""Maps catalog errors to gRPC: status code, message and a google.rpc.ErrorInfo detail, once."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from pydapr.errors import DaprError
+
+ERROR_DOMAIN = "dapr.io"
+
+
+def to_rpc_status(err: DaprError) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=err.code, domain=ERROR_DOMAIN, metadata=err.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    proto = status_pb2.Status(code=err.grpc_status.value[0], message=err.message, details=[detail])
+    return rpc_status.to_status(proto)
+
+
+async def abort(context: grpc.aio.ServicerContext, err: DaprError) -> None:  # type: ignore[type-arg]
+    """Ends the call with ``err``; raises (grpc's abort never returns)."""
+    await context.abort_with_status(to_rpc_status(err))

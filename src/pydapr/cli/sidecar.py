@@ -1,0 +1,170 @@
+"""``pydapr sidecar``: the sidecar process, with daprd's flags."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pydapr.sidecar.options import DEFAULT_MAX_BODY_SIZE, SidecarOptions
+
+APP_PROTOCOLS = ("http", "grpc", "https", "grpcs", "h2c")
+
+
+def parse_size(value: str) -> int:
+    """Parse Kubernetes-style quantities as daprd does (``4Mi``, ``512Ki``, ``1G``, ``1048576``)."""
+    units = {
+        "ki": 1024,
+        "mi": 1024**2,
+        "gi": 1024**3,
+        "k": 1000,
+        "m": 1000**2,
+        "g": 1000**3,
+        "kb": 1000,
+        "mb": 1000**2,
+        "gb": 1000**3,
+        "b": 1,
+    }
+    text = value.strip()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    unit = text[len(number) :].lower()
+    try:
+        base = float(number)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size (examples: 4Mi, 512Ki, 1048576)") from None
+    if unit and unit not in units:
+        raise click.BadParameter(f"{value!r} has an unknown unit {unit!r} (use Ki, Mi, Gi)")
+    return int(base * units.get(unit, 1))
+
+
+def _duration(value: str) -> float:
+    from pydapr.resources.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def sidecar_options(f: Any) -> Any:
+    """The daprd flags, shared with ``pydapr run``'s sidecar half."""
+    opts = [
+        click.option("--app-id", "-a", "app_id", default="", help="The id of the app (required)"),
+        click.option(
+            "--app-port", "-p", "app_port", type=int, default=None, help="The port the app listens on"
+        ),
+        click.option(
+            "--app-protocol",
+            "-P",
+            "app_protocol",
+            type=click.Choice(APP_PROTOCOLS),
+            default="http",
+            show_default=True,
+            help="Protocol the app speaks",
+        ),
+        click.option("--app-channel-address", default="127.0.0.1", show_default=True),
+        click.option("--dapr-http-port", "-H", type=int, default=3500, show_default=True),
+        click.option("--dapr-grpc-port", "-G", type=int, default=50001, show_default=True),
+        click.option("--dapr-internal-grpc-port", "-I", type=int, default=None),
+        click.option("--metrics-port", "-M", type=int, default=9090, show_default=True),
+        click.option("--enable-metrics/--disable-metrics", default=True, show_default=True),
+        click.option(
+            "--resources-path",
+            "--components-path",
+            "-d",
+            "resources_paths",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Folder of resource YAML (repeatable); -d/--components-path is the deprecated alias",
+        ),
+        click.option("--config", "-c", type=click.Path(path_type=Path), default=None),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warn", "warning", "error", "fatal"]),
+            default="info",
+            show_default=True,
+        ),
+        click.option("--log-as-json", is_flag=True, default=False),
+        click.option("--enable-api-logging", is_flag=True, default=False),
+        click.option("--max-body-size", default="4Mi", show_default=True, help="e.g. 4Mi"),
+        click.option("--dapr-http-max-request-size", type=int, default=None, help="Deprecated: MB"),
+        click.option("--app-max-concurrency", type=int, default=-1, show_default=True),
+        click.option("--dapr-graceful-shutdown-seconds", type=float, default=5.0, show_default=True),
+        click.option("--enable-app-health-check", is_flag=True, default=False),
+        click.option("--app-health-check-path", default="/healthz", show_default=True),
+        click.option("--app-health-probe-interval", type=float, default=5.0, show_default=True),
+        click.option("--app-health-probe-timeout", type=int, default=500, show_default=True, help="ms"),
+        click.option("--app-health-threshold", type=int, default=3, show_default=True),
+        click.option("--placement-host-address", default=None),
+        click.option("--scheduler-host-address", default=None),
+        click.option("--unix-domain-socket", "-u", type=click.Path(path_type=Path), default=None),
+        click.option("--dapr-listen-addresses", default="127.0.0.1", show_default=True),
+        click.option("--app-ssl", is_flag=True, default=False, help="Deprecated: use --app-protocol https"),
+        click.option("--enable-mtls", is_flag=True, default=False),
+        click.option("--sentry-address", default=None),
+        click.option("--mode", type=click.Choice(["standalone", "kubernetes"]), default="standalone"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_options(params: dict[str, Any]) -> SidecarOptions:
+    app_id = params["app_id"]
+    if not app_id:
+        raise click.UsageError("--app-id is required")
+    max_body = parse_size(params["max_body_size"]) if params["max_body_size"] else DEFAULT_MAX_BODY_SIZE
+    if params.get("dapr_http_max_request_size"):
+        max_body = params["dapr_http_max_request_size"] * 1024 * 1024
+    app_port = params["app_port"]
+    return SidecarOptions(
+        app_id=app_id,
+        app_port=app_port if app_port and app_port > 0 else None,
+        app_protocol="https"
+        if params["app_ssl"] and params["app_protocol"] == "http"
+        else params["app_protocol"],
+        app_channel_address=params["app_channel_address"],
+        dapr_http_port=params["dapr_http_port"],
+        dapr_grpc_port=params["dapr_grpc_port"],
+        dapr_internal_grpc_port=params["dapr_internal_grpc_port"],
+        metrics_port=params["metrics_port"],
+        enable_metrics=params["enable_metrics"],
+        dapr_listen_addresses=tuple(
+            a.strip() for a in params["dapr_listen_addresses"].split(",") if a.strip()
+        ),
+        resources_paths=tuple(params["resources_paths"]),
+        config=params["config"],
+        log_level="warning" if params["log_level"] == "warn" else params["log_level"],
+        log_as_json=params["log_as_json"],
+        enable_api_logging=params["enable_api_logging"],
+        max_body_size=max_body,
+        app_max_concurrency=params["app_max_concurrency"],
+        dapr_graceful_shutdown_seconds=params["dapr_graceful_shutdown_seconds"],
+        enable_app_health_check=params["enable_app_health_check"],
+        app_health_check_path=params["app_health_check_path"],
+        app_health_probe_interval=params["app_health_probe_interval"],
+        app_health_probe_timeout=params["app_health_probe_timeout"] / 1000.0,
+        app_health_threshold=params["app_health_threshold"],
+        placement_host_address=params["placement_host_address"],
+        scheduler_host_address=params["scheduler_host_address"],
+        unix_domain_socket=params["unix_domain_socket"],
+        app_ssl=params["app_ssl"],
+        enable_mtls=params["enable_mtls"],
+        sentry_address=params["sentry_address"],
+        mode=params["mode"],
+        namespace=os.environ.get("NAMESPACE") or "default",
+        base_dir=Path.cwd(),
+    )
+
+
+@click.command(name="sidecar", context_settings={"help_option_names": ["-h", "--help"]})
+@sidecar_options
+def command(**params: Any) -> None:
+    """Run a sidecar beside an app (the equivalent of daprd)."""
+    options = build_options(params)
+    from pydapr.sidecar.main import run_sidecar
+
+    sys.exit(run_sidecar(options))

@@ -1,0 +1,1 @@
+"""Component registry and the contract every component family shares."""

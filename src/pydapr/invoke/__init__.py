@@ -1,0 +1,1 @@
+"""Service invocation: app to app through the sidecars, HTTPEndpoints and full URLs."""

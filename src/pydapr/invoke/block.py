@@ -1,0 +1,144 @@
+"""Service invocation in the sidecar: the HTTP routes, ``InvokeService`` and the internal endpoint."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import grpc
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import dapr_pb2
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from pydapr import errors
+from pydapr.api.grpc.status import ERROR_DOMAIN
+from pydapr.http.messages import Headers, Request, Response
+from pydapr.invoke import headers as h
+from pydapr.invoke.api import InvokeAPI
+from pydapr.invoke.codes import grpc_code_from_http, grpc_code_from_int
+from pydapr.sidecar.block import BuildingBlock
+
+if TYPE_CHECKING:
+    from pydapr.api.http.router import Router
+    from pydapr.sidecar.runtime import Runtime
+
+_VERB_NAMES = {value: name for name, value in common_pb2.HTTPExtension.Verb.items()}
+_GRPC_SKIP_METADATA = frozenset({"dapr-api-token", "user-agent", "content-type", "dapr-app-id"})
+
+
+def split_invoke_path(rest: str) -> tuple[str, str]:
+    """``<target>/method/<path>`` → (target, path); the target may be a URL with slashes."""
+    marker = rest.find("/method/")
+    if marker < 0:
+        if rest.endswith("/method"):
+            raise errors.DIRECT_INVOKE_METHOD()
+        raise errors.NOT_FOUND("/v1.0/invoke/" + rest)
+    target = unquote(rest[:marker])
+    method = rest[marker + len("/method/") :]
+    if not method:
+        raise errors.DIRECT_INVOKE_METHOD()
+    return target, method
+
+
+class InvokeBlock(BuildingBlock):
+    name = "invoke"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.api = InvokeAPI(runtime)
+
+    def register_http(self, router: Router) -> None:
+        router.add("*", "/v1.0/invoke/{rest:*}", self._http_invoke)
+
+    async def _http_invoke(self, req: Request, params: dict[str, str]) -> Response:
+        target, method = split_invoke_path(params["rest"])
+        return await self.api.invoke(target, method, req)
+
+    async def invoke_by_header(self, req: Request, app_id: str) -> Response:
+        """The ``dapr-app-id`` header form: any path not served by the API is a method of that app."""
+        req.headers.remove("dapr-app-id")
+        return await self.api.invoke(app_id, req.path.lstrip("/"), req)
+
+    async def handle_internal(self, req: Request) -> Response:
+        """A call from another sidecar for this sidecar's app (the internal port)."""
+        callee = req.headers.get(h.CALLEE_APP_ID)
+        if callee is not None and callee != self.runtime.app_id:
+            # A stale registry entry pointed a caller at a port now used by another app.
+            raise errors.DIRECT_INVOKE(callee, f"reached the sidecar of {self.runtime.app_id} instead")
+        caller = req.headers.get(h.CALLER_APP_ID) or ""
+        try:
+            return await self.api.deliver(req.path.lstrip("/"), req, caller=caller)
+        except errors.DaprError as err:
+            resp = Response.json(err.http_body(), err.http_status)
+            resp.headers.add(h.SIDECAR_ERROR, err.code)
+            return resp
+
+    def grpc_handler(self) -> object:
+        return _InvokeGrpc(self.api)
+
+
+class _InvokeGrpc:
+    def __init__(self, api: InvokeAPI) -> None:
+        self.api = api
+
+    async def InvokeService(
+        self, request: dapr_pb2.InvokeServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> common_pb2.InvokeResponse:
+        message = request.message
+        if not message.method:
+            raise errors.DIRECT_INVOKE_METHOD()
+        verb = "POST"
+        query = ""
+        if message.HasField("http_extension"):
+            verb = _VERB_NAMES.get(message.http_extension.verb, "POST")
+            if verb == "NONE":
+                verb = "POST"
+            query = message.http_extension.querystring
+        headers = Headers.from_lowercase(
+            [
+                (k, v)
+                for k, v in (context.invocation_metadata() or ())
+                if isinstance(v, str) and k not in _GRPC_SKIP_METADATA and not k.startswith((":", "grpc-"))
+            ]
+        )
+        if message.content_type:
+            headers.set("content-type", message.content_type)
+        req = Request(verb, "/" + message.method.lstrip("/"), query, headers, message.data.value)
+        resp = await self.api.invoke(request.id, message.method, req)
+        grpc_status_header = resp.headers.get(h.GRPC_STATUS)
+        if grpc_status_header is not None:
+            code = grpc_code_from_int(int(grpc_status_header))
+            await context.abort(code, resp.headers.get(h.GRPC_MESSAGE) or "")
+        await context.send_initial_metadata(
+            (*_metadata_from_headers(resp.headers), ("dapr-http-status", str(resp.status)))
+        )
+        if not 200 <= resp.status < 300:
+            await context.abort_with_status(_http_error_status(resp))
+        return common_pb2.InvokeResponse(
+            data=any_pb2.Any(value=resp.body), content_type=resp.headers.get("content-type") or ""
+        )
+
+
+def _metadata_from_headers(headers: Headers) -> list[tuple[str, str]]:
+    return h.to_grpc_metadata(headers)
+
+
+def _http_error_status(resp: Response) -> grpc.Status:
+    """Dapr's ErrorFromHTTPResponseCode: the HTTP status text as message, an ErrorInfo with the code."""
+    try:
+        reason = HTTPStatus(resp.status).phrase
+    except ValueError:
+        reason = f"HTTP {resp.status}"
+    detail_text = resp.body.decode("utf-8", "replace")[:63]
+    info = error_details_pb2.ErrorInfo(
+        reason=reason,
+        domain=ERROR_DOMAIN,
+        metadata={"http.code": str(resp.status), "http.error_message": detail_text},
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    code = grpc_code_from_http(resp.status)
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=reason, details=[detail]))

@@ -1,0 +1,1 @@
+"""The sidecar: startup order, ports, readiness, the app channel, shutdown."""

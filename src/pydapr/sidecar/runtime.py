@@ -1,0 +1,315 @@
+"""The sidecar's runtime: builds everything in Dapr's startup order and tears it down in reverse.
+
+Order (dapr/dapr pkg/runtime/runtime.go): configuration → resources → secret stores → other
+components → API servers (outbound ready) → wait for the app port → ``GET /dapr/config`` →
+building blocks start (subscriptions, input bindings, jobs) → ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from typing import Any
+
+from pydapr.api.grpc.server import start_grpc_server
+from pydapr.api.http.dispatch import HttpDispatcher
+from pydapr.api.http.router import Router
+from pydapr.components.base import ComponentConfigError
+from pydapr.http.client import HttpClient, HttpClientError
+from pydapr.http.server import HttpServer
+from pydapr.nameresolution import NameResolver, create_resolver
+from pydapr.nameresolution.base import Address, Registration
+from pydapr.resources import Configuration, ResourceError, Resources, load_configuration, load_resources
+from pydapr.sidecar.app_channel import AppChannel
+from pydapr.sidecar.app_health import AppHealthChecker
+from pydapr.sidecar.block import BuildingBlock
+from pydapr.sidecar.components import ComponentStartupError, ComponentStore
+from pydapr.sidecar.options import SidecarOptions
+
+log = logging.getLogger("pydapr.runtime")
+
+# Building blocks, in the order their start() runs. A block whose package is not installed is
+# skipped; its APIs then answer ERR_API_UNIMPLEMENTED.
+BLOCKS = (
+    "pydapr.sidecar.metadata_block:MetadataBlock",
+    "pydapr.invoke.block:InvokeBlock",
+    "pydapr.secrets.block:SecretsBlock",
+    "pydapr.state.block:StateBlock",
+    "pydapr.configuration.block:ConfigurationBlock",
+    "pydapr.lock.block:LockBlock",
+    "pydapr.bindings.block:BindingsBlock",
+    "pydapr.pubsub.block:PubSubBlock",
+    "pydapr.jobs.block:JobsBlock",
+    "pydapr.sidecar.unimplemented:UnimplementedBlock",
+)
+
+
+class StartupError(Exception):
+    """Startup cannot go on; the message is the one line the user sees."""
+
+
+def _block_classes() -> list[type[BuildingBlock]]:
+    classes = []
+    for target in BLOCKS:
+        module_name, _, attr = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                log.debug("building block %s not available", module_name)
+                continue
+            raise
+        classes.append(getattr(module, attr))
+    return classes
+
+
+class Runtime:
+    def __init__(self, options: SidecarOptions) -> None:
+        self.options = options
+        self.app_id = options.app_id
+        self.namespace = options.namespace
+        self.ready = False
+        self.outbound_ready = False
+        self.resources = Resources([], [], [], [], [])
+        self.configuration: Configuration | None = None
+        self.components = ComponentStore(
+            app_id=self.app_id, namespace=self.namespace, base_dir=options.base_dir
+        )
+        self.http_client = HttpClient()
+        self.app_channel = AppChannel(options, self.http_client)
+        self.app_config: dict[str, Any] = {}
+        self.app_health = AppHealthChecker(self)
+        self.resolver: NameResolver = create_resolver(None, {})
+        self.blocks: list[BuildingBlock] = []
+        self.http_port = 0
+        self.grpc_port = 0
+        self.internal_port = 0
+        self._http_servers: list[HttpServer] = []
+        self._internal_server: HttpServer | None = None
+        self._grpc_servers: list[Any] = []
+        self._shutdown = asyncio.Event()
+        self._app_task: asyncio.Task[None] | None = None
+        self._started_blocks: list[BuildingBlock] = []
+        self._peers = _PeerChannels()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        opts = self.options
+        try:
+            if opts.config is not None:
+                self.configuration = load_configuration(opts.config)
+            self.resources = load_resources(
+                list(opts.resources_paths), app_id=self.app_id, namespace=self.namespace
+            )
+        except ResourceError as exc:
+            raise StartupError(str(exc)) from None
+        nr = self.configuration.name_resolution if self.configuration else None
+        try:
+            self.resolver = create_resolver(
+                nr.component if nr else None, dict(nr.configuration) if nr else {}
+            )
+        except ValueError as exc:
+            raise StartupError(f"{opts.config}: {exc}") from None
+        try:
+            await self.components.load_all(self.resources.components)
+        except (ComponentStartupError, ComponentConfigError) as exc:
+            raise StartupError(str(exc)) from None
+        self.blocks = [cls(self) for cls in _block_classes()]
+        await self._start_servers()
+        await self.resolver.register(
+            Registration(
+                app_id=self.app_id,
+                namespace=self.namespace,
+                address=Address("127.0.0.1", self.internal_port, self.grpc_port, self.http_port),
+                pid=os.getpid(),
+            )
+        )
+        self.outbound_ready = True
+        log.info(
+            "dapr initialized. Status: Running. HTTP port %d, gRPC port %d, internal port %d",
+            self.http_port,
+            self.grpc_port,
+            self.internal_port,
+        )
+        self._app_task = asyncio.create_task(self._connect_app())
+
+    async def _start_servers(self) -> None:
+        opts = self.options
+        router = Router()
+        for block in self.blocks:
+            block.register_http(router)
+        invoke = next((b for b in self.blocks if b.name == "invoke"), None)
+        token = os.environ.get("DAPR_API_TOKEN") or None
+        dispatcher = HttpDispatcher(
+            router,
+            api_token=token,
+            invoke_by_header=getattr(invoke, "invoke_by_header", None),
+            api_logging=opts.enable_api_logging,
+        )
+        uds = opts.unix_domain_socket
+        try:
+            if uds is not None:
+                path = str(uds / f"dapr-http-{self.app_id}.socket")
+                self._http_servers.append(
+                    await HttpServer.start(dispatcher, unix_path=path, max_body_size=opts.max_body_size)
+                )
+            else:
+                for host in opts.dapr_listen_addresses:
+                    server = await HttpServer.start(
+                        dispatcher, host=host, port=opts.dapr_http_port, max_body_size=opts.max_body_size
+                    )
+                    self._http_servers.append(server)
+                    self.http_port = server.port
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {exc.strerror or exc}"
+            ) from None
+        handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
+        try:
+            if uds is not None:
+                server, _ = await start_grpc_server(
+                    handlers,
+                    host="",
+                    port=0,
+                    unix_path=str(uds / f"dapr-grpc-{self.app_id}.socket"),
+                    channel_for=self._grpc_channel_for,
+                    api_token=token,
+                    max_message_size=opts.max_body_size,
+                )
+                self._grpc_servers.append(server)
+            else:
+                for host in opts.dapr_listen_addresses:
+                    server, bound = await start_grpc_server(
+                        handlers,
+                        host=host,
+                        port=opts.dapr_grpc_port,
+                        channel_for=self._grpc_channel_for,
+                        api_token=token,
+                        max_message_size=opts.max_body_size,
+                    )
+                    self._grpc_servers.append(server)
+                    self.grpc_port = bound
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on port {opts.dapr_grpc_port} for the Dapr gRPC API: {exc}"
+            ) from None
+        if invoke is not None:
+            try:
+                self._internal_server = await HttpServer.start(
+                    invoke.handle_internal,  # type: ignore[attr-defined]
+                    host="127.0.0.1",
+                    port=opts.dapr_internal_grpc_port or 0,
+                    max_body_size=opts.max_body_size,
+                )
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on port {opts.dapr_internal_grpc_port} for sidecar-to-sidecar calls: "
+                    f"{exc.strerror or exc}"
+                ) from None
+            self.internal_port = self._internal_server.port
+
+    async def _grpc_channel_for(self, app_id: str) -> tuple[Any, tuple[tuple[str, str], ...]]:
+        """Where a proxied gRPC call for ``app_id`` goes: the own app, or the target's sidecar."""
+        target_id, _, namespace = app_id.partition(".")
+        if target_id == self.app_id and (not namespace or namespace == self.namespace):
+            if not self.app_channel.configured:
+                raise LookupError("this app has no --app-port")
+            return self.app_channel.grpc_channel(), self.app_channel.grpc_metadata()
+        address = await self.resolver.resolve(target_id, namespace or self.namespace)
+        return self._peers.get(address), ()
+
+    async def _connect_app(self) -> None:
+        try:
+            if self.app_channel.configured:
+                log.info("waiting for the app on port %s", self.options.app_port)
+                await self.app_channel.wait_until_reachable()
+                log.info("app is reachable on port %s", self.options.app_port)
+                if self.app_channel.protocol == "http":
+                    await self._read_app_config()
+                if self.options.enable_app_health_check:
+                    self.app_health.start()
+            for block in self.blocks:
+                await block.start()
+                self._started_blocks.append(block)
+            self.ready = True
+            log.info("sidecar ready: app id %s", self.app_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("connecting to the app failed; the sidecar stops")
+            self.request_shutdown()
+
+    async def _read_app_config(self) -> None:
+        import msgspec
+
+        try:
+            resp = await self.app_channel.http("GET", "/dapr/config", timeout=5.0)
+        except HttpClientError as exc:
+            log.warning("GET /dapr/config failed: %s", exc)
+            return
+        if resp.status == 200 and resp.body:
+            try:
+                config = msgspec.json.decode(resp.body)
+            except msgspec.DecodeError:
+                log.warning("the app's /dapr/config is not JSON; ignored")
+                return
+            if isinstance(config, dict):
+                self.app_config = config
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def wait_for_shutdown(self) -> None:
+        await self._shutdown.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop taking work, let in-flight requests finish, close components."""
+        self.ready = False
+        grace = self.options.dapr_graceful_shutdown_seconds
+        if self._app_task is not None and not self._app_task.done():
+            self._app_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._app_task
+        await self.app_health.stop()
+        with contextlib.suppress(Exception):
+            await self.resolver.unregister()
+        for block in reversed(self._started_blocks):
+            try:
+                await asyncio.wait_for(block.stop(), timeout=grace)
+            except Exception:
+                log.exception("stopping block %s failed", block.name)
+        waits: list[Any] = [s.shutdown(grace) for s in self._http_servers]
+        if self._internal_server is not None:
+            waits.append(self._internal_server.shutdown(grace))
+        waits.extend(s.stop(grace) for s in self._grpc_servers)
+        await asyncio.gather(*waits, return_exceptions=True)
+        self.outbound_ready = False
+        await self.components.close_all()
+        await self.app_channel.close()
+        await self._peers.close()
+        await self.http_client.close()
+
+
+class _PeerChannels:
+    """One gRPC channel per peer sidecar, reused across proxied calls."""
+
+    def __init__(self) -> None:
+        self._channels: dict[tuple[str, int], Any] = {}
+
+    def get(self, address: Address) -> Any:
+        import grpc
+
+        key = (address.host, address.grpc_port)
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(f"{address.host}:{address.grpc_port}")
+            self._channels[key] = channel
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
