@@ -1,0 +1,1 @@
+"""Dapr jobs API: schedules, the sidecar side of the scheduler, and trigger delivery."""
