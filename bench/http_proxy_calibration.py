@@ -1,0 +1,141 @@
+"""Latency added by two pass-through proxies built on pydapr.http, against calling the echo app directly.
+
+Runs an echo server and two chained proxies (each its own uvloop process), loads both paths with
+`hey` at a fixed rate, interleaving direct and proxied runs, and prints p50/p90/p99 and the difference.
+
+    python bench/http_proxy_calibration.py [--seconds 10] [--rounds 2] [--concurrency 16] [--qps 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import uvloop
+
+from pydapr.http.client import HttpClient
+from pydapr.http.messages import Headers, Request, Response
+from pydapr.http.server import HttpServer
+
+# Per-hop headers a proxy must not forward; the client also sets its own framing.
+_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade"})
+
+
+async def _serve(role: str, upstream_port: int) -> None:
+    if role == "echo":
+
+        async def handler(req: Request) -> Response:
+            ctype = req.headers.get("content-type") or "application/octet-stream"
+            return Response(200, Headers.from_lowercase([("content-type", ctype)]), req.body)
+
+    else:
+        client = HttpClient()
+
+        async def handler(req: Request) -> Response:
+            headers = [(k, v) for k, v in req.headers.items() if k not in _HOP]
+            up = await client.request(
+                req.method, "127.0.0.1", upstream_port, req.target, headers, req.body, timeout=10.0
+            )
+            out = [(k, v) for k, v in up.headers.items() if k not in _HOP and k != "date"]
+            return Response(up.status, Headers.from_lowercase(out), up.body)
+
+    server = await HttpServer.start(handler)
+    print(f"PORT {server.port}", flush=True)
+    await asyncio.Event().wait()
+
+
+def _spawn(role: str, upstream_port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", role, "--upstream", str(upstream_port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise SystemExit(f"{role} server did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def _hey(url: str, body_file: str, seconds: int, concurrency: int, qps: int) -> list[float]:
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-q", str(qps), "-m", "POST"]
+    cmd += ["-D", body_file, "-T", "application/octet-stream", "-o", "csv", url]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rows = csv.DictReader(io.StringIO(out))
+    latencies = [float(r["response-time"]) for r in rows if r.get("status-code") == "200"]
+    if not latencies:
+        raise SystemExit(f"hey got no successful responses from {url}")
+    return latencies
+
+
+def _pct(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] * 1000.0
+
+
+def _row(name: str, samples: list[float]) -> str:
+    p50, p90, p99 = (_pct(samples, p) for p in (50, 90, 99))
+    return f"{name:<22} n={len(samples):<6} p50={p50:6.2f} ms  p90={p90:6.2f} ms  p99={p99:6.2f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--serve", choices=["echo", "proxy"])
+    ap.add_argument("--upstream", type=int, default=0)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--qps", type=int, default=32, help="per hey worker")
+    args = ap.parse_args()
+    if args.serve:
+        uvloop.run(_serve(args.serve, args.upstream))
+        return
+    if shutil.which("hey") is None:
+        raise SystemExit("hey is not installed (apt-get install -y hey)")
+
+    procs = []
+    try:
+        echo, echo_port = _spawn("echo")
+        procs.append(echo)
+        inner, inner_port = _spawn("proxy", echo_port)
+        procs.append(inner)
+        outer, outer_port = _spawn("proxy", inner_port)
+        procs.append(outer)
+        direct = f"http://127.0.0.1:{echo_port}/echo"
+        proxied = f"http://127.0.0.1:{outer_port}/echo"
+        with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
+            f.write(os.urandom(512).hex().encode())  # 1 KiB of printable bytes
+            body_file = f.name
+        load = (args.concurrency, args.qps)
+        _hey(direct, body_file, 2, *load)  # warm-up: connections, caches
+        _hey(proxied, body_file, 2, *load)
+        results: dict[str, list[float]] = {"direct": [], "two proxies": []}
+        for r in range(args.rounds):
+            for name, url in (("direct", direct), ("two proxies", proxied)):
+                lat = _hey(url, body_file, args.seconds, *load)
+                results[name] += lat
+                print(_row(f"round {r + 1} {name}", lat), flush=True)
+        os.unlink(body_file)
+        print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({args.concurrency * args.qps} req/s), 1 KiB POST")
+        for name, lat in results.items():
+            print(_row(name, lat))
+        d, p = results["direct"], results["two proxies"]
+        added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
+        print(f"{'added by two proxies':<22} {added}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
