@@ -124,7 +124,8 @@ def main() -> None:
                 results[name] += lat
                 print(_row(f"round {r + 1} {name}", lat), flush=True)
         os.unlink(body_file)
-        print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({args.concurrency * args.qps} req/s), 1 KiB POST")
+        rate = args.concurrency * args.qps
+        print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({rate} req/s), 1 KiB POST")
         for name, lat in results.items():
             print(_row(name, lat))
         d, p = results["direct"], results["two proxies"]
