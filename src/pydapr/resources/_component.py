@@ -1,0 +1,91 @@
+"""Build Component and HTTPEndpoint values from their YAML documents."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._fields import Doc, join
+from ._values import go_text
+from .models import ClientTLS, Component, HTTPEndpoint, SecretKeyRef, TLSDocument
+
+__all__ = ["parse_component", "parse_http_endpoint"]
+
+_TYPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]*[A-Za-z0-9_-]")
+
+
+def parse_component(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Component:
+    spec = doc.mapping(obj, "spec", "")
+    kind = doc.required(spec, "type", "spec")
+    if not _TYPE.fullmatch(kind):
+        raise doc.error("spec.type", f'"{kind}" is not of the form family.name, like state.redis')
+    init_timeout = doc.duration(spec, "initTimeout", "spec", 5.0)
+    if init_timeout <= 0:
+        raise doc.error("spec.initTimeout", "must be greater than zero")
+    auth = doc.mapping(obj, "auth", "")
+    return Component(
+        name=doc.name or "",
+        namespace=namespace,
+        type=kind,
+        version=doc.required(spec, "version", "spec"),
+        metadata=doc.name_values(spec, "metadata", "spec"),
+        ignore_errors=doc.boolean(spec, "ignoreErrors", "spec", False),
+        init_timeout=init_timeout,
+        secret_store=doc.string(auth, "secretStore", "auth") or None,
+        scopes=doc.strings(obj, "scopes", ""),
+        source=doc.file,
+    )
+
+
+def parse_http_endpoint(doc: Doc, obj: dict[str, Any], namespace: str | None) -> HTTPEndpoint:
+    spec = doc.mapping(obj, "spec", "")
+    base_url = doc.required(spec, "baseUrl", "spec")
+    if not base_url.startswith(("http://", "https://")):
+        raise doc.error("spec.baseUrl", f'"{base_url}" must start with http:// or https://')
+    auth = doc.mapping(obj, "auth", "")
+    return HTTPEndpoint(
+        name=doc.name or "",
+        namespace=namespace,
+        base_url=base_url,
+        headers=doc.name_values(spec, "headers", "spec"),
+        client_tls=_client_tls(doc, spec),
+        secret_store=doc.string(auth, "secretStore", "auth") or None,
+        scopes=doc.strings(obj, "scopes", ""),
+        source=doc.file,
+    )
+
+
+def _client_tls(doc: Doc, spec: dict[str, Any]) -> ClientTLS | None:
+    if doc.get(spec, "clientTLS") is None:
+        return None
+    tls = doc.mapping(spec, "clientTLS", "spec")
+    renegotiation = doc.string(tls, "renegotiation", "spec.clientTLS") or "Never"
+    if renegotiation not in ("Never", "OnceAsClient", "FreelyAsClient"):
+        raise doc.error(
+            "spec.clientTLS.renegotiation",
+            f'"{renegotiation}" is not one of Never, OnceAsClient, FreelyAsClient',
+        )
+    return ClientTLS(
+        root_ca=_tls_document(doc, tls, "rootCA"),
+        certificate=_tls_document(doc, tls, "certificate"),
+        private_key=_tls_document(doc, tls, "privateKey"),
+        renegotiation=renegotiation,
+    )
+
+
+def _tls_document(doc: Doc, tls: dict[str, Any], key: str) -> TLSDocument | None:
+    where = join("spec.clientTLS", key)
+    if doc.get(tls, key) is None:
+        return None
+    entry = doc.mapping(tls, key, "spec.clientTLS")
+    value = doc.get(entry, "value")
+    if doc.get(entry, "secretKeyRef") is not None:
+        if value is not None:
+            raise doc.error(where, "value and secretKeyRef are mutually exclusive; set only one")
+        ref = doc.mapping(entry, "secretKeyRef", where)
+        secret = doc.required(ref, "name", join(where, "secretKeyRef"))
+        key_name = doc.string(ref, "key", join(where, "secretKeyRef")) or secret
+        return TLSDocument(secret_key_ref=SecretKeyRef(name=secret, key=key_name))
+    if value is None:
+        raise doc.error(where, "needs a value or a secretKeyRef")
+    return TLSDocument(value=go_text(value))

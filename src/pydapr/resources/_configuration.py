@@ -1,0 +1,222 @@
+"""Build Configuration values, with the defaults and checks of Dapr's pkg/config and pkg/acl."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._fields import Doc, join
+from .models import (
+    AccessControlSpec,
+    APILoggingSpec,
+    APIRule,
+    AppPolicy,
+    Configuration,
+    HandlerSpec,
+    MTLSSpec,
+    NameResolutionSpec,
+    OperationRule,
+    SecretScope,
+    TracingSpec,
+)
+
+__all__ = ["parse_configuration"]
+
+_ACTIONS = ("allow", "deny")
+
+
+def parse_configuration(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Configuration:
+    spec = doc.mapping(obj, "spec", "")
+    app_handlers = _pipeline(doc, spec, "appHttpPipeline")
+    handlers = _pipeline(doc, spec, "httpPipeline")
+    api = doc.mapping(spec, "api", "spec")
+    components = doc.mapping(spec, "components", "spec")
+    return Configuration(
+        name=doc.name or "",
+        namespace=namespace,
+        source=doc.file,
+        spec=spec,
+        tracing=_tracing(doc, spec),
+        metrics_enabled=_metrics_enabled(doc, spec),
+        access_control=_access_control(doc, spec),
+        features=_features(doc, spec),
+        api_allowed=_api_rules(doc, api, "allowed"),
+        api_denied=_api_rules(doc, api, "denied"),
+        secret_scopes=_secret_scopes(doc, spec),
+        name_resolution=_name_resolution(doc, spec),
+        app_http_pipeline=tuple(handler.name for handler in app_handlers),
+        http_pipeline=tuple(handler.name for handler in handlers),
+        app_http_handlers=app_handlers,
+        http_handlers=handlers,
+        mtls=_mtls(doc, spec),
+        api_logging=_api_logging(doc, spec),
+        components_deny=doc.strings(components, "deny", "spec.components"),
+    )
+
+
+def _action(doc: Doc, spec: dict[str, Any], key: str, where: str) -> str | None:
+    value = doc.string(spec, key, where)
+    if not value:
+        return None
+    if value.lower() not in _ACTIONS:
+        raise doc.error(join(where, key), f'"{value}" is not one of allow, deny')
+    return value.lower()
+
+
+def _tracing(doc: Doc, spec: dict[str, Any]) -> TracingSpec:
+    where = "spec.tracing"
+    tracing = doc.mapping(spec, "tracing", "spec")
+    rate_text = doc.text(tracing, "samplingRate", where)
+    rate = 0.0001
+    if rate_text:
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise doc.error(
+                join(where, "samplingRate"), f'"{rate_text}" is not a number from 0 to 1'
+            ) from None
+        if not 0 <= rate <= 1:
+            raise doc.error(join(where, "samplingRate"), f'"{rate_text}" is not a number from 0 to 1')
+    zipkin = doc.mapping(tracing, "zipkin", where)
+    otel = doc.mapping(tracing, "otel", where)
+    otel_where = join(where, "otel")
+    protocol = doc.string(otel, "protocol", otel_where) or None
+    if protocol is not None and protocol.lower() not in ("grpc", "http"):
+        raise doc.error(join(otel_where, "protocol"), f'"{protocol}" is not one of grpc, http')
+    return TracingSpec(
+        sampling_rate=rate,
+        stdout=doc.boolean(tracing, "stdout", where, False),
+        zipkin_endpoint=doc.string(zipkin, "endpointAddress", join(where, "zipkin")) or None,
+        otel_endpoint=doc.string(otel, "endpointAddress", otel_where) or None,
+        otel_protocol=protocol.lower() if protocol else None,
+        otel_is_secure=doc.boolean(otel, "isSecure", otel_where, True),
+        otel_headers=doc.name_values(otel, "headers", otel_where),
+        otel_timeout=doc.duration(otel, "timeout", otel_where, None),
+    )
+
+
+def _metrics_enabled(doc: Doc, spec: dict[str, Any]) -> bool:
+    # Dapr's runtime reads ``metric``; its docs write ``metrics``. Both are honoured.
+    key = "metric" if doc.get(spec, "metric") is not None else "metrics"
+    metrics = doc.mapping(spec, key, "spec")
+    return doc.boolean(metrics, "enabled", join("spec", key), True)
+
+
+def _access_control(doc: Doc, spec: dict[str, Any]) -> AccessControlSpec | None:
+    where = "spec.accessControl"
+    acl = doc.mapping(spec, "accessControl", "spec")
+    if not acl:
+        return None
+    policies = tuple(_app_policy(doc, policy, at) for at, policy in doc.items(acl, "policies", where))
+    default = _action(doc, acl, "defaultAction", where)
+    if default is None:
+        # pkg/acl: app policies without a global default fall back to the safer choice.
+        default = "deny" if policies else "allow"
+    return AccessControlSpec(
+        default_action=default,
+        trust_domain=doc.string(acl, "trustDomain", where) or "public",
+        policies=policies,
+    )
+
+
+def _app_policy(doc: Doc, policy: dict[str, Any], where: str) -> AppPolicy:
+    return AppPolicy(
+        app_id=doc.required(policy, "appId", where),
+        default_action=_action(doc, policy, "defaultAction", where),
+        trust_domain=doc.required(policy, "trustDomain", where),
+        namespace=doc.required(policy, "namespace", where),
+        operations=tuple(
+            OperationRule(
+                name=doc.required(operation, "name", at),
+                http_verb=doc.strings(operation, "httpVerb", at),
+                action=_action(doc, operation, "action", at) or _missing(doc, join(at, "action")),
+            )
+            for at, operation in doc.items(policy, "operations", where)
+        ),
+    )
+
+
+def _missing(doc: Doc, where: str) -> str:
+    raise doc.error(where, "field required")
+
+
+def _features(doc: Doc, spec: dict[str, Any]) -> dict[str, bool]:
+    return {
+        doc.required(feature, "name", at): bool(doc.boolean(feature, "enabled", at, False))
+        for at, feature in doc.items(spec, "features", "spec")
+    }
+
+
+def _api_rules(doc: Doc, api: dict[str, Any], key: str) -> tuple[APIRule, ...]:
+    rules = []
+    for at, rule in doc.items(api, key, "spec.api"):
+        protocol = doc.string(rule, "protocol", at) or None
+        if protocol is not None and protocol.lower() not in ("http", "grpc"):
+            raise doc.error(join(at, "protocol"), f'"{protocol}" is not one of http, grpc')
+        rules.append(
+            APIRule(
+                name=doc.required(rule, "name", at),
+                version=doc.required(rule, "version", at),
+                protocol=protocol.lower() if protocol else None,
+            )
+        )
+    return tuple(rules)
+
+
+def _secret_scopes(doc: Doc, spec: dict[str, Any]) -> dict[str, SecretScope]:
+    secrets = doc.mapping(spec, "secrets", "spec")
+    scopes: dict[str, SecretScope] = {}
+    for at, scope in doc.items(secrets, "scopes", "spec.secrets"):
+        store = doc.required(scope, "storeName", at)
+        if store in scopes:
+            raise doc.error(join(at, "storeName"), f'"{store}" is listed twice')
+        scopes[store] = SecretScope(
+            default_access=_action(doc, scope, "defaultAccess", at) or "allow",
+            allowed=tuple(sorted(doc.strings(scope, "allowedSecrets", at))),
+            denied=tuple(sorted(doc.strings(scope, "deniedSecrets", at))),
+        )
+    return scopes
+
+
+def _name_resolution(doc: Doc, spec: dict[str, Any]) -> NameResolutionSpec | None:
+    where = "spec.nameResolution"
+    resolution = doc.mapping(spec, "nameResolution", "spec")
+    if not resolution:
+        return None
+    return NameResolutionSpec(
+        component=doc.required(resolution, "component", where),
+        version=doc.string(resolution, "version", where) or "",
+        configuration=doc.get(resolution, "configuration"),
+    )
+
+
+def _pipeline(doc: Doc, spec: dict[str, Any], key: str) -> tuple[HandlerSpec, ...]:
+    pipeline = doc.mapping(spec, key, "spec")
+    return tuple(
+        HandlerSpec(name=doc.required(handler, "name", at), type=doc.required(handler, "type", at))
+        for at, handler in doc.items(pipeline, "handlers", join("spec", key))
+    )
+
+
+def _mtls(doc: Doc, spec: dict[str, Any]) -> MTLSSpec | None:
+    where = "spec.mtls"
+    mtls = doc.mapping(spec, "mtls", "spec")
+    if not mtls:
+        return None
+    return MTLSSpec(
+        enabled=bool(doc.boolean(mtls, "enabled", where, False)),
+        workload_cert_ttl=doc.duration(mtls, "workloadCertTTL", where, None),
+        allowed_clock_skew=doc.duration(mtls, "allowedClockSkew", where, None),
+        sentry_address=doc.string(mtls, "sentryAddress", where) or None,
+        control_plane_trust_domain=doc.string(mtls, "controlPlaneTrustDomain", where) or None,
+    )
+
+
+def _api_logging(doc: Doc, spec: dict[str, Any]) -> APILoggingSpec:
+    logging = doc.mapping(spec, "logging", "spec")
+    api = doc.mapping(logging, "apiLogging", "spec.logging")
+    where = "spec.logging.apiLogging"
+    return APILoggingSpec(
+        enabled=doc.boolean(api, "enabled", where, None),
+        obfuscate_urls=bool(doc.boolean(api, "obfuscateURLs", where, False)),
+        omit_health_checks=bool(doc.boolean(api, "omitHealthChecks", where, False)),
+    )

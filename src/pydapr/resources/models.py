@@ -1,0 +1,342 @@
+"""Validated Dapr resources as plain frozen values; the loader builds them, the sidecar reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "APILoggingSpec",
+    "APIRule",
+    "AccessControlSpec",
+    "AppPolicy",
+    "BulkSubscribeSpec",
+    "CircuitBreakerPolicy",
+    "ClientTLS",
+    "Component",
+    "ComponentTargetPolicy",
+    "Configuration",
+    "HTTPEndpoint",
+    "HandlerSpec",
+    "MTLSSpec",
+    "MetadataItem",
+    "NameResolutionSpec",
+    "OperationRule",
+    "Resiliency",
+    "ResiliencyTargets",
+    "RetryPolicy",
+    "RouteRule",
+    "SecretKeyRef",
+    "SecretScope",
+    "Subscription",
+    "TLSDocument",
+    "TargetPolicy",
+    "TracingSpec",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKeyRef:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataItem:
+    """``value`` is None exactly when the value comes from a secret store."""
+
+    name: str
+    value: str | None
+    secret_key_ref: SecretKeyRef | None = None
+
+
+def _plain(items: tuple[MetadataItem, ...]) -> dict[str, str]:
+    return {item.name: item.value for item in items if item.value is not None}
+
+
+def _refs(items: tuple[MetadataItem, ...]) -> list[tuple[str, SecretKeyRef]]:
+    return [(item.name, item.secret_key_ref) for item in items if item.secret_key_ref is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    name: str
+    type: str
+    version: str
+    source: Path
+    namespace: str | None = None
+    metadata: tuple[MetadataItem, ...] = ()
+    ignore_errors: bool = False
+    init_timeout: float = 5.0
+    secret_store: str | None = None
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str:
+        """The building block: ``state`` for ``state.redis``, ``bindings`` for ``bindings.kafka``."""
+        return self.type.split(".", 1)[0]
+
+    def plain_metadata(self) -> dict[str, str]:
+        """Metadata whose values are known now; a repeated name keeps its last value, as in Dapr."""
+        return _plain(self.metadata)
+
+    def secret_refs(self) -> list[tuple[str, SecretKeyRef]]:
+        """Metadata names still to be read from ``secret_store`` (or the default store)."""
+        return _refs(self.metadata)
+
+    def with_values(self, resolved: dict[str, str]) -> dict[str, str]:
+        """All metadata, taking secret-backed items from ``resolved`` (keyed by metadata name)."""
+        values: dict[str, str] = {}
+        for item in self.metadata:
+            if item.value is not None:
+                values[item.name] = item.value
+            elif item.name in resolved:
+                values[item.name] = resolved[item.name]
+        return values
+
+
+# --- Configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSpec:
+    # Dapr samples 1 in 10,000 when samplingRate is absent or unparsable (diagnostics/utils).
+    sampling_rate: float = 0.0001
+    stdout: bool = False
+    zipkin_endpoint: str | None = None
+    otel_endpoint: str | None = None
+    otel_protocol: str | None = None
+    otel_is_secure: bool = True
+    otel_headers: tuple[MetadataItem, ...] = ()
+    otel_timeout: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.sampling_rate != 0
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRule:
+    name: str
+    action: str
+    http_verb: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppPolicy:
+    app_id: str
+    trust_domain: str
+    namespace: str
+    default_action: str | None = None
+    operations: tuple[OperationRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccessControlSpec:
+    default_action: str = "allow"
+    trust_domain: str = "public"
+    policies: tuple[AppPolicy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class APIRule:
+    name: str
+    version: str
+    protocol: str | None = None  # "http", "grpc", or None for both
+
+
+@dataclass(frozen=True, slots=True)
+class SecretScope:
+    default_access: str = "allow"
+    allowed: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()
+
+    def is_allowed(self, key: str) -> bool:
+        """Dapr's rule: an allow list wins, then the deny list, then the default."""
+        if self.allowed:
+            return key in self.allowed
+        if key in self.denied:
+            return False
+        return self.default_access == "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class NameResolutionSpec:
+    component: str
+    version: str = ""
+    configuration: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class MTLSSpec:
+    enabled: bool = False
+    workload_cert_ttl: float | None = None
+    allowed_clock_skew: float | None = None
+    sentry_address: str | None = None
+    control_plane_trust_domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class APILoggingSpec:
+    enabled: bool | None = None  # None: the sidecar's --enable-api-logging decides
+    obfuscate_urls: bool = False
+    omit_health_checks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    name: str = "default"
+    source: Path | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    tracing: TracingSpec = TracingSpec()
+    metrics_enabled: bool = True
+    access_control: AccessControlSpec | None = None
+    features: dict[str, bool] = field(default_factory=dict)
+    api_allowed: tuple[APIRule, ...] = ()
+    api_denied: tuple[APIRule, ...] = ()
+    secret_scopes: dict[str, SecretScope] = field(default_factory=dict)
+    name_resolution: NameResolutionSpec | None = None
+    app_http_pipeline: tuple[str, ...] = ()
+    http_pipeline: tuple[str, ...] = ()
+    app_http_handlers: tuple[HandlerSpec, ...] = ()
+    http_handlers: tuple[HandlerSpec, ...] = ()
+    mtls: MTLSSpec | None = None
+    api_logging: APILoggingSpec = APILoggingSpec()
+    components_deny: tuple[str, ...] = ()
+    namespace: str | None = None
+
+    def feature_enabled(self, name: str) -> bool:
+        return self.features.get(name, False)
+
+
+# --- Resiliency ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    # Defaults are dapr/kit retry.DefaultConfig: constant 5s, forever, exponential capped at 60s.
+    policy: str = "constant"
+    duration: float = 5.0
+    max_interval: float = 60.0
+    max_retries: int = -1
+    matching_http_codes: str = ""
+    matching_grpc_codes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerPolicy:
+    # Zero values mean these in gobreaker, which Dapr's breaker wraps.
+    max_requests: int = 1
+    interval: float = 0.0
+    timeout: float = 60.0
+    trip: str = "consecutiveFailures > 5"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPolicy:
+    timeout: str | None = None
+    retry: str | None = None
+    circuit_breaker: str | None = None
+    circuit_breaker_scope: str | None = None  # actors only: "type", "id" or "both"
+    circuit_breaker_cache_size: int = 0  # 0 for components; apps default 100, actors 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentTargetPolicy:
+    inbound: TargetPolicy = TargetPolicy()
+    outbound: TargetPolicy = TargetPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ResiliencyTargets:
+    apps: dict[str, TargetPolicy] = field(default_factory=dict)
+    actors: dict[str, TargetPolicy] = field(default_factory=dict)
+    components: dict[str, ComponentTargetPolicy] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Resiliency:
+    name: str
+    source: Path
+    namespace: str | None = None
+    scopes: tuple[str, ...] = ()
+    timeouts: dict[str, float] = field(default_factory=dict)
+    retries: dict[str, RetryPolicy] = field(default_factory=dict)
+    circuit_breakers: dict[str, CircuitBreakerPolicy] = field(default_factory=dict)
+    targets: ResiliencyTargets = ResiliencyTargets()
+
+
+# --- Subscription ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    match: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSubscribeSpec:
+    enabled: bool = False
+    # components-contrib's defaults, applied when the YAML leaves them out or sets 0.
+    max_messages_count: int = 100
+    max_await_duration_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    name: str
+    source: Path
+    pubsub_name: str
+    topic: str
+    namespace: str | None = None
+    scopes: tuple[str, ...] = ()
+    route: str | None = None  # v1alpha1's single route
+    rules: tuple[RouteRule, ...] = ()
+    default_route: str | None = None
+    dead_letter_topic: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    bulk_subscribe: BulkSubscribeSpec | None = None
+    api_version: str = "dapr.io/v2alpha1"
+
+
+# --- HTTPEndpoint ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TLSDocument:
+    value: str | None = None
+    secret_key_ref: SecretKeyRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTLS:
+    root_ca: TLSDocument | None = None
+    certificate: TLSDocument | None = None
+    private_key: TLSDocument | None = None
+    renegotiation: str = "Never"
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPEndpoint:
+    name: str
+    source: Path
+    base_url: str
+    namespace: str | None = None
+    scopes: tuple[str, ...] = ()
+    headers: tuple[MetadataItem, ...] = ()
+    client_tls: ClientTLS | None = None
+    secret_store: str | None = None
+
+    def plain_headers(self) -> dict[str, str]:
+        return _plain(self.headers)
+
+    def secret_refs(self) -> list[tuple[str, SecretKeyRef]]:
+        return _refs(self.headers)
