@@ -1,0 +1,74 @@
+"""An HTTP app written the way Dapr users write them: FastAPI, served by uvicorn, calling other apps
+through its sidecar with the official Dapr Python SDK."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+app = FastAPI()
+
+
+@app.api_route("/echo/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+async def echo(path: str, request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse(
+        {
+            "app": os.environ.get("APP_ID", ""),
+            "method": request.method,
+            "path": path,
+            "query": request.url.query,
+            "headers": {k: v for k, v in request.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+        },
+        headers={"x-echo-app": os.environ.get("APP_ID", "")},
+    )
+
+
+@app.post("/neworder")
+async def neworder(request: Request) -> JSONResponse:
+    order = await request.json()
+    return JSONResponse({"accepted": order, "by": os.environ.get("APP_ID", "")})
+
+
+@app.get("/fail")
+async def fail() -> Response:
+    return Response("the app failed on purpose", status_code=500, media_type="text/plain")
+
+
+@app.get("/teapot")
+async def teapot() -> Response:
+    return Response("short and stout", status_code=418, media_type="text/plain")
+
+
+@app.get("/relay")
+def relay(target: str, method: str, protocol: str = "http") -> JSONResponse:
+    """Calls another app through this app's sidecar with the SDK's sync client."""
+    from dapr.clients import DaprClient
+    from dapr.conf import settings
+
+    settings.DAPR_API_METHOD_INVOCATION_PROTOCOL = protocol
+    with DaprClient() as client:
+        resp = client.invoke_method(
+            target, method, data=b'{"from": "relay"}', http_verb="POST", content_type="application/json"
+        )
+        return JSONResponse({"status": resp.status_code, "body": resp.text()})
+
+
+@app.get("/relay-async")
+async def relay_async(target: str, method: str) -> JSONResponse:
+    """Calls another app through this app's sidecar with the SDK's asyncio client (gRPC)."""
+    from dapr.aio.clients import DaprClient
+
+    async with DaprClient() as client:
+        resp = await client.invoke_method(
+            target, method, data=b'{"from": "relay-async"}', http_verb="POST", content_type="application/json"
+        )
+        return JSONResponse({"body": resp.text(), "content_type": resp.content_type})
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["APP_PORT"]), log_level="warning")
