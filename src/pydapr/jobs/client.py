@@ -1,0 +1,178 @@
+"""The sidecar's client of the scheduler: job CRUD and the watch streams that bring triggers.
+
+A sidecar opens one watch stream to every scheduler address it was given (each replica fires the
+jobs of the partitions it leases) and reconnects when a stream breaks. CRUD calls go to any replica.
+An occurrence already delivered is not delivered again when a replica re-sends it after a failover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.any_pb2 import Any as AnyPb
+
+from pydapr.scheduler._proto import scheduler_pb2 as pb
+from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
+
+log = logging.getLogger("pydapr.jobs")
+
+Deliver = Callable[[str, AnyPb], Awaitable[bool]]
+T = TypeVar("T")
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class _Delivered:
+    """Occurrences delivered recently, and those being delivered right now (keyed by occurrence)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.done: OrderedDict[str, None] = OrderedDict()
+        self.running: dict[str, asyncio.Future[bool]] = {}
+        self.limit = limit
+
+    async def once(self, occurrence: str, deliver: Callable[[], Awaitable[bool]]) -> bool:
+        if occurrence in self.done:
+            return True
+        running = self.running.get(occurrence)
+        if running is not None:
+            return await asyncio.shield(running)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.running[occurrence] = fut
+        ok = False
+        try:
+            ok = await deliver()
+        finally:
+            del self.running[occurrence]
+            fut.set_result(ok)
+        if ok:
+            self.done[occurrence] = None
+            if len(self.done) > self.limit:
+                self.done.popitem(last=False)
+        return ok
+
+
+class SchedulerClient:
+    def __init__(self, addresses: list[str], namespace: str, app_id: str, *, concurrency: int = 512) -> None:
+        if not addresses:
+            raise ValueError("no scheduler address")
+        self.namespace = namespace
+        self.app_id = app_id
+        self.instance_id = uuid.uuid4().hex
+        self._channels = [grpc.aio.insecure_channel(a) for a in addresses]
+        self._stubs = [pb_grpc.SchedulerStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
+        self._next = 0
+        self._delivered = _Delivered()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.connected = [False] * len(addresses)
+
+    # --- CRUD ----------------------------------------------------------------------------------
+    async def _call(self, fn: Callable[[pb_grpc.SchedulerStub], Awaitable[T]], timeout: float = 30.0) -> T:
+        """Call one replica; on UNAVAILABLE try the next, for up to ``timeout`` seconds overall."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            stub = self._stubs[self._next % len(self._stubs)]
+            try:
+                return await fn(stub)
+            except grpc.aio.AioRpcError as err:
+                if err.code() not in _RETRYABLE or asyncio.get_running_loop().time() > deadline:
+                    raise
+                self._next += 1
+                await asyncio.sleep(0.1)
+
+    async def schedule(self, job: pb.Job, overwrite: bool) -> None:
+        req = pb.ScheduleJobRequest(
+            namespace=self.namespace, app_id=self.app_id, job=job, overwrite=overwrite
+        )
+        await self._call(lambda s: s.ScheduleJob(req, timeout=10))
+
+    async def get(self, name: str) -> pb.Job:
+        ref = pb.JobRef(namespace=self.namespace, app_id=self.app_id, name=name)
+        resp: pb.GetJobResponse = await self._call(lambda s: s.GetJob(ref, timeout=10))
+        return resp.job
+
+    async def delete(self, name: str) -> None:
+        ref = pb.JobRef(namespace=self.namespace, app_id=self.app_id, name=name)
+        await self._call(lambda s: s.DeleteJob(ref, timeout=10))
+
+    async def list_jobs(self) -> list[pb.Job]:
+        req = pb.ListJobsRequest(namespace=self.namespace, app_id=self.app_id)
+        resp: pb.ListJobsResponse = await self._call(lambda s: s.ListJobs(req, timeout=10))
+        return list(resp.jobs)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        req = pb.DeleteJobsByPrefixRequest(namespace=self.namespace, app_id=self.app_id, prefix=prefix)
+        resp: pb.DeleteResponse = await self._call(lambda s: s.DeleteJobsByPrefix(req, timeout=10))
+        return resp.deleted
+
+    # --- triggers ------------------------------------------------------------------------------
+    def watch(self, deliver: Deliver) -> None:
+        """Start receiving triggers from every replica; ``deliver`` returns True when the app took it."""
+        for i, stub in enumerate(self._stubs):
+            self._spawn(self._watch_one(i, stub, deliver))
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _watch_one(self, index: int, stub: pb_grpc.SchedulerStub, deliver: Deliver) -> None:
+        hello = pb.WatchRequest(
+            hello=pb.Hello(namespace=self.namespace, app_id=self.app_id, instance_id=self.instance_id)
+        )
+        while True:
+            call = stub.WatchJobs()
+            results: list[pb.Result] = []
+            ready = asyncio.Event()
+            writer = self._spawn(self._write_results(call, results, ready))
+            try:
+                await call.write(hello)
+                self.connected[index] = True
+                while True:
+                    msg = await call.read()
+                    if msg is grpc.aio.EOF:
+                        break
+                    for trigger in msg.triggers:
+                        self._spawn(self._handle(trigger, deliver, results, ready))
+            except grpc.aio.AioRpcError as err:
+                log.debug("scheduler stream %d broke: %s", index, err.code())
+            finally:
+                self.connected[index] = False
+                writer.cancel()
+                call.cancel()
+            await asyncio.sleep(0.5)
+
+    async def _handle(
+        self, trigger: pb.Trigger, deliver: Deliver, results: list[pb.Result], ready: asyncio.Event
+    ) -> None:
+        async with self._limit:
+            ok = await self._delivered.once(trigger.occurrence, lambda: deliver(trigger.name, trigger.data))
+        results.append(pb.Result(id=trigger.id, ok=ok))
+        ready.set()
+
+    @staticmethod
+    async def _write_results(call: Any, results: list[pb.Result], ready: asyncio.Event) -> None:
+        while True:
+            await ready.wait()
+            ready.clear()
+            await asyncio.sleep(0.001)  # gather a burst of results into one message
+            batch = results[:]
+            del results[:]
+            if batch:
+                await call.write(pb.WatchRequest(results=pb.Results(results=batch)))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for channel in self._channels:
+            await channel.close()

@@ -1,0 +1,256 @@
+"""The trigger engine of one scheduler replica: leases, the due-job loop, dispatch and results.
+
+A replica fires only jobs of partitions it leases. Due jobs are read a little ahead and fired by
+local timers; each trigger goes to one connected sidecar of the job's app (the same one while it
+stays connected, so its duplicate filter sees re-sends). Results are written in batches, fenced by
+the lease, and a job stays "pending" here until its result is written, so it is never fetched and
+sent twice by the same replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+
+from pydapr.scheduler._proto import scheduler_pb2 as pb
+from pydapr.scheduler.records import TimingCache, expired, outcome
+from pydapr.scheduler.store import Advance, JobRecord, JobStore, Remove, app_key
+
+log = logging.getLogger("pydapr.scheduler")
+
+JobKey = tuple[str, str, str]
+
+
+@dataclass(eq=False)
+class Connection:
+    """One sidecar's watch stream."""
+
+    app: str
+    instance_id: str
+    outbox: list[pb.Trigger] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    inflight: set[int] = field(default_factory=set)
+    closed: bool = False
+
+    def send(self, trigger: pb.Trigger) -> None:
+        self.outbox.append(trigger)
+        self.ready.set()
+
+    def take(self) -> list[pb.Trigger]:
+        batch, self.outbox = self.outbox, []
+        self.ready.clear()
+        return batch
+
+
+@dataclass(eq=False)
+class _Pending:
+    rec: JobRecord
+    timer: asyncio.TimerHandle | None = None
+    conn: Connection | None = None
+    trigger_id: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        store: JobStore,
+        replica_id: str,
+        *,
+        lease_ttl: float = 10.0,
+        poll_interval: float = 0.25,
+        batch: int = 2000,
+    ) -> None:
+        self.store = store
+        self.replica_id = replica_id
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.owned: set[int] = set()
+        self._conns: dict[str, list[Connection]] = {}
+        self._pending: dict[JobKey, _Pending] = {}
+        self._by_id: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._results: list[tuple[_Pending, Advance | Remove]] = []
+        self._results_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._timings = TimingCache()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lease_ok_at = 0.0
+        self.triggers_sent = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.store.on_notify = self.wake  # type: ignore[attr-defined]
+        await self._renew_leases()
+        for coro in (self._lease_loop(), self._due_loop(), self._writer_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._flush()
+        with contextlib.suppress(Exception):
+            await self.store.release(self.replica_id)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- sidecar connections -----------------------------------------------------------------
+    def connect(self, namespace: str, app_id: str, instance_id: str) -> Connection:
+        conn = Connection(app_key(namespace, app_id), instance_id)
+        conns = self._conns.setdefault(conn.app, [])
+        conns.append(conn)
+        conns.sort(key=lambda c: c.instance_id)
+        self.wake()
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        conn.closed = True
+        conns = self._conns.get(conn.app, [])
+        if conn in conns:
+            conns.remove(conn)
+        if not conns:
+            self._conns.pop(conn.app, None)
+        # Unanswered triggers go back to the store's view: fetched again and re-sent (at least once).
+        for trigger_id in conn.inflight:
+            p = self._by_id.pop(trigger_id, None)
+            if p is not None:
+                self._pending.pop(_key(p.rec), None)
+        conn.inflight.clear()
+        self.wake()
+
+    def result(self, conn: Connection, trigger_id: int, ok: bool) -> None:
+        p = self._by_id.pop(trigger_id, None)
+        if p is None:
+            return
+        conn.inflight.discard(trigger_id)
+        self._results.append((p, outcome(p.rec, ok, time.time(), self._timings)))
+        self._results_ready.set()
+
+    def forget(self, namespace: str, app_id: str, name: str) -> None:
+        """A job was deleted or replaced through this replica: drop its not-yet-sent trigger."""
+        p = self._pending.get((namespace, app_id, name))
+        if p is not None and p.conn is None:
+            if p.timer is not None:
+                p.timer.cancel()
+            del self._pending[(namespace, app_id, name)]
+
+    # --- loops -------------------------------------------------------------------------------
+    async def _renew_leases(self) -> None:
+        try:
+            owned = await self.store.lease(self.replica_id, self.lease_ttl)
+        except Exception as exc:
+            log.warning("renewing scheduler leases failed: %s", exc)
+            # Stop firing well before the lease can have passed to another replica.
+            if time.monotonic() - self._lease_ok_at > self.lease_ttl * 0.8:
+                self._set_owned(set())
+            return
+        self._lease_ok_at = time.monotonic()
+        self._set_owned(owned)
+
+    def _set_owned(self, owned: set[int]) -> None:
+        lost = self.owned - owned
+        if lost:
+            for key, p in list(self._pending.items()):
+                if p.rec.partition in lost and p.conn is None:
+                    if p.timer is not None:
+                        p.timer.cancel()
+                    del self._pending[key]
+        if owned - self.owned:
+            self.wake()
+        self.owned = owned
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            await self._renew_leases()
+
+    async def _due_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+            apps = list(self._conns)
+            if not self.owned or not apps:
+                continue
+            now = time.time()
+            try:
+                rows = await self.store.due(
+                    sorted(self.owned), apps, now + self.poll_interval, self.batch + len(self._pending)
+                )
+            except Exception as exc:
+                log.warning("reading due jobs failed: %s", exc)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            fresh = 0
+            for rec in rows:
+                key = _key(rec)
+                if key in self._pending or rec.next_at is None:
+                    continue
+                p = self._pending[key] = _Pending(rec)
+                fresh += 1
+                delay = rec.next_at - time.time()
+                if delay <= 0:
+                    self._fire(p)
+                else:
+                    p.timer = loop.call_later(delay, self._fire, p)
+            if fresh >= self.batch:
+                self._wake.set()  # more are due: read on without waiting for the poll
+
+    def _fire(self, p: _Pending) -> None:
+        p.timer = None
+        rec = p.rec
+        if self._pending.get(_key(rec)) is not p:
+            return
+        now = time.time()
+        if expired(rec, now):
+            self._results.append((p, Remove(rec.namespace, rec.app_id, rec.name, rec.uid)))
+            self._results_ready.set()
+            return
+        conns = self._conns.get(rec.app_key)
+        if not conns:
+            del self._pending[_key(rec)]  # the app is away: fetched again when it reconnects
+            return
+        conn = conns[zlib.crc32(rec.name.encode()) % len(conns)]
+        trigger_id = next(self._ids)
+        p.conn, p.trigger_id = conn, trigger_id
+        self._by_id[trigger_id] = p
+        conn.inflight.add(trigger_id)
+        job = pb.Job.FromString(rec.spec)
+        conn.send(
+            pb.Trigger(id=trigger_id, name=rec.name, data=job.data, occurrence=f"{rec.uid}:{rec.count}")
+        )
+        self.triggers_sent += 1
+
+    async def _writer_loop(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            # A short pause gathers the results of a burst into one transaction.
+            await asyncio.sleep(0.002)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._results_ready.clear()
+        while self._results:
+            batch, self._results = self._results[:1000], self._results[1000:]
+            try:
+                await self.store.apply(self.replica_id, [change for _, change in batch])
+            except Exception as exc:
+                log.warning("writing %d trigger results failed: %s", len(batch), exc)
+            for p, _ in batch:
+                if self._pending.get(_key(p.rec)) is p:
+                    del self._pending[_key(p.rec)]
+        self.wake()
+
+
+def _key(rec: JobRecord) -> JobKey:
+    return (rec.namespace, rec.app_id, rec.name)

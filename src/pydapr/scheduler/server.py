@@ -1,0 +1,121 @@
+"""The scheduler's gRPC service: job CRUD for sidecars and the watch stream that carries triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import grpc
+
+from pydapr.jobs.schedule import ScheduleError
+from pydapr.scheduler._proto import scheduler_pb2 as pb
+from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
+from pydapr.scheduler.engine import Connection, Engine
+from pydapr.scheduler.records import new_record
+from pydapr.scheduler.store import JobExistsError, JobStore
+
+log = logging.getLogger("pydapr.scheduler")
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+
+class SchedulerService(pb_grpc.SchedulerServicer):
+    def __init__(self, store: JobStore, engine: Engine) -> None:
+        self.store = store
+        self.engine = engine
+
+    async def ScheduleJob(self, request: pb.ScheduleJobRequest, context: Context) -> pb.ScheduleJobResponse:
+        job = request.job
+        if not request.app_id or not job.name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "app id and job name are required")
+        try:
+            rec = new_record(request.namespace, request.app_id, job, self.store.partitions, datetime.now(UTC))
+        except ScheduleError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if rec is None:  # its ttl ends before its first occurrence: nothing will ever fire
+            await self.store.delete(request.namespace, request.app_id, job.name)
+            return pb.ScheduleJobResponse()
+        try:
+            await self.store.put(rec, request.overwrite)
+        except JobExistsError:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"job already exists: {job.name}")
+        self.engine.forget(request.namespace, request.app_id, job.name)
+        self.engine.wake()
+        return pb.ScheduleJobResponse()
+
+    async def GetJob(self, request: pb.JobRef, context: Context) -> pb.GetJobResponse:
+        rec = await self.store.get(request.namespace, request.app_id, request.name)
+        if rec is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job not found: {request.name}")
+            raise AssertionError("unreachable")
+        return pb.GetJobResponse(job=pb.Job.FromString(rec.spec))
+
+    async def DeleteJob(self, request: pb.JobRef, context: Context) -> pb.DeleteResponse:
+        deleted = await self.store.delete(request.namespace, request.app_id, request.name)
+        self.engine.forget(request.namespace, request.app_id, request.name)
+        return pb.DeleteResponse(deleted=int(deleted))
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Context) -> pb.ListJobsResponse:
+        recs = await self.store.list_jobs(request.namespace, request.app_id)
+        return pb.ListJobsResponse(jobs=[pb.Job.FromString(r.spec) for r in recs])
+
+    async def DeleteJobsByPrefix(
+        self, request: pb.DeleteJobsByPrefixRequest, context: Context
+    ) -> pb.DeleteResponse:
+        n = await self.store.delete_prefix(request.namespace, request.app_id, request.prefix)
+        return pb.DeleteResponse(deleted=n)
+
+    async def WatchJobs(
+        self, request_iterator: AsyncIterator[pb.WatchRequest], context: Context
+    ) -> AsyncIterator[pb.Triggers]:
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("hello") or not first.hello.app_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be a hello")
+            return
+        hello = first.hello
+        conn = self.engine.connect(hello.namespace, hello.app_id, hello.instance_id or uuid.uuid4().hex)
+        log.info("sidecar %s/%s (%s) connected", hello.namespace, hello.app_id, hello.instance_id)
+        reader = asyncio.create_task(self._read_results(request_iterator, conn))
+        try:
+            while not reader.done():
+                waiter = asyncio.create_task(conn.ready.wait())
+                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                batch = conn.take()
+                if batch:
+                    yield pb.Triggers(triggers=batch)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            self.engine.disconnect(conn)
+            log.info("sidecar %s (%s) disconnected", conn.app, conn.instance_id)
+
+    async def _read_results(self, requests: AsyncIterator[pb.WatchRequest], conn: Connection) -> None:
+        async for msg in requests:
+            if msg.HasField("results"):
+                for r in msg.results.results:
+                    self.engine.result(conn, r.id, r.ok)
+
+
+async def start_server(service: SchedulerService, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ]
+    )
+    pb_grpc.add_SchedulerServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    return server, bound
