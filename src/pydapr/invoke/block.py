@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import grpc
 from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import dapr_pb2
+from dapr.proto.runtime.v1 import invoke_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -85,7 +85,7 @@ class _InvokeGrpc:
         self.api = api
 
     async def InvokeService(
-        self, request: dapr_pb2.InvokeServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: invoke_pb2.InvokeServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> common_pb2.InvokeResponse:
         message = request.message
         if not message.method:

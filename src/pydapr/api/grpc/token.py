@@ -12,8 +12,8 @@ from pydapr import errors
 from pydapr.api.grpc.status import to_rpc_status
 
 
-def _deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Awaitable[Any]:
-    return context.abort_with_status(to_rpc_status(errors.UNAUTHORIZED()))
+async def _deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await context.abort_with_status(to_rpc_status(errors.UNAUTHORIZED()))
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):
