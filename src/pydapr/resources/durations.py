@@ -64,9 +64,7 @@ def parse_duration(text: str) -> float:
 def parse_millis_or_duration(text: str | int) -> float:
     """Parse a resiliency duration: a bare integer counts as milliseconds, as in dapr/kit's decoder."""
     if isinstance(text, bool):
-        raise ValueError(
-            f"invalid duration {text!r}: expected a duration like 5s or a number of milliseconds"
-        )
+        raise ValueError(f"invalid duration {text!r}: expected a duration like 5s or whole milliseconds")
     if isinstance(text, int):
         return text / 1000
     if re.fullmatch(r"[+-]?[0-9]+", text.strip()):
