@@ -1,0 +1,322 @@
+"""The state API on every store: what a user of the API sees, the same on each backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from pydapr.errors import DaprError
+from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
+from pydapr.state.contract import (
+    FEATURE_ETAG,
+    FEATURE_KEYS_LIKE,
+    FEATURE_QUERY,
+    FEATURE_TRANSACTIONAL,
+    FEATURE_TTL,
+)
+
+from .conftest import Backend
+
+S = "store"
+
+EXPECTED_FEATURES = {
+    "in-memory": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "sqlite": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "redis": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+    "postgresql-v1": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "postgresql-v2": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+    "mysql": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+}
+
+
+@contextmanager
+def dapr_error(code: str, status: int) -> Iterator[None]:
+    with pytest.raises(DaprError) as info:
+        yield
+    assert (info.value.code, info.value.http_status) == (code, status), info.value.message
+
+
+async def value(api: StateAPI, key: str) -> bytes | None:
+    item = await api.get(S, key)
+    return None if item is None else item.data
+
+
+def save(key: str, data: bytes, **kw: object) -> SaveItem:
+    return SaveItem(key, data, **kw)  # type: ignore[arg-type]
+
+
+async def test_features_declared(backend: Backend) -> None:
+    store = await backend.open()
+    assert store.features() == EXPECTED_FEATURES[backend.id]
+
+
+async def test_crud(api: StateAPI) -> None:
+    assert await api.get(S, "k") is None
+    await api.save(S, [save("k", b'{"n":1}')])
+    first = await api.get(S, "k")
+    assert first is not None and json.loads(first.data) == {"n": 1} and first.etag
+    await api.save(S, [save("k", b'"two"')])
+    second = await api.get(S, "k")
+    assert second is not None and second.data == b'"two"' and second.etag != first.etag
+    await api.delete(S, DeleteItem("k"))
+    assert await api.get(S, "k") is None
+    await api.delete(S, DeleteItem("k"))  # deleting what is absent is fine
+
+
+async def test_bulk_save_get_delete(api: StateAPI) -> None:
+    await api.save(S, [save(f"b{i}", str(i).encode()) for i in range(10)])
+    items = await api.bulk_get(S, [*(f"b{i}" for i in range(10)), "missing"], parallelism=3)
+    assert [i.key for i in items] == [*(f"b{i}" for i in range(10)), "missing"]
+    assert [i.item.data if i.item else None for i in items] == [*(str(i).encode() for i in range(10)), None]
+    assert all(i.item.etag for i in items[:10] if i.item)
+    await api.bulk_delete(S, [DeleteItem(f"b{i}") for i in range(5)])
+    items = await api.bulk_get(S, [f"b{i}" for i in range(10)])
+    assert [i.item is not None for i in items] == [False] * 5 + [True] * 5
+
+
+async def test_stale_etag_is_refused(api: StateAPI) -> None:
+    await api.save(S, [save("e", b"1")])
+    old = await api.get(S, "e")
+    assert old is not None
+    await api.save(S, [save("e", b"2", etag=old.etag)])
+    with dapr_error("ERR_STATE_SAVE", 409):
+        await api.save(S, [save("e", b"3", etag=old.etag)])
+    with dapr_error("ERR_STATE_DELETE", 409):
+        await api.delete(S, DeleteItem("e", etag=old.etag))
+    assert await value(api, "e") == b"2"
+    with dapr_error("ERR_STATE_SAVE", 409):  # an ETag for a key that does not exist
+        await api.save(S, [save("nokey", b"x", etag=old.etag)])
+    assert await api.get(S, "nokey") is None
+    current = await api.get(S, "e")
+    assert current is not None
+    await api.delete(S, DeleteItem("e", etag=current.etag))
+    assert await api.get(S, "e") is None
+
+
+async def test_malformed_etag_is_refused(api: StateAPI) -> None:
+    await api.save(S, [save("m", b"1")])
+    with dapr_error("ERR_STATE_SAVE", 400):
+        await api.save(S, [save("m", b"2", etag="not an etag!")])
+    with dapr_error("ERR_STATE_DELETE", 400):
+        await api.delete(S, DeleteItem("m", etag="not an etag!"))
+    assert await value(api, "m") == b"1"
+
+
+async def test_etag_race_exactly_one_writer_wins(api: StateAPI) -> None:
+    await api.save(S, [save("race", b"0")])
+    item = await api.get(S, "race")
+    assert item is not None
+    results = await asyncio.gather(
+        *(api.save(S, [save("race", f"w{i}".encode(), etag=item.etag)]) for i in range(2)),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, DaprError)]
+    assert len(errors) == 1 and errors[0].http_status == 409
+    winner = results.index(None)
+    assert await value(api, "race") == f"w{winner}".encode()
+
+
+async def test_first_write_without_etag_only_creates(api: StateAPI) -> None:
+    await api.save(S, [save("fw", b"1", concurrency="first-write")])
+    with dapr_error("ERR_STATE_SAVE", 409):
+        await api.save(S, [save("fw", b"2", concurrency="first-write")])
+    assert await value(api, "fw") == b"1"
+    await api.save(S, [save("fw", b"3", concurrency="last-write")])
+    assert await value(api, "fw") == b"3"
+
+
+async def test_concurrent_writers_lose_no_update(api: StateAPI) -> None:
+    await api.save(S, [save("counter", b"0")])
+
+    async def increment(times: int) -> None:
+        done = 0
+        while done < times:
+            item = await api.get(S, "counter")
+            assert item is not None
+            try:
+                new = str(int(item.data) + 1).encode()
+                await api.save(S, [save("counter", new, etag=item.etag, concurrency="first-write")])
+            except DaprError as err:
+                assert err.http_status == 409
+                continue
+            done += 1
+
+    await asyncio.gather(*(increment(5) for _ in range(4)))
+    assert await value(api, "counter") == b"20"
+
+
+async def test_transaction_applies_everything(api: StateAPI) -> None:
+    await api.save(S, [save("gone", b"x")])
+    await api.transact(
+        S,
+        [
+            TransactionOperation("upsert", save("t1", b"1")),
+            TransactionOperation("upsert", save("t2", b"2")),
+            TransactionOperation("delete", DeleteItem("gone")),
+        ],
+    )
+    assert [await value(api, k) for k in ("t1", "t2", "gone")] == [b"1", b"2", None]
+
+
+async def test_failing_transaction_applies_nothing(api: StateAPI) -> None:
+    await api.save(S, [save("keep", b"old"), save("guarded", b"g")])
+    stale = await api.get(S, "guarded")
+    assert stale is not None
+    await api.save(S, [save("guarded", b"g2")])
+    with dapr_error("ERR_STATE_TRANSACTION", 409):
+        await api.transact(
+            S,
+            [
+                TransactionOperation("upsert", save("new1", b"1")),
+                TransactionOperation("delete", DeleteItem("keep")),
+                TransactionOperation("upsert", save("guarded", b"lost", etag=stale.etag)),
+            ],
+        )
+    assert [await value(api, k) for k in ("new1", "keep", "guarded")] == [None, b"old", b"g2"]
+    with dapr_error("ERR_NOT_SUPPORTED_STATE_OPERATION", 400):
+        await api.transact(
+            S,
+            [
+                TransactionOperation("upsert", save("new2", b"1")),
+                TransactionOperation("merge", save("x", b"")),
+            ],
+        )
+    assert await api.get(S, "new2") is None
+
+
+async def test_ttl_expiry(api: StateAPI) -> None:
+    await api.save(S, [save("short", b"1", metadata={"ttlInSeconds": "1"}), save("forever", b"2")])
+    await api.save(S, [save("persist", b"3", metadata={"ttlInSeconds": "-1"})])
+    short = await api.get(S, "short")
+    assert short is not None and "ttlExpireTime" in short.response_metadata()
+    forever = await api.get(S, "forever")
+    assert forever is not None and forever.response_metadata() == {}
+    await asyncio.sleep(1.3)
+    assert await api.get(S, "short") is None
+    items = await api.bulk_get(S, ["short", "forever", "persist"])
+    assert [i.item is not None for i in items] == [False, True, True]
+    page = await api.list_keys(S, "")
+    assert sorted(page.keys) == ["forever", "persist"]
+    # An expired key can be written again with first-write, as if it never existed.
+    await api.save(S, [save("short", b"again", concurrency="first-write")])
+    assert await value(api, "short") == b"again"
+
+
+async def test_bad_ttl_is_refused(api: StateAPI) -> None:
+    with dapr_error("ERR_STATE_SAVE", 400):
+        await api.save(S, [save("badttl", b"1", metadata={"ttlInSeconds": "soon"})])
+    assert await api.get(S, "badttl") is None
+
+
+async def test_query(backend: Backend, api: StateAPI) -> None:
+    if FEATURE_QUERY not in EXPECTED_FEATURES[backend.id]:
+        with dapr_error("ERR_STATE_STORE_NOT_SUPPORTED", 500):
+            await api.query(S, b'{"filter": {"EQ": {"a": 1}}}')
+        return
+    people = {
+        "p1": {"name": "ann", "city": "Paris", "age": 31, "org": {"team": "red"}},
+        "p2": {"name": "bob", "city": "Oslo", "age": 25, "org": {"team": "blue"}},
+        "p3": {"name": "cid", "city": "Paris", "age": 45, "org": {"team": "blue"}},
+        "p4": {"name": "dan", "city": "Rome", "age": 38, "org": {"team": "red"}},
+    }
+    await api.save(S, [save(k, json.dumps(v).encode()) for k, v in people.items()])
+    await api.save(S, [save("raw", b"\x00\xffnot json")])
+    other = await backend.api(app_id=backend.base + "-other")
+    await other.save(S, [save("p9", json.dumps({"city": "Paris", "age": 50}).encode())])
+
+    async def keys(q: dict[str, object]) -> list[str]:
+        return [k for k, _ in (await api.query(S, json.dumps(q).encode())).items]
+
+    assert sorted(await keys({"filter": {"EQ": {"city": "Paris"}}})) == ["p1", "p3"]
+    assert sorted(await keys({"filter": {"IN": {"city": ["Oslo", "Rome"]}}})) == ["p2", "p4"]
+    assert await keys({"filter": {"AND": [{"EQ": {"city": "Paris"}}, {"EQ": {"org.team": "blue"}}]}}) == [
+        "p3"
+    ]
+    both = {"filter": {"OR": [{"EQ": {"name": "ann"}}, {"EQ": {"org.team": "blue"}}]}}
+    assert sorted(await keys(both)) == ["p1", "p2", "p3"]
+    assert await keys({"sort": [{"key": "age", "order": "DESC"}]}) == ["p3", "p4", "p1", "p2"]
+    first = await api.query(S, json.dumps({"sort": [{"key": "age"}], "page": {"limit": 3}}).encode())
+    assert [k for k, _ in first.items] == ["p2", "p1", "p4"] and first.token
+    q2 = {"sort": [{"key": "age"}], "page": {"limit": 3, "token": first.token}}
+    rest = await api.query(S, json.dumps(q2).encode())
+    assert [k for k, _ in rest.items] == ["p3"]
+    item = dict((await api.query(S, b'{"filter": {"EQ": {"name": "bob"}}}')).items)["p2"]
+    assert json.loads(item.data) == people["p2"] and item.etag == (await api.get(S, "p2")).etag  # type: ignore[union-attr]
+    with dapr_error("ERR_STATE_QUERY", 400):
+        await api.query(S, b'{"filter": {"LIKE": {"a": 1}}}')
+    with dapr_error("ERR_STATE_QUERY", 400):
+        await api.query(S, b"{not json")
+
+
+async def test_key_prefixes_isolate_apps(backend: Backend) -> None:
+    a = await backend.api(app_id=backend.base + "-a")
+    b = await backend.api(app_id=backend.base + "-b")
+    await a.save(S, [save("shared", b"from-a")])
+    await b.save(S, [save("shared", b"from-b")])
+    assert await value(a, "shared") == b"from-a"
+    assert await value(b, "shared") == b"from-b"
+    assert (await a.list_keys(S, "")).keys == ["shared"]
+    await a.delete(S, DeleteItem("shared"))
+    assert await value(b, "shared") == b"from-b"
+    # keyPrefix none: keys are stored as given, and '||' stays reserved.
+    raw = await backend.api(keyPrefix="none")
+    with dapr_error("ERR_MALFORMED_REQUEST", 400):
+        await raw.get(S, f"{backend.base}-b||shared")
+    custom = await backend.api(keyPrefix=backend.base + "-b")
+    assert await value(custom, "shared") == b"from-b"  # a custom prefix equal to an app id shares its keys
+    named = await backend.api(name=backend.base, keyPrefix="name")
+    await named.save(backend.base, [save("n", b"named")])
+    by_none = await backend.api(keyPrefix="none")
+    await by_none.save(S, [save(f"{backend.base}-none", b"plain")])
+    assert (await by_none.list_keys(S, backend.base + "-none")).keys == [f"{backend.base}-none"]
+
+
+async def test_large_value(api: StateAPI) -> None:
+    big = json.dumps("x" * (1024 * 1024)).encode()
+    await api.save(S, [save("big", big)])
+    assert await value(api, "big") == big
+    blob = os.urandom(1024 * 1024)
+    await api.save(S, [save("blob", blob)])
+    assert await value(api, "blob") == blob
+
+
+async def test_unicode_and_binary(api: StateAPI) -> None:
+    text = json.dumps("héllo ✓ 日本語 🙂", ensure_ascii=False).encode()
+    binary = bytes(range(256))
+    await api.save(S, [save("ключ-✓", text), save("bin", binary), save("plain", "ünïcode".encode())])
+    assert await value(api, "ключ-✓") == text
+    assert await value(api, "bin") == binary
+    assert await value(api, "plain") == "ünïcode".encode()
+
+
+async def test_list_keys_pages(api: StateAPI) -> None:
+    await api.save(S, [save(f"user-{i:02}", b"1") for i in range(25)] + [save("other", b"1")])
+    seen: list[str] = []
+    token = ""
+    for _ in range(10):
+        page = await api.list_keys(S, "user-", limit=10, token=token)
+        seen += page.keys
+        token = page.token
+        if not token:
+            break
+    assert sorted(seen) == [f"user-{i:02}" for i in range(25)]
+    assert len(seen) == len(set(seen))
+
+
+async def test_bad_input_changes_nothing(api: StateAPI) -> None:
+    await api.save(S, [save("safe", b"1")])
+    with dapr_error("ERR_MALFORMED_REQUEST", 400):
+        await api.save(S, [save("ok", b"2"), save("bad||key", b"3")])
+    with dapr_error("ERR_MALFORMED_REQUEST", 400):
+        await api.save(S, [save("ok", b"2"), save("", b"3")])
+    with dapr_error("ERR_STATE_SAVE", 400):
+        await api.save(S, [save("ok", b"2"), save("safe", b"3", concurrency="whenever")])
+    with dapr_error("ERR_STATE_STORE_NOT_FOUND", 400):
+        await api.save("nope", [save("ok", b"2")])
+    assert await api.get(S, "ok") is None
+    assert await value(api, "safe") == b"1"
