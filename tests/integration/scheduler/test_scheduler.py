@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -11,10 +12,10 @@ import grpc
 import pytest
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.protobuf.wrappers_pb2 import StringValue
+from tests.integration.scheduler.harness import Schedulers
 
 from pydapr.jobs.client import SchedulerClient
 from pydapr.scheduler._proto import scheduler_pb2 as pb
-from tests.integration.scheduler.harness import Schedulers
 
 
 class Recorder:
@@ -98,7 +99,7 @@ async def test_repeats_and_failure_policies(scheds: Schedulers, storage: str) ->
     s = scheds.start(storage)
     client = SchedulerClient([s.address], "default", "app1")
     # "flaky" fails twice then succeeds; "broken" always fails.
-    rec = Recorder(lambda name, n: name == "flaky" and n >= 2 or name == "ok")
+    rec = Recorder(lambda name, n: (name == "flaky" and n >= 2) or name == "ok")
     try:
         client.watch(rec)
         await connected(client)
@@ -145,7 +146,7 @@ async def test_durable_and_missed_occurrences_coalesced(scheds: Schedulers, stor
 
 
 def pairs(xs: list[float]) -> list[tuple[float, float]]:
-    return list(zip(xs, xs[1:], strict=False))
+    return list(itertools.pairwise(xs))
 
 
 async def test_ttl_passed_while_app_away_is_not_delivered(scheds: Schedulers, storage: str) -> None:
