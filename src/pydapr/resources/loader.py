@@ -88,7 +88,9 @@ def load_configuration(path: Path) -> Configuration:
         if found is not None:
             raise ResourceError(path, "more than one Configuration in the file", document=index)
         doc = Doc(path, "Configuration", index)
-        _check_version(doc, obj, str(obj.get("apiVersion")))
+        # Dapr reads --config without looking at apiVersion, so only a wrong one is refused.
+        if obj.get("apiVersion") is not None:
+            _check_version(doc, obj, str(obj.get("apiVersion")))
         meta = doc.mapping(obj, "metadata", "")
         doc.name = _peek_name(obj) or path.stem
         found = parse_configuration(doc, obj, doc.string(meta, "namespace", "metadata") or None)

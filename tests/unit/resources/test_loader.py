@@ -980,6 +980,18 @@ def test_load_configuration_expands_environment(monkeypatch: pytest.MonkeyPatch)
     assert conf.tracing.zipkin_endpoint == "http://collector:9411/api/v2/spans"
 
 
+def test_load_configuration_without_api_version_or_name() -> None:
+    path = write("config.yaml", "kind: Configuration\nspec:\n  tracing: {samplingRate: '0'}\n")
+    conf = load_configuration(path)
+    assert (conf.name, conf.tracing.enabled) == ("config", False)
+    bad = write("bad.yaml", "apiVersion: dapr.io/v2\nkind: Configuration\nmetadata: {name: c}\n")
+    with pytest.raises(ResourceError) as info:
+        load_configuration(bad)
+    assert str(info.value) == (
+        'resources/bad.yaml: Configuration "c": apiVersion: "dapr.io/v2" is not supported; use dapr.io/v1alpha1'
+    )
+
+
 def test_load_configuration_errors() -> None:
     with pytest.raises(ResourceError) as info:
         load_configuration(Path("missing.yaml"))
