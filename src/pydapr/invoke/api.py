@@ -66,6 +66,9 @@ class InvokeAPI:
         channel = self.runtime.app_channel
         if channel is None or not channel.configured:
             raise errors.DIRECT_INVOKE(self.app_id, "app channel is not initialized (no --app-port)")
+        if not self.runtime.app_health.healthy:
+            # Dapr short-circuits calls to an app its health checks found unhealthy.
+            raise errors.DIRECT_INVOKE(self.app_id, "app is not in a healthy state")
         fwd = h.forwardable(request.headers)
         fwd.set(h.CALLER_APP_ID, caller)
         fwd.set(h.CALLEE_APP_ID, self.app_id)

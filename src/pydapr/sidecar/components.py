@@ -80,7 +80,7 @@ class ComponentStore:
             await self._load_one(spec)
 
     async def _load_one(self, spec: ComponentSpec) -> None:
-        where = f"{spec.source}: Component {spec.name!r} ({spec.type}/{spec.version})"
+        where = f'{spec.source}: Component "{spec.name}" ({spec.type}/{spec.version})'
         try:
             properties = await self._resolve_metadata(spec)
             metadata = ComponentMetadata(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -165,7 +166,7 @@ class Runtime:
                     self.http_port = server.port
         except OSError as exc:
             raise StartupError(
-                f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {exc.strerror or exc}"
+                f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {_bind_problem(exc)}"
             ) from None
         handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
         try:
@@ -194,7 +195,7 @@ class Runtime:
                     self.grpc_port = bound
         except OSError as exc:
             raise StartupError(
-                f"cannot listen on port {opts.dapr_grpc_port} for the Dapr gRPC API: {exc}"
+                f"cannot listen on port {opts.dapr_grpc_port} for the Dapr gRPC API: {_bind_problem(exc)}"
             ) from None
         if invoke is not None:
             try:
@@ -207,7 +208,7 @@ class Runtime:
             except OSError as exc:
                 raise StartupError(
                     f"cannot listen on port {opts.dapr_internal_grpc_port} for sidecar-to-sidecar calls: "
-                    f"{exc.strerror or exc}"
+                    f"{_bind_problem(exc)}"
                 ) from None
             self.internal_port = self._internal_server.port
 
@@ -291,6 +292,12 @@ class Runtime:
         await self.app_channel.close()
         await self._peers.close()
         await self.http_client.close()
+
+
+def _bind_problem(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc):
+        return "address already in use"
+    return exc.strerror or str(exc)
 
 
 class _PeerChannels:

@@ -3,6 +3,7 @@ through its sidecar with the official Dapr Python SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import uvicorn
@@ -10,6 +11,9 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 app = FastAPI()
+_active = 0
+_peak = 0
+_healthy = True
 
 
 @app.api_route("/echo/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
@@ -42,6 +46,35 @@ async def fail() -> Response:
 @app.get("/teapot")
 async def teapot() -> Response:
     return Response("short and stout", status_code=418, media_type="text/plain")
+
+
+@app.get("/slow")
+async def slow(seconds: float = 0.5) -> JSONResponse:
+    global _active, _peak
+    _active += 1
+    _peak = max(_peak, _active)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        _active -= 1
+    return JSONResponse({"slept": seconds})
+
+
+@app.get("/peak")
+async def peak() -> JSONResponse:
+    return JSONResponse({"peak": _peak})
+
+
+@app.get("/healthz")
+async def healthz() -> Response:
+    return Response(status_code=200 if _healthy else 503)
+
+
+@app.post("/sick")
+async def sick() -> Response:
+    global _healthy
+    _healthy = False
+    return Response(status_code=204)
 
 
 @app.get("/relay")

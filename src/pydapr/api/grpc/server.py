@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import grpc
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
@@ -35,9 +37,10 @@ async def start_grpc_server(
     address = f"unix:{unix_path}" if unix_path else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen for gRPC on {address}: {exc}") from None
+    except RuntimeError:
+        bound = 0
     if not unix_path and bound == 0:
-        raise OSError(f"cannot listen for gRPC on {address}: address already in use")
+        # grpc reports a failed bind only as port 0; the usual cause is a port in use.
+        raise OSError(errno.EADDRINUSE, f"address {address} already in use or not available")
     await server.start()
     return server, bound

@@ -1,0 +1,273 @@
+"""The sidecar as a user meets it: startup errors, readiness, API tokens, limits, shutdown."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.e2e.conftest import APPS
+from tests.e2e.harness import Processes, free_port, http_status, wait_port
+from tests.e2e.test_invoke import as_json, call
+
+pytestmark = pytest.mark.e2e
+
+
+def _sidecar_argv(app_id: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pydapr",
+        "sidecar",
+        "--app-id",
+        app_id,
+        "--dapr-http-port",
+        str(free_port()),
+        "--dapr-grpc-port",
+        str(free_port()),
+        *extra,
+    ]
+
+
+def _run_to_exit(argv: list[str], procs: Processes) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, check=False, env=procs.env(), capture_output=True, text=True, timeout=30, cwd=procs.workdir
+    )
+
+
+def test_port_taken_is_one_clear_line_and_exit_1(procs: Processes) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _run_to_exit(
+            [
+                sys.executable,
+                "-m",
+                "pydapr",
+                "sidecar",
+                "--app-id",
+                "a",
+                "--dapr-http-port",
+                str(port),
+                "--dapr-grpc-port",
+                str(free_port()),
+            ],
+            procs,
+        )
+    assert out.returncode == 1
+    assert f"cannot listen on port {port} for the Dapr HTTP API: address already in use" in out.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _run_to_exit([*_sidecar_argv("a")[:-2], "--dapr-grpc-port", str(port)], procs)
+    assert out.returncode == 1
+    assert f"cannot listen on port {port} for the Dapr gRPC API" in out.stderr
+
+
+def test_bad_resource_names_file_resource_and_field(procs: Processes, tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "store.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: mystore\nspec:\n  version: v1\n"
+    )
+    out = _run_to_exit(_sidecar_argv("a", "--resources-path", str(res)), procs)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        f'pydapr sidecar: fatal: {res / "store.yaml"}: Component "mystore": spec.type: field required'
+    )
+
+
+def test_unknown_component_type_stops_startup_unless_ignore_errors(procs: Processes, tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    res.mkdir()
+    doc = (
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: odd\n"
+        "spec:\n  type: state.nosuch\n  version: v1\n"
+    )
+    (res / "odd.yaml").write_text(doc)
+    out = _run_to_exit(_sidecar_argv("a", "--resources-path", str(res)), procs)
+    assert out.returncode == 1
+    assert 'Component "odd" (state.nosuch/v1): unknown component type state.nosuch/v1' in out.stderr
+    (res / "odd.yaml").write_text(doc + "  ignoreErrors: true\n")
+    sidecar = procs.sidecar("a", resources=res)
+    assert call(f"{sidecar.url}/v1.0/healthz")[0] == 204
+    assert as_json(call(f"{sidecar.url}/v1.0/metadata")[2])["components"] == []
+
+
+def test_bad_flag_is_a_usage_error(procs: Processes) -> None:
+    out = _run_to_exit(_sidecar_argv("a", "--max-body-size", "4Qi"), procs)
+    assert out.returncode == 2
+    assert "'4Qi' has an unknown unit" in out.stderr
+
+
+def test_not_ready_until_app_is_reachable(procs: Processes) -> None:
+    app_port = free_port()
+    sidecar = procs.sidecar("late", app_port=app_port)
+    assert http_status(sidecar.url + "/v1.0/healthz/outbound") == 204
+    status, _, body = call(sidecar.url + "/v1.0/healthz")
+    assert status == 500
+    assert as_json(body)["errorCode"] == "ERR_HEALTH_NOT_READY"
+    app = procs.app("late", APPS / "http_app.py", env={"APP_ID": "late", "APP_PORT": str(app_port)})
+    wait_port(app_port, proc=app)
+    procs.wait_healthy(sidecar)
+
+
+def test_api_token_required_on_http_and_grpc(procs: Processes) -> None:
+    sidecar = procs.sidecar("secure", env={"DAPR_API_TOKEN": "s3cret"})
+    # Health probes need no token (Kubernetes probes can't send one).
+    assert http_status(sidecar.url + "/v1.0/healthz") == 204
+    status, _, body = call(sidecar.url + "/v1.0/metadata")
+    assert status == 401
+    assert as_json(body)["errorCode"] == "ERR_UNAUTHORIZED"
+    assert call(sidecar.url + "/v1.0/metadata", headers={"dapr-api-token": "wrong"})[0] == 401
+    assert call(sidecar.url + "/v1.0/metadata", headers={"dapr-api-token": "s3cret"})[0] == 200
+
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
+
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        meta = stub.GetMetadata(
+            metadata_pb2.GetMetadataRequest(), metadata=(("dapr-api-token", "s3cret"),), timeout=5
+        )
+        assert meta.id == "secure"
+
+
+def test_body_over_max_body_size_is_refused(procs: Processes) -> None:
+    sidecar = procs.sidecar("small", args=["--max-body-size", "1Ki"])
+    status, _, body = call(sidecar.url + "/v1.0/invoke/small/method/x", "POST", b"x" * 2048)
+    assert status == 413
+    assert as_json(body)["errorCode"] == "ERR_MALFORMED_REQUEST"
+    assert sidecar.alive
+
+
+def test_unimplemented_api_answers_cleanly(procs: Processes) -> None:
+    sidecar = procs.sidecar("plain")
+    status, _, body = call(sidecar.url + "/v1.0-beta1/workflows/dapr/abc")
+    assert status == 501
+    assert as_json(body)["errorCode"] == "ERR_API_UNIMPLEMENTED"
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, workflow_pb2
+
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            dapr_pb2_grpc.DaprStub(channel).GetWorkflowBeta1(
+                workflow_pb2.GetWorkflowRequest(instance_id="x"), timeout=5
+            )
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert sidecar.alive
+
+
+def test_app_max_concurrency_limits_calls_in_flight(procs: Processes) -> None:
+    app_port = free_port()
+    sidecar = procs.sidecar("limited", app_port=app_port, args=["--app-max-concurrency", "2"])
+    app = procs.app("limited", APPS / "http_app.py", env={"APP_ID": "limited", "APP_PORT": str(app_port)})
+    wait_port(app_port, proc=app)
+    procs.wait_healthy(sidecar)
+    threads = [
+        threading.Thread(target=call, args=(sidecar.url + "/v1.0/invoke/limited/method/slow?seconds=0.3",))
+        for _ in range(6)
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert as_json(call(f"http://127.0.0.1:{app_port}/peak")[2])["peak"] == 2
+    assert elapsed >= 0.85  # three waves of 0.3 s
+
+
+def test_graceful_shutdown_lets_in_flight_requests_finish(procs: Processes) -> None:
+    app_port = free_port()
+    sidecar = procs.sidecar("graceful", app_port=app_port)
+    app = procs.app("graceful", APPS / "http_app.py", env={"APP_ID": "graceful", "APP_PORT": str(app_port)})
+    wait_port(app_port, proc=app)
+    procs.wait_healthy(sidecar)
+    result: dict[str, object] = {}
+
+    def slow_call() -> None:
+        result["reply"] = call(sidecar.url + "/v1.0/invoke/graceful/method/slow?seconds=1")
+
+    t = threading.Thread(target=slow_call)
+    t.start()
+    time.sleep(0.3)
+    sidecar.signal(15)
+    t.join(10)
+    status, _, body = result["reply"]  # type: ignore[misc]
+    assert status == 200
+    assert json.loads(body) == {"slept": 1.0}
+    assert sidecar.popen.wait(10) == 0
+
+
+def test_shutdown_api_stops_the_sidecar(procs: Processes) -> None:
+    sidecar = procs.sidecar("stopme")
+    assert call(sidecar.url + "/v1.0/shutdown", "POST")[0] == 204
+    assert sidecar.popen.wait(10) == 0
+
+
+def test_http_endpoint_resource_and_full_url(procs: Processes, tmp_path: Path) -> None:
+    app_port = free_port()
+    app = procs.app("external", APPS / "http_app.py", env={"APP_ID": "external", "APP_PORT": str(app_port)})
+    wait_port(app_port, proc=app)
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "endpoint.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: legacy\nspec:\n"
+        f"  baseUrl: http://127.0.0.1:{app_port}\n  headers:\n  - name: x-api-key\n    value: k123\n"
+    )
+    sidecar = procs.sidecar("caller", resources=res)
+    status, _, body = call(sidecar.url + "/v1.0/invoke/legacy/method/echo/v1/users?page=2", "POST", b"hi")
+    assert status == 200
+    seen = as_json(body)
+    assert (seen["path"], seen["query"], seen["body"]) == ("v1/users", "page=2", "hi")
+    assert seen["headers"]["x-api-key"] == "k123"
+    url = f"http%3A%2F%2F127.0.0.1%3A{app_port}"
+    status, _, body = call(sidecar.url + f"/v1.0/invoke/{url}/method/echo/direct")
+    assert status == 200
+    assert as_json(body)["path"] == "direct"
+    assert as_json(call(sidecar.url + "/v1.0/metadata")[2])["httpEndpoints"] == [{"name": "legacy"}]
+
+
+def test_app_health_check_reported_in_metadata(procs: Processes) -> None:
+    app_port = free_port()
+    sidecar = procs.sidecar(
+        "probed",
+        app_port=app_port,
+        args=[
+            "--enable-app-health-check",
+            "--app-health-probe-interval",
+            "0.2",
+            "--app-health-threshold",
+            "1",
+        ],
+    )
+    app = procs.app("probed", APPS / "http_app.py", env={"APP_ID": "probed", "APP_PORT": str(app_port)})
+    wait_port(app_port, proc=app)
+    procs.wait_healthy(sidecar)
+    health = as_json(call(sidecar.url + "/v1.0/metadata")[2])["appConnectionProperties"]["health"]
+    assert health["healthCheckPath"] == "/healthz"
+    assert health["healthThreshold"] == 1
+    assert call(sidecar.url + "/v1.0/invoke/probed/method/neworder", "POST", b"{}")[0] == 200
+    assert call(f"http://127.0.0.1:{app_port}/sick", "POST")[0] == 204
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status, _, body = call(sidecar.url + "/v1.0/invoke/probed/method/neworder", "POST", b"{}")
+        if status != 200:
+            break
+        time.sleep(0.1)
+    assert status == 500
+    assert as_json(body) == {
+        "errorCode": "ERR_DIRECT_INVOKE",
+        "message": "failed to invoke, id: probed, err: app is not in a healthy state",
+    }
