@@ -157,14 +157,9 @@ class _Conn(asyncio.Protocol):
                 self._fail(self._too_big_headers())
 
     def eof_received(self) -> bool | None:
-        # Half-closed peers still get the responses they asked for; close once those are written.
-        if self._task is None and not self._queue:
-            return False
-        self._dead = True
-        last = self._queue[-1] if self._queue else self._active
-        if last is not None:
-            last.keep_alive = False
-        return True
+        # Like Go's net/http, a peer's EOF means it has gone: half-closed clients that still wait
+        # for answers are rare, clients that gave up are not, and their handlers should stop.
+        return False
 
     def pause_writing(self) -> None:
         self._paused_writing = True
