@@ -1,0 +1,116 @@
+"""Dapr's state RPCs (service dapr.proto.runtime.v1.Dapr, messages in state_pb2) over ``StateAPI``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dapr.proto.common.v1 import common_pb2
+from dapr.proto.runtime.v1 import state_pb2
+from google.protobuf import empty_pb2
+
+from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
+
+_CONCURRENCY = {
+    common_pb2.StateOptions.CONCURRENCY_UNSPECIFIED: "",
+    common_pb2.StateOptions.CONCURRENCY_FIRST_WRITE: "first-write",
+    common_pb2.StateOptions.CONCURRENCY_LAST_WRITE: "last-write",
+}
+_CONSISTENCY = {
+    common_pb2.StateOptions.CONSISTENCY_UNSPECIFIED: "",
+    common_pb2.StateOptions.CONSISTENCY_EVENTUAL: "eventual",
+    common_pb2.StateOptions.CONSISTENCY_STRONG: "strong",
+}
+
+
+def _options(item: common_pb2.StateItem) -> tuple[str, str]:
+    if not item.HasField("options"):
+        return "", ""
+    opts = item.options
+    # An enum value this sidecar does not know is passed on as a name the API refuses.
+    concurrency = _CONCURRENCY.get(opts.concurrency, f"concurrency({opts.concurrency})")
+    consistency = _CONSISTENCY.get(opts.consistency, f"consistency({opts.consistency})")
+    return concurrency, consistency
+
+
+def _etag(item: common_pb2.StateItem) -> str | None:
+    return item.etag.value if item.HasField("etag") else None
+
+
+def _save_item(item: common_pb2.StateItem) -> SaveItem:
+    concurrency, consistency = _options(item)
+    return SaveItem(item.key, item.value, _etag(item), concurrency, consistency, dict(item.metadata))
+
+
+def _delete_item(item: common_pb2.StateItem) -> DeleteItem:
+    concurrency, consistency = _options(item)
+    return DeleteItem(item.key, _etag(item), concurrency, consistency, dict(item.metadata))
+
+
+class StateGrpc:
+    def __init__(self, api: StateAPI) -> None:
+        self.api = api
+
+    async def GetState(self, request: state_pb2.GetStateRequest, context: Any) -> state_pb2.GetStateResponse:
+        consistency = _CONSISTENCY.get(request.consistency, f"consistency({request.consistency})")
+        item = await self.api.get(request.store_name, request.key, consistency, dict(request.metadata))
+        if item is None:
+            return state_pb2.GetStateResponse()
+        return state_pb2.GetStateResponse(data=item.data, etag=item.etag, metadata=item.response_metadata())
+
+    async def GetBulkState(
+        self, request: state_pb2.GetBulkStateRequest, context: Any
+    ) -> state_pb2.GetBulkStateResponse:
+        items = await self.api.bulk_get(
+            request.store_name, list(request.keys), request.parallelism, dict(request.metadata)
+        )
+        out = []
+        for i in items:
+            if i.item is None:
+                out.append(state_pb2.BulkStateItem(key=i.key, error=i.error))
+            else:
+                out.append(
+                    state_pb2.BulkStateItem(
+                        key=i.key, data=i.item.data, etag=i.item.etag, metadata=i.item.response_metadata()
+                    )
+                )
+        return state_pb2.GetBulkStateResponse(items=out)
+
+    async def SaveState(self, request: state_pb2.SaveStateRequest, context: Any) -> empty_pb2.Empty:
+        await self.api.save(request.store_name, [_save_item(s) for s in request.states])
+        return empty_pb2.Empty()
+
+    async def DeleteState(self, request: state_pb2.DeleteStateRequest, context: Any) -> empty_pb2.Empty:
+        item = common_pb2.StateItem(
+            key=request.key, etag=request.etag, options=request.options, metadata=request.metadata
+        )
+        if not request.HasField("etag"):
+            item.ClearField("etag")
+        if not request.HasField("options"):
+            item.ClearField("options")
+        await self.api.delete(request.store_name, _delete_item(item))
+        return empty_pb2.Empty()
+
+    async def DeleteBulkState(
+        self, request: state_pb2.DeleteBulkStateRequest, context: Any
+    ) -> empty_pb2.Empty:
+        await self.api.bulk_delete(request.store_name, [_delete_item(s) for s in request.states])
+        return empty_pb2.Empty()
+
+    async def ExecuteStateTransaction(
+        self, request: state_pb2.ExecuteStateTransactionRequest, context: Any
+    ) -> empty_pb2.Empty:
+        ops = []
+        for op in request.operations:
+            item = _delete_item(op.request) if op.operationType == "delete" else _save_item(op.request)
+            ops.append(TransactionOperation(op.operationType, item))
+        await self.api.transact(request.storeName, ops, dict(request.metadata))
+        return empty_pb2.Empty()
+
+    async def QueryStateAlpha1(
+        self, request: state_pb2.QueryStateRequest, context: Any
+    ) -> state_pb2.QueryStateResponse:
+        result = await self.api.query(request.store_name, request.query, dict(request.metadata))
+        return state_pb2.QueryStateResponse(
+            results=[state_pb2.QueryStateItem(key=k, data=i.data, etag=i.etag) for k, i in result.items],
+            token=result.token,
+        )
