@@ -1,0 +1,73 @@
+"""HTTP routes of the jobs API: ``/v1.0-alpha1/jobs/{name}`` and ``/v1.0/jobs/{name}`` (POST, GET, DELETE)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from dapr.proto.runtime.v1 import jobs_pb2
+from google.protobuf import json_format, struct_pb2
+
+from pydapr import errors
+from pydapr.http.messages import Request, Response
+from pydapr.jobs import errors as job_errors
+
+if TYPE_CHECKING:
+    from pydapr.api.http.router import Router
+    from pydapr.jobs.api import JobsAPI
+
+# The fields of Dapr's JobHTTPRequest besides name and data, with their protobuf JSON names.
+_FIELDS = ("schedule", "dueTime", "repeats", "ttl", "failurePolicy", "overwrite")
+
+
+def _job_from_body(name: str, body: bytes) -> tuple[jobs_pb2.Job, bool]:
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise errors.MALFORMED_REQUEST(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise errors.MALFORMED_REQUEST("the body must be a JSON object")
+    if doc.get("name"):
+        raise job_errors.NAME_IN_BODY()
+    fields: dict[str, Any] = {k: doc[k] for k in _FIELDS if k in doc and k != "overwrite"}
+    try:
+        job = json_format.ParseDict({"name": name, **fields}, jobs_pb2.Job())
+    except json_format.ParseError as exc:
+        raise errors.MALFORMED_REQUEST(str(exc)) from None
+    if "data" in doc:
+        # Dapr stores HTTP job data as a google.protobuf.Value and hands it back as JSON.
+        value = json_format.ParseDict(doc["data"], struct_pb2.Value())
+        job.data.Pack(value)
+    return job, bool(doc.get("overwrite", False))
+
+
+def job_to_json(job: jobs_pb2.Job) -> bytes:
+    try:
+        return str(json_format.MessageToJson(job, indent=None)).encode()
+    except (TypeError, json_format.Error):
+        # The data's type is unknown to this process (an app-defined message): show it as bytes.
+        data = job.data
+        job.ClearField("data")
+        doc = json_format.MessageToDict(job)
+        doc["data"] = {"@type": data.type_url, "value": json_format.MessageToDict(data)["value"]}
+        return json.dumps(doc).encode()
+
+
+def register(router: Router, api: JobsAPI) -> None:
+    async def schedule(req: Request, params: dict[str, str]) -> Response:
+        name = params.get("name", "").strip()
+        job, overwrite = _job_from_body(name, req.body)
+        await api.schedule(job, overwrite)
+        return Response.empty(204)
+
+    async def get(req: Request, params: dict[str, str]) -> Response:
+        return Response.json(job_to_json(await api.get(params.get("name", ""))))
+
+    async def delete(req: Request, params: dict[str, str]) -> Response:
+        await api.delete(params.get("name", ""))
+        return Response.empty(204)
+
+    for version in ("v1.0-alpha1", "v1.0"):
+        router.add("POST", f"/{version}/jobs/{{name}}", schedule)
+        router.add("GET", f"/{version}/jobs/{{name}}", get)
+        router.add("DELETE", f"/{version}/jobs/{{name}}", delete)
