@@ -1,0 +1,148 @@
+"""State end to end: a real sidecar on a real sqlite file, driven by the official Dapr Python SDK over
+gRPC (sync and asyncio) and by plain HTTP, including the errors a user sees."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from dapr.aio.clients import DaprClient as AsyncDaprClient
+from dapr.clients import DaprClient
+from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
+
+from tests.e2e.harness import Processes, Sidecar
+
+pytestmark = pytest.mark.e2e
+
+STORE = """apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.sqlite
+  version: v1
+  metadata:
+  - name: connectionString
+    value: state.db
+  - name: actorStateStore
+    value: "true"
+"""
+
+
+@pytest.fixture
+def sidecar(procs: Processes, tmp_path: Path, dapr_settings: Callable[[Sidecar], None]) -> Iterator[Sidecar]:
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "statestore.yaml").write_text(STORE)
+    side = procs.sidecar("stateapp", resources=resources, args=["--max-body-size", "2Mi"])
+    dapr_settings(side)
+    yield side
+
+
+def http(
+    side: Sidecar, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
+    req = urllib.request.Request(side.url + path, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_sdk_grpc_sync(sidecar: Sidecar) -> None:
+    with DaprClient() as client:
+        client.save_state("statestore", "order-1", '{"item": "book", "qty": 1}')
+        got = client.get_state("statestore", "order-1")
+        assert json.loads(got.data) == {"item": "book", "qty": 1} and got.etag
+        client.save_state("statestore", "order-1", '{"item": "book", "qty": 2}', etag=got.etag)
+        with pytest.raises(grpc.RpcError) as info:
+            client.save_state("statestore", "order-1", "{}", etag=got.etag)  # stale
+        assert info.value.code() == grpc.StatusCode.ABORTED
+        client.save_bulk_state(
+            "statestore",
+            [StateItem("order-2", '{"item": "pen", "qty": 5}'), StateItem("blob", b"\x00\xff\x10")],
+        )
+        bulk = client.get_bulk_state("statestore", ["order-1", "order-2", "blob", "absent"], parallelism=2)
+        assert [i.data for i in bulk.items][2:] == [b"\x00\xff\x10", b""]
+        client.execute_state_transaction(
+            "statestore",
+            [
+                TransactionalStateOperation(key="order-3", data='{"item": "cup", "qty": 2}'),
+                TransactionalStateOperation(key="blob", operation_type=TransactionOperationType.delete),
+            ],
+        )
+        assert client.get_state("statestore", "blob").data == b""
+        query = '{"filter": {"EQ": {"qty": 2}}, "sort": [{"key": "item"}]}'
+        with pytest.warns(UserWarning, match="Alpha"):  # the SDK warns on every query call
+            found = client.query_state("statestore", query)
+        assert [r.key for r in found.results] == ["order-1", "order-3"]
+        client.save_state(
+            "statestore", "order-9", "x", options=StateOptions(concurrency=Concurrency.first_write)
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            client.save_state(
+                "statestore", "order-9", "y", options=StateOptions(concurrency=Concurrency.first_write)
+            )
+        assert info.value.code() == grpc.StatusCode.ABORTED
+        client.delete_state("statestore", "order-9")
+        assert client.get_state("statestore", "order-9").data == b""
+        with pytest.raises(grpc.RpcError) as info:
+            client.get_state("nostore", "k")
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_sdk_grpc_async(sidecar: Sidecar) -> None:
+    async with AsyncDaprClient() as client:
+        await client.save_state("statestore", "a-1", "héllo ✓", state_metadata={"ttlInSeconds": "60"})
+        got = await client.get_state("statestore", "a-1")
+        assert got.data == "héllo ✓".encode() and got.etag
+        await client.save_bulk_state("statestore", [StateItem("a-2", "2"), StateItem("a-3", "3")])
+        bulk = await client.get_bulk_state("statestore", ["a-2", "a-3"])
+        assert [i.data for i in bulk.items] == [b"2", b"3"]
+        await client.execute_state_transaction(
+            "statestore",
+            [TransactionalStateOperation(key="a-2", operation_type=TransactionOperationType.delete)],
+        )
+        assert (await client.get_state("statestore", "a-2")).data == b""
+        await client.delete_state("statestore", "a-3")
+        assert (await client.get_state("statestore", "a-3")).data == b""
+
+
+def test_http_api_and_errors(sidecar: Sidecar) -> None:
+    assert http(sidecar, "POST", "/v1.0/state/statestore", [{"key": "h", "value": {"v": 1}}])[0] == 204
+    status, headers, body = http(sidecar, "GET", "/v1.0/state/statestore/h")
+    assert status == 200 and json.loads(body) == {"v": 1}
+    etag = {k.lower(): v for k, v in headers.items()}["etag"]
+    bad = http(sidecar, "DELETE", "/v1.0/state/statestore/h", headers={"If-Match": "not-an-etag"})
+    assert bad[0] == 400 and json.loads(bad[2])["errorCode"] == "ERR_STATE_DELETE"
+    assert http(sidecar, "DELETE", "/v1.0/state/statestore/h", headers={"If-Match": etag})[0] == 204
+
+    def error(method: str, path: str, body: Any) -> tuple[int, str]:
+        status, _, raw = http(sidecar, method, path, body)
+        return status, json.loads(raw)["errorCode"]
+
+    assert error("POST", "/v1.0/state/statestore", b"[{oops") == (400, "ERR_MALFORMED_REQUEST")
+    assert error("POST", "/v1.0/state/statestore", [{"value": 1}]) == (400, "ERR_MALFORMED_REQUEST")
+    assert error("POST", "/v1.0/state/statestore", [{"key": "a||b", "value": 1}]) == (
+        400,
+        "ERR_MALFORMED_REQUEST",
+    )
+    assert error("POST", "/v1.0/state/nostore", [{"key": "k", "value": 1}]) == (
+        400,
+        "ERR_STATE_STORE_NOT_FOUND",
+    )
+    huge = [{"key": "huge", "value": "x" * (3 * 1024 * 1024)}]
+    status, _, _ = http(sidecar, "POST", "/v1.0/state/statestore", huge)
+    assert status == 413
+    assert http(sidecar, "GET", "/v1.0/state/statestore/huge")[0] == 204
+    keys = http(sidecar, "GET", "/v1.0-alpha1/pydapr/state/statestore/keys?limit=10")
+    assert keys[0] == 200 and "huge" not in json.loads(keys[2])["keys"]
