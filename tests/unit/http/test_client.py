@@ -7,6 +7,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import trustme
@@ -27,12 +28,13 @@ from pydapr.http.server import HttpServer
 pytestmark = pytest.mark.timeout(10)
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+RawServer = Callable[[Script], Awaitable[tuple[int, list[int]]]]
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
     if request.param == "uvloop":
-        return uvloop.EventLoopPolicy()
+        return cast(asyncio.AbstractEventLoopPolicy, uvloop.EventLoopPolicy())
     return asyncio.DefaultEventLoopPolicy()
 
 
@@ -85,7 +87,7 @@ async def aio_server() -> AsyncIterator[int]:
 
 
 @pytest.fixture
-async def raw_server() -> AsyncIterator[Callable[[Script], Awaitable[tuple[int, list[int]]]]]:
+async def raw_server() -> AsyncIterator[RawServer]:
     servers: list[asyncio.Server] = []
     writers: list[asyncio.StreamWriter] = []
 
@@ -258,7 +260,7 @@ async def test_idle_connections_expire_and_pool_is_bounded() -> None:
 
 
 # --- scripted raw servers for the edge cases ----------------------------------------------------
-async def test_read_until_close_response(client: HttpClient, raw_server: Callable[..., object]) -> None:
+async def test_read_until_close_response(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\npart one, ")
@@ -266,27 +268,25 @@ async def test_read_until_close_response(client: HttpClient, raw_server: Callabl
         await asyncio.sleep(0.02)
         w.write(b"part two")
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     r = await client.request("GET", "127.0.0.1", port, "/")
     assert (r.status, r.body, r.headers.get("x-a")) == (200, b"part one, part two", "1")
     await client.request("GET", "127.0.0.1", port, "/")
     assert len(accepted) == 2
 
 
-async def test_interim_responses_are_skipped(client: HttpClient, raw_server: Callable[..., object]) -> None:
+async def test_interim_responses_are_skipped(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)
         await r.read()
 
-    port, _ = await raw_server(script)  # type: ignore[misc]
+    port, _ = await raw_server(script)
     r = await client.request("POST", "127.0.0.1", port, "/", body=b"x")
     assert (r.status, r.body, r.headers.get("link")) == (200, b"ok", None)
 
 
-async def test_stale_reused_connection_is_retried_once(
-    client: HttpClient, raw_server: Callable[..., object]
-) -> None:
+async def test_stale_reused_connection_is_retried_once(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(OK)
@@ -294,29 +294,25 @@ async def test_stale_reused_connection_is_retried_once(
         await read_request(r)  # the server "closed while idle": the request crosses the close
         w.transport.abort()
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     assert (await client.request("POST", "127.0.0.1", port, "/", body=b"1")).body == b"ok"
     assert (await client.request("POST", "127.0.0.1", port, "/", body=b"2")).body == b"ok"
     assert len(accepted) == 2
 
 
-async def test_connection_closed_while_idle_is_not_used(
-    client: HttpClient, raw_server: Callable[..., object]
-) -> None:
+async def test_connection_closed_while_idle_is_not_used(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(OK)
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     await client.request("GET", "127.0.0.1", port, "/")
     await asyncio.sleep(0.05)
     await client.request("GET", "127.0.0.1", port, "/")
     assert len(accepted) == 2
 
 
-async def test_loss_after_response_bytes_is_not_retried(
-    client: HttpClient, raw_server: Callable[..., object]
-) -> None:
+async def test_loss_after_response_bytes_is_not_retried(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(OK)
@@ -325,30 +321,24 @@ async def test_loss_after_response_bytes_is_not_retried(
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
         await w.drain()
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     await client.request("GET", "127.0.0.1", port, "/")
     with pytest.raises(ConnectionLost):
         await client.request("GET", "127.0.0.1", port, "/")
     assert len(accepted) == 1
 
 
-async def test_fresh_connection_closed_without_answer(
-    client: HttpClient, raw_server: Callable[..., object]
-) -> None:
+async def test_fresh_connection_closed_without_answer(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     with pytest.raises(ConnectionLost):
         await client.request("POST", "127.0.0.1", port, "/", body=b"once")
     assert len(accepted) == 1
 
 
-async def test_connect_error(client: HttpClient, raw_server: Callable[..., object]) -> None:
-    async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
-        pass
-
-    port, _ = await raw_server(script)  # type: ignore[misc]
+async def test_connect_error(client: HttpClient) -> None:
     srv = await HttpServer.start(_echo)
     free = srv.port
     await srv.shutdown(0.1)
@@ -358,7 +348,7 @@ async def test_connect_error(client: HttpClient, raw_server: Callable[..., objec
         await client.request("GET", "localhost", 0, "/", unix_path="/nonexistent/pydapr.sock")
 
 
-async def test_timeout_discards_connection(client: HttpClient, raw_server: Callable[..., object]) -> None:
+async def test_timeout_discards_connection(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         _, body = await read_request(r)
         if body == b"slow":
@@ -366,7 +356,7 @@ async def test_timeout_discards_connection(client: HttpClient, raw_server: Calla
         w.write(OK)
         await r.read()
 
-    port, accepted = await raw_server(script)  # type: ignore[misc]
+    port, accepted = await raw_server(script)
     t0 = time.monotonic()
     with pytest.raises(RequestTimeout) as info:
         await client.request("POST", "127.0.0.1", port, "/", body=b"slow", timeout=0.1)
@@ -378,14 +368,12 @@ async def test_timeout_discards_connection(client: HttpClient, raw_server: Calla
     assert len(accepted) == 2
 
 
-async def test_cancelled_request_discards_connection(
-    client: HttpClient, raw_server: Callable[..., object]
-) -> None:
+async def test_cancelled_request_discards_connection(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         await asyncio.sleep(5)
 
-    port, _ = await raw_server(script)  # type: ignore[misc]
+    port, _ = await raw_server(script)
     task = asyncio.create_task(client.request("GET", "127.0.0.1", port, "/"))
     await asyncio.sleep(0.05)
     task.cancel()
@@ -395,13 +383,13 @@ async def test_cancelled_request_discards_connection(
     assert not client._all and not any(client._pool.values())
 
 
-async def test_response_body_limit(raw_server: Callable[..., object]) -> None:
+async def test_response_body_limit(raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100)
         await r.read()
 
-    port, _ = await raw_server(script)  # type: ignore[misc]
+    port, _ = await raw_server(script)
     c = HttpClient(max_response_body=50)
     try:
         with pytest.raises(ResponseTooLarge):
@@ -410,13 +398,13 @@ async def test_response_body_limit(raw_server: Callable[..., object]) -> None:
         await c.close()
 
 
-async def test_malformed_response(client: HttpClient, raw_server: Callable[..., object]) -> None:
+async def test_malformed_response(client: HttpClient, raw_server: RawServer) -> None:
     async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int) -> None:
         await read_request(r)
         w.write(b"HTTP/1.1 2xx Nope\r\n\r\n")
         await r.read()
 
-    port, _ = await raw_server(script)  # type: ignore[misc]
+    port, _ = await raw_server(script)
     with pytest.raises(HttpClientError):
         await client.request("GET", "127.0.0.1", port, "/")
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import pytest
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(10)
 @pytest.fixture(params=["asyncio", "uvloop"])
 def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
     if request.param == "uvloop":
-        return uvloop.EventLoopPolicy()
+        return cast(asyncio.AbstractEventLoopPolicy, uvloop.EventLoopPolicy())
     return asyncio.DefaultEventLoopPolicy()
 
 
