@@ -271,3 +271,29 @@ def test_app_health_check_reported_in_metadata(procs: Processes) -> None:
         "errorCode": "ERR_DIRECT_INVOKE",
         "message": "failed to invoke, id: probed, err: app is not in a healthy state",
     }
+
+
+def test_unix_domain_socket(procs: Processes, tmp_path: Path) -> None:
+    import http.client
+
+    sockets = tmp_path / "sock"
+    sockets.mkdir()
+    proc = procs.sidecar("uds", args=["--unix-domain-socket", str(sockets)], wait=False)
+    path = sockets / "dapr-http-uds.socket"
+    deadline = time.monotonic() + 20
+    while not path.exists() and time.monotonic() < deadline:
+        assert proc.alive, proc.log()
+        time.sleep(0.05)
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(path))
+
+    conn = UnixConnection("localhost")
+    conn.request("GET", "/v1.0/metadata")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert json.loads(resp.read())["id"] == "uds"
+    conn.close()
+    assert (sockets / "dapr-grpc-uds.socket").exists()

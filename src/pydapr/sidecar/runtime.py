@@ -16,7 +16,13 @@ import os
 from typing import Any
 
 from pydapr.api.grpc.server import start_grpc_server
-from pydapr.api.http.dispatch import HttpDispatcher
+from pydapr.api.http.dispatch import (
+    Middleware,
+    Routes,
+    api_logging_middleware,
+    api_token_middleware,
+    build_pipeline,
+)
 from pydapr.api.http.router import Router
 from pydapr.components.base import ComponentConfigError
 from pydapr.http.client import HttpClient, HttpClientError
@@ -144,12 +150,12 @@ class Runtime:
             block.register_http(router)
         invoke = next((b for b in self.blocks if b.name == "invoke"), None)
         token = os.environ.get("DAPR_API_TOKEN") or None
-        dispatcher = HttpDispatcher(
-            router,
-            api_token=token,
-            invoke_by_header=getattr(invoke, "invoke_by_header", None),
-            api_logging=opts.enable_api_logging,
-        )
+        middlewares: list[Middleware] = []
+        if token:
+            middlewares.append(api_token_middleware(token))
+        if opts.enable_api_logging:
+            middlewares.append(api_logging_middleware)
+        dispatcher = build_pipeline(Routes(router, getattr(invoke, "invoke_by_header", None)), middlewares)
         uds = opts.unix_domain_socket
         try:
             if uds is not None:

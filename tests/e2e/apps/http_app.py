@@ -1,5 +1,6 @@
-"""An HTTP app written the way Dapr users write them: FastAPI, served by uvicorn, calling other apps
-through its sidecar with the official Dapr Python SDK."""
+"""An HTTP app written the way Dapr users write them: FastAPI with the official SDK's extension
+(``dapr.ext.fastapi.DaprApp``), served by uvicorn, calling other apps through its sidecar with the
+official Dapr Python SDK."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import asyncio
 import os
 
 import uvicorn
+from dapr.ext.fastapi import DaprApp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 app = FastAPI()
+dapr_app = DaprApp(app)  # serves /dapr/subscribe, as every SDK FastAPI app does
 _active = 0
 _peak = 0
 _healthy = True

@@ -1,7 +1,8 @@
-"""The one entry point of the public HTTP API: token check, routing, the ``dapr-app-id`` form.
+"""The one entry point of the public HTTP API: a middleware chain around routing.
 
-Kept free of building-block logic: it finds the route and calls it; errors raised anywhere are
-turned into Dapr's JSON error body by the HTTP server.
+Every request passes the same chain — API token, API logging, and later tracing, metrics and
+access control — each a ``Middleware`` that takes the request and the next step. Errors raised
+anywhere become Dapr's JSON error body in the HTTP server. No building-block logic lives here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from pydapr import errors
 from pydapr.api.http.router import Router
@@ -17,45 +18,52 @@ from pydapr.http.messages import Request, Response
 
 log = logging.getLogger("pydapr.api")
 
-# Dapr lets probes through without the API token (pkg/http/api_token.go).
-TOKEN_EXEMPT = ("/v1.0/healthz", "/v1.0/healthz/outbound")
-
+Handler = Callable[[Request], Awaitable[Response]]
+Middleware = Callable[[Request, Handler], Awaitable[Response]]
 InvokeByHeader = Callable[[Request, str], Awaitable[Response]]
 
+# Dapr lets probes through without the API token (Kubernetes probes cannot send one).
+TOKEN_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 
-class HttpDispatcher:
-    def __init__(
-        self,
-        router: Router,
-        *,
-        api_token: str | None,
-        invoke_by_header: InvokeByHeader | None,
-        api_logging: bool = False,
-    ) -> None:
+
+def api_token_middleware(token: str) -> Middleware:
+    expected = token.encode()
+
+    async def check_token(req: Request, call_next: Handler) -> Response:
+        if req.path not in TOKEN_EXEMPT:
+            given = req.headers.get("dapr-api-token")
+            if given is None or not hmac.compare_digest(given.encode(), expected):
+                raise errors.UNAUTHORIZED()
+        return await call_next(req)
+
+    return check_token
+
+
+async def api_logging_middleware(req: Request, call_next: Handler) -> Response:
+    started = time.perf_counter()
+    try:
+        resp = await call_next(req)
+    except errors.DaprError as err:
+        log.info("HTTP API called: %s %s -> %d %s", req.method, req.path, err.http_status, err.code)
+        raise
+    log.info(
+        "HTTP API called: %s %s -> %d (%.2f ms)",
+        req.method,
+        req.path,
+        resp.status,
+        (time.perf_counter() - started) * 1000,
+    )
+    return resp
+
+
+class Routes:
+    """The innermost step: the router, then the ``dapr-app-id`` header form of invocation."""
+
+    def __init__(self, router: Router, invoke_by_header: InvokeByHeader | None) -> None:
         self.router = router
-        self.api_token = api_token.encode() if api_token else None
         self.invoke_by_header = invoke_by_header
-        self.api_logging = api_logging
 
     async def __call__(self, req: Request) -> Response:
-        if not self.api_logging:
-            return await self._handle(req)
-        started = time.perf_counter()
-        resp = await self._handle(req)
-        log.info(
-            "HTTP API called: %s %s -> %d (%.2f ms)",
-            req.method,
-            req.path,
-            resp.status,
-            (time.perf_counter() - started) * 1000,
-        )
-        return resp
-
-    async def _handle(self, req: Request) -> Response:
-        if self.api_token is not None and req.path not in TOKEN_EXEMPT:
-            given = req.headers.get("dapr-api-token")
-            if given is None or not hmac.compare_digest(given.encode(), self.api_token):
-                raise errors.UNAUTHORIZED()
         found = self.router.match(req.method, req.path)
         if found is not None:
             handler, params = found
@@ -64,3 +72,18 @@ class HttpDispatcher:
         if app_id and self.invoke_by_header is not None:
             return await self.invoke_by_header(req, app_id)
         raise errors.NOT_FOUND(req.path)
+
+
+def build_pipeline(inner: Handler, middlewares: Sequence[Middleware]) -> Handler:
+    """Wrap ``inner`` so the first middleware runs first; built once, so a request pays no lookup."""
+    handler = inner
+    for middleware in reversed(middlewares):
+        handler = _link(middleware, handler)
+    return handler
+
+
+def _link(middleware: Middleware, call_next: Handler) -> Handler:
+    async def step(req: Request) -> Response:
+        return await middleware(req, call_next)
+
+    return step
