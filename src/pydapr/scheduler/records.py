@@ -40,6 +40,8 @@ def new_record(namespace: str, app_id: str, job: pb.Job, partitions: int, now: d
         now=now,
     )
     first = timing.first()
+    if first is None:
+        return None
     spec = with_default_policy(job).SerializeToString(deterministic=True)
     return JobRecord(
         namespace=namespace,
@@ -51,8 +53,8 @@ def new_record(namespace: str, app_id: str, job: pb.Job, partitions: int, now: d
         begin_at=timing.begin.timestamp(),
         begin_is_due=timing.begin_is_due,
         expires_at=timing.expires.timestamp() if timing.expires else None,
-        next_at=first.timestamp() if first else None,
-        occ_at=first.timestamp() if first else None,
+        next_at=first.timestamp(),
+        occ_at=first.timestamp(),
     )
 
 
