@@ -7,6 +7,7 @@ the app is reachable (subscriptions, input bindings) and stop it on shutdown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ class BuildingBlock:
     def grpc_handler(self) -> object | None:
         """An object whose methods are named after the Dapr RPCs this block serves."""
         return None
+
+    def grpc_services(self) -> list[Callable[[Any], None]]:
+        """Extra gRPC services (pydapr extensions) this block serves on the sidecar's gRPC port: each
+        entry is called with the ``grpc.aio.Server`` before it starts (``add_XServicer_to_server``)."""
+        return []
 
     def metadata(self) -> dict[str, Any]:
         """Entries this block contributes to GET /v1.0/metadata (merged at the top level)."""

@@ -175,6 +175,7 @@ class Runtime:
                 f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {_bind_problem(exc)}"
             ) from None
         handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
+        extra_services = [add for b in self.blocks for add in b.grpc_services()]
         try:
             if uds is not None:
                 server, _ = await start_grpc_server(
@@ -183,6 +184,7 @@ class Runtime:
                     port=0,
                     unix_path=str(uds / f"dapr-grpc-{self.app_id}.socket"),
                     channel_for=self._grpc_channel_for,
+                    extra_services=extra_services,
                     api_token=token,
                     max_message_size=opts.max_body_size,
                 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable, Sequence
 
 import grpc
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
@@ -15,6 +16,7 @@ from pydapr.api.grpc.token import TokenInterceptor
 async def start_grpc_server(
     handlers: list[object],
     *,
+    extra_services: Sequence[Callable[[grpc.aio.Server], None]] = (),
     host: str,
     port: int,
     channel_for: ChannelFor,
@@ -33,6 +35,9 @@ async def start_grpc_server(
         ],
     )
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
+    for add_service in extra_services:
+        add_service(server)
+    # Registered last: it only serves methods no service above claims.
     server.add_generic_rpc_handlers([ProxyHandler(channel_for)])
     address = f"unix:{unix_path}" if unix_path else f"{host}:{port}"
     try:
