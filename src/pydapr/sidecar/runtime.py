@@ -196,6 +196,7 @@ class Runtime:
                         host=host,
                         port=opts.dapr_grpc_port,
                         channel_for=self._grpc_channel_for,
+                        extra_services=extra_services,
                         api_token=token,
                         max_message_size=opts.max_body_size,
                     )
