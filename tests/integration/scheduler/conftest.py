@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.integration.scheduler.harness import Schedulers, create_database, drop_database, schedulers
 
 

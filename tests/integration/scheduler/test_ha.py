@@ -9,10 +9,10 @@ from collections import Counter
 
 import asyncpg
 from google.protobuf.any_pb2 import Any as AnyPb
-from tests.integration.scheduler.harness import Schedulers
 
 from pydapr.jobs.client import SchedulerClient
 from pydapr.scheduler._proto import scheduler_pb2 as pb
+from tests.integration.scheduler.harness import Schedulers
 
 
 async def test_killed_replica_loses_and_doubles_nothing(scheds: Schedulers, pg_url: str) -> None:

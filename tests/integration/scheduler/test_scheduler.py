@@ -12,10 +12,10 @@ import grpc
 import pytest
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.protobuf.wrappers_pb2 import StringValue
-from tests.integration.scheduler.harness import Schedulers
 
 from pydapr.jobs.client import SchedulerClient
 from pydapr.scheduler._proto import scheduler_pb2 as pb
+from tests.integration.scheduler.harness import Schedulers
 
 
 class Recorder:
