@@ -4,6 +4,7 @@ gRPC (sync and asyncio) and by plain HTTP, including the errors a user sees."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -16,7 +17,11 @@ from dapr.aio.clients import DaprClient as AsyncDaprClient
 from dapr.clients import DaprClient
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
+from pydapr.api.grpc._ext import state_pb2 as ext_pb2
+from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
 from tests.e2e.harness import Processes, Sidecar
 
 pytestmark = pytest.mark.e2e
@@ -146,3 +151,73 @@ def test_http_api_and_errors(sidecar: Sidecar) -> None:
     assert http(sidecar, "GET", "/v1.0/state/statestore/huge")[0] == 204
     keys = http(sidecar, "GET", "/v1.0-alpha1/pydapr/state/statestore/keys?limit=10")
     assert keys[0] == 200 and "huge" not in json.loads(keys[2])["keys"]
+
+
+def error_reason(err: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
+    """The status code and the ErrorInfo reason (Dapr's error code) of a failed call."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    assert status is not None, err
+    info = error_details_pb2.ErrorInfo()
+    assert status.details and status.details[0].Unpack(info)
+    return err.code(), info.reason  # type: ignore[attr-defined]
+
+
+def test_list_keys_over_grpc(sidecar: Sidecar) -> None:
+    """The pydapr extension service, on the same port as Dapr's, pages like the HTTP form."""
+    with DaprClient() as client:
+        client.save_bulk_state("statestore", [StateItem(f"user-{i:02}", "1") for i in range(7)])
+        client.save_state("statestore", "other", "1")
+        client.save_state("statestore", "user-gone", "1", state_metadata={"ttlInSeconds": "1"})
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        stub = ext_pb2_grpc.StateExtensionsStub(channel)  # type: ignore[no-untyped-call]
+
+        def page(**kw: Any) -> ext_pb2.ListStateKeysResponse:
+            return stub.ListStateKeys(ext_pb2.ListStateKeysRequest(store_name="statestore", **kw), timeout=10)
+
+        time.sleep(1.2)  # user-gone expires: listings never show expired keys
+        seen: list[str] = []
+        token = ""
+        for _ in range(5):
+            got = page(prefix="user-", limit=3, token=token)
+            assert len(got.keys) <= 3
+            seen += got.keys
+            token = got.token
+            if not token:
+                break
+        assert seen == [f"user-{i:02}" for i in range(7)]
+        everything = page()  # limit 0: the default page size (100)
+        assert list(everything.keys) == ["other", *seen] and not everything.token
+        # The same answer as the HTTP form.
+        status, _, body = http(
+            sidecar, "GET", "/v1.0-alpha1/pydapr/state/statestore/keys?prefix=user-&limit=3"
+        )
+        assert status == 200 and json.loads(body) == {
+            "keys": seen[:3],
+            "token": page(prefix="user-", limit=3).token,
+        }
+
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListStateKeys(ext_pb2.ListStateKeysRequest(store_name="nostore"), timeout=10)
+        assert error_reason(info.value) == (grpc.StatusCode.INVALID_ARGUMENT, "ERR_STATE_STORE_NOT_FOUND")
+        for bad in ({"limit": 1001}, {"limit": -1}, {"prefix": "a||b"}):
+            with pytest.raises(grpc.RpcError) as info:
+                page(**bad)
+            assert error_reason(info.value) == (grpc.StatusCode.INVALID_ARGUMENT, "ERR_MALFORMED_REQUEST")
+    # Dapr's own service still answers on that port.
+    with DaprClient() as client:
+        assert client.get_state("statestore", "other").data == b"1"
+
+
+def test_list_keys_over_grpc_needs_the_api_token(procs: Processes, tmp_path: Path) -> None:
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "statestore.yaml").write_text(STORE)
+    side = procs.sidecar("tokenapp", resources=resources, env={"DAPR_API_TOKEN": "s3cret"})
+    with grpc.insecure_channel(f"127.0.0.1:{side.grpc_port}") as channel:
+        stub = ext_pb2_grpc.StateExtensionsStub(channel)  # type: ignore[no-untyped-call]
+        request = ext_pb2.ListStateKeysRequest(store_name="statestore")
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ListStateKeys(request, timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        got = stub.ListStateKeys(request, timeout=10, metadata=[("dapr-api-token", "s3cret")])
+        assert list(got.keys) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydapr.components.base import ComponentConfigError
@@ -44,6 +45,11 @@ class StateBlock(BuildingBlock):
         from pydapr.api.grpc.state import StateGrpc
 
         return StateGrpc(self.api)
+
+    def grpc_services(self) -> list[Callable[[Any], None]]:
+        from pydapr.api.grpc.state import StateExtensionsGrpc
+
+        return [StateExtensionsGrpc(self.api).add_to_server]
 
     def metadata(self) -> dict[str, Any]:
         return {}

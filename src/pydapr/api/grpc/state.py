@@ -1,14 +1,27 @@
-"""Dapr's state RPCs (service dapr.proto.runtime.v1.Dapr, messages in state_pb2) over ``StateAPI``."""
+"""Dapr's state RPCs (service dapr.proto.runtime.v1.Dapr, messages in state_pb2) over ``StateAPI``, and
+pydapr's key-listing extension (service pydapr.ext.v1.StateExtensions, ``_ext/state.proto``)."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import grpc
 from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import state_pb2
 from google.protobuf import empty_pb2
 
+from pydapr import errors
+from pydapr.api.grpc._ext import state_pb2 as ext_pb2
+from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
+from pydapr.api.grpc.status import abort
 from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
+
+log = logging.getLogger("pydapr.api.grpc")
+
+DEFAULT_LIST_LIMIT = 100  # as the HTTP route's default
 
 _CONCURRENCY = {
     common_pb2.StateOptions.CONCURRENCY_UNSPECIFIED: "",
@@ -114,3 +127,48 @@ class StateGrpc:
             results=[state_pb2.QueryStateItem(key=k, data=i.data, etag=i.etag) for k, i in result.items],
             token=result.token,
         )
+
+
+# --- pydapr extension: listing keys ---------------------------------------------------------------
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Rpc = Callable[[Any, Req, Any], Awaitable[Resp]]
+
+
+def _dapr_errors(fn: Rpc[Req, Resp]) -> Rpc[Req, Resp]:
+    """What compose.py does for the Dapr service: a DaprError becomes its gRPC status (with ErrorInfo),
+    anything else an INTERNAL one, logged; never a bare crash."""
+
+    @functools.wraps(fn)
+    async def call(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:  # type: ignore[type-arg]
+        try:
+            return await fn(self, request, context)
+        except errors.DaprError as err:
+            await abort(context, err)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            log.exception("gRPC %s failed", fn.__name__)
+            await abort(context, errors.INTERNAL(str(exc)))
+        raise AssertionError("unreachable: abort raises")
+
+    return call
+
+
+class StateExtensionsGrpc(ext_pb2_grpc.StateExtensionsServicer):
+    """``pydapr.ext.v1.StateExtensions``, served beside Dapr's service on the sidecar's gRPC port."""
+
+    def __init__(self, api: StateAPI) -> None:
+        self.api = api
+
+    @_dapr_errors
+    async def ListStateKeys(
+        self, request: ext_pb2.ListStateKeysRequest, context: Any
+    ) -> ext_pb2.ListStateKeysResponse:
+        limit = request.limit or DEFAULT_LIST_LIMIT
+        page = await self.api.list_keys(request.store_name, request.prefix, limit, request.token)
+        return ext_pb2.ListStateKeysResponse(keys=page.keys, token=page.token)
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        ext_pb2_grpc.add_StateExtensionsServicer_to_server(self, server)  # type: ignore[no-untyped-call]
