@@ -1,0 +1,132 @@
+"""The services one control-plane process hosts. Each starts, says where it listens, and stops.
+
+Only the scheduler exists today; placement and sentry join the list in ``default_services`` when
+they do, and their addresses appear in ``control-plane.json`` under their names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydapr.scheduler.store import DEFAULT_PARTITIONS
+
+if TYPE_CHECKING:
+    import grpc
+
+    from pydapr.scheduler.engine import Engine
+    from pydapr.scheduler.store import JobStore
+
+log = logging.getLogger("pydapr.controlplane")
+
+SCHEDULER_PORT = 50006  # Dapr's default scheduler port
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> str:
+        """Starts serving; returns the ``host:port`` clients connect to."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class LocalScheduler:
+    """The scheduler in this process: SQLite jobs, one replica leasing every partition.
+
+    Composed from ``pydapr.scheduler`` the way ``pydapr scheduler`` composes it, except that the gRPC
+    port is bound without SO_REUSEPORT: gRPC sets it by default, and then a second server binding
+    the same port succeeds and the kernel splits connections between the two.
+    """
+
+    name = "scheduler"
+
+    def __init__(
+        self,
+        storage_path: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = SCHEDULER_PORT,
+        partitions: int = DEFAULT_PARTITIONS,
+        lease_ttl: float = 10.0,
+    ) -> None:
+        self.storage_path = storage_path
+        self.host = host
+        self.port = port
+        self.partitions = partitions
+        self.lease_ttl = lease_ttl
+        self._store: JobStore | None = None
+        self._engine: Engine | None = None
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        from pydapr.scheduler.engine import Engine
+        from pydapr.scheduler.server import SchedulerService
+        from pydapr.scheduler.storage import open_store
+        from pydapr.scheduler.store import StoreError
+
+        self.storage_path.parent.mkdir(parents=True, exist_ok=True)
+        store = open_store(f"sqlite://{self.storage_path.resolve()}", self.partitions)
+        try:
+            await store.open()
+        except StoreError as exc:
+            raise RuntimeError(f"cannot open the scheduler storage {self.storage_path}: {exc}") from None
+        self._store = store
+        engine = Engine(store, f"{socket.gethostname()}-{os.getpid()}", lease_ttl=self.lease_ttl)
+        self._server, bound = await _start_server(SchedulerService(store, engine), self.host, self.port)
+        await engine.start()
+        self._engine = engine
+        return f"{self.host}:{bound}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=2.0)
+            self._server = None
+        if self._engine is not None:
+            await self._engine.stop()
+            self._engine = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+
+async def _start_server(service: object, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """Serves ``service`` on ``host:port``, or on any free port when that one is taken."""
+    import grpc
+
+    from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ("grpc.max_send_message_length", 16 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ]
+    )
+    pb_grpc.add_SchedulerServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    bound = _bind(server, host, port)
+    if bound == 0 and port != 0:
+        log.info("port %s is taken, the scheduler takes a free one", port)
+        bound = _bind(server, host, 0)
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    return server, bound
+
+
+def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
+    try:
+        return int(server.add_insecure_port(f"{host}:{port}"))
+    except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
+        return 0
+
+
+def default_services(home: Path, *, scheduler_port: int = SCHEDULER_PORT) -> list[Service]:
+    return [LocalScheduler(home / "scheduler" / "jobs.db", port=scheduler_port)]
