@@ -154,4 +154,4 @@ def _is_control_plane(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"controlplane" in cmdline or b"control-plane" in cmdline
+    return b"\0pydapr.cli.controlplane\0serve\0" in cmdline or b"\0control-plane\0serve\0" in cmdline
