@@ -1,0 +1,21 @@
+"""``InvokeBinding`` over ``BindingsAPI``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dapr.proto.runtime.v1 import binding_pb2
+
+from pydapr.bindings.api import BindingsAPI
+from pydapr.bindings.contract import InvokeRequest
+
+
+class BindingsGrpc:
+    def __init__(self, api: BindingsAPI) -> None:
+        self.api = api
+
+    async def InvokeBinding(self, request: Any, context: Any) -> binding_pb2.InvokeBindingResponse:
+        result = await self.api.invoke(
+            request.name, InvokeRequest(request.operation, bytes(request.data), dict(request.metadata))
+        )
+        return binding_pb2.InvokeBindingResponse(data=result.data or b"", metadata=result.metadata)

@@ -1,0 +1,55 @@
+"""What bindings offer. An output binding runs operations (``create``, ``get``, ``exec`` ...) on
+request; an input binding reads events from its source and hands each to a handler, which returns
+only once the app has taken it (so a broker acknowledges only delivered events).
+
+A component may be both (``bindings.rabbitmq``); the building block checks which base classes it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from pydapr.components.base import Component
+
+
+@dataclass(slots=True)
+class InvokeRequest:
+    operation: str
+    data: bytes = b""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InvokeResponse:
+    data: bytes | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ReadEvent:
+    data: bytes = b""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+# Returns the app's reply; raises when the event could not be delivered (the source may redeliver).
+EventHandler = Callable[[ReadEvent], Awaitable[bytes]]
+
+
+class BindingError(Exception):
+    """An operation failed in a way the caller caused (bad metadata, unknown file): its message is
+    shown to the user as is."""
+
+
+class OutputBinding(Component):
+    def operations(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        raise NotImplementedError
+
+
+class InputBinding(Component):
+    async def read(self, handler: EventHandler) -> None:
+        """Start reading in the background and return; ``close`` stops reading."""
+        raise NotImplementedError
