@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydapr.controlplane.state import (
+    SERVE_LOCK,
     START_LOCK,
     ControlPlane,
     ControlPlaneError,
@@ -56,6 +57,21 @@ def _locked(home: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _serving(home: Path) -> bool:
+    """Whether a process holds ``control-plane.serve.lock``, i.e. a control plane runs for ``home``."""
+    try:
+        fd = os.open(home / SERVE_LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def status(home: Path | None = None) -> ControlPlane | None:
     """The running control plane of ``home`` (default: the pydapr home), or None."""
     cp = read_state(_home(home))
@@ -65,12 +81,24 @@ def status(home: Path | None = None) -> ControlPlane | None:
 def ensure_running(home: Path | None = None, *, timeout: float = 20.0) -> ControlPlane:
     """Returns the control plane of ``home``, starting it in the background first if it is not up."""
     home = _home(home)
-    started = time.monotonic()
+    deadline = time.monotonic() + timeout
     with _locked(home, timeout):
         cp = read_state(home)
         if cp is not None and is_live(cp):
             return cp
-        return _start(home, timeout - (time.monotonic() - started))
+        # Its process holds the serve lock while it lives: one may be starting (by hand), stopping,
+        # or just slow to answer. Wait for it to answer or to go; a second one would not start anyway.
+        while _serving(home):
+            cp = read_state(home)
+            if cp is not None and is_live(cp):
+                return cp
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(
+                    f"a control plane serves {home} (pid {cp.pid if cp else '?'}) but does not answer; "
+                    f"see {log_path(home)}, or stop it with `pydapr control-plane stop`"
+                )
+            time.sleep(0.1)
+        return _start(home, deadline - time.monotonic())
 
 
 def _start(home: Path, timeout: float) -> ControlPlane:
