@@ -233,10 +233,10 @@ def _run_file(value: str, console: Console) -> int:
         for app in run_file.apps:
             current = app.config.app_id
             app.config.validate()
-        current = "*"
         assign_ports(app.config for app in run_file.apps)
     except ConfigError as exc:
-        console.failure(f'Error validating run config for app "{current}" present in {path}: {exc}')
+        app_id = exc.app_id or current
+        console.failure(f'Error validating run config for app "{app_id}" present in {path}: {exc}')
         return 1
     from pydapr.cli.runner import run_many
 

@@ -33,6 +33,10 @@ _NOUNS = (
 class ConfigError(Exception):
     """A setting of ``pydapr run`` is wrong; the message is the one line shown to the user."""
 
+    def __init__(self, message: str, app_id: str = "") -> None:
+        super().__init__(message)
+        self.app_id = app_id  # which app of a run file, when known
+
 
 def random_app_id() -> str:
     """A readable id like dapr's generated ones (``swift-otter``) when ``--app-id`` is not given."""
@@ -233,7 +237,8 @@ def assign_ports(configs: Iterable[RunConfig], ports: PortAllocator | None = Non
         if cfg.app_port > 0 and cfg.app_port in app_ports:
             raise ConfigError(
                 f"invalid configuration for AppPort. Port {cfg.app_port} is the app port of "
-                f'both "{app_ports[cfg.app_port]}" and "{cfg.app_id}"'
+                f'both "{app_ports[cfg.app_port]}" and "{cfg.app_id}"',
+                cfg.app_id,
             )
         app_ports[cfg.app_port] = cfg.app_id
         ports.reserve(cfg.app_port)
@@ -244,7 +249,7 @@ def assign_ports(configs: Iterable[RunConfig], ports: PortAllocator | None = Non
                 try:
                     ports.claim(value, name)
                 except PortError as exc:
-                    raise ConfigError(str(exc)) from None
+                    raise ConfigError(str(exc), cfg.app_id) from None
     for cfg in configs:
         for attr, _ in _PORT_FIELDS:
             if getattr(cfg, attr) <= 0:

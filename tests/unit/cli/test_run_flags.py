@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pydapr.cli import run, sidecar
+from pydapr.cli.ports import PortAllocator
 from pydapr.cli.runconfig import ConfigError, RunConfig, assign_ports, random_app_id
 
 
@@ -218,3 +219,21 @@ def test_cli_with_run_file_warns_about_ignored_flags(tmp_path: Path) -> None:
         "instead: --app-id, --dapr-http-port"
     ) in result.output
     assert "No apps to run" in result.output
+
+
+def test_cli_run_file_port_clash_names_the_app(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    path = tmp_path / "dapr.yaml"
+    port = PortAllocator().free()
+    path.write_text(
+        "version: 1\napps:\n"
+        f"  - appDirPath: a\n    daprHTTPPort: {port}\n"
+        f"  - appDirPath: b\n    daprHTTPPort: {port}\n"
+    )
+    result = CliRunner().invoke(run.command, ["-f", str(path)])
+    assert result.exit_code == 1
+    assert (
+        f'Error validating run config for app "b" present in {path}: '
+        f"invalid configuration for HTTPPort. Port {port} is already given to another listener"
+    ) in result.output
