@@ -1,0 +1,1 @@
+"""The ``pydapr`` command line: run, sidecar, init and the control-plane services."""
