@@ -149,7 +149,7 @@ class Child:
         if self.signal_group(signal.SIGTERM):
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
-                if self.returncode is not None and not self.signal_group(0):
+                if self.returncode is not None and not self._group_alive():
                     break
                 await asyncio.sleep(0.05)
             else:
@@ -157,6 +157,30 @@ class Child:
         code = await self.proc.wait()
         await self.drain()
         return code
+
+    def _group_alive(self) -> bool:
+        """Whether a process of the group still runs; zombies do not count.
+
+        An orphaned grandchild that exited stays a zombie until init reaps it, which some container
+        inits do late or never; waiting for it would only delay the sidecar's stop.
+        """
+        if not self.signal_group(0):
+            return False
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return True
+        for name in entries:
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[2]) == self.pid and fields[0] not in ("Z", "X"):
+                return True
+        return False
 
     def kill(self) -> None:
         self.stop_requested = True
