@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,3 +410,33 @@ def test_run_file_with_two_apps(pydapr_run: StartRun, app_script: Path, tmp_path
     assert left == []
     logs = sorted(p.name.split("_")[1] for p in (tmp_path / "orders" / ".dapr" / "logs").iterdir())
     assert logs == ["app", "daprd"]
+
+
+def test_sdk_apps_call_each_other_through_the_sidecars_pydapr_run_started(
+    pydapr_run: StartRun, tmp_path: Path
+) -> None:
+    """The env pydapr run sets is all the official SDK needs: the caller's DaprClient finds its sidecar."""
+    app = Path(__file__).parent / "apps" / "http_app.py"
+    ports = {"caller": free_port(), "callee": free_port()}
+    apps = ""
+    for name, port in ports.items():
+        (tmp_path / name).mkdir()
+        apps += f'  - appDirPath: {name}\n    appPort: {port}\n    command: ["{sys.executable}", "{app}"]\n'
+    (tmp_path / "dapr.yaml").write_text("version: 1\napps:\n" + apps)
+    runner = pydapr_run("-f", "dapr.yaml")
+    runner.wait_for('Started Dapr with app id "callee"')
+    for protocol in ("http", "grpc"):
+        url = f"http://127.0.0.1:{ports['caller']}/relay?target=callee&method=echo/hi&protocol={protocol}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    reply = json.loads(resp.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert json.loads(reply["body"])["app"] == "callee", reply
+    os.kill(runner.popen.pid, signal.SIGINT)
+    assert runner.wait() == 0, runner.out + runner.err
