@@ -6,8 +6,12 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+install() {
+  # pip's output goes to a log, shown only when the install fails.
+  .venv/bin/python -m pip install "$@" >.venv/pip.log 2>&1 || { cat .venv/pip.log; exit 1; }
+}
+install -q --upgrade pip
+install -q -e '.[test]'
 
 bash scripts/services.sh
 
