@@ -1,0 +1,138 @@
+"""CloudEvents 1.0 envelopes as Dapr builds them (components-contrib pubsub/envelope.go).
+
+Published data is wrapped in an envelope unless the request says ``rawPayload``; an event that is
+already a CloudEvent keeps its fields and gets Dapr's (topic, pubsubname, trace context) added.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+DEFAULT_TYPE = "com.dapr.event.sent"
+DEFAULT_SOURCE = "Dapr"
+DEFAULT_DATA_CONTENT_TYPE = "text/plain"
+SPEC_VERSION = "1.0"
+
+# Request metadata that overrides envelope fields (Dapr: ``cloudevent.id`` and friends).
+_OVERRIDES = ("id", "source", "type", "subject", "traceparent", "tracestate")
+
+
+def is_json_content_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json") or media == "text/json"
+
+
+def is_binary_content_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/octet-stream" or media.endswith("+octet-stream")
+
+
+def is_cloudevent_content_type(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == CLOUDEVENTS_CONTENT_TYPE
+
+
+def new_traceparent() -> str:
+    """A sampled W3C traceparent for a publish that arrived without trace context."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def new_envelope(
+    *,
+    topic: str,
+    pubsub: str,
+    data: bytes,
+    content_type: str,
+    source: str,
+    traceparent: str,
+    tracestate: str = "",
+    overrides: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    over = overrides or {}
+    content_type = content_type or DEFAULT_DATA_CONTENT_TYPE
+    ce: dict[str, Any] = {
+        "id": over.get("id") or str(uuid.uuid4()),
+        "specversion": SPEC_VERSION,
+        "datacontenttype": content_type,
+        "source": over.get("source") or source or DEFAULT_SOURCE,
+        "type": over.get("type") or DEFAULT_TYPE,
+        "topic": topic,
+        "pubsubname": pubsub,
+        "traceid": over.get("traceparent") or traceparent,
+        "traceparent": over.get("traceparent") or traceparent,
+        "tracestate": over.get("tracestate") or tracestate,
+        "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    if over.get("subject"):
+        ce["subject"] = over["subject"]
+    if is_json_content_type(content_type):
+        try:
+            ce["data"] = json.loads(data) if data else None
+        except ValueError:
+            ce["data"] = data.decode("utf-8", "replace")
+    elif is_binary_content_type(content_type):
+        ce["data_base64"] = base64.b64encode(data).decode()
+    else:
+        ce["data"] = data.decode("utf-8", "replace")
+    return ce
+
+
+def from_cloud_event(
+    raw: bytes, *, topic: str, pubsub: str, traceparent: str, tracestate: str = ""
+) -> dict[str, Any]:
+    """The user's own CloudEvent, kept as sent, with Dapr's routing and trace fields set."""
+    ce = json.loads(raw)
+    if not isinstance(ce, dict):
+        raise ValueError("a CloudEvent must be a JSON object")
+    ce["traceid"] = traceparent
+    ce["traceparent"] = traceparent
+    ce["tracestate"] = tracestate
+    ce["topic"] = topic
+    ce["pubsubname"] = pubsub
+    ce.setdefault("source", DEFAULT_SOURCE)
+    ce.setdefault("type", DEFAULT_TYPE)
+    ce.setdefault("specversion", SPEC_VERSION)
+    ce.setdefault("id", str(uuid.uuid4()))
+    return ce
+
+
+def from_raw_payload(data: bytes, *, topic: str, pubsub: str) -> dict[str, Any]:
+    """What a subscriber sees for a raw message: a new envelope with the bytes in ``data_base64``."""
+    return {
+        "id": str(uuid.uuid4()),
+        "specversion": SPEC_VERSION,
+        "datacontenttype": "application/octet-stream",
+        "source": DEFAULT_SOURCE,
+        "type": DEFAULT_TYPE,
+        "topic": topic,
+        "pubsubname": pubsub,
+        "data_base64": base64.b64encode(data).decode(),
+    }
+
+
+def set_expiration(ce: dict[str, Any], ttl_seconds: int) -> None:
+    """Stamp ``expiration`` for brokers without native TTL; the subscriber side drops expired events."""
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    ce["expiration"] = expires.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def has_expired(ce: dict[str, Any]) -> bool:
+    value = ce.get("expiration")
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when < datetime.now(UTC)
+
+
+def overrides_from_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: metadata[f"cloudevent.{k}"] for k in _OVERRIDES if metadata.get(f"cloudevent.{k}")}
