@@ -1,0 +1,180 @@
+"""The pub/sub building block in the sidecar: publish routes and RPCs, subscriptions and delivery."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from dapr.proto.runtime.v1 import appcallback_pb2
+from google.protobuf import empty_pb2
+
+from pydapr.api.grpc.pubsub import PubSubGrpc
+from pydapr.api.http import pubsub as http_pubsub
+from pydapr.http.messages import Headers
+from pydapr.pubsub import cloudevents as ce
+from pydapr.pubsub.api import PubSubAPI
+from pydapr.pubsub.contract import PubSub, SubscribeRequest, Subscription
+from pydapr.pubsub.delivery import AppDeliveryError, Deliverer, Outcome, outcome_from_http
+from pydapr.pubsub.subscriptions import (
+    RuleError,
+    TopicSubscription,
+    from_app_grpc,
+    from_app_json,
+    from_resource,
+)
+from pydapr.sidecar.block import BuildingBlock
+
+if TYPE_CHECKING:
+    from pydapr.api.http.router import Router
+    from pydapr.sidecar.runtime import Runtime
+
+log = logging.getLogger("pydapr.pubsub")
+
+_GRPC_STATUS = {
+    appcallback_pb2.TopicEventResponse.SUCCESS: Outcome.SUCCESS,
+    appcallback_pb2.TopicEventResponse.RETRY: Outcome.RETRY,
+    appcallback_pb2.TopicEventResponse.DROP: Outcome.DROP,
+}
+
+
+class PubSubBlock(BuildingBlock):
+    name = "pubsub"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.api = PubSubAPI(self._components, runtime.app_id)
+        self.deliverer = Deliverer(self._call_app, self._republish)
+        self.subscriptions: list[TopicSubscription] = []
+        self._running: list[Subscription] = []
+
+    def _components(self) -> dict[str, PubSub]:
+        found = self.runtime.components.by_family("pubsub")
+        return {name: lc.instance for name, lc in found.items() if isinstance(lc.instance, PubSub)}
+
+    def register_http(self, router: Router) -> None:
+        http_pubsub.register(router, self.api)
+
+    def grpc_handler(self) -> object:
+        return PubSubGrpc(self.api)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"subscriptions": [s.describe() for s in self.subscriptions]}
+
+    async def start(self) -> None:
+        components = self._components()
+        if not components:
+            return
+        subs = self._declarative()
+        if self.runtime.app_channel.configured:
+            subs += await self._programmatic()
+        for sub in subs:
+            comp = components.get(sub.pubsub)
+            if comp is None:
+                log.warning("subscription to %s: no pubsub named %s", sub.topic, sub.pubsub)
+                continue
+            if not self.api.scopes(comp).may_subscribe(self.runtime.app_id, sub.topic):
+                log.warning("app %s may not subscribe to %s/%s", self.runtime.app_id, sub.pubsub, sub.topic)
+                continue
+            if sub.bulk.enabled:
+                log.warning("bulkSubscribe on %s/%s: events are delivered one by one", sub.pubsub, sub.topic)
+            running = await comp.subscribe(
+                SubscribeRequest(sub.topic, dict(sub.metadata)), self.deliverer.handler(sub)
+            )
+            self._running.append(running)
+            self.subscriptions.append(sub)
+            log.info("subscribed to %s/%s (%s)", sub.pubsub, sub.topic, sub.kind.lower())
+
+    async def stop(self) -> None:
+        running, self._running = self._running, []
+        for sub in running:
+            try:
+                await sub.stop()
+            except Exception:
+                log.exception("stopping a subscription failed")
+
+    def _declarative(self) -> list[TopicSubscription]:
+        out = []
+        for res in self.runtime.resources.subscriptions:
+            if res.scopes and self.runtime.app_id not in res.scopes:
+                continue
+            try:
+                out.append(from_resource(res))
+            except RuleError as exc:
+                log.error("subscription %s skipped: %s", res.name, exc)
+        return out
+
+    async def _programmatic(self) -> list[TopicSubscription]:
+        channel = self.runtime.app_channel
+        try:
+            if channel.protocol == "grpc":
+                resp = await channel.callback_stub().ListTopicSubscriptions(
+                    empty_pb2.Empty(), metadata=channel.grpc_metadata(), timeout=10
+                )
+                return from_app_grpc(resp)
+            http_resp = await channel.http("GET", "/dapr/subscribe", timeout=10.0)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                log.warning("ListTopicSubscriptions failed: %s", exc.details())
+            return []
+        except Exception as exc:
+            log.warning("GET /dapr/subscribe failed: %s", exc)
+            return []
+        if http_resp.status != 200 or not http_resp.body:
+            return []
+        try:
+            return from_app_json(json.loads(http_resp.body))
+        except ValueError:
+            log.warning("GET /dapr/subscribe did not return JSON")
+            return []
+
+    async def _republish(
+        self, pubsub: str, topic: str, data: bytes, content_type: str, metadata: dict[str, str]
+    ) -> None:
+        await self.api.publish(pubsub, topic, data, content_type, metadata)
+
+    async def _call_app(
+        self, sub: TopicSubscription, path: str, event: dict[str, Any], raw: bytes
+    ) -> Outcome:
+        channel = self.runtime.app_channel
+        if channel.protocol == "grpc":
+            return await self._call_grpc(sub, path, event)
+        headers = Headers([("content-type", ce.CLOUDEVENTS_CONTENT_TYPE)])
+        if event.get("traceparent"):
+            headers.add("traceparent", str(event["traceparent"]))
+        try:
+            resp = await channel.http("POST", "/" + path, headers=headers, body=raw)
+        except Exception as exc:
+            raise AppDeliveryError(str(exc)) from exc
+        return outcome_from_http(resp.status, resp.body)
+
+    async def _call_grpc(self, sub: TopicSubscription, path: str, event: dict[str, Any]) -> Outcome:
+        channel = self.runtime.app_channel
+        content_type = str(event.get("datacontenttype") or "")
+        if "data_base64" in event:
+            import base64
+
+            data = base64.b64decode(event["data_base64"])
+        else:
+            value = event.get("data")
+            data = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+        req = appcallback_pb2.TopicEventRequest(
+            id=str(event.get("id", "")),
+            source=str(event.get("source", "")),
+            type=str(event.get("type", "")),
+            spec_version=str(event.get("specversion", "")),
+            data_content_type=content_type,
+            data=data,
+            topic=sub.topic,
+            pubsub_name=sub.pubsub,
+            path="/" + path,
+        )
+        try:
+            async with channel.slot():
+                resp = await channel.callback_stub().OnTopicEvent(req, metadata=channel.grpc_metadata())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return Outcome.DROP
+            raise AppDeliveryError(exc.details() or str(exc.code())) from exc
+        return _GRPC_STATUS.get(resp.status, Outcome.RETRY)

@@ -1,0 +1,131 @@
+"""Delivers broker messages to the app: decode, drop expired, route, call the app, retry, dead-letter.
+
+The app's answer is read as Dapr reads it: HTTP 2xx with ``{"status": "SUCCESS"|"RETRY"|"DROP"}``
+(empty body = success), 404 = drop, any other status = retry; gRPC ``TopicEventResponse.status``,
+UNIMPLEMENTED = drop, other errors = retry. A message still failing after the retry policy goes to
+the dead-letter topic if there is one; otherwise the handler raises and the broker redelivers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydapr.pubsub import cloudevents as ce
+from pydapr.pubsub.contract import Backoff, Handler, Message
+from pydapr.pubsub.subscriptions import TopicSubscription
+
+log = logging.getLogger("pydapr.pubsub.delivery")
+
+
+class Outcome(enum.Enum):
+    SUCCESS = "SUCCESS"
+    RETRY = "RETRY"
+    DROP = "DROP"
+
+
+class AppDeliveryError(Exception):
+    """The app could not be reached or failed; the event is retried."""
+
+
+# (subscription, path, event, raw CloudEvent bytes) -> outcome
+AppCall = Callable[[TopicSubscription, str, dict[str, Any], bytes], Awaitable[Outcome]]
+# (pubsub, topic, data, content type, metadata) -> None
+Republish = Callable[[str, str, bytes, str, dict[str, str]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """In-sidecar retries before a message is dead-lettered or handed back to the broker."""
+
+    max_attempts: int = 3
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.1, maximum=2.0))
+
+
+def outcome_from_http(status: int, body: bytes) -> Outcome:
+    if status == 404:
+        return Outcome.DROP
+    if not 200 <= status < 300:
+        return Outcome.RETRY
+    if not body.strip():
+        return Outcome.SUCCESS
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return Outcome.SUCCESS  # Dapr ignores a non-JSON 2xx body
+    value = answer.get("status") if isinstance(answer, dict) else None
+    if value is None or value == "":
+        return Outcome.SUCCESS
+    try:
+        return Outcome(str(value).upper())
+    except ValueError:
+        log.warning("unknown status %r from the app; the event is retried", value)
+        return Outcome.RETRY
+
+
+def decode_event(msg: Message, sub: TopicSubscription) -> tuple[dict[str, Any], bytes]:
+    """The CloudEvent for ``msg``: as published, or built around a raw payload."""
+    raw = sub.metadata.get("rawPayload", "").lower() == "true"
+    if not raw:
+        try:
+            event = json.loads(msg.data)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and "specversion" in event:
+            return event, msg.data
+    event = ce.from_raw_payload(msg.data, topic=msg.topic, pubsub=sub.pubsub)
+    return event, json.dumps(event).encode()
+
+
+class Deliverer:
+    def __init__(self, call_app: AppCall, republish: Republish, policy: RetryPolicy | None = None) -> None:
+        self.call_app = call_app
+        self.republish = republish
+        self.policy = policy or RetryPolicy()
+
+    def handler(self, sub: TopicSubscription) -> Handler:
+        async def handle(msg: Message) -> None:
+            await self.deliver_with_retry(sub, msg)
+
+        return handle
+
+    async def deliver_with_retry(self, sub: TopicSubscription, msg: Message) -> None:
+        event, raw = decode_event(msg, sub)
+        if ce.has_expired(event):
+            log.info("event %s on %s expired; dropped", event.get("id"), sub.topic)
+            return
+        path = sub.route(event)
+        if not path:
+            log.warning("no route matches event %s on %s; dropped", event.get("id"), sub.topic)
+            return
+        last = "retry"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            try:
+                outcome = await self.call_app(sub, path, event, raw)
+            except AppDeliveryError as exc:
+                outcome, last = Outcome.RETRY, str(exc)
+            if outcome is Outcome.SUCCESS:
+                return
+            if outcome is Outcome.DROP:
+                log.warning("app dropped event %s on %s", event.get("id"), sub.topic)
+                await self._dead_letter(sub, raw)
+                return
+            if attempt < self.policy.max_attempts:
+                await asyncio.sleep(self.policy.backoff.delay(attempt))
+        if await self._dead_letter(sub, raw):
+            return
+        raise AppDeliveryError(f"event {event.get('id')} on {sub.topic} not processed: {last}")
+
+    async def _dead_letter(self, sub: TopicSubscription, raw: bytes) -> bool:
+        if not sub.dead_letter_topic:
+            return False
+        # Published as it came, so the dead-letter subscriber sees the original CloudEvent.
+        await self.republish(
+            sub.pubsub, sub.dead_letter_topic, raw, ce.CLOUDEVENTS_CONTENT_TYPE, {"rawPayload": "true"}
+        )
+        return True

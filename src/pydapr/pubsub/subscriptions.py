@@ -1,0 +1,181 @@
+"""Subscriptions as the sidecar runs them: read from the app or from YAML, with compiled routing rules.
+
+Routing follows Dapr: rules are CEL expressions over ``event`` (the CloudEvent), tried in order;
+the first that is true gives the path, else the default route; no path means the event is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import celpy
+from celpy.adapter import json_to_cel
+from celpy.celtypes import BoolType
+
+log = logging.getLogger("pydapr.pubsub")
+
+
+class RuleError(ValueError):
+    """A routing rule's CEL expression does not compile."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    match: str
+    path: str
+    program: Any = field(compare=False, repr=False, default=None)
+
+
+_ENV = celpy.Environment()
+
+
+def compile_rule(match: str, path: str) -> Rule:
+    if not match:
+        return Rule(match, path)
+    try:
+        program = _ENV.program(_ENV.compile(match))
+    except Exception as exc:
+        raise RuleError(f"invalid routing rule {match!r}: {exc}") from None
+    return Rule(match, path, program)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkConfig:
+    enabled: bool = False
+    max_messages_count: int = 100
+    max_await_duration_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSubscription:
+    pubsub: str
+    topic: str
+    rules: tuple[Rule, ...] = ()
+    default_path: str = ""
+    dead_letter_topic: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    bulk: BulkConfig = field(default_factory=BulkConfig)
+    kind: str = "PROGRAMMATIC"  # or DECLARATIVE / STREAMING, as Dapr's metadata API names them
+
+    def route(self, event: dict[str, Any]) -> str:
+        """The app path for ``event``; '' when no rule matches and there is no default."""
+        if self.rules:
+            activation = {"event": json_to_cel(event)}
+            for rule in self.rules:
+                if rule.program is None:
+                    return rule.path
+                try:
+                    result = rule.program.evaluate(activation)
+                except Exception as exc:  # a rule that cannot be evaluated on this event is false
+                    log.debug("rule %r on %s: %s", rule.match, self.topic, exc)
+                    continue
+                if isinstance(result, (bool, BoolType)) and bool(result):
+                    return rule.path
+        return self.default_path
+
+    def describe(self) -> dict[str, Any]:
+        """The entry in GET /v1.0/metadata ``subscriptions``."""
+        rules = [{"match": r.match, "path": r.path} for r in self.rules]
+        if self.default_path:
+            rules.append({"match": "", "path": self.default_path})
+        return {
+            "pubsubname": self.pubsub,
+            "topic": self.topic,
+            "deadLetterTopic": self.dead_letter_topic,
+            "metadata": self.metadata,
+            "rules": rules,
+            "type": self.kind,
+        }
+
+
+def _path(value: Any) -> str:
+    return str(value or "").lstrip("/") if value else ""
+
+
+def from_app_json(items: Any) -> list[TopicSubscription]:
+    """Parse the app's ``GET /dapr/subscribe`` answer; entries that make no sense are logged and skipped."""
+    out: list[TopicSubscription] = []
+    if not isinstance(items, list):
+        log.warning("GET /dapr/subscribe did not return a JSON array; no programmatic subscriptions")
+        return out
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        pubsub, topic = str(item.get("pubsubname") or ""), str(item.get("topic") or "")
+        if not pubsub or not topic:
+            log.warning("subscription without pubsubname or topic skipped: %s", item)
+            continue
+        routes = item.get("routes") or {}
+        rules: list[Rule] = []
+        default = _path(item.get("route"))
+        if isinstance(routes, dict):
+            try:
+                rules = [
+                    compile_rule(str(r.get("match") or ""), _path(r.get("path")))
+                    for r in routes.get("rules") or []
+                ]
+            except RuleError as exc:
+                log.error("subscription to %s/%s skipped: %s", pubsub, topic, exc)
+                continue
+            default = _path(routes.get("default")) or default
+        bulk = item.get("bulkSubscribe") or {}
+        out.append(
+            TopicSubscription(
+                pubsub,
+                topic,
+                tuple(rules),
+                default,
+                str(item.get("deadLetterTopic") or ""),
+                {str(k): str(v) for k, v in (item.get("metadata") or {}).items()},
+                BulkConfig(
+                    bool(bulk.get("enabled")),
+                    int(bulk.get("maxMessagesCount") or 100),
+                    int(bulk.get("maxAwaitDurationMs") or 1000),
+                ),
+            )
+        )
+    return out
+
+
+def from_app_grpc(resp: Any) -> list[TopicSubscription]:
+    """Parse ``ListTopicSubscriptionsResponse``."""
+    out: list[TopicSubscription] = []
+    for s in resp.subscriptions:
+        try:
+            rules = tuple(compile_rule(r.match, _path(r.path)) for r in s.routes.rules)
+        except RuleError as exc:
+            log.error("subscription to %s/%s skipped: %s", s.pubsub_name, s.topic, exc)
+            continue
+        bulk = s.bulk_subscribe
+        out.append(
+            TopicSubscription(
+                s.pubsub_name,
+                s.topic,
+                rules,
+                _path(s.routes.default),
+                s.dead_letter_topic,
+                dict(s.metadata),
+                BulkConfig(bulk.enabled, bulk.max_messages_count or 100, bulk.max_await_duration_ms or 1000),
+            )
+        )
+    return out
+
+
+def from_resource(sub: Any) -> TopicSubscription:
+    """A ``Subscription`` resource (v1alpha1 ``route`` or v2alpha1 ``routes``)."""
+    rules = tuple(compile_rule(r.match, _path(r.path)) for r in sub.rules)
+    bulk = sub.bulk_subscribe
+    return TopicSubscription(
+        sub.pubsub_name,
+        sub.topic,
+        rules,
+        _path(sub.default_route or sub.route),
+        sub.dead_letter_topic or "",
+        dict(sub.metadata),
+        BulkConfig(bulk.enabled, bulk.max_messages_count, bulk.max_await_duration_ms)
+        if bulk
+        else BulkConfig(),
+        "DECLARATIVE",
+    )
