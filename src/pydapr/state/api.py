@@ -18,6 +18,7 @@ from pydapr.errors import DaprError, ErrorKind
 from pydapr.state import codec
 from pydapr.state import errors as E
 from pydapr.state.contract import (
+    FEATURE_ETAG,
     FEATURE_KEYS_LIKE,
     FEATURE_QUERY,
     FEATURE_TRANSACTIONAL,
@@ -140,6 +141,17 @@ def _consistency(value: str) -> Consistency:
     raise ValueError(f"unrecognized consistency model {value!r}: use eventual or strong")
 
 
+def _check_etag_support(entry: StoreEntry, etag: str | None, concurrency: Concurrency) -> None:
+    """A store without ETags can't check one, nor make first-write "create only": refuse rather than
+    overwrite silently."""
+    if FEATURE_ETAG in entry.features:
+        return
+    if etag:
+        raise E.ETAG_NOT_SUPPORTED(entry.name, "the request names an ETag")
+    if concurrency is Concurrency.FIRST_WRITE:
+        raise E.ETAG_NOT_SUPPORTED(entry.name, "first-write concurrency needs them")
+
+
 def _ttl(metadata: Mapping[str, str]) -> int | None:
     raw = metadata.get(TTL_KEY)
     if raw is None or raw == "":
@@ -226,6 +238,7 @@ class StateAPI:
             raise bad_input(str(exc)) from None
         if ttl is not None and FEATURE_TTL not in entry.features:
             raise E.TTL_NOT_SUPPORTED(entry.name)
+        _check_etag_support(entry, item.etag, concurrency)
         if item.metadata.get(CONTENT_TYPE_KEY) == "application/json" and not codec.is_json(item.value):
             raise bad_input(f"the value of {item.key} is not valid JSON but contentType is application/json")
         return SetRequest(
@@ -243,6 +256,8 @@ class StateAPI:
             consistency = _consistency(item.consistency)
         except ValueError as exc:
             raise bad_input(str(exc)) from None
+        # first-write without an ETag changes nothing for a delete: only an ETag needs the feature.
+        _check_etag_support(entry, item.etag, Concurrency.LAST_WRITE)
         return DeleteRequest(stored_key, item.etag or None, concurrency, consistency, dict(item.metadata))
 
     async def save(self, store_name: str, items: Sequence[SaveItem]) -> None:

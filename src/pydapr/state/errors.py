@@ -30,6 +30,10 @@ LIST_KEYS_NOT_SUPPORTED = ErrorKind(
 TTL_NOT_SUPPORTED = ErrorKind(
     "ERR_STATE_STORE_NOT_SUPPORTED", 400, S.INVALID_ARGUMENT, "state store {0} does not support TTL"
 )
+# pydapr refuses what a store without ETAG can't honour (Dapr hands it to the store, which may ignore it).
+ETAG_NOT_SUPPORTED = ErrorKind(
+    "ERR_STATE_STORE_NOT_SUPPORTED", 400, S.INVALID_ARGUMENT, "state store {0} does not support ETags: {1}"
+)
 ILLEGAL_KEY = ErrorKind(
     "ERR_MALFORMED_REQUEST", 400, S.INVALID_ARGUMENT, "input key/keyPrefix '{0}' can't contain '||'"
 )

@@ -34,6 +34,13 @@ EXPECTED_FEATURES = {
 }
 
 
+def needs(backend: Backend, *features: str) -> None:
+    """Skip a test of a feature the backend does not declare: test_optional_feature checks the refusal."""
+    missing = set(features) - EXPECTED_FEATURES[backend.id]
+    if missing:
+        pytest.skip(f"{backend.id} does not declare {', '.join(sorted(missing))}")
+
+
 @contextmanager
 def dapr_error(code: str, status: int) -> Iterator[None]:
     with pytest.raises(DaprError) as info:
@@ -53,6 +60,54 @@ def save(key: str, data: bytes, **kw: object) -> SaveItem:
 async def test_features_declared(backend: Backend) -> None:
     store = await backend.open()
     assert store.features() == EXPECTED_FEATURES[backend.id]
+
+
+# Every optional feature, and Dapr's answer when a store lacks it (code ERR_STATE_STORE_NOT_SUPPORTED).
+REFUSED_STATUS = {
+    FEATURE_ETAG: 400,
+    FEATURE_TRANSACTIONAL: 500,
+    FEATURE_TTL: 400,
+    FEATURE_QUERY: 500,
+    FEATURE_KEYS_LIKE: 500,
+}
+
+
+async def use_feature(api: StateAPI, feature: str) -> None:
+    """One call that only a store with ``feature`` can serve; it leaves "f" holding b"after"."""
+    await api.save(S, [save("f", b"before")])
+    if feature == FEATURE_ETAG:
+        item = await api.get(S, "f")
+        assert item is not None
+        await api.save(S, [save("f", b"after", etag=item.etag or "1")])
+    elif feature == FEATURE_TRANSACTIONAL:
+        await api.transact(S, [TransactionOperation("upsert", save("f", b"after"))])
+    elif feature == FEATURE_TTL:
+        await api.save(S, [save("f", b"after", metadata={"ttlInSeconds": "60"})])
+    elif feature == FEATURE_QUERY:
+        await api.query(S, b'{"filter": {"EQ": {"a": 1}}}')
+        await api.save(S, [save("f", b"after")])
+    elif feature == FEATURE_KEYS_LIKE:
+        assert (await api.list_keys(S, "f")).keys == ["f"]
+        await api.save(S, [save("f", b"after")])
+
+
+@pytest.mark.parametrize("feature", sorted(REFUSED_STATUS))
+async def test_optional_feature(backend: Backend, api: StateAPI, feature: str) -> None:
+    """Declared: it works. Not declared: refused with Dapr's error, and nothing changes."""
+    if feature in EXPECTED_FEATURES[backend.id]:
+        await use_feature(api, feature)
+        assert await value(api, "f") == b"after"
+        return
+    with dapr_error("ERR_STATE_STORE_NOT_SUPPORTED", REFUSED_STATUS[feature]):
+        await use_feature(api, feature)
+    assert await value(api, "f") == b"before"
+
+
+def test_every_feature_is_covered_both_ways() -> None:
+    """Each optional feature any backend declares is in test_optional_feature, so wherever a backend
+    lacks one, its refusal is checked (today: query on redis, postgresql v2, mysql). Features no
+    built-in store lacks are refused by tests/unit/state/test_refused_features.py."""
+    assert set().union(*EXPECTED_FEATURES.values()) == set(REFUSED_STATUS)
 
 
 async def test_crud(api: StateAPI) -> None:
@@ -79,7 +134,8 @@ async def test_bulk_save_get_delete(api: StateAPI) -> None:
     assert [i.item is not None for i in items] == [False] * 5 + [True] * 5
 
 
-async def test_stale_etag_is_refused(api: StateAPI) -> None:
+async def test_stale_etag_is_refused(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("e", b"1")])
     old = await api.get(S, "e")
     assert old is not None
@@ -98,7 +154,8 @@ async def test_stale_etag_is_refused(api: StateAPI) -> None:
     assert await api.get(S, "e") is None
 
 
-async def test_malformed_etag_is_refused(api: StateAPI) -> None:
+async def test_malformed_etag_is_refused(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("m", b"1")])
     with dapr_error("ERR_STATE_SAVE", 400):
         await api.save(S, [save("m", b"2", etag="not an etag!")])
@@ -107,7 +164,8 @@ async def test_malformed_etag_is_refused(api: StateAPI) -> None:
     assert await value(api, "m") == b"1"
 
 
-async def test_etag_race_exactly_one_writer_wins(api: StateAPI) -> None:
+async def test_etag_race_exactly_one_writer_wins(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("race", b"0")])
     item = await api.get(S, "race")
     assert item is not None
@@ -121,7 +179,8 @@ async def test_etag_race_exactly_one_writer_wins(api: StateAPI) -> None:
     assert await value(api, "race") == f"w{winner}".encode()
 
 
-async def test_first_write_without_etag_only_creates(api: StateAPI) -> None:
+async def test_first_write_without_etag_only_creates(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("fw", b"1", concurrency="first-write")])
     with dapr_error("ERR_STATE_SAVE", 409):
         await api.save(S, [save("fw", b"2", concurrency="first-write")])
@@ -130,7 +189,8 @@ async def test_first_write_without_etag_only_creates(api: StateAPI) -> None:
     assert await value(api, "fw") == b"3"
 
 
-async def test_concurrent_writers_lose_no_update(api: StateAPI) -> None:
+async def test_concurrent_writers_lose_no_update(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("counter", b"0")])
 
     async def increment(times: int) -> None:
@@ -150,7 +210,8 @@ async def test_concurrent_writers_lose_no_update(api: StateAPI) -> None:
     assert await value(api, "counter") == b"20"
 
 
-async def test_transaction_applies_everything(api: StateAPI) -> None:
+async def test_transaction_applies_everything(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_TRANSACTIONAL)
     await api.save(S, [save("gone", b"x")])
     await api.transact(
         S,
@@ -163,7 +224,8 @@ async def test_transaction_applies_everything(api: StateAPI) -> None:
     assert [await value(api, k) for k in ("t1", "t2", "gone")] == [b"1", b"2", None]
 
 
-async def test_failing_transaction_applies_nothing(api: StateAPI) -> None:
+async def test_failing_transaction_applies_nothing(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_TRANSACTIONAL, FEATURE_ETAG)
     await api.save(S, [save("keep", b"old"), save("guarded", b"g")])
     stale = await api.get(S, "guarded")
     assert stale is not None
@@ -189,7 +251,8 @@ async def test_failing_transaction_applies_nothing(api: StateAPI) -> None:
     assert await api.get(S, "new2") is None
 
 
-async def test_ttl_expiry(api: StateAPI) -> None:
+async def test_ttl_expiry(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_TTL, FEATURE_KEYS_LIKE)
     await api.save(S, [save("short", b"1", metadata={"ttlInSeconds": "1"}), save("forever", b"2")])
     await api.save(S, [save("persist", b"3", metadata={"ttlInSeconds": "-1"})])
     short = await api.get(S, "short")
@@ -214,10 +277,7 @@ async def test_bad_ttl_is_refused(api: StateAPI) -> None:
 
 
 async def test_query(backend: Backend, api: StateAPI) -> None:
-    if FEATURE_QUERY not in EXPECTED_FEATURES[backend.id]:
-        with dapr_error("ERR_STATE_STORE_NOT_SUPPORTED", 500):
-            await api.query(S, b'{"filter": {"EQ": {"a": 1}}}')
-        return
+    needs(backend, FEATURE_QUERY)
     people = {
         "p1": {"name": "ann", "city": "Paris", "age": 31, "org": {"team": "red"}},
         "p2": {"name": "bob", "city": "Oslo", "age": 25, "org": {"team": "blue"}},
@@ -254,6 +314,7 @@ async def test_query(backend: Backend, api: StateAPI) -> None:
 
 
 async def test_key_prefixes_isolate_apps(backend: Backend) -> None:
+    needs(backend, FEATURE_KEYS_LIKE)
     a = await backend.api(app_id=backend.base + "-a")
     b = await backend.api(app_id=backend.base + "-b")
     await a.save(S, [save("shared", b"from-a")])
@@ -294,7 +355,8 @@ async def test_unicode_and_binary(api: StateAPI) -> None:
     assert await value(api, "plain") == "ünïcode".encode()
 
 
-async def test_list_keys_pages(api: StateAPI) -> None:
+async def test_list_keys_pages(backend: Backend, api: StateAPI) -> None:
+    needs(backend, FEATURE_KEYS_LIKE)
     await api.save(S, [save(f"user-{i:02}", b"1") for i in range(25)] + [save("other", b"1")])
     seen: list[str] = []
     token = ""
