@@ -1,7 +1,13 @@
 """State get and save latency: through a pydapr sidecar (HTTP and gRPC) vs the store's own Python driver.
 
-Open loop at a fixed rate, same run, same machine; prints p50/p90/p99 in milliseconds per path.
-Run: ``python bench/state_latency.py --rate 300 --seconds 5`` (needs Redis on 127.0.0.1:6379).
+Open loop at a fixed rate, same run, same machine; prints p50/p90/p99 in milliseconds per path. Each
+round runs every path once, the direct driver right before the sidecar paths of the same store and
+operation, and rounds alternate the order, so drift on the machine hits direct and sidecar alike;
+a path's figures pool all its rounds.
+
+Run: ``python bench/state_latency.py --rate 500 --rate 1000 --seconds 5 --rounds 3``
+(needs Redis on 127.0.0.1:6379). ``--only grpc`` keeps the paths whose name contains "grpc";
+``--hold`` keeps loading one path so a profiler can attach to the printed sidecar pid.
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ from pydapr.http.client import HttpClient
 
 VALUE = b'{"user":"ann","cart":[1,2,3],"total":42.5}'
 RESOURCES = """apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: memory
+spec:
+  type: state.in-memory
+  version: v1
+---
+apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata:
   name: redis
@@ -84,7 +98,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def main(rate: float, seconds: float) -> None:
+def main(rates: list[float], seconds: float, rounds: int, only: str, hold: float, markdown: bool) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="state-bench-"))
     db = tmp / "bench.db"
     (tmp / "res").mkdir()
@@ -104,6 +118,7 @@ def main(rate: float, seconds: float) -> None:
     argv += ["--metrics-port", str(free_port()), "--log-level", "warn"]
     env = {**os.environ, "PYDAPR_HOME": str(tmp / "home")}
     sidecar = subprocess.Popen(argv, env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"sidecar pid {sidecar.pid}", file=sys.stderr)
     try:
         for _ in range(200):
             try:
@@ -112,13 +127,23 @@ def main(rate: float, seconds: float) -> None:
                         break
             except OSError:
                 time.sleep(0.05)
-        asyncio.run(measure(http_port, grpc_port, db, rate, seconds))
+        asyncio.run(measure(http_port, grpc_port, db, rates, seconds, rounds, only, hold, markdown))
     finally:
         sidecar.terminate()
         sidecar.wait(10)
 
 
-async def measure(http_port: int, grpc_port: int, db: Path, rate: float, seconds: float) -> None:
+async def measure(
+    http_port: int,
+    grpc_port: int,
+    db: Path,
+    rates: list[float],
+    seconds: float,
+    rounds: int,
+    only: str,
+    hold: float,
+    markdown: bool,
+) -> None:
     http = HttpClient()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
     stub = dapr_pb2_grpc.DaprStub(channel)
@@ -127,7 +152,8 @@ async def measure(http_port: int, grpc_port: int, db: Path, rate: float, seconds
     key = f"bench-{uuid.uuid4().hex[:8]}"
     save_body = b'[{"key":"' + key.encode() + b'","value":' + VALUE + b"}]"
     paths: dict[str, Callable[[], Awaitable[None]]] = {}
-    for store in ("redis", "sqlite"):
+    # state.in-memory has no driver to compare with: it is the sidecar's own cost (and Dapr's anchor store).
+    for store in ("memory", "redis", "sqlite"):
 
         async def http_save(store: str = store) -> None:
             await http.request("POST", "127.0.0.1", http_port, f"/v1.0/state/{store}", body=save_body)
@@ -172,14 +198,20 @@ async def measure(http_port: int, grpc_port: int, db: Path, rate: float, seconds
         "sqlite save direct-driver": sqlite_save,
         "sqlite get  direct-driver": sqlite_get,
     }
-    await http_save("redis")
-    await http_save("sqlite")
-    print(f"rate {rate:g}/s for {seconds:g}s per path; latency in ms")
-    print(f"{'path':32} {'p50':>8} {'p90':>8} {'p99':>8}")
-    for name in sorted(paths):
-        await run_at_rate(paths[name], rate, 1.0)  # warm-up: pools filled, code paths hot
-        lat = await run_at_rate(paths[name], rate, seconds)
-        print(f"{name:32} {pct(lat, 50):8.3f} {pct(lat, 90):8.3f} {pct(lat, 99):8.3f}")
+    for store in ("memory", "redis", "sqlite"):
+        await http_save(store)
+    await redis_save()
+    await sqlite_save()
+    names = [n for n in paths if only in n]
+    if hold:
+        print(f"loading {names[0]!r} at {rates[0]:g}/s for {hold:g}s", file=sys.stderr)
+        await run_at_rate(paths[names[0]], rates[0], hold)
+    for rate in rates:
+        load_before = os.getloadavg()[0]
+        results = await run_rounds(paths, names, rate, seconds, rounds)
+        report(results, rate, seconds, rounds, markdown)
+        # Other work on the machine shows in the tails; say how busy it was.
+        print(f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     await rds.delete(f"direct||{key}", f"bench||{key}")
     await rds.aclose()
     await lite.close()
@@ -187,9 +219,68 @@ async def measure(http_port: int, grpc_port: int, db: Path, rate: float, seconds
     await http.close()
 
 
+def group_of(name: str) -> str:
+    """``"redis get  sidecar-grpc"`` -> ``"redis get"``: the paths that are compared with each other."""
+    return " ".join(name.split()[:2])
+
+
+async def run_rounds(
+    paths: dict[str, Callable[[], Awaitable[None]]],
+    names: list[str],
+    rate: float,
+    seconds: float,
+    rounds: int,
+) -> dict[str, list[float]]:
+    """Every path ``rounds`` times; within a group the direct driver runs next to the sidecar paths,
+    first in even rounds and last in odd ones."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(names):
+        groups.setdefault(group_of(name), []).append(name)
+    for members in groups.values():
+        members.sort(key=lambda n: "direct" not in n)  # direct first
+    results: dict[str, list[float]] = {n: [] for n in names}
+    for name in names:
+        await run_at_rate(paths[name], rate, 1.0)  # warm-up: pools filled, code paths hot
+    for r in range(rounds):
+        for members in groups.values():
+            for name in members if r % 2 == 0 else reversed(members):
+                results[name] += await run_at_rate(paths[name], rate, seconds)
+    return results
+
+
+def report(results: dict[str, list[float]], rate: float, seconds: float, rounds: int, markdown: bool) -> None:
+    """p50/p90/p99 per path, and for sidecar paths the p50 added to the direct driver's."""
+    direct = {group_of(n): pct(lat, 50) for n, lat in results.items() if "direct" in n}
+    rows = []
+    for name in sorted(results, key=lambda n: (group_of(n), "direct" not in n, n)):
+        lat = results[name]
+        p50, p90, p99 = pct(lat, 50), pct(lat, 90), pct(lat, 99)
+        base = direct.get(group_of(name))
+        added = f"{p50 - base:+.2f}" if base is not None and "direct" not in name else ""
+        rows.append((name, p50, p90, p99, added, len(lat)))
+    title = f"rate {rate:g}/s, {rounds} round(s) x {seconds:g}s per path; latency in ms"
+    if markdown:
+        print(f"\n{title}\n")
+        print("| path | p50 | p90 | p99 | p50 vs driver | requests |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, p50, p90, p99, added, n in rows:
+            print(f"| {' '.join(name.split())} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {added} | {n} |")
+        return
+    print(title)
+    print(f"{'path':28} {'p50':>7} {'p90':>7} {'p99':>7} {'+p50':>7}")
+    for name, p50, p90, p99, added, _ in rows:
+        print(f"{name:28} {p50:7.3f} {p90:7.3f} {p99:7.3f} {added:>7}")
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=300)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, action="append", help="requests/s (repeatable; default 300)")
+    parser.add_argument("--seconds", type=float, default=5, help="per path and round")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", default="", help="run the paths whose name contains this")
+    parser.add_argument("--hold", type=float, default=0, help="first load one path this long (profiling)")
+    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    main(args.rate, args.seconds)
+    main(args.rate or [300], args.seconds, args.rounds, args.only, args.hold, args.markdown)
