@@ -14,7 +14,14 @@ import pytest
 from pydapr.components.base import ComponentMetadata
 from pydapr.components.registry import registry
 from pydapr.state.api import StateAPI, StoreEntry
-from pydapr.state.contract import StateStore
+from pydapr.state.contract import (
+    FEATURE_ETAG,
+    FEATURE_KEYS_LIKE,
+    FEATURE_QUERY,
+    FEATURE_TRANSACTIONAL,
+    FEATURE_TTL,
+    StateStore,
+)
 
 PG = "host=127.0.0.1 port=5432 user=postgres database=test"
 MYSQL = "root:@tcp(127.0.0.1:3306)/"
@@ -70,6 +77,35 @@ class Backend:
             name, self.type, self.version, {**self.props, **extra}, app_id=app_id or self.base
         )
         return StateAPI({name: StoreEntry.from_metadata(store, meta)})
+
+
+# What each backend declares; tests marked ``requires_features`` run only where all are declared.
+EXPECTED_FEATURES = {
+    "in-memory": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "sqlite": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "redis": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+    "postgresql-v1": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
+    "postgresql-v2": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+    "mysql": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) feature tests on backends that do not declare the feature."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("requires_features")
+        callspec = getattr(item, "callspec", None)
+        if marker is not None and callspec is not None and "backend" in callspec.params:
+            ident = callspec.params["backend"][0]
+            if set(marker.args) - EXPECTED_FEATURES[ident]:
+                dropped.append(item)
+                continue
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 @pytest.fixture(params=BACKENDS, ids=[b[0] for b in BACKENDS])

@@ -20,25 +20,15 @@ from pydapr.state.contract import (
     FEATURE_TTL,
 )
 
-from .conftest import Backend
+from .conftest import EXPECTED_FEATURES, Backend
 
 S = "store"
 
-EXPECTED_FEATURES = {
-    "in-memory": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
-    "sqlite": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
-    "redis": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
-    "postgresql-v1": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE},
-    "postgresql-v2": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
-    "mysql": {FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE},
-}
 
-
-def needs(backend: Backend, *features: str) -> None:
-    """Skip a test of a feature the backend does not declare: test_optional_feature checks the refusal."""
-    missing = set(features) - EXPECTED_FEATURES[backend.id]
-    if missing:
-        pytest.skip(f"{backend.id} does not declare {', '.join(sorted(missing))}")
+def requires(*features: str) -> pytest.MarkDecorator:
+    """Run a test only on backends that declare ``features`` (the others are deselected at collection:
+    ``test_optional_feature`` checks that they refuse the feature)."""
+    return pytest.mark.requires_features(*features)
 
 
 @contextmanager
@@ -134,8 +124,8 @@ async def test_bulk_save_get_delete(api: StateAPI) -> None:
     assert [i.item is not None for i in items] == [False] * 5 + [True] * 5
 
 
+@requires(FEATURE_ETAG)
 async def test_stale_etag_is_refused(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("e", b"1")])
     old = await api.get(S, "e")
     assert old is not None
@@ -154,8 +144,8 @@ async def test_stale_etag_is_refused(backend: Backend, api: StateAPI) -> None:
     assert await api.get(S, "e") is None
 
 
+@requires(FEATURE_ETAG)
 async def test_malformed_etag_is_refused(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("m", b"1")])
     with dapr_error("ERR_STATE_SAVE", 400):
         await api.save(S, [save("m", b"2", etag="not an etag!")])
@@ -164,8 +154,8 @@ async def test_malformed_etag_is_refused(backend: Backend, api: StateAPI) -> Non
     assert await value(api, "m") == b"1"
 
 
+@requires(FEATURE_ETAG)
 async def test_etag_race_exactly_one_writer_wins(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("race", b"0")])
     item = await api.get(S, "race")
     assert item is not None
@@ -179,8 +169,8 @@ async def test_etag_race_exactly_one_writer_wins(backend: Backend, api: StateAPI
     assert await value(api, "race") == f"w{winner}".encode()
 
 
+@requires(FEATURE_ETAG)
 async def test_first_write_without_etag_only_creates(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("fw", b"1", concurrency="first-write")])
     with dapr_error("ERR_STATE_SAVE", 409):
         await api.save(S, [save("fw", b"2", concurrency="first-write")])
@@ -189,8 +179,8 @@ async def test_first_write_without_etag_only_creates(backend: Backend, api: Stat
     assert await value(api, "fw") == b"3"
 
 
+@requires(FEATURE_ETAG)
 async def test_concurrent_writers_lose_no_update(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_ETAG)
     await api.save(S, [save("counter", b"0")])
 
     async def increment(times: int) -> None:
@@ -210,8 +200,8 @@ async def test_concurrent_writers_lose_no_update(backend: Backend, api: StateAPI
     assert await value(api, "counter") == b"20"
 
 
+@requires(FEATURE_TRANSACTIONAL)
 async def test_transaction_applies_everything(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_TRANSACTIONAL)
     await api.save(S, [save("gone", b"x")])
     await api.transact(
         S,
@@ -224,8 +214,8 @@ async def test_transaction_applies_everything(backend: Backend, api: StateAPI) -
     assert [await value(api, k) for k in ("t1", "t2", "gone")] == [b"1", b"2", None]
 
 
+@requires(FEATURE_TRANSACTIONAL, FEATURE_ETAG)
 async def test_failing_transaction_applies_nothing(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_TRANSACTIONAL, FEATURE_ETAG)
     await api.save(S, [save("keep", b"old"), save("guarded", b"g")])
     stale = await api.get(S, "guarded")
     assert stale is not None
@@ -251,8 +241,8 @@ async def test_failing_transaction_applies_nothing(backend: Backend, api: StateA
     assert await api.get(S, "new2") is None
 
 
+@requires(FEATURE_TTL, FEATURE_KEYS_LIKE)
 async def test_ttl_expiry(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_TTL, FEATURE_KEYS_LIKE)
     await api.save(S, [save("short", b"1", metadata={"ttlInSeconds": "1"}), save("forever", b"2")])
     await api.save(S, [save("persist", b"3", metadata={"ttlInSeconds": "-1"})])
     short = await api.get(S, "short")
@@ -276,8 +266,8 @@ async def test_bad_ttl_is_refused(api: StateAPI) -> None:
     assert await api.get(S, "badttl") is None
 
 
+@requires(FEATURE_QUERY)
 async def test_query(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_QUERY)
     people = {
         "p1": {"name": "ann", "city": "Paris", "age": 31, "org": {"team": "red"}},
         "p2": {"name": "bob", "city": "Oslo", "age": 25, "org": {"team": "blue"}},
@@ -313,8 +303,8 @@ async def test_query(backend: Backend, api: StateAPI) -> None:
         await api.query(S, b"{not json")
 
 
+@requires(FEATURE_KEYS_LIKE)
 async def test_key_prefixes_isolate_apps(backend: Backend) -> None:
-    needs(backend, FEATURE_KEYS_LIKE)
     a = await backend.api(app_id=backend.base + "-a")
     b = await backend.api(app_id=backend.base + "-b")
     await a.save(S, [save("shared", b"from-a")])
@@ -355,8 +345,8 @@ async def test_unicode_and_binary(api: StateAPI) -> None:
     assert await value(api, "plain") == "ünïcode".encode()
 
 
+@requires(FEATURE_KEYS_LIKE)
 async def test_list_keys_pages(backend: Backend, api: StateAPI) -> None:
-    needs(backend, FEATURE_KEYS_LIKE)
     await api.save(S, [save(f"user-{i:02}", b"1") for i in range(25)] + [save("other", b"1")])
     seen: list[str] = []
     token = ""
