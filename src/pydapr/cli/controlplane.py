@@ -41,7 +41,7 @@ def command() -> None:
               help="Scheduler port; any free port when it is taken.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True)
 def serve(home: Path | None, detach: bool, scheduler_port: int, log_level: str) -> None:
-    """Run the control plane in the foreground (``start`` runs it in the background)."""
+    """Run the control plane in the foreground (start runs it in the background)."""
     # Fork first, while this process has no thread: nothing below has started one yet.
     ready = None
     if detach:
