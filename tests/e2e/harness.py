@@ -182,6 +182,10 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+        # `pydapr run` starts a local control plane in this home when none is up.
+        from pydapr.controlplane import stop as stop_control_plane
+
+        stop_control_plane(self.home)
 
 
 def wait_port(port: int, timeout: float = STARTUP_TIMEOUT, proc: Proc | None = None) -> None:

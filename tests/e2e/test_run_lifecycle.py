@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pydapr.controlplane import stop as stop_control_plane
 from tests.e2e.harness import free_port, http_status
 
 pytestmark = pytest.mark.e2e
@@ -150,6 +151,8 @@ def pydapr_run(tmp_path: Path) -> Iterator[StartRun]:
                 for kill in (os.killpg, os.kill):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         kill(pid, signal.SIGKILL)
+        # The local control plane `pydapr run` started in this home.
+        stop_control_plane(home)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ COMMANDS = {
     "sidecar": "pydapr.cli.sidecar:command",
     "init": "pydapr.cli.init:command",
     "scheduler": "pydapr.cli.scheduler:command",
+    "control-plane": "pydapr.cli.controlplane:command",
     "placement": "pydapr.cli.placement:command",
     "sentry": "pydapr.cli.sentry:command",
 }

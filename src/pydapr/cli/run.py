@@ -162,9 +162,27 @@ def command(**params: Any) -> None:
     except ConfigError as exc:
         console.failure(str(exc))
         sys.exit(1)
+    use_local_control_plane([cfg], console)
     from pydapr.cli.runner import run_single
 
     sys.exit(asyncio.run(run_single(cfg, console)))
+
+
+def use_local_control_plane(configs: list[RunConfig], console: Console) -> None:
+    """Point sidecars that name no scheduler at the local control plane, starting it if it is down
+    (as `dapr run` points at the scheduler `dapr init` started)."""
+    waiting = [cfg for cfg in configs if not cfg.scheduler_host_address]
+    if not waiting:
+        return
+    from pydapr.controlplane import ControlPlaneError, ensure_running
+
+    try:
+        control_plane = ensure_running()
+    except ControlPlaneError as exc:
+        console.warning(f"The local control plane could not be started; the jobs API is unavailable: {exc}")
+        return
+    for cfg in waiting:
+        cfg.scheduler_host_address = control_plane.scheduler_address
 
 
 def config_from_flags(params: dict[str, Any]) -> RunConfig:
@@ -238,6 +256,7 @@ def _run_file(value: str, console: Console) -> int:
         app_id = exc.app_id or current
         console.failure(f'Error validating run config for app "{app_id}" present in {path}: {exc}')
         return 1
+    use_local_control_plane([app.config for app in run_file.apps], console)
     from pydapr.cli.runner import run_many
 
     with contextlib.ExitStack() as files:
