@@ -111,6 +111,9 @@ async def start_server(service: SchedulerService, host: str, port: int) -> tuple
             ("grpc.keepalive_time_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+            # grpc enables SO_REUSEPORT by default, which lets a second scheduler "bind" a port that
+            # is in use and silently share its connections; a taken port must be an error.
+            ("grpc.so_reuseport", 0),
         ]
     )
     pb_grpc.add_SchedulerServicer_to_server(service, server)  # type: ignore[no-untyped-call]

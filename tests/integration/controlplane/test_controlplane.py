@@ -114,24 +114,30 @@ def test_live_pid_with_closed_port_is_not_trusted(home: Path) -> None:
 
 
 def test_taken_default_port_gives_another_port(home: Path) -> None:
-    holder = socket.socket()
+    holder: socket.socket | None = socket.socket()
     try:
         deadline = time.monotonic() + 5
         while True:  # hold it ourselves: another holder (a parallel run) may let go mid-test
             try:
+                assert holder is not None
                 holder.bind(("127.0.0.1", DAPR_SCHEDULER_PORT))
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.skip(f"port {DAPR_SCHEDULER_PORT} stays held by another process")
+                    # Held by another process: taken all the same, which is what this test needs.
+                    holder.close()
+                    holder = None
+                    break
                 time.sleep(0.1)
-        holder.listen()
+        if holder is not None:
+            holder.listen()
         cp = ensure_running(home)
         assert port_of(cp) != DAPR_SCHEDULER_PORT and accepts(cp.scheduler_address)
         state = json.loads((home / "control-plane.json").read_text())
         assert state["addresses"]["scheduler"] == cp.scheduler_address
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
 
 
 def test_stop_ends_it_and_leaves_nothing(home: Path) -> None:
