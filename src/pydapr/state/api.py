@@ -38,6 +38,7 @@ from pydapr.state.contract import (
     StateItem,
     StateStore,
 )
+from pydapr.state.outbox import Outbox
 from pydapr.state.query import parse_query
 
 log = logging.getLogger("pydapr.state")
@@ -98,18 +99,29 @@ class StoreEntry:
     prefix: str
     features: frozenset[str]
     actor_store: bool = False
+    outbox: Outbox | None = None
 
     @classmethod
     def from_metadata(cls, store: StateStore, meta: ComponentMetadata) -> StoreEntry:
         strategy = meta.get("keyPrefix") or "appid"
         if SEPARATOR in strategy:
             raise ComponentConfigError(meta.name, "keyPrefix", f"{strategy!r} can't contain '||'")
+        prefix = key_prefix(strategy, meta.name, meta.app_id, meta.namespace)
+        features = store.features()
+        outbox = Outbox.from_metadata(meta, prefix)
+        if outbox is not None:
+            for needed in (FEATURE_TRANSACTIONAL, FEATURE_KEYS_LIKE):
+                if needed not in features:
+                    raise ComponentConfigError(
+                        meta.name, "outboxPublishPubsub", f"the outbox needs a store with {needed}"
+                    )
         return cls(
             name=meta.name,
             store=store,
-            prefix=key_prefix(strategy, meta.name, meta.app_id, meta.namespace),
-            features=store.features(),
+            prefix=prefix,
+            features=features,
             actor_store=meta.get_bool("actorStateStore", False),
+            outbox=outbox,
         )
 
     def key(self, key: str) -> str:
@@ -306,6 +318,9 @@ class StateAPI:
                 raise E.NOT_SUPPORTED_OPERATION(op.operation)
         if not ops:
             return
+        pending = None
+        if entry.outbox is not None:
+            ops, pending = entry.outbox.prepare(ops, E.TRANSACTION_BAD_INPUT)
         try:
             await entry.store.transact(ops)
         except ETagMismatch as exc:
@@ -317,6 +332,8 @@ class StateAPI:
         except Exception as exc:
             log.debug("state transaction on %s failed", store_name, exc_info=True)
             raise E.TRANSACTION(exc) from exc
+        if pending is not None and entry.outbox is not None:
+            await entry.outbox.deliver(entry.store, pending)
 
     async def _write(
         self,
@@ -370,7 +387,8 @@ class StateAPI:
             log.debug("state query on %s failed", store_name, exc_info=True)
             raise E.QUERY(store_name, exc) from exc
         items = [(entry.original_key(k), item) for k, item in result.items]
-        return QueryResult(items, result.token)
+        # Keys holding the separator are the sidecar's own (outbox records), never a user's.
+        return QueryResult([(k, item) for k, item in items if SEPARATOR not in k], result.token)
 
     async def list_keys(
         self, store_name: str, prefix: str = "", limit: int = 100, token: str = ""
@@ -388,7 +406,8 @@ class StateAPI:
         except Exception as exc:
             log.debug("listing keys of %s failed", store_name, exc_info=True)
             raise E.LIST_KEYS(store_name, exc) from exc
-        return KeyPage([entry.original_key(k) for k in page.keys], page.token)
+        keys = [entry.original_key(k) for k in page.keys]
+        return KeyPage([k for k in keys if SEPARATOR not in k], page.token)
 
 
 async def _gather_all(calls: list[Awaitable[None]]) -> None:
