@@ -36,6 +36,16 @@ from pydapr.pubsub.contract import (
 
 log = logging.getLogger("pydapr.pubsub.redis")
 
+# Deletes a consumer only if it owns no pending entry, atomically: deleting a consumer drops its
+# pending entries, which would lose them.
+_DELETE_IF_IDLE = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending == 0 then
+    return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+"""
+
 
 class RedisPubSub(PubSub):
     async def init(self, metadata: ComponentMetadata) -> None:
@@ -134,6 +144,8 @@ class _RedisSubscription(Subscription):
         self._backoff = Backoff()
         self._in_flight: set[bytes] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        # Where a stopping subscription leaves what it fetched but did not handle.
+        self._parked = f"{group}-parked"
 
     async def ensure_group(self) -> None:
         try:
@@ -224,9 +236,20 @@ class _RedisSubscription(Subscription):
             self._in_flight.discard(entry_id)
 
     async def _reclaim(self) -> None:
+        # A first pass at once: entries handed back by a subscription that stopped (see ``stop``)
+        # or left by a crashed one are taken over without waiting ``redeliverInterval``.
+        # Like the reader, it is not cancelled (a cancelled redis-py command can hang on to its
+        # connection): it ends by itself once stopping is set.
         failures = 0
-        while True:
-            await asyncio.sleep(self._b.redeliver_interval)
+        first = True
+        while not self._stopping.is_set():
+            if not first:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._b.redeliver_interval):
+                        await self._stopping.wait()
+                if self._stopping.is_set():
+                    return
+            first = False
             start: bytes | str = "0-0"
             try:
                 while True:
@@ -246,6 +269,7 @@ class _RedisSubscription(Subscription):
                         self._spawn(entry_id, fields)
                     if start in (b"0-0", "0-0"):
                         break
+                await self._r.eval(_DELETE_IF_IDLE, 1, self._topic, self._group, self._parked)
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
@@ -253,14 +277,24 @@ class _RedisSubscription(Subscription):
 
     async def stop(self) -> None:
         self._stopping.set()
-        reader, reclaimer = self._tasks
-        reclaimer.cancel()
-        await asyncio.gather(reader, reclaimer, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._pool.drain()
         # Nothing of ours is in flight any more: leave the group tidy for the next incarnation.
         with contextlib.suppress(RedisError, OSError):
             pending = await self._r.xpending_range(
-                self._topic, self._group, min="-", max="+", count=1, consumername=self._consumer
+                self._topic, self._group, min="-", max="+", count=1000, consumername=self._consumer
             )
-            if not pending:
-                await self._r.xgroup_delconsumer(self._topic, self._group, self._consumer)
+            if pending:
+                # Entries fetched but not handled (the handler gave up because we stop) go to the
+                # group's parking consumer, idle past processingTimeout, so the group's next
+                # reclaim pass (a new subscriber's first one is immediate) takes them at once.
+                await self._r.xclaim(
+                    self._topic,
+                    self._group,
+                    self._parked,
+                    0,
+                    [p["message_id"] for p in pending],
+                    idle=int(self._b.processing_timeout * 1000) + 1,
+                    justid=True,
+                )
+            await self._r.eval(_DELETE_IF_IDLE, 1, self._topic, self._group, self._consumer)

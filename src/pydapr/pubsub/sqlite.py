@@ -186,8 +186,11 @@ class _SQLiteSubscription(Subscription):
                 raise
             if not rows:
                 self._pool.release()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+                # arrives as the event is set, and stop() would wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._event.wait(), self._b._poll)
+                    async with asyncio.timeout(self._b._poll):
+                        await self._event.wait()
                 continue
             for i, (row_id, data, content_type, meta, expires_at, attempts) in enumerate(rows):
                 if i > 0:
