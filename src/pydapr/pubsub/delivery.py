@@ -33,6 +33,14 @@ class AppDeliveryError(Exception):
     """The app could not be reached or failed; the event is retried."""
 
 
+class SubscriptionClosed(Exception):
+    """The subscriber went away (a streaming client disconnected) before answering.
+
+    Not a failure of the event: it is neither retried nor dead-lettered, only left unacknowledged
+    so the broker delivers it again to the group's next subscriber.
+    """
+
+
 # (subscription, path, event, raw CloudEvent bytes) -> outcome
 AppCall = Callable[[TopicSubscription, str, dict[str, Any], bytes], Awaitable[Outcome]]
 # (pubsub, topic, data, content type, metadata) -> None
@@ -100,7 +108,7 @@ class Deliverer:
             log.info("event %s on %s expired; dropped", event.get("id"), sub.topic)
             return
         path = sub.route(event)
-        if not path:
+        if path is None:
             log.warning("no route matches event %s on %s; dropped", event.get("id"), sub.topic)
             return
         last = "retry"

@@ -2,6 +2,8 @@
 
 Routing follows Dapr: rules are CEL expressions over ``event`` (the CloudEvent), tried in order;
 the first that is true gives the path, else the default route; no path means the event is dropped.
+A gRPC app that lists neither rules nor a default gets every event with an empty path, as in Dapr
+(the SDK then finds the handler by pubsub and topic).
 """
 
 from __future__ import annotations
@@ -53,14 +55,14 @@ class TopicSubscription:
     pubsub: str
     topic: str
     rules: tuple[Rule, ...] = ()
-    default_path: str = ""
+    default_path: str | None = None
     dead_letter_topic: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     bulk: BulkConfig = field(default_factory=BulkConfig)
     kind: str = "PROGRAMMATIC"  # or DECLARATIVE / STREAMING, as Dapr's metadata API names them
 
-    def route(self, event: dict[str, Any]) -> str:
-        """The app path for ``event``; '' when no rule matches and there is no default."""
+    def route(self, event: dict[str, Any]) -> str | None:
+        """The app path for ``event``; None when no rule matches and there is no default."""
         if self.rules:
             activation = {"event": json_to_cel(event)}
             for rule in self.rules:
@@ -78,7 +80,7 @@ class TopicSubscription:
     def describe(self) -> dict[str, Any]:
         """The entry in GET /v1.0/metadata ``subscriptions``."""
         rules = [{"match": r.match, "path": r.path} for r in self.rules]
-        if self.default_path:
+        if self.default_path is not None:
             rules.append({"match": "", "path": self.default_path})
         return {
             "pubsubname": self.pubsub,
@@ -92,6 +94,11 @@ class TopicSubscription:
 
 def _path(value: Any) -> str:
     return str(value or "").lstrip("/") if value else ""
+
+
+def _default(value: Any) -> str | None:
+    """A default route: the path without its leading slash, None when there is none."""
+    return _path(value) or None
 
 
 def from_app_json(items: Any) -> list[TopicSubscription]:
@@ -109,7 +116,7 @@ def from_app_json(items: Any) -> list[TopicSubscription]:
             continue
         routes = item.get("routes") or {}
         rules: list[Rule] = []
-        default = _path(item.get("route"))
+        default = _default(item.get("route"))
         if isinstance(routes, dict):
             try:
                 rules = [
@@ -119,7 +126,10 @@ def from_app_json(items: Any) -> list[TopicSubscription]:
             except RuleError as exc:
                 log.error("subscription to %s/%s skipped: %s", pubsub, topic, exc)
                 continue
-            default = _path(routes.get("default")) or default
+            default = _default(routes.get("default")) or default
+        if not rules and default is None:
+            log.warning("subscription to %s/%s has no route; skipped", pubsub, topic)
+            continue
         bulk = item.get("bulkSubscribe") or {}
         out.append(
             TopicSubscription(
@@ -144,17 +154,21 @@ def from_app_grpc(resp: Any) -> list[TopicSubscription]:
     out: list[TopicSubscription] = []
     for s in resp.subscriptions:
         try:
-            rules = tuple(compile_rule(r.match, _path(r.path)) for r in s.routes.rules)
+            # Paths as the app wrote them: the gRPC SDK matches them back to handlers verbatim.
+            rules = tuple(compile_rule(r.match, r.path) for r in s.routes.rules)
         except RuleError as exc:
             log.error("subscription to %s/%s skipped: %s", s.pubsub_name, s.topic, exc)
             continue
+        default: str | None = s.routes.default or None
+        if not rules and default is None:
+            default = ""
         bulk = s.bulk_subscribe
         out.append(
             TopicSubscription(
                 s.pubsub_name,
                 s.topic,
                 rules,
-                _path(s.routes.default),
+                default,
                 s.dead_letter_topic,
                 dict(s.metadata),
                 BulkConfig(bulk.enabled, bulk.max_messages_count or 100, bulk.max_await_duration_ms or 1000),
@@ -171,7 +185,7 @@ def from_resource(sub: Any) -> TopicSubscription:
         sub.pubsub_name,
         sub.topic,
         rules,
-        _path(sub.default_route or sub.route),
+        _default(sub.default_route or sub.route),
         sub.dead_letter_topic or "",
         dict(sub.metadata),
         BulkConfig(bulk.enabled, bulk.max_messages_count, bulk.max_await_duration_ms)

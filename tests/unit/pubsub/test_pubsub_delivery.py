@@ -52,7 +52,7 @@ def test_cel_rules_route_events_in_order_with_a_default() -> None:
     assert sub.route({"type": "big", "data": {"n": 11}}) == "big"
     assert sub.route({"type": "big", "data": {"n": 1, "kind": "gift"}}) == "gifts"
     assert sub.route({"type": "x", "data": "text"}) == "orders"  # a rule that errors is false
-    assert TopicSubscription("p", "t", (compile_rule("event.type == 'a'", "a"),)).route({"type": "b"}) == ""
+    assert TopicSubscription("p", "t", (compile_rule("event.type == 'a'", "a"),)).route({"type": "b"}) is None
 
 
 def test_bad_rules_are_refused() -> None:
