@@ -1,9 +1,11 @@
-"""The pub/sub building block in the sidecar: publish routes and RPCs, subscriptions and delivery."""
+"""The pub/sub building block in the sidecar: publish routes and RPCs, subscriptions and delivery
+(one by one or in bulk, to HTTP and gRPC apps) and streaming subscriptions."""
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -15,8 +17,18 @@ from pydapr.api.http import pubsub as http_pubsub
 from pydapr.http.messages import Headers
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub.api import PubSubAPI
-from pydapr.pubsub.contract import PubSub, SubscribeRequest, Subscription
+from pydapr.pubsub.appcallback import bulk_entry, outcome_of, topic_event_request
+from pydapr.pubsub.bulk import (
+    BULK_EVENT_TYPE,
+    PUBSUB_METADATA_KEY,
+    BatchEntry,
+    BulkDeliverer,
+    http_envelope,
+    outcomes_from_http,
+)
+from pydapr.pubsub.contract import Handler, PubSub, SubscribeRequest, Subscription
 from pydapr.pubsub.delivery import AppDeliveryError, Deliverer, Outcome, outcome_from_http
+from pydapr.pubsub.streaming import StreamingSubscriptions
 from pydapr.pubsub.subscriptions import (
     RuleError,
     TopicSubscription,
@@ -32,12 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pydapr.pubsub")
 
-_GRPC_STATUS = {
-    appcallback_pb2.TopicEventResponse.SUCCESS: Outcome.SUCCESS,
-    appcallback_pb2.TopicEventResponse.RETRY: Outcome.RETRY,
-    appcallback_pb2.TopicEventResponse.DROP: Outcome.DROP,
-}
-
 
 class PubSubBlock(BuildingBlock):
     name = "pubsub"
@@ -46,8 +52,10 @@ class PubSubBlock(BuildingBlock):
         super().__init__(runtime)
         self.api = PubSubAPI(self._components, runtime.app_id)
         self.deliverer = Deliverer(self._call_app, self._republish)
+        self.streams = StreamingSubscriptions(self.api, self._republish)
         self.subscriptions: list[TopicSubscription] = []
         self._running: list[Subscription] = []
+        self._bulk: list[BulkDeliverer] = []
 
     def _components(self) -> dict[str, PubSub]:
         found = self.runtime.components.by_family("pubsub")
@@ -57,10 +65,10 @@ class PubSubBlock(BuildingBlock):
         http_pubsub.register(router, self.api)
 
     def grpc_handler(self) -> object:
-        return PubSubGrpc(self.api)
+        return PubSubGrpc(self.api, self.streams)
 
     def metadata(self) -> dict[str, Any]:
-        return {"subscriptions": [s.describe() for s in self.subscriptions]}
+        return {"subscriptions": [s.describe() for s in self.subscriptions] + self.streams.describe()}
 
     async def start(self) -> None:
         components = self._components()
@@ -77,16 +85,25 @@ class PubSubBlock(BuildingBlock):
             if not self.api.scopes(comp).may_subscribe(self.runtime.app_id, sub.topic):
                 log.warning("app %s may not subscribe to %s/%s", self.runtime.app_id, sub.pubsub, sub.topic)
                 continue
+            metadata = dict(sub.metadata)
+            handler: Handler
             if sub.bulk.enabled:
-                log.warning("bulkSubscribe on %s/%s: events are delivered one by one", sub.pubsub, sub.topic)
-            running = await comp.subscribe(
-                SubscribeRequest(sub.topic, dict(sub.metadata)), self.deliverer.handler(sub)
-            )
+                bulk = BulkDeliverer(sub, self._call_app_bulk, self._republish, self.deliverer.policy)
+                self._bulk.append(bulk)
+                handler = bulk.handler
+                # Enough handler calls in flight for a batch to fill.
+                metadata.setdefault("concurrency", str(max(1, sub.bulk.max_messages_count)))
+            else:
+                handler = self.deliverer.handler(sub)
+            running = await comp.subscribe(SubscribeRequest(sub.topic, metadata), handler)
             self._running.append(running)
             self.subscriptions.append(sub)
             log.info("subscribed to %s/%s (%s)", sub.pubsub, sub.topic, sub.kind.lower())
 
     async def stop(self) -> None:
+        await self.streams.close_all()
+        for bulk in self._bulk:
+            await bulk.stop()
         running, self._running = self._running, []
         for sub in running:
             try:
@@ -144,32 +161,15 @@ class PubSubBlock(BuildingBlock):
         if event.get("traceparent"):
             headers.add("traceparent", str(event["traceparent"]))
         try:
-            resp = await channel.http("POST", "/" + path, headers=headers, body=raw)
+            resp = await channel.http("POST", "/" + path.lstrip("/"), headers=headers, body=raw)
         except Exception as exc:
             raise AppDeliveryError(str(exc)) from exc
         return outcome_from_http(resp.status, resp.body)
 
     async def _call_grpc(self, sub: TopicSubscription, path: str, event: dict[str, Any]) -> Outcome:
         channel = self.runtime.app_channel
-        content_type = str(event.get("datacontenttype") or "")
-        if "data_base64" in event:
-            import base64
-
-            data = base64.b64decode(event["data_base64"])
-        else:
-            value = event.get("data")
-            data = value.encode() if isinstance(value, str) else json.dumps(value).encode()
-        req = appcallback_pb2.TopicEventRequest(
-            id=str(event.get("id", "")),
-            source=str(event.get("source", "")),
-            type=str(event.get("type", "")),
-            spec_version=str(event.get("specversion", "")),
-            data_content_type=content_type,
-            data=data,
-            topic=sub.topic,
-            pubsub_name=sub.pubsub,
-            path="/" + path,
-        )
+        # The path as the app listed it: the gRPC SDK looks its handler up by it.
+        req = topic_event_request(event, topic=sub.topic, pubsub=sub.pubsub, path=path)
         try:
             async with channel.slot():
                 resp = await channel.callback_stub().OnTopicEvent(req, metadata=channel.grpc_metadata())
@@ -177,4 +177,59 @@ class PubSubBlock(BuildingBlock):
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return Outcome.DROP
             raise AppDeliveryError(exc.details() or str(exc.code())) from exc
-        return _GRPC_STATUS.get(resp.status, Outcome.RETRY)
+        return outcome_of(resp.status)
+
+    async def _call_app_bulk(
+        self, sub: TopicSubscription, path: str, entries: list[BatchEntry]
+    ) -> dict[str, Outcome]:
+        channel = self.runtime.app_channel
+        if channel.protocol == "grpc":
+            return await self._call_grpc_bulk(sub, path, entries)
+        body = json.dumps(http_envelope(sub, entries), separators=(",", ":")).encode()
+        headers = Headers([("content-type", "application/json")])
+        try:
+            resp = await channel.http("POST", "/" + path.lstrip("/"), headers=headers, body=body)
+        except Exception as exc:
+            raise AppDeliveryError(str(exc)) from exc
+        return outcomes_from_http(resp.status, resp.body, entries)
+
+    async def _call_grpc_bulk(
+        self, sub: TopicSubscription, path: str, entries: list[BatchEntry]
+    ) -> dict[str, Outcome]:
+        channel = self.runtime.app_channel
+        req = appcallback_pb2.TopicEventBulkRequest(
+            id=str(uuid.uuid4()),
+            entries=[
+                bulk_entry(
+                    e.entry_id,
+                    e.raw_payload if e.raw_payload is not None else e.event,
+                    e.content_type,
+                    e.metadata,
+                )
+                for e in entries
+            ],
+            metadata={PUBSUB_METADATA_KEY: sub.pubsub},
+            topic=sub.topic,
+            pubsub_name=sub.pubsub,
+            type=BULK_EVENT_TYPE,
+            path=path,
+        )
+        ids = [e.entry_id for e in entries]
+        md = channel.grpc_metadata()
+        try:
+            async with channel.slot():
+                try:
+                    resp = await channel.callback_stub().OnBulkTopicEvent(req, metadata=md)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                        raise
+                    resp = await channel.callback_alpha_stub().OnBulkTopicEventAlpha1(req, metadata=md)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return dict.fromkeys(ids, Outcome.DROP)
+            raise AppDeliveryError(exc.details() or str(exc.code())) from exc
+        out = dict.fromkeys(ids, Outcome.RETRY)  # an entry without an answer is retried
+        for status in resp.statuses:
+            if status.entry_id in out:
+                out[status.entry_id] = outcome_of(status.status)
+        return out

@@ -41,3 +41,8 @@ PUBSUB_EVENTS_SER = ErrorKind(
 PUBLISH_OUTBOX = ErrorKind(
     "ERR_PUBLISH_OUTBOX", 500, S.INTERNAL, "error while publishing outbox message: {0}"
 )
+# Streaming subscriptions (SubscribeTopicEventsAlpha1); Dapr returns these as plain errors.
+SUBSCRIBE_INVALID = ErrorKind("ERR_PUBSUB_SUBSCRIBE", 400, S.INVALID_ARGUMENT, "{0}")
+SUBSCRIBE_DUPLICATE = ErrorKind(
+    "ERR_PUBSUB_SUBSCRIBE", 409, S.ALREADY_EXISTS, 'already subscribed to pubsub "{0}" topic "{1}"'
+)

@@ -1,13 +1,19 @@
-"""``PublishEvent`` and ``BulkPublishEvent[Alpha1]`` over ``PubSubAPI`` (streaming lives in pydapr.pubsub)."""
+"""``PublishEvent``, ``BulkPublishEvent[Alpha1]`` over ``PubSubAPI``, and ``SubscribeTopicEventsAlpha1``
+handed to the streaming subscriptions of pydapr.pubsub.streaming."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from dapr.proto.runtime.v1 import pubsub_pb2
 from google.protobuf import empty_pb2
 
 from pydapr.pubsub.api import BulkEntry, PubSubAPI, Trace
+
+if TYPE_CHECKING:
+    from pydapr.pubsub.streaming import StreamingSubscriptions
 
 
 def trace_of(context: Any) -> Trace:
@@ -16,8 +22,9 @@ def trace_of(context: Any) -> Trace:
 
 
 class PubSubGrpc:
-    def __init__(self, api: PubSubAPI) -> None:
+    def __init__(self, api: PubSubAPI, streams: StreamingSubscriptions | None = None) -> None:
         self.api = api
+        self.streams = streams
 
     async def PublishEvent(self, request: pubsub_pb2.PublishEventRequest, context: Any) -> empty_pb2.Empty:
         await self.api.publish(
@@ -48,3 +55,12 @@ class PubSubGrpc:
         self, request: pubsub_pb2.BulkPublishRequest, context: Any
     ) -> pubsub_pb2.BulkPublishResponse:
         return await self.BulkPublishEvent(request, context)
+
+    async def SubscribeTopicEventsAlpha1(
+        self, requests: AsyncIterator[Any], context: Any
+    ) -> AsyncIterator[Any]:
+        if self.streams is None:
+            return
+        async with contextlib.aclosing(self.streams.serve(requests, context)) as responses:
+            async for response in responses:
+                yield response
