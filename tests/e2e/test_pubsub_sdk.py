@@ -331,7 +331,7 @@ def test_streaming_subscriber_reconnects_and_gets_what_it_missed(
     topic = TOPICS["stream-" + pubsub]
     dapr_settings(mesh.streamer)
     with DaprClient(address=f"127.0.0.1:{mesh.streamer.grpc_port}") as client:
-        sub = client.subscribe(pubsub, topic)
+        sub: Any = client.subscribe(pubsub, topic)
         try:
             assert [(s["pubsubname"], s["topic"]) for s in _streaming(mesh)] == [(pubsub, topic)]
             client.publish_event(pubsub, topic, json.dumps({"n": 0}), data_content_type="application/json")
@@ -356,10 +356,17 @@ def test_streaming_subscriber_reconnects_and_gets_what_it_missed(
         # Everything published meanwhile; the first event again at most (its answer races close()).
         assert sorted(n for n in got if n) == [1, 2, 3] and got.count(0) <= 1
     wait_until(lambda: _streaming(mesh) == [], what="the stream to end")
-    if pubsub == "redis":  # no consumer left behind in the app's group
+    if pubsub == "redis":
+        # No consumer of a stream is left behind in the app's group; at most the group's one parking
+        # consumer, holding an event that was fetched but not answered when the client left.
         client_ = redis.Redis(host="127.0.0.1", port=6379)
+
+        def leftovers() -> list[str]:
+            names = [c["name"].decode() for c in client_.xinfo_consumers(topic, "streamer")]
+            return [n for n in names if n != "streamer-parked"]
+
         try:
-            wait_until(lambda: client_.xinfo_consumers(topic, "streamer") == [], what="consumers removed")
+            wait_until(lambda: leftovers() == [], what="consumers removed")
         finally:
             client_.close()
 
@@ -410,14 +417,14 @@ async def test_async_streaming_subscriber(mesh: Mesh, dapr_settings: Any) -> Non
     topic = TOPICS["stream-async"]
     dapr_settings(mesh.streamer)
     async with DaprClient(address=f"127.0.0.1:{mesh.streamer.grpc_port}") as client:
-        sub = await client.subscribe("redis", topic)
+        sub: Any = await client.subscribe("redis", topic)
         try:
             await client.publish_event("redis", topic, "one")
             await client.publish_event(
                 "redis", topic, json.dumps({"two": 2}), data_content_type="application/json"
             )
             # Events come concurrently; the first one is answered RETRY and must come back.
-            retried, ids = "", []
+            retried, ids = "", list[str]()
             while len(ids) < 3:
                 msg = await sub.next_message()
                 ids.append(msg.id())
@@ -437,7 +444,7 @@ def test_second_stream_on_one_topic_is_refused(mesh: Mesh, dapr_settings: Any) -
     topic = TOPICS["stream-sqlite"] + "-dup"
     dapr_settings(mesh.streamer)
     with DaprClient(address=f"127.0.0.1:{mesh.streamer.grpc_port}") as client:
-        sub = client.subscribe("sqlite", topic)
+        sub: Any = client.subscribe("sqlite", topic)
         try:
             with pytest.raises(Exception, match="already subscribed"):
                 client.subscribe("sqlite", topic)

@@ -37,7 +37,7 @@ def answer_of(event: Any) -> str:
     return str(data.get("answer", "")) if isinstance(data, dict) else ""
 
 
-@dapr_app.subscribe(pubsub="redis", topic=TOPICS["orders"], route="/orders", dead_letter_topic=TOPICS["dead"])
+@dapr_app.subscribe(pubsub="redis", topic=TOPICS["orders"], route="/orders", dead_letter_topic=TOPICS["dead"])  # type: ignore[untyped-decorator]
 async def orders(request: Request) -> Any:
     event = await request.json()
     n = record("orders", event, content_type=request.headers.get("content-type"))
@@ -53,7 +53,7 @@ async def orders(request: Request) -> Any:
     return {"status": "SUCCESS"}
 
 
-@dapr_app.subscribe(pubsub="redis", topic=TOPICS["dead"], route="/dead")
+@dapr_app.subscribe(pubsub="redis", topic=TOPICS["dead"], route="/dead")  # type: ignore[untyped-decorator]
 async def dead(request: Request) -> Any:
     record("dead", await request.json())
     return {"status": "SUCCESS"}
