@@ -439,12 +439,6 @@ def test_broker_restart(
     run_case(kind, "broker", procs, tmp_path, cleanups)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pubsub.pydapr-sqlite bulk_publish runs BEGIN IMMEDIATE/COMMIT/ROLLBACK on the connection "
-    "every other publish and ack shares: concurrent requests join or roll back each other's transaction, "
-    "so publishes answered 2xx are lost (src/pydapr/pubsub/sqlite.py, bulk_publish)",
-)
 def test_sqlite_concurrent_bulk_and_single_publishes(
     cleanups: list[Callable[[], None]], procs: Processes, tmp_path: Path
 ) -> None:
