@@ -443,7 +443,11 @@ def test_sqlite_concurrent_bulk_and_single_publishes(
     cleanups: list[Callable[[], None]], procs: Processes, tmp_path: Path
 ) -> None:
     """Every publish the sidecar acknowledged (2xx) reaches the subscriber, with bulk publishes of 10
-    and single publishes in flight together, as several publishers of one sidecar cause."""
+    and single publishes in flight together, as several publishers of one sidecar cause.
+
+    Regression: bulk_publish of pubsub.pydapr-sqlite ran BEGIN IMMEDIATE / COMMIT / ROLLBACK on the
+    connection all other publishes and acks share, so concurrent requests joined or rolled back each
+    other's transactions; here 216 of 1450 acknowledged publishes were lost."""
     broker = make_broker("sqlite", private=False, procs=procs, tmp=tmp_path)
     resources = tmp_path / "resources"
     write_resources(broker, resources)
