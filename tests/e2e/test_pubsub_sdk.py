@@ -223,7 +223,7 @@ def test_app_answers_retry_500_drop_404_as_dapr_reads_them(mesh: Mesh) -> None:
     assert dead[0]["event"]["topic"] == TOPICS["orders"]  # the original CloudEvent, as it came
 
 
-def test_declarative_subscription_routes_with_cel(mesh: Mesh) -> None:
+def test_declarative_subscription_routes_with_cel(mesh: Mesh, dapr_settings: Any) -> None:
     assert http_publish(mesh.streamer, "redis", TOPICS["routed"], {"kind": "gift"}) == 204
     assert http_publish(mesh.streamer, "redis", TOPICS["routed"], {"kind": "plain"}) == 204
     assert (
@@ -243,6 +243,15 @@ def test_declarative_subscription_routes_with_cel(mesh: Mesh) -> None:
     assert by_route["routed/default"]["data"] == {"kind": "plain"}
     subs = {(s["topic"], s["type"]) for s in metadata(mesh.fastapi)["subscriptions"]}
     assert (TOPICS["routed"], "DECLARATIVE") in subs and (TOPICS["orders"], "PROGRAMMATIC") in subs
+    # The same over gRPC, as the SDK's get_metadata shows it.
+    from dapr.clients import DaprClient
+    from dapr.proto.runtime.v1 import metadata_pb2
+
+    dapr_settings(mesh.fastapi)
+    with DaprClient(address=f"127.0.0.1:{mesh.fastapi.grpc_port}") as client:
+        stub_subs = client._stub.GetMetadata(metadata_pb2.GetMetadataRequest()).subscriptions
+    kinds = {(s.topic, metadata_pb2.PubsubSubscriptionType.Name(s.type)) for s in stub_subs}
+    assert (TOPICS["routed"], "DECLARATIVE") in kinds and (TOPICS["orders"], "PROGRAMMATIC") in kinds
 
 
 def test_bulk_subscribe_delivers_batches_with_per_entry_statuses(mesh: Mesh, dapr_settings: Any) -> None:

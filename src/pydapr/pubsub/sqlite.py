@@ -135,7 +135,9 @@ class SQLitePubSub(PubSub):
             ttl = ttl_seconds(meta)
             expires = time.time() + ttl if ttl is not None else None
             rows.append((e.data, e.content_type, json.dumps(meta), expires, topic))
-        # One INSERT statement, so the entries are stored all together or not at all. (An explicit
+        # One INSERT statement per 8000 entries, so a bulk (up to that size) is stored all together
+        # or not at all; a larger one is stored in parts, and a failing part reports every entry
+        # failed, so a retry may duplicate but never lose. (An explicit
         # BEGIN/COMMIT here would also take in, or roll back, the statements other requests run
         # meanwhile on this shared connection.) CROSS JOIN keeps the entries' order within a group.
         try:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from pydapr.sidecar.runtime import Runtime
 
 
+_SUBSCRIPTION_TYPES = dict(metadata_pb2.PubsubSubscriptionType.items())
+
+
 def _go_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{round(seconds * 1000)}ms"
@@ -157,6 +160,7 @@ class _MetadataGrpc:
                 pubsub_name=sub.get("pubsubname", ""),
                 topic=sub.get("topic", ""),
                 dead_letter_topic=sub.get("deadLetterTopic", ""),
+                type=_SUBSCRIPTION_TYPES.get(str(sub.get("type", "")).upper(), 0),
             )
             entry.metadata.update(sub.get("metadata") or {})
             for rule in sub.get("rules", []):
