@@ -2,7 +2,8 @@
 
 Each sidecar writes ``<home>/registry/<namespace>/<app-id>/<pid>.json`` when it starts and removes
 it when it stops; entries of processes that died without cleaning up are ignored (and removed).
-Lookups are cached and re-read only when the app's folder changes, so a resolve costs one stat.
+Lookups are cached per app; the app's folder is looked at again (one stat) at most once a second,
+and re-read only when it changed, so a resolve on the hot path is a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import contextlib
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from pydapr.home import pydapr_home
 from pydapr.nameresolution.base import Address, Registration, ResolveError
+
+RECHECK_SECONDS = 1.0
 
 
 def _alive(pid: int) -> bool:
@@ -34,6 +38,8 @@ class LocalRegistry:
         self.root = Path(root) if root else pydapr_home() / "registry"
         self._own: Path | None = None
         self._cache: dict[Path, tuple[int, list[Address]]] = {}
+        # (app id, namespace) -> (folder, when it was last looked at, its addresses)
+        self._recent: dict[tuple[str, str], tuple[Path, float, list[Address]]] = {}
         self._rr = itertools.count()
         self._bad: set[Address] = set()
 
@@ -97,7 +103,15 @@ class LocalRegistry:
         return addresses
 
     async def resolve(self, app_id: str, namespace: str) -> Address:
-        addresses = self._read(self._app_dir(app_id, namespace))
+        now = time.monotonic()
+        recent = self._recent.get((app_id, namespace))
+        if recent is not None and now - recent[1] < RECHECK_SECONDS:
+            addresses = recent[2]
+        else:
+            folder = recent[0] if recent is not None else self._app_dir(app_id, namespace)
+            addresses = self._read(folder)
+            if addresses:  # an app not found yet is looked for again on the next call
+                self._recent[(app_id, namespace)] = (folder, now, addresses)
         good = [a for a in addresses if a not in self._bad] or addresses
         if not good:
             raise ResolveError(f"couldn't find service: {app_id}")
@@ -106,3 +120,4 @@ class LocalRegistry:
     def forget(self, app_id: str, namespace: str, address: Address) -> None:
         self._bad.add(address)
         self._cache.pop(self._app_dir(app_id, namespace), None)
+        self._recent.pop((app_id, namespace), None)
