@@ -218,7 +218,7 @@ async def test_message_ttl_when_declared(harness: Harness, new_inbox: Callable[[
     comp = await harness.make(group)
     if FEATURE_MESSAGE_TTL not in comp.features():
         # The API layer stamps an expiration in the envelope and the sidecar drops expired events.
-        assert harness.spec.name in ("redis", "mqtt3", "jetstream")
+        assert harness.spec.name in ("redis", "mqtt3", "jetstream", "kafka")
         return
     topic = harness.topic()
     sub = await harness.subscribe(comp, topic, new_inbox().handler, consumer=group)
