@@ -297,3 +297,78 @@ def test_unix_domain_socket(procs: Processes, tmp_path: Path) -> None:
     assert json.loads(resp.read())["id"] == "uds"
     conn.close()
     assert (sockets / "dapr-grpc-uds.socket").exists()
+
+
+def test_http_endpoint_secret_header_and_client_tls(procs: Processes, tmp_path: Path) -> None:
+    """An HTTPS endpoint trusted through clientTLS.rootCA, with a header whose value is a secret."""
+    import http.server
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    seen: dict[str, str] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.update({k.lower(): v for k, v in self.headers.items()})
+            seen["path"] = self.path
+            body = b"secure hello"
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(ctx)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        res = tmp_path / "res"
+        res.mkdir()
+        (tmp_path / "secrets.json").write_text(json.dumps({"partner-api-key": "k-9f2"}))
+        (res / "secrets.yaml").write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: localsecrets\nspec:\n"
+            "  type: secretstores.local.file\n  version: v1\n  metadata:\n"
+            f"  - name: secretsFile\n    value: {tmp_path / 'secrets.json'}\n"
+        )
+        root_ca = ca.cert_pem.bytes().decode().strip().replace("\n", "\n        ")
+        (res / "endpoint.yaml").write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: partner\nspec:\n"
+            f"  baseUrl: https://127.0.0.1:{port}\n"
+            "  headers:\n  - name: x-api-key\n    secretKeyRef:\n      name: partner-api-key\n"
+            f"  clientTLS:\n    rootCA:\n      value: |\n        {root_ca}\n"
+        )
+        sidecar = procs.sidecar("caller", resources=res)
+        status, _, body = call(sidecar.url + "/v1.0/invoke/partner/method/orders?id=3")
+        assert (status, body) == (200, b"secure hello")
+        assert seen["x-api-key"] == "k-9f2"
+        assert seen["path"] == "/orders?id=3"
+        # The secret never shows in the sidecar's log.
+        assert "k-9f2" not in sidecar.log()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_http_endpoint_with_missing_secret_stops_startup(procs: Processes, tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "endpoint.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: HTTPEndpoint\nmetadata:\n  name: partner\nspec:\n"
+        "  baseUrl: https://example.invalid\n"
+        "  headers:\n  - name: x-api-key\n    secretKeyRef:\n      name: partner\n      key: apiKey\n"
+    )
+    out = _run_to_exit(_sidecar_argv("a", "--resources-path", str(res)), procs)
+    assert out.returncode == 1
+    assert (
+        f"{res / 'endpoint.yaml'}: HTTPEndpoint \"partner\": spec.headers: header 'x-api-key' uses "
+        "secretKeyRef but auth.secretStore is not set (secret stores: none loaded)"
+    ) in out.stderr

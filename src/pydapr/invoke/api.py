@@ -21,7 +21,6 @@ from pydapr.invoke.app import deliver_to_app
 from pydapr.nameresolution import ResolveError
 
 if TYPE_CHECKING:
-    from pydapr.resources import HTTPEndpoint
     from pydapr.sidecar.runtime import Runtime
 
 log = logging.getLogger("pydapr.invoke")
@@ -36,7 +35,6 @@ class InvokeAPI:
         self.app_id = runtime.app_id
         self.namespace = runtime.namespace
         self.client = runtime.http_client
-        self.endpoints: dict[str, HTTPEndpoint] = {e.name: e for e in runtime.resources.http_endpoints}
         self._tls = ssl.create_default_context()
 
     def split_target(self, target: str) -> tuple[str, str]:
@@ -53,9 +51,11 @@ class InvokeAPI:
             raise errors.DIRECT_INVOKE_NO_APP_ID()
         if target.startswith(("http://", "https://")):
             return await self._external(target, {}, method, request)
-        endpoint = self.endpoints.get(target)
+        endpoint = self.runtime.http_endpoints.get(target)
         if endpoint is not None:
-            return await self._external(endpoint.base_url, self._endpoint_headers(endpoint), method, request)
+            return await self._external(
+                endpoint.base_url, endpoint.headers, method, request, tls=endpoint.tls
+            )
         app_id, namespace = self.split_target(target)
         if app_id == self.app_id and namespace == self.namespace:
             return await self.deliver(method, request, caller=self.app_id)
@@ -112,17 +112,19 @@ class InvokeAPI:
             return resp
         raise errors.DIRECT_INVOKE(app_id, f"could not reach the app's sidecar: {last_error}")
 
-    def _endpoint_headers(self, endpoint: HTTPEndpoint) -> dict[str, str]:
-        return {item.name.lower(): item.value for item in endpoint.headers if item.value is not None}
-
     async def _external(
-        self, base_url: str, extra_headers: dict[str, str], method: str, request: Request
+        self,
+        base_url: str,
+        extra_headers: dict[str, str],
+        method: str,
+        request: Request,
+        tls: ssl.SSLContext | None = None,
     ) -> Response:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise errors.DIRECT_INVOKE(base_url, "invalid URL")
-        tls = parts.scheme == "https"
-        port = parts.port or (443 if tls else 80)
+        secure = parts.scheme == "https"
+        port = parts.port or (443 if secure else 80)
         path = parts.path.rstrip("/") + "/" + method.lstrip("/")
         if request.query:
             path += "?" + request.query
@@ -138,8 +140,8 @@ class InvokeAPI:
                 path,
                 fwd,
                 request.body,
-                ssl=self._tls if tls else None,
-                server_hostname=parts.hostname if tls else None,
+                ssl=(tls or self._tls) if secure else None,
+                server_hostname=parts.hostname if secure else None,
             )
         except HttpClientError as exc:
             raise errors.DIRECT_INVOKE(base_url, str(exc) or type(exc).__name__) from exc

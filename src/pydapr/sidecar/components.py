@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydapr.components.base import Component, ComponentConfigError, ComponentMetadata
 from pydapr.components.registry import UnknownComponentType, registry
 from pydapr.resources import Component as ComponentSpec
+from pydapr.resources import SecretKeyRef
 
 log = logging.getLogger("pydapr.components")
 
@@ -120,17 +121,19 @@ class ComponentStore:
 
     async def _resolve_metadata(self, spec: ComponentSpec) -> dict[str, str]:
         properties = spec.plain_metadata()
-        refs = spec.secret_refs()
-        if not refs:
-            return properties
+        for item_name, ref in spec.secret_refs():
+            properties[item_name] = await self.secret(spec.secret_store, ref, f"metadata {item_name!r}")
+        return properties
+
+    async def secret(self, store_name: str | None, ref: SecretKeyRef, what: str) -> str:
+        """Resolve one ``secretKeyRef`` through ``store_name`` (or the only secret store loaded);
+        the error names what needed it, the store and the secret, never a secret value."""
         stores = self.by_family("secretstores")
-        store_name = spec.secret_store
         if store_name is None:
             if len(stores) != 1:
                 names = ", ".join(sorted(stores)) or "none loaded"
                 raise ComponentStartupError(
-                    f"metadata {refs[0][0]!r} uses secretKeyRef but auth.secretStore is not set "
-                    f"(secret stores: {names})"
+                    f"{what} uses secretKeyRef but auth.secretStore is not set (secret stores: {names})"
                 )
             store_name = next(iter(stores))
         store = stores.get(store_name)
@@ -140,22 +143,18 @@ class ComponentStore:
                 f"(loaded: {', '.join(sorted(stores)) or 'none'})"
             )
         lookup: Any = store.instance
-        for item_name, ref in refs:
-            try:
-                values = await lookup.get_secret(ref.name, {})
-            except Exception as exc:
-                raise ComponentStartupError(
-                    f"metadata {item_name!r}: secret {ref.name!r} not found in secret store "
-                    f"{store_name!r}: {exc}"
-                ) from exc
-            value = values.get(ref.key)
-            if value is None:
-                raise ComponentStartupError(
-                    f"metadata {item_name!r}: secret {ref.name!r} in secret store {store_name!r} "
-                    f"has no key {ref.key!r}"
-                )
-            properties[item_name] = value
-        return properties
+        try:
+            values = await lookup.get_secret(ref.name, {})
+        except Exception as exc:
+            raise ComponentStartupError(
+                f"{what}: secret {ref.name!r} not found in secret store {store_name!r}: {exc}"
+            ) from exc
+        value = values.get(ref.key)
+        if value is None:
+            raise ComponentStartupError(
+                f"{what}: secret {ref.name!r} in secret store {store_name!r} has no key {ref.key!r}"
+            )
+        return str(value)
 
     async def close_all(self) -> None:
         # Close in reverse: secret stores last, since others may still hold references to them.

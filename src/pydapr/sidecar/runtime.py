@@ -27,6 +27,7 @@ from pydapr.api.http.router import Router
 from pydapr.components.base import ComponentConfigError
 from pydapr.http.client import HttpClient, HttpClientError
 from pydapr.http.server import HttpServer
+from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
 from pydapr.resources import Configuration, ResourceError, Resources, load_configuration, load_resources
@@ -91,6 +92,7 @@ class Runtime:
         self.app_health = AppHealthChecker(self)
         self.resolver: NameResolver = create_resolver(None, {})
         self.blocks: list[BuildingBlock] = []
+        self.http_endpoints: dict[str, Endpoint] = {}
         self.http_port = 0
         self.grpc_port = 0
         self.internal_port = 0
@@ -122,6 +124,7 @@ class Runtime:
             raise StartupError(f"{opts.config}: {exc}") from None
         try:
             await self.components.load_all(self.resources.components)
+            self.http_endpoints = await resolve_endpoints(self.resources.http_endpoints, self.components)
         except (ComponentStartupError, ComponentConfigError) as exc:
             raise StartupError(str(exc)) from None
         self.blocks = [cls(self) for cls in _block_classes()]
