@@ -11,4 +11,8 @@ REGISTRY: dict[tuple[str, str], str] = {
     ("bindings.postgres", "v1"): "pydapr.bindings.postgres:PostgresBinding",
     ("bindings.mysql", "v1"): "pydapr.bindings.mysql:MySQLBinding",
     ("bindings.redis", "v1"): "pydapr.bindings.redis:RedisBinding",
+    ("bindings.rabbitmq", "v1"): "pydapr.bindings.rabbitmq:RabbitMQBinding",
+    ("bindings.mqtt3", "v1"): "pydapr.bindings.mqtt3:MQTTBinding",
+    ("bindings.mqtt", "v1"): "pydapr.bindings.mqtt3:MQTTBinding",
+    ("bindings.smtp", "v1"): "pydapr.bindings.smtp:SMTPBinding",
 }

@@ -48,8 +48,8 @@ BLOCKS = (
     "pydapr.state.block:StateBlock",
     "pydapr.configuration.block:ConfigurationBlock",
     "pydapr.lock.block:LockBlock",
+    "pydapr.pubsub.block:PubSubBlock",  # Dapr reads /dapr/subscribe before probing input bindings
     "pydapr.bindings.block:BindingsBlock",
-    "pydapr.pubsub.block:PubSubBlock",
     "pydapr.jobs.block:JobsBlock",
     "pydapr.sidecar.unimplemented:UnimplementedBlock",
 )
