@@ -7,6 +7,15 @@ metadata overrides the binding name), gRPC apps with ``ListInputBindings``. Each
 POSTed to ``/<route>`` (gRPC: ``OnBindingEvent``) with the event metadata as headers. A failed
 delivery (app unreachable, non-2xx) is retried with backoff until it succeeds or the sidecar
 stops, so no event is dropped while the sidecar runs.
+
+``direction`` metadata (``input``, ``output`` or both, comma-separated) limits what a component is
+used for; a binding declared ``input`` is read without asking the app.
+
+The app's reply, as current Dapr handles it: a gRPC app's ``BindingEventResponse`` with ``to``
+sends its ``data`` (re-encoded as JSON; ``null`` when it is not JSON) to each named output binding
+with operation ``create``, one after the other stopping at the first failure, or all at once when
+``concurrency`` is ``PARALLEL``; failures are logged and the event still counts as delivered. Its
+``states``/``store_name`` are ignored, and an HTTP app's reply body is not interpreted, as in Dapr.
 """
 
 from __future__ import annotations
@@ -14,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pydapr.bindings.api import BindingsAPI
-from pydapr.bindings.contract import InputBinding, OutputBinding, ReadEvent
+from pydapr.bindings.contract import InputBinding, InvokeRequest, OutputBinding, ReadEvent
+from pydapr.components.base import ComponentMetadata
 from pydapr.http.messages import Headers
 from pydapr.sidecar.block import BuildingBlock
 
@@ -41,11 +52,20 @@ class BindingsBlock(BuildingBlock):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         loaded = runtime.components.by_family("bindings")
-        self.outputs = {n: c.instance for n, c in loaded.items() if isinstance(c.instance, OutputBinding)}
-        self.inputs = {n: c for n, c in loaded.items() if isinstance(c.instance, InputBinding)}
+        self.outputs = {
+            n: c.instance
+            for n, c in loaded.items()
+            if isinstance(c.instance, OutputBinding) and _directions(c.metadata).get("output", True)
+        }
+        self.inputs = {
+            n: c
+            for n, c in loaded.items()
+            if isinstance(c.instance, InputBinding) and _directions(c.metadata).get("input", True)
+        }
         self.api = BindingsAPI(self.outputs)
         self._stopping = asyncio.Event()
         self.reading: list[str] = []
+        self._reply_tasks: set[asyncio.Task[None]] = set()
 
     def register_http(self, router: Router) -> None:
         from pydapr.api.http import bindings
@@ -77,7 +97,9 @@ class BindingsBlock(BuildingBlock):
                 log.warning("ListInputBindings failed: %s", exc)
         for name, loaded in self.inputs.items():
             route = (loaded.metadata.get("route") or name).lstrip("/")
-            if channel.protocol == "grpc":
+            if _directions(loaded.metadata).get("input"):
+                wanted = True
+            elif channel.protocol == "grpc":
                 wanted = name in grpc_bindings
             else:
                 wanted = await self._http_wants(route)
@@ -96,7 +118,8 @@ class BindingsBlock(BuildingBlock):
         except Exception as exc:
             log.warning("probing the app for input binding route /%s failed: %s", route, exc)
             return False
-        return resp.status != 404
+        # As Dapr: a 2xx answer, or 405 (the route exists but takes only POST), means yes.
+        return 200 <= resp.status < 300 or resp.status == 405
 
     def _handler(self, name: str, route: str):  # type: ignore[no-untyped-def]
         async def handle(event: ReadEvent) -> bytes:
@@ -124,6 +147,9 @@ class BindingsBlock(BuildingBlock):
                 reply = await channel.callback_stub().OnBindingEvent(
                     request, metadata=channel.grpc_metadata(), timeout=60
                 )
+            if reply.to:
+                parallel = reply.concurrency == appcallback_pb2.BindingEventResponse.PARALLEL
+                await self.send_to_outputs(name, list(reply.to), bytes(reply.data), parallel)
             return bytes(reply.data)
         headers = Headers([(k, v) for k, v in event.metadata.items() if _header_safe(k, v)])
         if event.data and headers.get("content-type") is None:
@@ -135,8 +161,37 @@ class BindingsBlock(BuildingBlock):
             raise DeliveryFailed(f"app answered {resp.status}")
         return resp.body
 
+    async def send_to_outputs(self, name: str, targets: list[str], data: bytes, parallel: bool) -> None:
+        """The app's reply to an event of ``name`` asks for ``data`` to go to output bindings."""
+        payload = _reply_payload(data)
+
+        async def send(target: str) -> None:
+            await self.api.invoke(target, InvokeRequest("create", payload))
+
+        if parallel:
+            for target in targets:
+                task = asyncio.create_task(self._logged(name, target, send(target)))
+                self._reply_tasks.add(task)
+                task.add_done_callback(self._reply_tasks.discard)
+            return
+        for target in targets:
+            try:
+                await send(target)
+            except Exception as exc:
+                log.error("error executing app response of input binding %s: %s", name, exc)
+                return
+
+    @staticmethod
+    async def _logged(name: str, target: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception as exc:
+            log.error("app response of input binding %s: output binding %s failed: %s", name, target, exc)
+
     async def stop(self) -> None:
         self._stopping.set()
+        if self._reply_tasks:
+            await asyncio.wait(set(self._reply_tasks), timeout=10)
         for name in self.reading:
             instance = self.inputs[name].instance
             try:
@@ -144,6 +199,25 @@ class BindingsBlock(BuildingBlock):
             except Exception:
                 log.exception("stopping input binding %s failed", name)
         self.reading.clear()
+
+
+def _directions(metadata: ComponentMetadata) -> dict[str, bool]:
+    """``direction`` metadata as {"input": bool, "output": bool}; empty when not set."""
+    text = metadata.get("direction")
+    if not text:
+        return {}
+    given = {d.strip().lower() for d in text.split(",")}
+    return {"input": "input" in given, "output": "output" in given}
+
+
+def _reply_payload(data: bytes) -> bytes:
+    """What Dapr sends on for a reply's ``data``: its JSON, re-encoded; ``null`` when not JSON."""
+    import msgspec
+
+    try:
+        return msgspec.json.encode(msgspec.json.decode(data)) if data else b"null"
+    except msgspec.DecodeError:
+        return b"null"
 
 
 def _header_safe(name: str, value: str) -> bool:
