@@ -2,7 +2,7 @@
 delivery to the app.
 
 Input bindings start once the app is reachable. The sidecar asks the app whether it takes a
-binding's events: HTTP apps with ``OPTIONS /<route>`` (any answer but 404 means yes; ``route``
+binding's events: HTTP apps with ``OPTIONS /<route>`` (a 2xx answer or 405 means yes; ``route``
 metadata overrides the binding name), gRPC apps with ``ListInputBindings``. Each event is then
 POSTed to ``/<route>`` (gRPC: ``OnBindingEvent``) with the event metadata as headers. A failed
 delivery (app unreachable, non-2xx) is retried with backoff until it succeeds or the sidecar
