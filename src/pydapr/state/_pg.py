@@ -9,6 +9,7 @@ import asyncpg
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.state import _sql
+from pydapr.state.contract import StateStore
 
 # libpq keywords Dapr's docs use, mapped to asyncpg.connect arguments.
 _KEYWORDS = {
@@ -83,3 +84,37 @@ def rowcount(status: str) -> int:
 # SQL for an expiry computed by the database clock from a ttl parameter (seconds; <= 0: never).
 def expire_sql(param: str) -> str:
     return f"CASE WHEN {param}::int > 0 THEN now() + make_interval(secs => {param}::int) ELSE NULL END"
+
+
+class PostgresStore(StateStore):
+    """What both PostgreSQL table layouts share: the pool, the table name and the expiry sweeper.
+
+    Subclasses name their expiry column in ``expiry_column``.
+    """
+
+    expiry_column = ""
+
+    def __init__(self) -> None:
+        self._pool: asyncpg.Pool | None = None
+        self._table = "state"
+        self._sweeper: _sql.ExpirySweeper | None = None
+
+    def _start_sweeper(self, metadata: ComponentMetadata) -> None:
+        interval = _sql.duration(metadata, "cleanupInterval", 3600)
+        self._sweeper = _sql.ExpirySweeper(metadata.name, self._sweep, interval)
+        self._sweeper.start()
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            await self._sweeper.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def _p(self) -> asyncpg.Pool:
+        assert self._pool is not None, "state.postgresql used before init"
+        return self._pool
+
+    async def _sweep(self) -> None:
+        await self._p.execute(f"DELETE FROM {self._table} WHERE {self.expiry_column} <= now()")

@@ -34,7 +34,6 @@ from pydapr.state.contract import (
     QueryResult,
     SetRequest,
     StateItem,
-    StateStore,
 )
 
 _LIVE = "(expiredate IS NULL OR expiredate > now())"
@@ -47,11 +46,8 @@ def _xmin(etag: str) -> str:
     return str(value)
 
 
-class PostgresV1StateStore(StateStore):
-    def __init__(self) -> None:
-        self._pool: asyncpg.Pool | None = None
-        self._table = "state"
-        self._sweeper: _sql.ExpirySweeper | None = None
+class PostgresV1StateStore(_pg.PostgresStore):
+    expiry_column = "expiredate"
 
     def features(self) -> frozenset[str]:
         return frozenset({FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_QUERY, FEATURE_KEYS_LIKE})
@@ -74,24 +70,7 @@ class PostgresV1StateStore(StateStore):
                 )
             # Tables made by Dapr before 1.11 lack the expiry column.
             await conn.execute(f"ALTER TABLE {self._table} ADD COLUMN IF NOT EXISTS expiredate TIMESTAMPTZ")
-        interval = _sql.duration(metadata, "cleanupInterval", 3600)
-        self._sweeper = _sql.ExpirySweeper(metadata.name, self._sweep, interval)
-        self._sweeper.start()
-
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            await self._sweeper.stop()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    @property
-    def _p(self) -> asyncpg.Pool:
-        assert self._pool is not None, "state.postgresql used before init"
-        return self._pool
-
-    async def _sweep(self) -> None:
-        await self._p.execute(f"DELETE FROM {self._table} WHERE expiredate <= now()")
+        self._start_sweeper(metadata)
 
     async def get(self, req: GetRequest) -> StateItem | None:
         row = await self._p.fetchrow(

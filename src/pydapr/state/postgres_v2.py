@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
-from pydapr.state import _pg, _sql, codec
+from pydapr.state import _pg, codec
 from pydapr.state.contract import (
     FEATURE_ETAG,
     FEATURE_KEYS_LIKE,
@@ -25,17 +25,13 @@ from pydapr.state.contract import (
     Operation,
     SetRequest,
     StateItem,
-    StateStore,
 )
 
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 
 
-class PostgresV2StateStore(StateStore):
-    def __init__(self) -> None:
-        self._pool: asyncpg.Pool | None = None
-        self._table = "state"
-        self._sweeper: _sql.ExpirySweeper | None = None
+class PostgresV2StateStore(_pg.PostgresStore):
+    expiry_column = "expires_at"
 
     def features(self) -> frozenset[str]:
         return frozenset({FEATURE_ETAG, FEATURE_TRANSACTIONAL, FEATURE_TTL, FEATURE_KEYS_LIKE})
@@ -63,24 +59,7 @@ class PostgresV2StateStore(StateStore):
                 )
                 index = self._table.replace(".", "_") + "_expires_at_idx"
                 await conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {self._table} (expires_at)")
-        interval = _sql.duration(metadata, "cleanupInterval", 3600)
-        self._sweeper = _sql.ExpirySweeper(metadata.name, self._sweep, interval)
-        self._sweeper.start()
-
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            await self._sweeper.stop()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    @property
-    def _p(self) -> asyncpg.Pool:
-        assert self._pool is not None, "state.postgresql used before init"
-        return self._pool
-
-    async def _sweep(self) -> None:
-        await self._p.execute(f"DELETE FROM {self._table} WHERE expires_at <= now()")
+        self._start_sweeper(metadata)
 
     async def get(self, req: GetRequest) -> StateItem | None:
         row = await self._p.fetchrow(
