@@ -6,6 +6,7 @@ in their own process group (``start_new_session``) and stopped by group, so noth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import http.client
@@ -17,7 +18,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -290,3 +291,31 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     return f"{model}, {os.cpu_count()} cores, Linux {os.uname().release}"
+
+
+async def run_at_rate(op: Callable[[], Awaitable[None]], rate: float, seconds: float) -> list[float]:
+    """Open loop: start one ``op`` every 1/rate s whatever the earlier ones do; each latency (s) is
+    measured from the request's scheduled start, so a stalled system cannot hide its queueing."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    tasks = []
+    begin = loop.time() + 0.05
+
+    async def one(at: float) -> None:
+        await op()
+        latencies.append(loop.time() - at)
+
+    for i in range(int(rate * seconds)):
+        at = begin + i / rate
+        delay = at - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(at)))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile of latencies in seconds, in milliseconds (rank int(p% x n))."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000

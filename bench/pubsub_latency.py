@@ -51,6 +51,10 @@ from pydapr.http.client import HttpClient
 from pydapr.pubsub.contract import PublishRequest
 from pydapr.pubsub.sqlite import SQLitePubSub
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import pct, run_at_rate
+
 HERE = Path(__file__).parent
 PAYLOAD = json.dumps({"p": "x" * 1016}).encode()  # 1 KB of JSON, as Dapr's perf tests send
 BROKERS = ["memory", "sqlite", "redis", "rabbitmq", "jetstream"]
@@ -187,32 +191,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 # --- latency --------------------------------------------------------------------------------------
-async def run_at_rate(op: Callable[[], Awaitable[None]], rate: float, seconds: float) -> list[float]:
-    """Start one ``op`` every 1/rate s whatever the earlier ones do; latency from the scheduled start."""
-    loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    tasks = []
-    begin = loop.time() + 0.05
-
-    async def one(at: float) -> None:
-        await op()
-        latencies.append(loop.time() - at)
-
-    for i in range(int(rate * seconds)):
-        at = begin + i / rate
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(at)))
-    await asyncio.gather(*tasks)
-    return latencies
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
-
-
 async def latency(
     setup: Setup, st: Started, brokers: list[str], rate: float, seconds: float, rounds: int, markdown: bool
 ) -> None:

@@ -33,6 +33,10 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
 
 from pydapr.http.client import HttpClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import pct, run_at_rate
+
 VALUE = b'{"user":"ann","cart":[1,2,3],"total":42.5}'
 RESOURCES = """apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -70,32 +74,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def run_at_rate(op: Callable[[], Awaitable[None]], rate: float, seconds: float) -> list[float]:
-    """Start one ``op`` every 1/rate s whatever the previous ones do; latency from scheduled start."""
-    loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    tasks = []
-    start = loop.time() + 0.05
-
-    async def one(at: float) -> None:
-        await op()
-        latencies.append(loop.time() - at)
-
-    for i in range(int(rate * seconds)):
-        at = start + i / rate
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(at)))
-    await asyncio.gather(*tasks)
-    return latencies
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
 def main(rates: list[float], seconds: float, rounds: int, only: str, hold: float, markdown: bool) -> None:
