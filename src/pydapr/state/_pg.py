@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.state import _sql
-from pydapr.state.contract import StateStore
+from pydapr.state.contract import DeleteRequest, Operation, SetRequest, StateStore
 
 # libpq keywords Dapr's docs use, mapped to asyncpg.connect arguments.
 _KEYWORDS = {
@@ -118,3 +119,20 @@ class PostgresStore(StateStore):
 
     async def _sweep(self) -> None:
         await self._p.execute(f"DELETE FROM {self._table} WHERE {self.expiry_column} <= now()")
+
+    async def _apply(self, conn: asyncpg.Connection, op: Operation) -> None:
+        """Write one operation on ``conn`` (each table layout has its own SQL)."""
+        raise NotImplementedError
+
+    async def set(self, req: SetRequest) -> None:
+        async with self._p.acquire() as conn:
+            await self._apply(conn, req)
+
+    async def delete(self, req: DeleteRequest) -> None:
+        async with self._p.acquire() as conn:
+            await self._apply(conn, req)
+
+    async def transact(self, ops: Sequence[Operation]) -> None:
+        async with self._p.acquire() as conn, conn.transaction():
+            for op in ops:
+                await self._apply(conn, op)

@@ -8,7 +8,6 @@ Queries run in SQL over the jsonb column.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -32,7 +31,6 @@ from pydapr.state.contract import (
     Operation,
     Query,
     QueryResult,
-    SetRequest,
     StateItem,
 )
 
@@ -123,19 +121,6 @@ class PostgresV1StateStore(_pg.PostgresStore):
         )
         if op.first_write and _pg.rowcount(status) != 1:
             raise ETagMismatch(op.key)
-
-    async def set(self, req: SetRequest) -> None:
-        async with self._p.acquire() as conn:
-            await self._apply(conn, req)
-
-    async def delete(self, req: DeleteRequest) -> None:
-        async with self._p.acquire() as conn:
-            await self._apply(conn, req)
-
-    async def transact(self, ops: Sequence[Operation]) -> None:
-        async with self._p.acquire() as conn, conn.transaction():
-            for op in ops:
-                await self._apply(conn, op)
 
     async def query(self, q: Query) -> QueryResult:
         params: list[Any] = [q.key_prefix]

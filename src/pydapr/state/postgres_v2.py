@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Sequence
 
 import asyncpg
 
@@ -23,7 +22,6 @@ from pydapr.state.contract import (
     GetRequest,
     KeyPage,
     Operation,
-    SetRequest,
     StateItem,
 )
 
@@ -111,19 +109,6 @@ class PostgresV2StateStore(_pg.PostgresStore):
         )
         if op.first_write and _pg.rowcount(status) != 1:
             raise ETagMismatch(op.key)
-
-    async def set(self, req: SetRequest) -> None:
-        async with self._p.acquire() as conn:
-            await self._apply(conn, req)
-
-    async def delete(self, req: DeleteRequest) -> None:
-        async with self._p.acquire() as conn:
-            await self._apply(conn, req)
-
-    async def transact(self, ops: Sequence[Operation]) -> None:
-        async with self._p.acquire() as conn, conn.transaction():
-            for op in ops:
-                await self._apply(conn, op)
 
     async def list_keys(self, prefix: str, limit: int, token: str) -> KeyPage:
         rows = await self._p.fetch(
