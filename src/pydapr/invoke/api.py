@@ -13,6 +13,8 @@ import ssl
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import msgspec
+
 from pydapr import errors
 from pydapr.http.client import ConnectError, HttpClientError, RequestTimeout
 from pydapr.http.messages import Request, Response
@@ -150,8 +152,6 @@ class InvokeAPI:
 
 
 def _rebuild_error(code: str, resp: Response) -> errors.DaprError:
-    import msgspec
-
     try:
         message = msgspec.json.decode(resp.body).get("message", "")
     except (msgspec.DecodeError, AttributeError):
