@@ -26,6 +26,8 @@ _BUILTIN_FAMILIES = (
     "pydapr.secrets",
     "pydapr.configuration",
     "pydapr.lock",
+    "pydapr.crypto",
+    "pydapr.conversation",
     "pydapr.nameresolution",
 )
 

@@ -51,6 +51,8 @@ BLOCKS = (
     "pydapr.pubsub.block:PubSubBlock",  # Dapr reads /dapr/subscribe before probing input bindings
     "pydapr.bindings.block:BindingsBlock",
     "pydapr.jobs.block:JobsBlock",
+    "pydapr.crypto.block:CryptoBlock",
+    "pydapr.conversation.block:ConversationBlock",
     "pydapr.sidecar.unimplemented:UnimplementedBlock",
 )
 
