@@ -140,15 +140,15 @@ class BindingsBlock(BuildingBlock):
     async def _deliver(self, name: str, route: str, event: ReadEvent) -> bytes:
         channel = self.runtime.app_channel
         if channel.protocol == "grpc":
-            from dapr.proto.runtime.v1 import appcallback_pb2
+            from pydapr.api.grpc.wire import runtime
 
-            request = appcallback_pb2.BindingEventRequest(name=name, data=event.data, metadata=event.metadata)
+            request = runtime.BindingEventRequest(name=name, data=event.data, metadata=event.metadata)
             async with channel.slot():
                 reply = await channel.callback_stub().OnBindingEvent(
                     request, metadata=channel.grpc_metadata(), timeout=60
                 )
             if reply.to:
-                parallel = reply.concurrency == appcallback_pb2.BindingEventResponse.PARALLEL
+                parallel = reply.concurrency == runtime.BindingEventResponse.PARALLEL
                 await self.send_to_outputs(name, list(reply.to), bytes(reply.data), parallel)
             return bytes(reply.data)
         headers = Headers([(k, v) for k, v in event.metadata.items() if _header_safe(k, v)])

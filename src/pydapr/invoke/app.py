@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
-from dapr.proto.common.v1 import common_pb2
 from google.protobuf import any_pb2
 
 from pydapr import errors
+from pydapr.api.grpc.wire import common
 from pydapr.http.client import ConnectError, HttpClientError, RequestTimeout
 from pydapr.http.messages import Headers, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.codes import http_status_from_grpc
 from pydapr.sidecar.app_channel import AppChannel
 
-_VERBS = {name: value for name, value in common_pb2.HTTPExtension.Verb.items()}
+_VERBS = {name: value for name, value in common.HTTPExtension.Verb.items()}
 
 
 async def deliver_to_app(
@@ -35,17 +37,17 @@ async def _deliver_grpc(
     channel: AppChannel, app_id: str, method: str, verb: str, query: str, headers: Headers, body: bytes
 ) -> Response:
     content_type = headers.get("content-type") or ""
-    request = common_pb2.InvokeRequest(
+    request = common.InvokeRequest(
         method=method,
         data=any_pb2.Any(value=body),
         content_type=content_type,
-        http_extension=common_pb2.HTTPExtension(verb=_VERBS.get(verb, _VERBS["POST"]), querystring=query),
+        http_extension=common.HTTPExtension(verb=_VERBS.get(verb, _VERBS["POST"]), querystring=query),
     )
     metadata = (*h.to_grpc_metadata(headers), *channel.grpc_metadata())
     try:
         async with channel.slot():
             call = channel.callback_stub().OnInvoke(request, metadata=metadata)
-            reply: common_pb2.InvokeResponse = await call
+            reply: Any = await call
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAVAILABLE:
             raise errors.DIRECT_INVOKE(app_id, f"app not reachable: {exc.details()}") from exc

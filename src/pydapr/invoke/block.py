@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import grpc
-from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import invoke_pb2
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from pydapr import errors
 from pydapr.api.grpc.status import ERROR_DOMAIN
+from pydapr.api.grpc.wire import common
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.api import InvokeAPI
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from pydapr.api.http.router import Router
     from pydapr.sidecar.runtime import Runtime
 
-_VERB_NAMES = {value: name for name, value in common_pb2.HTTPExtension.Verb.items()}
+_VERB_NAMES = {value: name for name, value in common.HTTPExtension.Verb.items()}
 _GRPC_SKIP_METADATA = frozenset({"dapr-api-token", "user-agent", "content-type", "dapr-app-id"})
 
 
@@ -85,8 +84,8 @@ class _InvokeGrpc:
         self.api = api
 
     async def InvokeService(
-        self, request: invoke_pb2.InvokeServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> common_pb2.InvokeResponse:
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
         message = request.message
         if not message.method:
             raise errors.DIRECT_INVOKE_METHOD()
@@ -117,7 +116,7 @@ class _InvokeGrpc:
         )
         if not 200 <= resp.status < 300:
             await context.abort_with_status(_http_error_status(resp))
-        return common_pb2.InvokeResponse(
+        return common.InvokeResponse(
             data=any_pb2.Any(value=resp.body), content_type=resp.headers.get("content-type") or ""
         )
 

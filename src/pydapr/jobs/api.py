@@ -6,8 +6,9 @@ from the request, so one app cannot read or delete another's jobs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
-from dapr.proto.runtime.v1 import jobs_pb2
 
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.jobs import errors
@@ -32,7 +33,7 @@ class JobsAPI:
         if not name or "|" in name:
             raise errors.NAME_EMPTY(metadata=self.meta)
 
-    async def schedule(self, job: jobs_pb2.Job | None, overwrite: bool) -> None:
+    async def schedule(self, job: Any, overwrite: bool) -> None:
         if job is None:
             raise errors.JOB_EMPTY(metadata=self.meta)
         self._check_name(job.name)
@@ -48,7 +49,7 @@ class JobsAPI:
             }.get(err.code(), errors.SCHEDULE_JOB)
             raise self._fail(kind, err) from None
 
-    async def get(self, name: str) -> jobs_pb2.Job:
+    async def get(self, name: str) -> Any:
         self._check_name(name)
         client = self._client(errors.GET_JOB)
         try:
@@ -65,7 +66,7 @@ class JobsAPI:
         except grpc.aio.AioRpcError as err:
             raise self._fail(errors.DELETE_JOB, err) from None
 
-    async def list_jobs(self) -> list[jobs_pb2.Job]:
+    async def list_jobs(self) -> list[Any]:
         client = self._client(errors.LIST_JOBS)
         try:
             return [to_runtime(j) for j in await client.list_jobs()]

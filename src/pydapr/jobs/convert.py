@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import jobs_pb2
+from typing import Any
 
+from pydapr.api.grpc.wire import common, runtime
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 
 
-def to_scheduler(job: jobs_pb2.Job) -> pb.Job:
+def to_scheduler(job: Any) -> pb.Job:
     out = pb.Job(name=job.name)
     for field in ("schedule", "repeats", "due_time", "ttl"):
         if job.HasField(field):
@@ -30,8 +30,8 @@ def to_scheduler(job: jobs_pb2.Job) -> pb.Job:
     return out
 
 
-def to_runtime(job: pb.Job) -> jobs_pb2.Job:
-    out = jobs_pb2.Job(name=job.name)
+def to_runtime(job: pb.Job) -> Any:
+    out = runtime.Job(name=job.name)
     for field in ("schedule", "repeats", "due_time", "ttl"):
         if job.HasField(field):
             setattr(out, field, getattr(job, field))
@@ -40,12 +40,12 @@ def to_runtime(job: pb.Job) -> jobs_pb2.Job:
     if job.HasField("failure_policy"):
         policy = job.failure_policy
         if policy.HasField("drop"):
-            out.failure_policy.CopyFrom(common_pb2.JobFailurePolicy(drop=common_pb2.JobFailurePolicyDrop()))
+            out.failure_policy.CopyFrom(common.JobFailurePolicy(drop=common.JobFailurePolicyDrop()))
         elif policy.HasField("constant"):
-            constant = common_pb2.JobFailurePolicyConstant()
+            constant = common.JobFailurePolicyConstant()
             if policy.constant.interval_seconds >= 0:
                 constant.interval.FromNanoseconds(round(policy.constant.interval_seconds * 1e9))
             if policy.constant.HasField("max_retries"):
                 constant.max_retries = policy.constant.max_retries
-            out.failure_policy.CopyFrom(common_pb2.JobFailurePolicy(constant=constant))
+            out.failure_policy.CopyFrom(common.JobFailurePolicy(constant=constant))
     return out

@@ -10,11 +10,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import grpc
-from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import appcallback_pb2
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.any_pb2 import Any as AnyPb
 
+from pydapr.api.grpc.wire import common, runtime
 from pydapr.http.client import HttpClientError
 from pydapr.http.messages import Headers
 
@@ -68,12 +67,12 @@ class TriggerDelivery:
         return False
 
     async def _grpc(self, name: str, data: AnyPb) -> bool:
-        req = appcallback_pb2.JobEventRequest(
+        req = runtime.JobEventRequest(
             name=name,
             data=data,
             method="job/" + name,
             content_type="application/json",
-            http_extension=common_pb2.HTTPExtension(verb=common_pb2.HTTPExtension.POST),
+            http_extension=common.HTTPExtension(verb=common.HTTPExtension.POST),
         )
         meta = self.channel.grpc_metadata()
         try:

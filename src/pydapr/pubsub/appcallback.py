@@ -11,18 +11,18 @@ import base64
 import json
 from typing import Any
 
-from dapr.proto.runtime.v1 import appcallback_pb2
 from google.protobuf import struct_pb2
 
+from pydapr.api.grpc.wire import runtime
 from pydapr.pubsub.delivery import Outcome
 
 # Attributes that have their own field; everything else goes to ``extensions``.
 _OWN_FIELDS = frozenset({"id", "source", "type", "specversion", "datacontenttype", "data", "data_base64"})
 
 STATUS_OF: dict[int, Outcome] = {
-    appcallback_pb2.TopicEventResponse.SUCCESS: Outcome.SUCCESS,
-    appcallback_pb2.TopicEventResponse.RETRY: Outcome.RETRY,
-    appcallback_pb2.TopicEventResponse.DROP: Outcome.DROP,
+    runtime.TopicEventResponse.SUCCESS: Outcome.SUCCESS,
+    runtime.TopicEventResponse.RETRY: Outcome.RETRY,
+    runtime.TopicEventResponse.DROP: Outcome.DROP,
 }
 
 
@@ -58,8 +58,8 @@ def extensions(event: dict[str, Any]) -> struct_pb2.Struct:
 
 def topic_event_request(
     event: dict[str, Any], *, topic: str, pubsub: str, path: str
-) -> appcallback_pb2.TopicEventRequest:
-    return appcallback_pb2.TopicEventRequest(
+) -> Any:
+    return runtime.TopicEventRequest(
         id=_text(event, "id"),
         source=_text(event, "source"),
         type=_text(event, "type"),
@@ -78,13 +78,13 @@ def bulk_entry(
     event: dict[str, Any] | bytes,
     content_type: str,
     metadata: dict[str, str],
-) -> appcallback_pb2.TopicEventBulkRequestEntry:
+) -> Any:
     """One entry of ``TopicEventBulkRequest``: a CloudEvent, or the raw bytes of a raw payload."""
     if isinstance(event, bytes):
-        return appcallback_pb2.TopicEventBulkRequestEntry(
+        return runtime.TopicEventBulkRequestEntry(
             entry_id=entry_id, bytes=event, content_type=content_type, metadata=metadata
         )
-    ce = appcallback_pb2.TopicEventCERequest(
+    ce = runtime.TopicEventCERequest(
         id=_text(event, "id"),
         source=_text(event, "source"),
         type=_text(event, "type"),
@@ -93,6 +93,6 @@ def bulk_entry(
         data=event_data(event),
         extensions=extensions(event),
     )
-    return appcallback_pb2.TopicEventBulkRequestEntry(
+    return runtime.TopicEventBulkRequestEntry(
         entry_id=entry_id, cloud_event=ce, content_type=content_type, metadata=metadata
     )

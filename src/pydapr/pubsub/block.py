@@ -9,10 +9,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from dapr.proto.runtime.v1 import appcallback_pb2
 from google.protobuf import empty_pb2
 
 from pydapr.api.grpc.pubsub import PubSubGrpc
+from pydapr.api.grpc.wire import runtime
 from pydapr.api.http import pubsub as http_pubsub
 from pydapr.http.messages import Headers
 from pydapr.pubsub import cloudevents as ce
@@ -197,7 +197,7 @@ class PubSubBlock(BuildingBlock):
         self, sub: TopicSubscription, path: str, entries: list[BatchEntry]
     ) -> dict[str, Outcome]:
         channel = self.runtime.app_channel
-        req = appcallback_pb2.TopicEventBulkRequest(
+        req = runtime.TopicEventBulkRequest(
             id=str(uuid.uuid4()),
             entries=[
                 bulk_entry(

@@ -21,8 +21,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-from dapr.proto.runtime.v1 import pubsub_pb2
-
+from pydapr.api.grpc.wire import runtime
 from pydapr.pubsub import errors
 from pydapr.pubsub.api import PubSubAPI
 from pydapr.pubsub.appcallback import outcome_of, topic_event_request
@@ -35,15 +34,13 @@ log = logging.getLogger("pydapr.pubsub.streaming")
 # Dapr gives a stream subscription the single route "/".
 STREAM_PATH = "/"
 
-_Response = pubsub_pb2.SubscribeTopicEventsResponseAlpha1
-
 
 class _Stream:
     """One connected streaming subscriber: events out, answers in."""
 
     def __init__(self, sub: TopicSubscription) -> None:
         self.sub = sub
-        self.outbox: asyncio.Queue[_Response | None] = asyncio.Queue()
+        self.outbox: asyncio.Queue[Any] = asyncio.Queue()
         self.waiting: dict[str, list[asyncio.Future[Outcome]]] = {}
         self.closed = False
         self.running: Subscription | None = None
@@ -58,7 +55,7 @@ class _Stream:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         queue = self.waiting.setdefault(req.id, [])
         queue.append(done)
-        self.outbox.put_nowait(pubsub_pb2.SubscribeTopicEventsResponseAlpha1(event_message=req))
+        self.outbox.put_nowait(runtime.SubscribeTopicEventsResponseAlpha1(event_message=req))
         try:
             return await done
         finally:
@@ -100,7 +97,7 @@ class _Stream:
                     done.set_exception(SubscriptionClosed())
         self.outbox.put_nowait(None)
 
-    async def outgoing(self) -> AsyncIterator[_Response]:
+    async def outgoing(self) -> AsyncIterator[Any]:
         while True:
             item = await self.outbox.get()
             if item is None:
@@ -146,7 +143,7 @@ class StreamingSubscriptions:
             for wait in late:
                 wait.cancel()
 
-    async def serve(self, requests: AsyncIterator[Any], context: Any) -> AsyncGenerator[_Response, None]:
+    async def serve(self, requests: AsyncIterator[Any], context: Any) -> AsyncGenerator[Any, None]:
         try:
             first = await anext(aiter(requests))
         except StopAsyncIteration:
@@ -184,8 +181,8 @@ class StreamingSubscriptions:
                 SubscribeRequest(sub.topic, dict(sub.metadata)), deliverer.handler(sub)
             )
             log.info("streaming subscription to %s/%s", sub.pubsub, sub.topic)
-            yield pubsub_pb2.SubscribeTopicEventsResponseAlpha1(
-                initial_response=pubsub_pb2.SubscribeTopicEventsResponseInitialAlpha1()
+            yield runtime.SubscribeTopicEventsResponseAlpha1(
+                initial_response=runtime.SubscribeTopicEventsResponseInitialAlpha1()
             )
             stream.reader = asyncio.create_task(stream.read(requests))
             async for out in stream.outgoing():

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs
 
 import grpc
 import msgspec
-from dapr.proto.runtime.v1 import dapr_pb2, metadata_pb2
 from google.protobuf import empty_pb2
 
 from pydapr import DAPR_COMPAT_VERSION, errors
+from pydapr.api.grpc.wire import runtime
 from pydapr.http.messages import Request, Response
 from pydapr.sidecar.block import BuildingBlock
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pydapr.sidecar.runtime import Runtime
 
 
-_SUBSCRIPTION_TYPES = dict(metadata_pb2.PubsubSubscriptionType.items())
+_SUBSCRIPTION_TYPES = dict(runtime.PubsubSubscriptionType.items())
 
 
 def _go_duration(seconds: float) -> str:
@@ -126,21 +126,21 @@ class _MetadataGrpc:
         self.block = block
 
     async def GetMetadata(
-        self, request: metadata_pb2.GetMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> metadata_pb2.GetMetadataResponse:
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
         doc = self.block.describe()
-        resp = metadata_pb2.GetMetadataResponse(
+        resp = runtime.GetMetadataResponse(
             id=doc["id"],
             runtime_version=doc["runtimeVersion"],
             enabled_features=doc["enabledFeatures"],
             extended_metadata=doc["extended"],
             registered_components=[
-                metadata_pb2.RegisteredComponents(
+                runtime.RegisteredComponents(
                     name=c["name"], type=c["type"], version=c["version"], capabilities=c["capabilities"]
                 )
                 for c in doc["components"]
             ],
-            http_endpoints=[metadata_pb2.MetadataHTTPEndpoint(name=e["name"]) for e in doc["httpEndpoints"]],
+            http_endpoints=[runtime.MetadataHTTPEndpoint(name=e["name"]) for e in doc["httpEndpoints"]],
         )
         conn = doc.get("appConnectionProperties")
         if conn:
@@ -168,7 +168,7 @@ class _MetadataGrpc:
         return resp
 
     async def SetMetadata(
-        self, request: metadata_pb2.SetMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> empty_pb2.Empty:
         if not request.key:
             raise errors.METADATA_KEY_INVALID()
@@ -176,7 +176,7 @@ class _MetadataGrpc:
         return empty_pb2.Empty()
 
     async def Shutdown(
-        self, request: dapr_pb2.ShutdownRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> empty_pb2.Empty:
         self.block.runtime.request_shutdown()
         return empty_pb2.Empty()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dapr.proto.runtime.v1 import binding_pb2
-
+from pydapr.api.grpc.wire import runtime
 from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import InvokeRequest
 
@@ -14,8 +13,8 @@ class BindingsGrpc:
     def __init__(self, api: BindingsAPI) -> None:
         self.api = api
 
-    async def InvokeBinding(self, request: Any, context: Any) -> binding_pb2.InvokeBindingResponse:
+    async def InvokeBinding(self, request: Any, context: Any) -> Any:
         result = await self.api.invoke(
             request.name, InvokeRequest(request.operation, bytes(request.data), dict(request.metadata))
         )
-        return binding_pb2.InvokeBindingResponse(data=result.data or b"", metadata=result.metadata)
+        return runtime.InvokeBindingResponse(data=result.data or b"", metadata=result.metadata)

@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import configuration_pb2
-
+from pydapr.api.grpc.wire import common, runtime
 from pydapr.configuration.api import ConfigurationAPI
 from pydapr.configuration.contract import ConfigurationItem
 from pydapr.errors import DaprError
 
 
-def _items(items: dict[str, ConfigurationItem]) -> dict[str, common_pb2.ConfigurationItem]:
+def _items(items: dict[str, ConfigurationItem]) -> dict[str, Any]:
     return {
-        k: common_pb2.ConfigurationItem(value=v.value, version=v.version, metadata=v.metadata)
+        k: common.ConfigurationItem(value=v.value, version=v.version, metadata=v.metadata)
         for k, v in items.items()
     }
 
@@ -27,42 +25,42 @@ class ConfigurationGrpc:
 
     async def GetConfiguration(
         self, request: Any, context: Any
-    ) -> configuration_pb2.GetConfigurationResponse:
+    ) -> Any:
         items = await self.api.get(request.store_name, list(request.keys), dict(request.metadata))
-        return configuration_pb2.GetConfigurationResponse(items=_items(items))
+        return runtime.GetConfigurationResponse(items=_items(items))
 
     async def GetConfigurationAlpha1(
         self, request: Any, context: Any
-    ) -> configuration_pb2.GetConfigurationResponse:
+    ) -> Any:
         return await self.GetConfiguration(request, context)
 
     async def SubscribeConfiguration(
         self, request: Any, context: Any
-    ) -> AsyncIterator[configuration_pb2.SubscribeConfigurationResponse]:
+    ) -> AsyncIterator[Any]:
         # When the client goes away grpc cancels this generator; the API's finally unsubscribes.
         async for sub_id, items in self.api.stream(
             request.store_name, list(request.keys), dict(request.metadata)
         ):
-            yield configuration_pb2.SubscribeConfigurationResponse(id=sub_id, items=_items(items))
+            yield runtime.SubscribeConfigurationResponse(id=sub_id, items=_items(items))
 
     async def SubscribeConfigurationAlpha1(
         self, request: Any, context: Any
-    ) -> AsyncIterator[configuration_pb2.SubscribeConfigurationResponse]:
+    ) -> AsyncIterator[Any]:
         async for response in self.SubscribeConfiguration(request, context):
             yield response
 
     async def UnsubscribeConfiguration(
         self, request: Any, context: Any
-    ) -> configuration_pb2.UnsubscribeConfigurationResponse:
+    ) -> Any:
         try:
             await self.api.unsubscribe(request.store_name, request.id)
         except DaprError as err:
             if err.code != "ERR_CONFIGURATION_UNSUBSCRIBE":
                 raise
-            return configuration_pb2.UnsubscribeConfigurationResponse(ok=False, message=err.message)
-        return configuration_pb2.UnsubscribeConfigurationResponse(ok=True)
+            return runtime.UnsubscribeConfigurationResponse(ok=False, message=err.message)
+        return runtime.UnsubscribeConfigurationResponse(ok=True)
 
     async def UnsubscribeConfigurationAlpha1(
         self, request: Any, context: Any
-    ) -> configuration_pb2.UnsubscribeConfigurationResponse:
+    ) -> Any:
         return await self.UnsubscribeConfiguration(request, context)

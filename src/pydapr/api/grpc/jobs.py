@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dapr.proto.runtime.v1 import jobs_pb2
+from pydapr.api.grpc.wire import runtime
 
 if TYPE_CHECKING:
     from pydapr.jobs.api import JobsAPI
@@ -16,37 +16,37 @@ class JobsGrpc:
         self.api = api
 
     async def ScheduleJob(
-        self, request: jobs_pb2.ScheduleJobRequest, context: Any
-    ) -> jobs_pb2.ScheduleJobResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         await self.api.schedule(request.job if request.HasField("job") else None, request.overwrite)
-        return jobs_pb2.ScheduleJobResponse()
+        return runtime.ScheduleJobResponse()
 
-    async def GetJob(self, request: jobs_pb2.GetJobRequest, context: Any) -> jobs_pb2.GetJobResponse:
-        return jobs_pb2.GetJobResponse(job=await self.api.get(request.name))
+    async def GetJob(self, request: Any, context: Any) -> Any:
+        return runtime.GetJobResponse(job=await self.api.get(request.name))
 
-    async def DeleteJob(self, request: jobs_pb2.DeleteJobRequest, context: Any) -> jobs_pb2.DeleteJobResponse:
+    async def DeleteJob(self, request: Any, context: Any) -> Any:
         await self.api.delete(request.name)
-        return jobs_pb2.DeleteJobResponse()
+        return runtime.DeleteJobResponse()
 
-    async def ListJobs(self, request: jobs_pb2.ListJobsRequest, context: Any) -> jobs_pb2.ListJobsResponse:
-        return jobs_pb2.ListJobsResponse(jobs=await self.api.list_jobs())
+    async def ListJobs(self, request: Any, context: Any) -> Any:
+        return runtime.ListJobsResponse(jobs=await self.api.list_jobs())
 
     async def ListJobsAlpha1(
-        self, request: jobs_pb2.ListJobsRequestAlpha1, context: Any
-    ) -> jobs_pb2.ListJobsResponseAlpha1:
-        return jobs_pb2.ListJobsResponseAlpha1(jobs=await self.api.list_jobs())
+        self, request: Any, context: Any
+    ) -> Any:
+        return runtime.ListJobsResponseAlpha1(jobs=await self.api.list_jobs())
 
     async def DeleteJobsByPrefix(
-        self, request: jobs_pb2.DeleteJobsByPrefixRequest, context: Any
-    ) -> jobs_pb2.DeleteJobsByPrefixResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         await self.api.delete_prefix(request.name_prefix)
-        return jobs_pb2.DeleteJobsByPrefixResponse()
+        return runtime.DeleteJobsByPrefixResponse()
 
     async def DeleteJobsByPrefixAlpha1(
-        self, request: jobs_pb2.DeleteJobsByPrefixRequestAlpha1, context: Any
-    ) -> jobs_pb2.DeleteJobsByPrefixResponseAlpha1:
+        self, request: Any, context: Any
+    ) -> Any:
         await self.api.delete_prefix(request.name_prefix)
-        return jobs_pb2.DeleteJobsByPrefixResponseAlpha1()
+        return runtime.DeleteJobsByPrefixResponseAlpha1()
 
     # The Alpha1 RPCs take and return the same messages as the stable ones.
     ScheduleJobAlpha1 = ScheduleJob

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dapr.proto.runtime.v1 import lock_pb2
-
+from pydapr.api.grpc.wire import runtime
 from pydapr.lock.api import LockAPI
 
 
@@ -13,12 +12,12 @@ class LockGrpc:
     def __init__(self, api: LockAPI) -> None:
         self.api = api
 
-    async def TryLockAlpha1(self, request: Any, context: Any) -> lock_pb2.TryLockResponse:
+    async def TryLockAlpha1(self, request: Any, context: Any) -> Any:
         ok = await self.api.try_lock(
             request.store_name, request.resource_id, request.lock_owner, request.expiry_in_seconds
         )
-        return lock_pb2.TryLockResponse(success=ok)
+        return runtime.TryLockResponse(success=ok)
 
-    async def UnlockAlpha1(self, request: Any, context: Any) -> lock_pb2.UnlockResponse:
+    async def UnlockAlpha1(self, request: Any, context: Any) -> Any:
         status = await self.api.unlock(request.store_name, request.resource_id, request.lock_owner)
-        return lock_pb2.UnlockResponse(status=lock_pb2.UnlockResponse.Status.ValueType(int(status)))
+        return runtime.UnlockResponse(status=runtime.UnlockResponse.Status.ValueType(int(status)))

@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from dapr.proto.runtime.v1 import pubsub_pb2
 from google.protobuf import empty_pb2
 
+from pydapr.api.grpc.wire import runtime
 from pydapr.pubsub.api import BulkEntry, PubSubAPI, Trace
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class PubSubGrpc:
         self.api = api
         self.streams = streams
 
-    async def PublishEvent(self, request: pubsub_pb2.PublishEventRequest, context: Any) -> empty_pb2.Empty:
+    async def PublishEvent(self, request: Any, context: Any) -> empty_pb2.Empty:
         await self.api.publish(
             request.pubsub_name,
             request.topic,
@@ -38,22 +38,22 @@ class PubSubGrpc:
         return empty_pb2.Empty()
 
     async def BulkPublishEvent(
-        self, request: pubsub_pb2.BulkPublishRequest, context: Any
-    ) -> pubsub_pb2.BulkPublishResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         entries = [BulkEntry(e.entry_id, e.event, e.content_type, dict(e.metadata)) for e in request.entries]
         failures = await self.api.bulk_publish(
             request.pubsub_name, request.topic, entries, dict(request.metadata), trace_of(context)
         )
-        return pubsub_pb2.BulkPublishResponse(
+        return runtime.BulkPublishResponse(
             failedEntries=[
-                pubsub_pb2.BulkPublishResponseFailedEntry(entry_id=f.entry_id, error=f.error)
+                runtime.BulkPublishResponseFailedEntry(entry_id=f.entry_id, error=f.error)
                 for f in failures
             ]
         )
 
     async def BulkPublishEventAlpha1(
-        self, request: pubsub_pb2.BulkPublishRequest, context: Any
-    ) -> pubsub_pb2.BulkPublishResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         return await self.BulkPublishEvent(request, context)
 
     async def SubscribeTopicEventsAlpha1(

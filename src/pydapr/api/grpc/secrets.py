@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dapr.proto.runtime.v1 import secret_pb2
-
+from pydapr.api.grpc.wire import runtime
 from pydapr.secrets.api import SecretsAPI
 
 
@@ -13,12 +12,12 @@ class SecretsGrpc:
     def __init__(self, api: SecretsAPI) -> None:
         self.api = api
 
-    async def GetSecret(self, request: Any, context: Any) -> secret_pb2.GetSecretResponse:
+    async def GetSecret(self, request: Any, context: Any) -> Any:
         data = await self.api.get(request.store_name, request.key, dict(request.metadata))
-        return secret_pb2.GetSecretResponse(data=data)
+        return runtime.GetSecretResponse(data=data)
 
-    async def GetBulkSecret(self, request: Any, context: Any) -> secret_pb2.GetBulkSecretResponse:
+    async def GetBulkSecret(self, request: Any, context: Any) -> Any:
         data = await self.api.bulk_get(request.store_name, dict(request.metadata))
-        return secret_pb2.GetBulkSecretResponse(
-            data={key: secret_pb2.SecretResponse(secrets=values) for key, values in data.items()}
+        return runtime.GetBulkSecretResponse(
+            data={key: runtime.SecretResponse(secrets=values) for key, values in data.items()}
         )

@@ -9,14 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from dapr.proto.common.v1 import common_pb2
-from dapr.proto.runtime.v1 import state_pb2
 from google.protobuf import empty_pb2
 
 from pydapr import errors
 from pydapr.api.grpc._ext import state_pb2 as ext_pb2
 from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
 from pydapr.api.grpc.status import abort
+from pydapr.api.grpc.wire import common, runtime
 from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
 
 log = logging.getLogger("pydapr.api.grpc")
@@ -24,18 +23,18 @@ log = logging.getLogger("pydapr.api.grpc")
 DEFAULT_LIST_LIMIT = 100  # as the HTTP route's default
 
 _CONCURRENCY = {
-    common_pb2.StateOptions.CONCURRENCY_UNSPECIFIED: "",
-    common_pb2.StateOptions.CONCURRENCY_FIRST_WRITE: "first-write",
-    common_pb2.StateOptions.CONCURRENCY_LAST_WRITE: "last-write",
+    common.StateOptions.CONCURRENCY_UNSPECIFIED: "",
+    common.StateOptions.CONCURRENCY_FIRST_WRITE: "first-write",
+    common.StateOptions.CONCURRENCY_LAST_WRITE: "last-write",
 }
 _CONSISTENCY = {
-    common_pb2.StateOptions.CONSISTENCY_UNSPECIFIED: "",
-    common_pb2.StateOptions.CONSISTENCY_EVENTUAL: "eventual",
-    common_pb2.StateOptions.CONSISTENCY_STRONG: "strong",
+    common.StateOptions.CONSISTENCY_UNSPECIFIED: "",
+    common.StateOptions.CONSISTENCY_EVENTUAL: "eventual",
+    common.StateOptions.CONSISTENCY_STRONG: "strong",
 }
 
 
-def _options(item: common_pb2.StateItem) -> tuple[str, str]:
+def _options(item: Any) -> tuple[str, str]:
     if not item.HasField("options"):
         return "", ""
     opts = item.options
@@ -45,16 +44,16 @@ def _options(item: common_pb2.StateItem) -> tuple[str, str]:
     return concurrency, consistency
 
 
-def _etag(item: common_pb2.StateItem) -> str | None:
+def _etag(item: Any) -> str | None:
     return item.etag.value if item.HasField("etag") else None
 
 
-def _save_item(item: common_pb2.StateItem) -> SaveItem:
+def _save_item(item: Any) -> SaveItem:
     concurrency, consistency = _options(item)
     return SaveItem(item.key, item.value, _etag(item), concurrency, consistency, dict(item.metadata))
 
 
-def _delete_item(item: common_pb2.StateItem) -> DeleteItem:
+def _delete_item(item: Any) -> DeleteItem:
     concurrency, consistency = _options(item)
     return DeleteItem(item.key, _etag(item), concurrency, consistency, dict(item.metadata))
 
@@ -63,37 +62,37 @@ class StateGrpc:
     def __init__(self, api: StateAPI) -> None:
         self.api = api
 
-    async def GetState(self, request: state_pb2.GetStateRequest, context: Any) -> state_pb2.GetStateResponse:
+    async def GetState(self, request: Any, context: Any) -> Any:
         consistency = _CONSISTENCY.get(request.consistency, f"consistency({request.consistency})")
         item = await self.api.get(request.store_name, request.key, consistency, dict(request.metadata))
         if item is None:
-            return state_pb2.GetStateResponse()
-        return state_pb2.GetStateResponse(data=item.data, etag=item.etag, metadata=item.response_metadata())
+            return runtime.GetStateResponse()
+        return runtime.GetStateResponse(data=item.data, etag=item.etag, metadata=item.response_metadata())
 
     async def GetBulkState(
-        self, request: state_pb2.GetBulkStateRequest, context: Any
-    ) -> state_pb2.GetBulkStateResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         items = await self.api.bulk_get(
             request.store_name, list(request.keys), request.parallelism, dict(request.metadata)
         )
         out = []
         for i in items:
             if i.item is None:
-                out.append(state_pb2.BulkStateItem(key=i.key, error=i.error))
+                out.append(runtime.BulkStateItem(key=i.key, error=i.error))
             else:
                 out.append(
-                    state_pb2.BulkStateItem(
+                    runtime.BulkStateItem(
                         key=i.key, data=i.item.data, etag=i.item.etag, metadata=i.item.response_metadata()
                     )
                 )
-        return state_pb2.GetBulkStateResponse(items=out)
+        return runtime.GetBulkStateResponse(items=out)
 
-    async def SaveState(self, request: state_pb2.SaveStateRequest, context: Any) -> empty_pb2.Empty:
+    async def SaveState(self, request: Any, context: Any) -> empty_pb2.Empty:
         await self.api.save(request.store_name, [_save_item(s) for s in request.states])
         return empty_pb2.Empty()
 
-    async def DeleteState(self, request: state_pb2.DeleteStateRequest, context: Any) -> empty_pb2.Empty:
-        item = common_pb2.StateItem(
+    async def DeleteState(self, request: Any, context: Any) -> empty_pb2.Empty:
+        item = common.StateItem(
             key=request.key, etag=request.etag, options=request.options, metadata=request.metadata
         )
         if not request.HasField("etag"):
@@ -104,13 +103,13 @@ class StateGrpc:
         return empty_pb2.Empty()
 
     async def DeleteBulkState(
-        self, request: state_pb2.DeleteBulkStateRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         await self.api.bulk_delete(request.store_name, [_delete_item(s) for s in request.states])
         return empty_pb2.Empty()
 
     async def ExecuteStateTransaction(
-        self, request: state_pb2.ExecuteStateTransactionRequest, context: Any
+        self, request: Any, context: Any
     ) -> empty_pb2.Empty:
         ops = []
         for op in request.operations:
@@ -120,11 +119,11 @@ class StateGrpc:
         return empty_pb2.Empty()
 
     async def QueryStateAlpha1(
-        self, request: state_pb2.QueryStateRequest, context: Any
-    ) -> state_pb2.QueryStateResponse:
+        self, request: Any, context: Any
+    ) -> Any:
         result = await self.api.query(request.store_name, request.query, dict(request.metadata))
-        return state_pb2.QueryStateResponse(
-            results=[state_pb2.QueryStateItem(key=k, data=i.data, etag=i.etag) for k, i in result.items],
+        return runtime.QueryStateResponse(
+            results=[runtime.QueryStateItem(key=k, data=i.data, etag=i.etag) for k, i in result.items],
             token=result.token,
         )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from dapr.proto.runtime.v1 import jobs_pb2
 from google.protobuf import json_format, struct_pb2
 
 from pydapr import errors
+from pydapr.api.grpc.wire import runtime
 from pydapr.http.messages import Request, Response
 from pydapr.jobs import errors as job_errors
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _FIELDS = ("schedule", "dueTime", "repeats", "ttl", "failurePolicy", "overwrite")
 
 
-def _job_from_body(name: str, body: bytes) -> tuple[jobs_pb2.Job, bool]:
+def _job_from_body(name: str, body: bytes) -> tuple[Any, bool]:
     try:
         doc = json.loads(body or b"{}")
     except ValueError as exc:
@@ -31,7 +31,7 @@ def _job_from_body(name: str, body: bytes) -> tuple[jobs_pb2.Job, bool]:
         raise job_errors.NAME_IN_BODY()
     fields: dict[str, Any] = {k: doc[k] for k in _FIELDS if k in doc and k != "overwrite"}
     try:
-        job = json_format.ParseDict({"name": name, **fields}, jobs_pb2.Job())
+        job = json_format.ParseDict({"name": name, **fields}, runtime.Job())
     except json_format.ParseError as exc:
         raise errors.MALFORMED_REQUEST(str(exc)) from None
     if "data" in doc:
@@ -41,7 +41,7 @@ def _job_from_body(name: str, body: bytes) -> tuple[jobs_pb2.Job, bool]:
     return job, bool(doc.get("overwrite", False))
 
 
-def job_to_json(job: jobs_pb2.Job) -> bytes:
+def job_to_json(job: Any) -> bytes:
     try:
         return str(json_format.MessageToJson(job, indent=None)).encode()
     except (TypeError, json_format.Error):
