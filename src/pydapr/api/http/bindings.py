@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
+from pydapr.api.http.jsonbody import BodyDecoder
 from pydapr.api.http.router import Router
 from pydapr.bindings import errors as E
 from pydapr.bindings.api import BindingsAPI
@@ -18,13 +19,13 @@ from pydapr.bindings.contract import InvokeRequest
 from pydapr.http.messages import Headers, Request, Response
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
     data: msgspec.Raw = msgspec.Raw(b"null")
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] | None = None
     operation: str = ""
 
 
-_DECODER = msgspec.json.Decoder(_Body)
+_DECODER: BodyDecoder[_Body] = BodyDecoder(_Body)
 
 
 def request_data(raw: bytes) -> bytes:
@@ -42,7 +43,7 @@ def register(router: Router, api: BindingsAPI) -> None:
             body = _DECODER.decode(req.body or b"{}")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise E.MALFORMED_REQUEST(str(exc)) from None
-        metadata = dict(body.metadata)
+        metadata = dict(body.metadata or {})
         for name, value in parse_qsl(req.query, keep_blank_values=True):
             if name.startswith("metadata."):
                 metadata.setdefault(name[len("metadata.") :], value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
 from google.protobuf import json_format, struct_pb2
 
 from pydapr import errors
 from pydapr.api.grpc.wire import runtime
+from pydapr.api.http.jsonbody import BodyDecoder
 from pydapr.http.messages import Request, Response
 from pydapr.jobs import errors as job_errors
 
@@ -16,29 +18,47 @@ if TYPE_CHECKING:
     from pydapr.api.http.router import Router
     from pydapr.jobs.api import JobsAPI
 
-# The fields of Dapr's JobHTTPRequest besides name and data, with their protobuf JSON names.
-_FIELDS = ("schedule", "dueTime", "repeats", "ttl", "failurePolicy", "overwrite")
+_ABSENT = msgspec.Raw(b"")
+
+
+class _JobBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Dapr's JobHTTPRequest, decoded as protojson does (``dueTime`` or ``due_time``)."""
+
+    name: str = ""
+    schedule: str | None = None
+    repeats: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] | None = None
+    dueTime: str | None = None
+    ttl: str | None = None
+    data: msgspec.Raw = _ABSENT
+    overwrite: bool | None = None
+    failurePolicy: msgspec.Raw = _ABSENT
+
+
+_BODY: BodyDecoder[_JobBody] = BodyDecoder(_JobBody, "protojson")
 
 
 def _job_from_body(name: str, body: bytes) -> tuple[Any, bool]:
     try:
-        doc = json.loads(body or b"{}")
-    except ValueError as exc:
+        doc = _BODY.decode(body or b"{}")
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise errors.MALFORMED_REQUEST(str(exc)) from None
-    if not isinstance(doc, dict):
-        raise errors.MALFORMED_REQUEST("the body must be a JSON object")
-    if doc.get("name"):
+    if doc.name:
         raise job_errors.NAME_IN_BODY()
-    fields: dict[str, Any] = {k: doc[k] for k in _FIELDS if k in doc and k != "overwrite"}
+    fields: dict[str, Any] = {"name": name}
+    for key in ("schedule", "repeats", "dueTime", "ttl"):
+        if (value := getattr(doc, key)) is not None:
+            fields[key] = value
     try:
-        job = json_format.ParseDict({"name": name, **fields}, runtime.Job())
+        if doc.failurePolicy:
+            fields["failurePolicy"] = msgspec.json.decode(doc.failurePolicy)
+        job = json_format.ParseDict(fields, runtime.Job())
+        if doc.data:
+            # Dapr stores HTTP job data as a google.protobuf.Value and hands it back as JSON.
+            value = json_format.ParseDict(msgspec.json.decode(doc.data), struct_pb2.Value())
+            job.data.Pack(value)
     except json_format.ParseError as exc:
         raise errors.MALFORMED_REQUEST(str(exc)) from None
-    if "data" in doc:
-        # Dapr stores HTTP job data as a google.protobuf.Value and hands it back as JSON.
-        value = json_format.ParseDict(doc["data"], struct_pb2.Value())
-        job.data.Pack(value)
-    return job, bool(doc.get("overwrite", False))
+    return job, bool(doc.overwrite)
 
 
 def job_to_json(job: Any) -> bytes:

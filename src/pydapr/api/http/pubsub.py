@@ -10,6 +10,9 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+import msgspec
+
+from pydapr.api.http.jsonbody import BodyDecoder
 from pydapr.api.http.router import Router
 from pydapr.http.messages import Request, Response
 from pydapr.pubsub import errors as E
@@ -40,28 +43,31 @@ def entry_bytes(event: Any, content_type: str) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
+class _BulkEntryBody(msgspec.Struct, forbid_unknown_fields=True):
+    # daprd's bulkPublishMessageEntry, decoded Go-style (``entryID`` is ``entryId``).
+    entryId: str = ""
+    event: msgspec.Raw = msgspec.Raw(b"null")
+    contentType: str = ""
+    metadata: dict[str, str] | None = None
+
+
+_BULK: BodyDecoder[list[_BulkEntryBody] | None] = BodyDecoder(list[_BulkEntryBody] | None)
+
+
 def decode_bulk(body: bytes, pubsub: str, topic: str) -> list[BulkEntry]:
     try:
-        raw = json.loads(body or b"[]")
-        if not isinstance(raw, list):
-            raise ValueError("the body must be a JSON array of entries")
-        entries = []
-        for item in raw:
-            if not isinstance(item, dict):
-                raise ValueError("each entry must be a JSON object")
-            content_type = str(item.get("contentType") or "")
-            meta = item.get("metadata") or {}
-            entries.append(
-                BulkEntry(
-                    str(item.get("entryId") or ""),
-                    entry_bytes(item.get("event"), content_type),
-                    content_type,
-                    {str(k): str(v) for k, v in meta.items()},
-                )
+        items = _BULK.decode(body or b"[]") or []
+        return [
+            BulkEntry(
+                item.entryId,
+                entry_bytes(msgspec.json.decode(item.event), item.contentType),
+                item.contentType,
+                dict(item.metadata or {}),
             )
-    except (ValueError, AttributeError) as exc:
+            for item in items
+        ]
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise E.PUBSUB_EVENTS_SER(topic, pubsub, str(exc)) from None
-    return entries
 
 
 def register(router: Router, api: PubSubAPI) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
+from pydapr.api.http.jsonbody import BodyDecoder
 from pydapr.api.http.router import Router
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.state import errors as E
@@ -23,38 +24,43 @@ METADATA_PREFIX = "metadata."
 LIST_KEYS_ROUTE = "/v1.0-alpha1/pydapr/state/{storeName}/keys"
 
 
-class _Options(msgspec.Struct):
+# Structs forbid unknown fields so that BodyDecoder's exact pass fails on any other key (a case
+# variant, a field daprd does not know) and the Go-style pass takes over; see jsonbody.py.
+class _Options(msgspec.Struct, forbid_unknown_fields=True):
     concurrency: str = ""
     consistency: str = ""
 
 
-class _StateBody(msgspec.Struct):
+class _StateBody(msgspec.Struct, forbid_unknown_fields=True):
     key: str = ""
     value: msgspec.Raw = msgspec.Raw(b"null")
     etag: str | None = None
     metadata: dict[str, str] | None = None
     options: _Options | None = None
+    # Known to daprd's state.SetRequest; the stores read the content type from metadata.
+    contentType: str | None = None
 
 
-class _BulkGetBody(msgspec.Struct):
+class _BulkGetBody(msgspec.Struct, forbid_unknown_fields=True):
     keys: list[str] = []
     parallelism: int = 0
     metadata: dict[str, str] | None = None
 
 
-class _TxOperation(msgspec.Struct):
+class _TxOperation(msgspec.Struct, forbid_unknown_fields=True):
     operation: str = ""
     request: _StateBody = msgspec.field(default_factory=_StateBody)
 
 
-class _TxBody(msgspec.Struct):
+class _TxBody(msgspec.Struct, forbid_unknown_fields=True):
     operations: list[_TxOperation] = []
     metadata: dict[str, str] | None = None
 
 
-_SAVE = msgspec.json.Decoder(list[_StateBody])
-_BULK_GET = msgspec.json.Decoder(_BulkGetBody)
-_TX = msgspec.json.Decoder(_TxBody)
+# A JSON null body is Go's nil slice: nothing to save.
+_SAVE: BodyDecoder[list[_StateBody] | None] = BodyDecoder(list[_StateBody] | None)
+_BULK_GET: BodyDecoder[_BulkGetBody | None] = BodyDecoder(_BulkGetBody | None)
+_TX: BodyDecoder[_TxBody | None] = BodyDecoder(_TxBody | None)
 
 
 def _query(req: Request) -> tuple[dict[str, str], dict[str, str]]:
@@ -69,7 +75,7 @@ def _query(req: Request) -> tuple[dict[str, str], dict[str, str]]:
     return plain, meta
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+def _decode(decoder: BodyDecoder[Any], body: bytes) -> Any:
     try:
         return decoder.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -143,7 +149,7 @@ def register(router: Router, api: StateAPI) -> None:
     async def save_state(req: Request, params: dict[str, str]) -> Response:
         store = params["storeName"]
         api.store(store)  # an unknown store is reported before a bad body, as Dapr does
-        bodies: list[_StateBody] = _decode(_SAVE, req.body)
+        bodies: list[_StateBody] = _decode(_SAVE, req.body) or []
         _, meta = _query(req)
         await api.save(store, [_save_item(b, meta) for b in bodies])
         return Response.empty(204)
@@ -151,7 +157,7 @@ def register(router: Router, api: StateAPI) -> None:
     async def bulk_get(req: Request, params: dict[str, str]) -> Response:
         store = params["storeName"]
         api.store(store)
-        body: _BulkGetBody = _decode(_BULK_GET, req.body)
+        body: _BulkGetBody = _decode(_BULK_GET, req.body) or _BulkGetBody()
         _, meta = _query(req)
         items = await api.bulk_get(store, body.keys, body.parallelism, {**(body.metadata or {}), **meta})
         out = [_item_json(i.key, i.item, i.error) for i in items]
@@ -160,7 +166,7 @@ def register(router: Router, api: StateAPI) -> None:
     async def transaction(req: Request, params: dict[str, str]) -> Response:
         store = params["storeName"]
         api.store(store)
-        body: _TxBody = _decode(_TX, req.body)
+        body: _TxBody = _decode(_TX, req.body) or _TxBody()
         _, meta = _query(req)
         ops: list[TransactionOperation] = []
         for op in body.operations:
