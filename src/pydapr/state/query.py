@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from pydapr.api.http.jsonbody import BodyDecoder
 from pydapr.state.contract import Combine, Compare, Filter, Query, QueryError, QueryResult, Sort, StateItem
 
 COMPARE_OPS = frozenset({"EQ", "NEQ", "GT", "GTE", "LT", "LTE", "IN"})
@@ -22,11 +23,11 @@ MISSING: Any = object()
 def parse_query(body: bytes | str, key_prefix: str) -> Query:
     """Parse a query body; raises QueryError with a message naming what is wrong."""
     try:
-        doc = msgspec.json.decode(body)
+        doc = _as_dict(_QUERY.decode(body.encode() if isinstance(body, str) else body))
     except msgspec.DecodeError as exc:
         raise QueryError(f"failed to parse JSON query body: {exc}") from None
-    if not isinstance(doc, dict):
-        raise QueryError("failed to parse JSON query body: the query must be a JSON object")
+    except msgspec.ValidationError as exc:
+        raise QueryError(f"failed to parse JSON query body: {exc}") from None
     raw_filter = doc.get("filter")
     flt = _parse_filter(raw_filter) if raw_filter else None
     sorts: list[Sort] = []
@@ -53,6 +54,36 @@ def parse_query(body: bytes | str, key_prefix: str) -> Query:
         if offset < 0:
             raise QueryError(f"invalid page token {token!r}")
     return Query(flt, tuple(sorts), limit, offset, key_prefix)
+
+
+class _SortDoc(msgspec.Struct, forbid_unknown_fields=True):
+    key: Any = None
+    order: Any = None
+
+
+class _PageDoc(msgspec.Struct, forbid_unknown_fields=True):
+    limit: Any = 0
+    token: Any = None
+
+
+class _Doc(msgspec.Struct, forbid_unknown_fields=True):
+    # contrib's query.Query, decoded as Go does (``Filter``, ``Sort[].Key``, ``Page.Limit``...);
+    # the values are checked by parse_query, which names what is wrong.
+    filter: Any = None
+    sort: list[_SortDoc] | None = None
+    page: _PageDoc | None = None
+
+
+_QUERY: BodyDecoder[_Doc] = BodyDecoder(_Doc)
+
+
+def _as_dict(doc: _Doc) -> dict[str, Any]:
+    out: dict[str, Any] = {"filter": doc.filter}
+    if doc.sort:
+        out["sort"] = [{"key": e.key, "order": e.order} for e in doc.sort]
+    if doc.page is not None:
+        out["page"] = {"limit": doc.page.limit, "token": doc.page.token}
+    return out
 
 
 def _path(key: str) -> tuple[str, ...]:

@@ -204,3 +204,13 @@ def test_job_body_proto_names() -> None:
     with pytest.raises(DaprError) as bad:
         http_jobs._job_from_body("j", b'{"schedule":"@every 1s","repeats":-1}')
     assert bad.value.code == "ERR_MALFORMED_REQUEST"
+
+
+async def test_state_query_body_in_any_case(state_router: Router) -> None:
+    for key, n in (("a", 1), ("b", 2), ("c", 3)):
+        save = json.dumps([{"key": key, "value": {"n": n, "kind": "x"}}]).encode()
+        assert (await call(state_router, "POST", "/v1.0/state/store", save)).status == 204
+    query = b'{"Filter":{"EQ":{"kind":"x"}},"Sort":[{"KEY":"n","Order":"DESC"}],"PAGE":{"Limit":2}}'
+    resp = await call(state_router, "POST", "/v1.0-alpha1/state/store/query", query)
+    doc = json.loads(resp.body)
+    assert [r["key"] for r in doc["results"]] == ["c", "b"] and doc["token"] == "2"
