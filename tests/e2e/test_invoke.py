@@ -3,6 +3,7 @@ gRPC with the official Dapr Python SDK (sync and asyncio), plus gRPC proxying an
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -116,6 +117,35 @@ def test_http_invoke_with_dapr_app_id_header(mesh: Mesh) -> None:
     seen = as_json(body)
     assert (seen["path"], seen["query"], seen["body"]) == ("hello", "q=1", "hi")
     assert "dapr-app-id" not in seen["headers"]
+
+
+def test_dapr_app_id_header_takes_precedence_over_the_path(mesh: Mesh) -> None:
+    # As in daprd: with the header, the whole path is the method of the app the header names.
+    status, _, body = call(
+        f"{mesh.greeter.url}/v1.0/invoke/nobody/method/echo", "GET", None, {"dapr-app-id": "orders"}
+    )
+    assert status == 404
+    assert as_json(body) == {"detail": "Not Found"}  # FastAPI's answer: the orders app was reached
+    status, _, body = call(
+        f"{mesh.greeter.url}/echo/v1.0/invoke/nobody/method/x", "GET", None, {"dapr-app-id": "orders"}
+    )
+    assert status == 200
+    assert as_json(body)["path"] == "v1.0/invoke/nobody/method/x"
+
+
+def test_http_invoke_with_basic_auth_app_id(mesh: Mesh) -> None:
+    credentials = base64.b64encode(b"dapr-app-id:orders").decode()
+    status, _, body = call(
+        f"{mesh.greeter.url}/echo/basic/../auth//x/?q=2", "PUT", b"b", {"authorization": f"Basic {credentials}"}
+    )
+    assert status == 200, body
+    seen = as_json(body)
+    assert (seen["app"], seen["method"], seen["path"], seen["query"]) == ("orders", "PUT", "auth/x/", "q=2")
+    # Any other Basic credentials are not an app id: the path is not an API route, so 404.
+    other = base64.b64encode(b"user:orders").decode()
+    status, _, body = call(f"{mesh.greeter.url}/echo/x", "GET", None, {"authorization": f"Basic {other}"})
+    assert status == 404
+    assert as_json(body)["errorCode"] == "ERR_NOT_FOUND"
 
 
 def test_http_invoke_grpc_app(mesh: Mesh) -> None:

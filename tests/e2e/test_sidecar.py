@@ -154,15 +154,23 @@ def test_body_over_max_body_size_is_refused(procs: Processes) -> None:
 
 def test_unimplemented_api_answers_cleanly(procs: Processes) -> None:
     sidecar = procs.sidecar("plain")
-    status, _, body = call(sidecar.url + "/v1.0-beta1/workflows/dapr/abc")
-    assert status == 501
-    assert as_json(body)["errorCode"] == "ERR_API_UNIMPLEMENTED"
-    from dapr.proto.runtime.v1 import dapr_pb2_grpc, workflow_pb2
+    for path in (
+        "/v1.0-beta1/workflows/dapr/abc",
+        "/v1.0/workflows/dapr/abc",
+        "/v1.0/workflows/dapr/wf/start",
+        "/v1.0-alpha1/workflows/dapr/abc/terminate",
+    ):
+        status, _, body = call(sidecar.url + path, "POST" if path.endswith(("start", "terminate")) else "GET")
+        assert status == 501, path
+        assert as_json(body)["errorCode"] == "ERR_API_UNIMPLEMENTED", path
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc
+
+    from pydapr.api.grpc.wire import runtime
 
     with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
         with pytest.raises(grpc.RpcError) as info:
             dapr_pb2_grpc.DaprStub(channel).GetWorkflowBeta1(
-                workflow_pb2.GetWorkflowRequest(instance_id="x"), timeout=5
+                runtime.GetWorkflowRequest(instance_id="x"), timeout=5
             )
         assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert sidecar.alive
@@ -372,3 +380,63 @@ def test_http_endpoint_with_missing_secret_stops_startup(procs: Processes, tmp_p
         f"{res / 'endpoint.yaml'}: HTTPEndpoint \"partner\": spec.headers: header 'x-api-key' uses "
         "secretKeyRef but auth.secretStore is not set (secret stores: none loaded)"
     ) in out.stderr
+
+
+def test_head_is_answered_wherever_get_is(procs: Processes) -> None:
+    sidecar = procs.sidecar("probed")
+    for path in ("/v1.0/healthz", "/v1.0/healthz/outbound", "/v1.0/metadata"):
+        status, _, body = call(sidecar.url + path, "HEAD")
+        assert status == (200 if path.endswith("metadata") else 204), path
+        assert body == b""
+    status, _, _ = call(sidecar.url + "/v1.0/metadata")
+    assert status == 200
+
+
+def _preflight(url: str, origin: str, method: str = "PUT") -> tuple[int, dict[str, str], bytes]:
+    return call(
+        url,
+        "OPTIONS",
+        None,
+        {"origin": origin, "access-control-request-method": method, "access-control-request-headers": "x-a"},
+    )
+
+
+def test_cors_with_allowed_origins(procs: Processes) -> None:
+    sidecar = procs.sidecar(
+        "browser",
+        args=["--allowed-origins", "https://app.example.com,https://*.corp.example"],
+        env={"DAPR_API_TOKEN": "s3cret"},
+    )
+    state = sidecar.url + "/v1.0/state/nostore/k"
+    # A preflight needs no token and never reaches the API.
+    status, headers, body = _preflight(state, "https://app.example.com")
+    assert (status, body) == (200, b"")
+    assert headers["access-control-allow-origin"] == "https://app.example.com"
+    assert headers["access-control-allow-methods"] == "PUT"
+    assert headers["access-control-allow-headers"] == "x-a"
+    status, headers, _ = _preflight(state, "https://team.corp.example")
+    assert headers["access-control-allow-origin"] == "https://team.corp.example"
+    for origin, method in (("https://evil.example", "PUT"), ("https://app.example.com", "OPTIONS")):
+        status, headers, _ = _preflight(state, origin, method)
+        assert status == 200
+        assert "access-control-allow-origin" not in headers
+    # Actual requests, errors included, carry the header for an allowed origin only.
+    status, headers, body = call(
+        sidecar.url + "/v1.0/metadata",
+        headers={"origin": "https://app.example.com", "dapr-api-token": "s3cret"},
+    )
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "https://app.example.com"
+    status, headers, body = call(state, headers={"origin": "https://app.example.com"})
+    assert status == 401
+    assert headers["access-control-allow-origin"] == "https://app.example.com"
+    status, headers, _ = call(sidecar.url + "/v1.0/healthz", headers={"origin": "https://evil.example"})
+    assert status == 204
+    assert "access-control-allow-origin" not in headers
+
+
+def test_no_cors_headers_by_default(procs: Processes) -> None:
+    sidecar = procs.sidecar("plainbrowser")
+    status, headers, _ = call(sidecar.url + "/v1.0/metadata", headers={"origin": "https://app.example.com"})
+    assert status == 200
+    assert "access-control-allow-origin" not in headers

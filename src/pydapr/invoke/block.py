@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import posixpath
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -42,6 +45,39 @@ def split_invoke_path(rest: str) -> tuple[str, str]:
     return target, method
 
 
+def target_from_headers(req: Request) -> str | None:
+    """The app named by the ``dapr-app-id`` header, or by Basic auth ``dapr-app-id:<app>``.
+
+    The order is daprd's (pkg/api/http/directmessaging.go). The header is only for the Dapr API
+    and is not passed on; the Authorization header stays, as daprd leaves it.
+    """
+    app_id = req.headers.get(h.APP_ID_HEADER)
+    if app_id:
+        req.headers.remove(h.APP_ID_HEADER)
+        return app_id
+    auth = req.headers.get("authorization")
+    if auth is None or not auth.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(auth[len("Basic ") :], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, app_id = decoded.partition(":")
+    if not sep or ":" in app_id or user.lower() != h.APP_ID_HEADER or not app_id:
+        return None
+    return app_id
+
+
+def method_from_path(path: str) -> str:
+    """The request path as a method name: cleaned as Go's path.Clean does, a trailing slash kept."""
+    cleaned = posixpath.normpath(path or "/")
+    if cleaned.startswith("//"):  # normpath keeps a leading double slash; path.Clean does not
+        cleaned = "/" + cleaned.lstrip("/")
+    if len(path) > 1 and path.endswith("/") and cleaned != "/":
+        cleaned += "/"
+    return cleaned.removeprefix("/")
+
+
 class InvokeBlock(BuildingBlock):
     name = "invoke"
 
@@ -53,13 +89,20 @@ class InvokeBlock(BuildingBlock):
         router.add("*", "/v1.0/invoke/{rest:*}", self._http_invoke)
 
     async def _http_invoke(self, req: Request, params: dict[str, str]) -> Response:
+        # As in daprd, a target named by header wins over the one in the path; the whole path is
+        # then the method.
+        target = target_from_headers(req)
+        if target is not None:
+            return await self.api.invoke(target, method_from_path(req.path), req)
         target, method = split_invoke_path(params["rest"])
         return await self.api.invoke(target, method, req)
 
-    async def invoke_by_header(self, req: Request, app_id: str) -> Response:
-        """The ``dapr-app-id`` header form: any path not served by the API is a method of that app."""
-        req.headers.remove("dapr-app-id")
-        return await self.api.invoke(app_id, req.path.lstrip("/"), req)
+    async def invoke_fallback(self, req: Request) -> Response:
+        """Any path no API route serves: a method of the app named by header, else 404."""
+        target = target_from_headers(req)
+        if target is None:
+            raise errors.NOT_FOUND(req.path)
+        return await self.api.invoke(target, method_from_path(req.path), req)
 
     async def handle_internal(self, req: Request) -> Response:
         """A call from another sidecar for this sidecar's app (the internal port)."""

@@ -23,6 +23,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+# Names the target app on the public API (header form of invocation, and gRPC proxying).
+APP_ID_HEADER = "dapr-app-id"
 CALLER_APP_ID = "dapr-caller-app-id"
 CALLEE_APP_ID = "dapr-callee-app-id"
 CALLER_NAMESPACE = "dapr-caller-namespace"

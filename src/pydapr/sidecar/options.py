@@ -26,6 +26,7 @@ class SidecarOptions:
     log_level: str = "info"
     log_as_json: bool = False
     enable_api_logging: bool = False
+    allowed_origins: str = "*"  # --allowed-origins: CORS, comma-separated; "*" adds no CORS headers
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     read_buffer_size: int = 4 * 1024
     app_max_concurrency: int = -1

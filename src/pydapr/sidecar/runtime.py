@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 from pydapr.api.grpc.server import start_grpc_server
+from pydapr.api.http.cors import cors_middleware
 from pydapr.api.http.dispatch import (
     Middleware,
     Routes,
@@ -156,11 +157,14 @@ class Runtime:
         invoke = next((b for b in self.blocks if b.name == "invoke"), None)
         token = os.environ.get("DAPR_API_TOKEN") or None
         middlewares: list[Middleware] = []
+        cors = cors_middleware(opts.allowed_origins)
+        if cors is not None:  # before the token check, as in daprd: preflights carry no token
+            middlewares.append(cors)
         if token:
             middlewares.append(api_token_middleware(token))
         if opts.enable_api_logging:
             middlewares.append(api_logging_middleware)
-        dispatcher = build_pipeline(Routes(router, getattr(invoke, "invoke_by_header", None)), middlewares)
+        dispatcher = build_pipeline(Routes(router, getattr(invoke, "invoke_fallback", None)), middlewares)
         uds = opts.unix_domain_socket
         try:
             if uds is not None:

@@ -31,6 +31,7 @@ DAPR_HTTP_APIS = (
     ("/v1.0/jobs", "jobs"),
     ("/v1.0-alpha1/crypto", "crypto"),
     ("/v1.0-alpha1/subtlecrypto", "subtle crypto"),
+    ("/v1.0/workflows", "workflows"),
     ("/v1.0-beta1/workflows", "workflows"),
     ("/v1.0-alpha1/workflows", "workflows"),
     ("/v1.0-alpha1/conversation", "conversation"),

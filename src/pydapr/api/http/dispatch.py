@@ -20,7 +20,6 @@ log = logging.getLogger("pydapr.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
-InvokeByHeader = Callable[[Request, str], Awaitable[Response]]
 
 # Dapr lets probes through without the API token (Kubernetes probes cannot send one).
 TOKEN_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
@@ -57,20 +56,23 @@ async def api_logging_middleware(req: Request, call_next: Handler) -> Response:
 
 
 class Routes:
-    """The innermost step: the router, then the ``dapr-app-id`` header form of invocation."""
+    """The innermost step: the router, then the fallback for paths no route serves.
 
-    def __init__(self, router: Router, invoke_by_header: InvokeByHeader | None) -> None:
+    The fallback is service invocation's (the ``dapr-app-id`` header or Basic-auth forms), as in
+    daprd, where the invoke handler is the router's NotFound handler.
+    """
+
+    def __init__(self, router: Router, fallback: Handler | None) -> None:
         self.router = router
-        self.invoke_by_header = invoke_by_header
+        self.fallback = fallback
 
     async def __call__(self, req: Request) -> Response:
         found = self.router.match(req.method, req.path)
         if found is not None:
             handler, params = found
             return await handler(req, params)
-        app_id = req.headers.get("dapr-app-id")
-        if app_id and self.invoke_by_header is not None:
-            return await self.invoke_by_header(req, app_id)
+        if self.fallback is not None:
+            return await self.fallback(req)
         raise errors.NOT_FOUND(req.path)
 
 

@@ -66,7 +66,12 @@ class Router:
         if found is None:
             return None
         handlers = found
-        handler = handlers.get(method) or handlers.get("*")
+        handler = handlers.get(method)
+        if handler is None and method == "HEAD":
+            # HEAD is answered wherever GET is (the server sends the headers without the body), so
+            # probes such as `HEAD /v1.0/healthz` work as they do against daprd.
+            handler = handlers.get("GET")
+        handler = handler or handlers.get("*")
         if handler is None:
             raise errors.METHOD_NOT_ALLOWED(method, path)
         return handler, params
