@@ -24,6 +24,7 @@ USAGE = {
     "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 0},
 }
 ANTHROPIC_KEY = "sk-ant-test"
+REQUESTS = web.AppKey("requests", list[dict[str, Any]])
 
 
 def _text(content: Any) -> str:
@@ -36,7 +37,7 @@ def _text(content: Any) -> str:
 
 async def _record(request: web.Request) -> Any:
     body = await request.json()
-    request.app["requests"].append(
+    request.app[REQUESTS].append(
         {
             "path": request.path,
             "query": dict(request.query),
@@ -127,17 +128,17 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def list_requests(request: web.Request) -> web.Response:
-    return web.json_response(request.app["requests"])
+    return web.json_response(request.app[REQUESTS])
 
 
 async def forget_requests(request: web.Request) -> web.Response:
-    request.app["requests"].clear()
+    request.app[REQUESTS].clear()
     return web.Response(status=204)
 
 
 def build_app() -> web.Application:
     app = web.Application()
-    app["requests"] = []
+    app[REQUESTS] = []
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/openai/deployments/{model}/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)

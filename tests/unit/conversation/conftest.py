@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.e2e.apps.conversation_fake_llm import build_app
+from tests.e2e.apps.conversation_fake_llm import REQUESTS, build_app
 
 
 @dataclass
@@ -23,7 +23,7 @@ class FakeLLM:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        return list(self.app["requests"])
+        return list(self.app[REQUESTS])
 
 
 @pytest.fixture
