@@ -12,6 +12,7 @@ REGISTRY: dict[tuple[str, str], str] = {
     ("pubsub.redis", "v1"): "pydapr.pubsub.redis:RedisPubSub",
     ("pubsub.rabbitmq", "v1"): "pydapr.pubsub.rabbitmq:RabbitMQPubSub",
     ("pubsub.mqtt3", "v1"): "pydapr.pubsub.mqtt3:MQTTPubSub",
+    ("pubsub.mqtt", "v1"): "pydapr.pubsub.mqtt3:MQTTPubSub",
     ("pubsub.jetstream", "v1"): "pydapr.pubsub.jetstream:JetStreamPubSub",
     ("pubsub.kafka", "v1"): "pydapr.pubsub.kafka:KafkaPubSub",
 }

@@ -1,8 +1,10 @@
 """Dapr resource files (components, configuration, resiliency, subscriptions, HTTP endpoints)."""
 
+from ._component import registry_version
+from ._values import expand_placeholders
 from .durations import ISO8601Duration, parse_duration, parse_iso8601_duration
 from .errors import ResourceError
-from .loader import Resources, load_configuration, load_resources
+from .loader import Resources, load_configuration, load_configurations, load_resources
 from .models import (
     AccessControlSpec,
     APILoggingSpec,
@@ -62,8 +64,11 @@ __all__ = [
     "TLSDocument",
     "TargetPolicy",
     "TracingSpec",
+    "expand_placeholders",
     "load_configuration",
+    "load_configurations",
     "load_resources",
     "parse_duration",
     "parse_iso8601_duration",
+    "registry_version",
 ]

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ._fields import Doc, join
 from ._values import go_text
 from .models import ClientTLS, Component, HTTPEndpoint, SecretKeyRef, TLSDocument
 
-__all__ = ["parse_component", "parse_http_endpoint"]
+__all__ = ["parse_component", "parse_http_endpoint", "registry_version"]
 
 _TYPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]*[A-Za-z0-9_-]")
 
 
+_TOP = ("apiVersion", "kind", "metadata", "spec", "auth", "scopes")
+_SPEC = ("type", "version", "metadata", "ignoreErrors", "initTimeout")
+
+
 def parse_component(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Component:
     spec = doc.mapping(obj, "spec", "")
+    doc.note_unknown(obj, _TOP, "")
+    doc.note_unknown(spec, _SPEC, "spec")
     kind = doc.required(spec, "type", "spec")
     if not _TYPE.fullmatch(kind):
         raise doc.error("spec.type", f'"{kind}" is not of the form family.name, like state.redis')
@@ -27,7 +34,8 @@ def parse_component(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Com
         name=doc.name or "",
         namespace=namespace,
         type=kind,
-        version=doc.required(spec, "version", "spec"),
+        # Optional, as in Dapr: empty, v0 and v1 all name a type's first version.
+        version=doc.string(spec, "version", "spec") or "",
         metadata=doc.name_values(spec, "metadata", "spec"),
         ignore_errors=doc.boolean(spec, "ignoreErrors", "spec", False),
         init_timeout=init_timeout,
@@ -89,3 +97,24 @@ def _tls_document(doc: Doc, tls: dict[str, Any], key: str) -> TLSDocument | None
     if value is None:
         raise doc.error(where, "needs a value or a secretKeyRef")
     return TLSDocument(value=go_text(value))
+
+
+_INITIAL_VERSIONS = ("", "v0", "v1")
+
+
+def registry_version(version: str, known: Sequence[str]) -> str:
+    """The version to look a component type up under, given the versions the registry knows.
+
+    Dapr lowercases the version, and an empty one, ``v0`` and ``v1`` all mean the type's first
+    version (pkg/components ``IsInitialVersion``); a type registered only under a later version
+    (``state.yugabytedb`` is v2 only) is what an empty version gets. An unknown type is looked
+    up as v1, so the error names the version Dapr would have used.
+    """
+    wanted = version.lower()
+    if wanted in known or wanted not in _INITIAL_VERSIONS:
+        return wanted
+    if "v1" in known or not known:
+        return "v1"
+    if wanted == "" and len(known) == 1:
+        return known[0]
+    return wanted

@@ -24,7 +24,10 @@ __all__ = ["parse_configuration"]
 _ACTIONS = ("allow", "deny")
 
 
-def parse_configuration(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Configuration:
+def parse_configuration(
+    doc: Doc, obj: dict[str, Any], namespace: str | None, *, standalone: bool = False
+) -> Configuration:
+    """``standalone``: read as daprd reads ``--config``, on top of its default configuration."""
     spec = doc.mapping(obj, "spec", "")
     app_handlers = _pipeline(doc, spec, "appHttpPipeline")
     handlers = _pipeline(doc, spec, "httpPipeline")
@@ -37,7 +40,7 @@ def parse_configuration(doc: Doc, obj: dict[str, Any], namespace: str | None) ->
         spec=spec,
         tracing=_tracing(doc, spec),
         metrics_enabled=_metrics_enabled(doc, spec),
-        access_control=_access_control(doc, spec),
+        access_control=_access_control(doc, spec, standalone),
         features=_features(doc, spec),
         api_allowed=_api_rules(doc, api, "allowed"),
         api_denied=_api_rules(doc, api, "denied"),
@@ -101,7 +104,7 @@ def _metrics_enabled(doc: Doc, spec: dict[str, Any]) -> bool:
     return doc.boolean(metrics, "enabled", join("spec", key), True)
 
 
-def _access_control(doc: Doc, spec: dict[str, Any]) -> AccessControlSpec | None:
+def _access_control(doc: Doc, spec: dict[str, Any], standalone: bool) -> AccessControlSpec | None:
     where = "spec.accessControl"
     acl = doc.mapping(spec, "accessControl", "spec")
     if not acl:
@@ -109,8 +112,10 @@ def _access_control(doc: Doc, spec: dict[str, Any]) -> AccessControlSpec | None:
     policies = tuple(_app_policy(doc, policy, at) for at, policy in doc.items(acl, "policies", where))
     default = _action(doc, acl, "defaultAction", where)
     if default is None:
-        # pkg/acl: app policies without a global default fall back to the safer choice.
-        default = "deny" if policies else "allow"
+        # daprd decodes --config onto a default configuration that already says allow, so a
+        # file without defaultAction keeps it; elsewhere pkg/acl falls back to deny when
+        # app policies are listed.
+        default = "allow" if standalone or not policies else "deny"
     return AccessControlSpec(
         default_action=default,
         trust_domain=doc.string(acl, "trustDomain", where) or "public",

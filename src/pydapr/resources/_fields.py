@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._values import describe, go_text
+from ._values import describe, go_string, go_text
 from .durations import parse_duration, parse_millis_or_duration
 from .errors import ResourceError
 from .models import MetadataItem, SecretKeyRef
 
 T = TypeVar("T")
 
-__all__ = ["Doc", "join"]
+__all__ = ["Doc", "join", "lookup"]
+
+log = logging.getLogger("pydapr.resources")
+
+
+def lookup(obj: dict[str, Any], key: str) -> Any:
+    """``obj[key]`` as Go's encoding/json finds it: exact spelling first, then ignoring case.
+
+    So Dapr accepts ``pubsubName`` for ``pubsubname`` and ``secretstore`` for ``secretStore``.
+    """
+    if key in obj:
+        return obj[key]
+    folded = key.casefold()
+    found = None
+    for candidate, value in obj.items():
+        if isinstance(candidate, str) and candidate.casefold() == folded:
+            found = value
+    return found
 
 
 def join(path: str, key: str | int) -> str:
@@ -38,17 +56,19 @@ class Doc:
             self.file, problem, kind=self.kind, name=self.name, field=field, document=self.document
         )
 
-    # Go's encoding/json matches keys case-insensitively, so Dapr accepts ``pubsubName`` for
-    # ``pubsubname`` and ``secretstore`` for ``secretStore``; exact spelling wins when both exist.
+    def warn(self, field: str | None, problem: str) -> None:
+        """Log, in the same one-line form as an error, something Dapr accepts but pydapr doubts."""
+        log.warning("%s", self.error(field, problem))
+
     def get(self, obj: dict[str, Any], key: str) -> Any:
-        if key in obj:
-            return obj[key]
-        folded = key.casefold()
-        found = None
-        for candidate, value in obj.items():
-            if isinstance(candidate, str) and candidate.casefold() == folded:
-                found = value
-        return found
+        return lookup(obj, key)
+
+    def note_unknown(self, obj: dict[str, Any], known: tuple[str, ...], path: str) -> None:
+        """Unknown fields are ignored, as Go's decoder ignores them; a debug line names them."""
+        folded = {key.casefold() for key in known}
+        for key in obj:
+            if not isinstance(key, str) or key.casefold() not in folded:
+                log.debug("%s", self.error(join(path, str(key)), "unknown field, ignored"))
 
     def mapping_value(self, value: Any, path: str) -> dict[str, Any]:
         if value is None:
@@ -73,12 +93,14 @@ class Doc:
         ]
 
     def string(self, obj: dict[str, Any], key: str, path: str, default: str | None = None) -> str | None:
+        """A string field; a bare number or boolean is taken as its text, as Dapr's decoder does."""
         value = self.get(obj, key)
         if value is None:
             return default
-        if not isinstance(value, str):
+        text = go_string(value)
+        if text is None:
             raise self.error(join(path, key), f"expected a string, got {describe(value)}")
-        return value
+        return text
 
     def required(self, obj: dict[str, Any], key: str, path: str) -> str:
         value = self.string(obj, key, path)
@@ -102,10 +124,13 @@ class Doc:
             return ()
         if not isinstance(value, list):
             raise self.error(where, f"expected a list of strings, got {describe(value)}")
+        texts = []
         for i, item in enumerate(value):
-            if not isinstance(item, str):
+            text = go_string(item)
+            if text is None:
                 raise self.error(join(where, i), f"expected a string, got {describe(item)}")
-        return tuple(value)
+            texts.append(text)
+        return tuple(texts)
 
     def boolean(self, obj: dict[str, Any], key: str, path: str, default: T) -> bool | T:
         value = self.get(obj, key)
@@ -151,29 +176,34 @@ class Doc:
 
     def name_values(self, obj: dict[str, Any], key: str, path: str) -> tuple[MetadataItem, ...]:
         """Dapr's name/value pairs: a ``value``, a ``secretKeyRef`` or an ``envRef`` (read now)."""
-        return tuple(self._name_value(item, where) for where, item in self.items(obj, key, path))
+        items = (self._name_value(item, where) for where, item in self.items(obj, key, path))
+        return tuple(item for item in items if item is not None)
 
-    def _name_value(self, item: dict[str, Any], where: str) -> MetadataItem:
-        name = self.required(item, "name", where)
+    def _name_value(self, item: dict[str, Any], where: str) -> MetadataItem | None:
+        # Precedence as in Dapr's secret processor: an envRef applies only when there is no
+        # value, and then wins over a secretKeyRef; a found secret replaces a value.
         raw = self.get(item, "value")
-        ref = (
-            self.mapping(item, "secretKeyRef", where) if self.get(item, "secretKeyRef") is not None else None
-        )
+        ref = self.mapping(item, "secretKeyRef", where) if self.get(item, "secretKeyRef") is not None else {}
+        secret = self.string(ref, "name", join(where, "secretKeyRef")) or None
         env = self.string(item, "envRef", where) or None
-        given = [
-            label
-            for label, present in (("value", raw is not None), ("secretKeyRef", ref), ("envRef", env))
-            if present
-        ]
-        if len(given) > 1:
-            raise self.error(where, f"{' and '.join(given)} are mutually exclusive; set only one")
-        if ref is not None:
-            secret = self.required(ref, "name", join(where, "secretKeyRef"))
+        name = self.string(item, "name", where) or None
+        if name is None:
+            self.warn(join(where, "name"), "missing; the item is ignored")
+            return None
+        if ref and secret is None:
+            self.warn(join(where, "secretKeyRef.name"), "missing; the secretKeyRef is ignored")
+        if env is not None:
+            if raw is None:
+                return MetadataItem(
+                    name=name, value=self._env(env, join(where, "envRef")), secret_key_ref=None
+                )
+            self.warn(join(where, "envRef"), "ignored because a value is set")
+        if secret is not None:
+            if raw is not None:
+                self.warn(join(where, "value"), "ignored because secretKeyRef is set")
             # Dapr looks the secret's own name up as the key when no key is given.
             key = self.string(ref, "key", join(where, "secretKeyRef")) or secret
             return MetadataItem(name=name, value=None, secret_key_ref=SecretKeyRef(name=secret, key=key))
-        if env is not None:
-            return MetadataItem(name=name, value=self._env(env, join(where, "envRef")), secret_key_ref=None)
         if raw is None:
             return MetadataItem(name=name, value="", secret_key_ref=None)
         try:
@@ -182,14 +212,20 @@ class Doc:
             raise self.error(join(where, "value"), str(exc)) from None
 
     def _env(self, variable: str, where: str) -> str:
+        # Dapr refuses these so a resource file cannot read the sidecar's own credentials; like
+        # Dapr, pydapr then leaves the value empty and says so, and so for an unset variable.
         upper = variable.upper()
-        # Dapr refuses these so a resource file cannot read the sidecar's own credentials.
         if upper == "APP_API_TOKEN" or upper.startswith("DAPR_") or " " in variable:
-            raise self.error(where, f'environment variable "{variable}" may not be referenced')
+            self.warn(where, f'environment variable "{variable}" may not be referenced; the value is empty')
+            return ""
         allow = os.environ.get("DAPR_ENV_KEYS", "")
         if allow and upper not in allow.split(" "):
-            raise self.error(where, f'environment variable "{variable}" is not listed in DAPR_ENV_KEYS')
+            self.warn(
+                where, f'environment variable "{variable}" is not listed in DAPR_ENV_KEYS; the value is empty'
+            )
+            return ""
         value = os.environ.get(variable)
         if value is None:
-            raise self.error(where, f'environment variable "{variable}" is not set')
+            self.warn(where, f'environment variable "{variable}" is not set; the value is empty')
+            return ""
         return value

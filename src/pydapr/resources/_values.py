@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import struct
+import uuid
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["describe", "go_text"]
+__all__ = ["describe", "expand_placeholders", "go_string", "go_text"]
 
 # Go's encoder escapes these so its JSON can sit inside HTML; Dapr hands that text on unchanged.
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -79,3 +82,71 @@ def go_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return _go_json(value)
+
+
+def _float32(value: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", value))[0])
+
+
+def _go_float32_text(value: float) -> str:
+    """``strconv.FormatFloat(v, 'g', -1, 32)``: the shortest digits that survive float32."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    target = _float32(value)
+    if target == 0:
+        return "-0" if math.copysign(1, target) < 0 else "0"
+    for digits in range(1, 10):
+        mantissa, _, exponent = f"{target:.{digits - 1}e}".partition("e")
+        if _float32(float(f"{mantissa}e{exponent}")) == target:
+            break
+    sign = "-" if mantissa.startswith("-") else ""
+    figures = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    power = int(exponent)
+    # Go's %g with shortest digits switches to an exponent below 1e-4 and from 1e6 up.
+    if power < -4 or power >= 6:
+        body = figures[0] + ("." + figures[1:] if len(figures) > 1 else "")
+        return f"{sign}{body}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if power < 0:
+        return f"{sign}0.{'0' * (-power - 1)}{figures}"
+    whole = figures[: power + 1].ljust(power + 1, "0")
+    fraction = figures[power + 1 :]
+    return f"{sign}{whole}" + (f".{fraction}" if fraction else "")
+
+
+def go_string(value: Any) -> str | None:
+    """A YAML scalar read into one of Dapr's string fields (sigs.k8s.io/yaml's coercion).
+
+    Strings stay as they are, integers and booleans become their text, floats the shortest
+    float32 text; ``None`` for a mapping or list, which a string field cannot take.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float32_text(value)
+    return None
+
+
+def expand_placeholders(
+    properties: dict[str, str], *, app_id: str, namespace: str, pod_name: str | None = None
+) -> dict[str, str]:
+    """Dapr's substitutions in every component's metadata (pkg/runtime/meta): each ``{uuid}``
+    becomes a fresh UUID, ``{podName}`` the pod's name (``$POD_NAME``; an error when unset),
+    ``{namespace}`` becomes ``namespace.appID`` and ``{appID}`` the app id."""
+    pod = os.environ.get("POD_NAME", "") if pod_name is None else pod_name
+    expanded: dict[str, str] = {}
+    for name, raw in properties.items():
+        value = raw
+        while "{uuid}" in value:
+            value = value.replace("{uuid}", str(uuid.uuid4()), 1)
+        if "{podName}" in value:
+            if not pod:
+                raise ValueError(f"metadata {name!r} refers to {{podName}} but POD_NAME is not set")
+            value = value.replace("{podName}", pod)
+        expanded[name] = value.replace("{namespace}", f"{namespace}.{app_id}").replace("{appID}", app_id)
+    return expanded

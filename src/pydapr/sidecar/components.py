@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydapr.components.base import Component, ComponentConfigError, ComponentMetadata
 from pydapr.components.registry import UnknownComponentType, registry
 from pydapr.resources import Component as ComponentSpec
-from pydapr.resources import SecretKeyRef
+from pydapr.resources import SecretKeyRef, expand_placeholders, registry_version
 
 log = logging.getLogger("pydapr.components")
 
@@ -81,8 +81,12 @@ class ComponentStore:
             await self._load_one(spec)
 
     async def _load_one(self, spec: ComponentSpec) -> None:
-        where = f'{spec.source}: Component "{spec.name}" ({spec.type}/{spec.version})'
+        where = f'{spec.source}: Component "{spec.name}"'
+        type_name = spec.type.lower()
+        version = registry_version(spec.version, registry.known_types().get(type_name, []))
         try:
+            # The type first, so a file naming a type pydapr lacks gets only that error.
+            cls = registry.resolve(type_name, version)
             properties = await self._resolve_metadata(spec)
             metadata = ComponentMetadata(
                 name=spec.name,
@@ -93,7 +97,7 @@ class ComponentStore:
                 namespace=self.namespace,
                 base_dir=self.base_dir,
             )
-            instance = registry.create(spec.type, spec.version)
+            instance = cls()
             try:
                 await asyncio.wait_for(instance.init(metadata), timeout=spec.init_timeout)
             except TimeoutError:
@@ -104,11 +108,14 @@ class ComponentStore:
             except BaseException:
                 await _close_quietly(instance)
                 raise
-        except (ComponentStartupError, UnknownComponentType, ComponentConfigError) as exc:
+        except UnknownComponentType as exc:
             self._fail(spec, f"{where}: {exc}")
             return
+        except (ComponentStartupError, ComponentConfigError) as exc:
+            self._fail(spec, f"{where} ({type_name}/{version}): {exc}")
+            return
         except Exception as exc:
-            self._fail(spec, f"{where}: init failed: {type(exc).__name__}: {exc}")
+            self._fail(spec, f"{where} ({type_name}/{version}): init failed: {type(exc).__name__}: {exc}")
             return
         self.add(LoadedComponent(spec, metadata, instance))
         log.info("component loaded: %s (%s/%s)", spec.name, spec.type, spec.version)
@@ -123,7 +130,10 @@ class ComponentStore:
         properties = spec.plain_metadata()
         for item_name, ref in spec.secret_refs():
             properties[item_name] = await self.secret(spec.secret_store, ref, f"metadata {item_name!r}")
-        return properties
+        try:
+            return expand_placeholders(properties, app_id=self.app_id, namespace=self.namespace)
+        except ValueError as exc:
+            raise ComponentStartupError(str(exc)) from None
 
     async def secret(self, store_name: str | None, ref: SecretKeyRef, what: str) -> str:
         """Resolve one ``secretKeyRef`` through ``store_name`` (or the only secret store loaded);

@@ -164,10 +164,27 @@ def test_folder_that_is_a_file_is_an_error() -> None:
 
 
 def test_invalid_yaml_names_line_and_column() -> None:
-    write("bad.yaml", "metadata:\n  name: x\n   spec: y\n")
+    write("bad.yaml", "apiVersion: dapr.io/v1alpha1\nmetadata:\n  name: x\n   spec: y\n")
     assert error() == (
-        "resources/bad.yaml: invalid YAML at line 3, column 8: mapping values are not allowed in this context"
+        "resources/bad.yaml: invalid YAML at line 4, column 8: mapping values are not allowed in this context"
     )
+
+
+def test_invalid_yaml_in_a_later_document_names_the_line_in_the_file() -> None:
+    write("bad.yaml", COMPONENT.format(name="a") + "---\nkind: Component\nmetadata: {name: [b}\n")
+    assert error() == (
+        "resources/bad.yaml: invalid YAML at line 13, column 20: did not find expected ',' or ']'"
+    )
+
+
+def test_broken_yaml_that_is_not_a_dapr_resource_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    # A Helm template shares the folder with a component, as in dapr/samples' demochart.
+    helm = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    demo: {{ .Values.demoName }}\n"
+    write("chart.yaml", helm + "---\n" + COMPONENT.format(name="kept"))
+    assert [c.name for c in load().components] == ["kept"]
+    assert caplog.messages == [
+        "skipping document 1 of resources/chart.yaml: invalid YAML at line 5, column 12: found unhashable key"
+    ]
 
 
 def test_unclosed_quote_is_reported() -> None:
@@ -175,9 +192,11 @@ def test_unclosed_quote_is_reported() -> None:
     assert error() == ("resources/bad.yaml: invalid YAML at line 2, column 1: found unexpected end of stream")
 
 
-def test_document_that_is_not_a_mapping() -> None:
-    write("list.yaml", "---\nkind: Deployment\n---\n- a\n- b\n")
-    assert error() == "resources/list.yaml: document 2: expected a mapping, got a list"
+def test_documents_that_are_not_mappings_are_skipped() -> None:
+    # An Ansible playbook or a bare scalar is not a Dapr resource; Dapr passes them by too.
+    write("list.yaml", "---\nkind: Deployment\n---\n- a\n- b\n---\njust text\n")
+    write("c.yaml", COMPONENT.format(name="c"))
+    assert [c.name for c in load().components] == ["c"]
 
 
 def test_timestamps_stay_text() -> None:
@@ -219,12 +238,24 @@ def test_scoped_out_resources_are_not_validated() -> None:
     assert load().components == []
 
 
-def test_namespace_filter() -> None:
+def test_namespace_filter_applies_when_the_sidecar_namespace_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAMESPACE", "default")
     write("a.yaml", COMPONENT.format(name="a").replace("  name: a", "  name: a\n  namespace: default"))
     write("b.yaml", COMPONENT.format(name="b").replace("  name: b", "  name: b\n  namespace: prod"))
     write("c.yaml", COMPONENT.format(name="c"))
     assert [(c.name, c.namespace) for c in load().components] == [("a", "default"), ("c", None)]
     assert [c.name for c in load("myapp", "prod").components] == ["b", "c"]
+
+
+def test_without_a_sidecar_namespace_every_namespace_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # daprd compares namespaces only when $NAMESPACE is set; dapr/quickstarts' bindings
+    # components say namespace: quickstarts and load under plain `dapr run`.
+    monkeypatch.delenv("NAMESPACE", raising=False)
+    write("a.yaml", COMPONENT.format(name="a").replace("  name: a", "  name: a\n  namespace: quickstarts"))
+    write("b.yaml", COMPONENT.format(name="b"))
+    assert [(c.name, c.namespace) for c in load().components] == [("a", "quickstarts"), ("b", None)]
+    only_default = load_resources([RES], app_id="myapp", namespace="default", filter_namespace=True)
+    assert [c.name for c in only_default.components] == ["b"]
 
 
 def test_duplicates_across_files_name_both_files() -> None:
@@ -251,13 +282,32 @@ def test_duplicates_across_folders() -> None:
     )
 
 
-def test_same_name_in_different_kinds_or_scoped_out_is_fine() -> None:
+def test_same_name_in_different_kinds_is_fine() -> None:
     write("a.yaml", COMPONENT.format(name="s"))
-    write("b.yaml", _scoped("s", "[other]"))
     write("c.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: s}\n")
     res = load()
     assert len(res.components) == 1
     assert len(res.resiliencies) == 1
+
+
+def test_same_name_scoped_to_another_app_is_still_a_duplicate() -> None:
+    # Dapr checks names before scopes, so daprd refuses this folder for every app.
+    write("a.yaml", _scoped("s", "[myapp]"))
+    write("b.yaml", _scoped("s", "[other]"))
+    assert (
+        error()
+        == 'resources/b.yaml: Component "s": metadata.name: duplicate name, also defined in resources/a.yaml'
+    )
+    assert (
+        error("other")
+        == 'resources/b.yaml: Component "s": metadata.name: duplicate name, also defined in resources/a.yaml'
+    )
+
+
+def test_resiliencies_with_one_name_all_load() -> None:
+    write("a.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\n")
+    write("b.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\n")
+    assert [r.source for r in load().resiliencies] == [RES / "a.yaml", RES / "b.yaml"]
 
 
 # --- component rules -------------------------------------------------------------------------
@@ -268,14 +318,15 @@ def test_same_name_in_different_kinds_or_scoped_out_is_fine() -> None:
     [
         ("{version: v1}", 'Component "statestore": spec.type: field required'),
         ("{type: redis, version: v1}", 'Component "statestore": spec.type: "redis" is not of the form family.name, like state.redis'),
-        ("{type: state.redis}", 'Component "statestore": spec.version: field required'),
-        ("{type: state.redis, version: 1}", 'Component "statestore": spec.version: expected a string, got integer 1'),
+        ("{type: [state.redis]}", 'Component "statestore": spec.type: expected a string, got a list'),
+        ("{type: state.redis, version: {v: 1}}", 'Component "statestore": spec.version: expected a string, got a mapping'),
         ("{type: state.redis, version: v1, ignoreErrors: maybe}", 'Component "statestore": spec.ignoreErrors: expected true or false, got string "maybe"'),
         ("{type: state.redis, version: v1, initTimeout: '10'}", 'Component "statestore": spec.initTimeout: invalid duration "10": missing unit (use ns, us, ms, s, m or h)'),
         ("{type: state.redis, version: v1, initTimeout: 10}", 'Component "statestore": spec.initTimeout: expected a duration like 5s or 300ms, got integer 10'),
         ("{type: state.redis, version: v1, initTimeout: 0s}", 'Component "statestore": spec.initTimeout: must be greater than zero'),
         ("{type: state.redis, version: v1, metadata: {a: b}}", 'Component "statestore": spec.metadata: expected a list, got a mapping'),
-        ("{type: state.redis, version: v1, metadata: [{value: x}]}", 'Component "statestore": spec.metadata[0].name: field required'),
+        ("{type: state.redis, version: v1, metadata: [{name: [x]}]}", 'Component "statestore": spec.metadata[0].name: expected a string, got a list'),
+        ("{type: state.redis, version: v1, metadata: [x]}", 'Component "statestore": spec.metadata[0]: expected a mapping, got string "x"'),
         ("[1]", 'Component "statestore": spec: expected a mapping, got a list'),
     ],
 )  # fmt: skip
@@ -299,7 +350,7 @@ def test_component_without_spec() -> None:
         ("{name: a/b}", 'Component (document 1): metadata.name: "a/b" may not contain "/"'),
         ("{name: '..'}", 'Component (document 1): metadata.name: ".." is not a valid name'),
         ("{name: [x]}", "Component (document 1): metadata.name: expected a string, got a list"),
-        ("{name: s, namespace: 3}", 'Component "s": metadata.namespace: expected a string, got integer 3'),
+        ("{name: s, namespace: [a]}", 'Component "s": metadata.namespace: expected a string, got a list'),
     ],
 )
 def test_metadata_errors(metadata: str, message: str) -> None:
@@ -410,14 +461,11 @@ def test_secret_key_refs() -> None:
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ("{name: p, secretKeyRef: {key: k}}", "spec.metadata[0].secretKeyRef.name: field required"),
         ("{name: p, secretKeyRef: s}", 'spec.metadata[0].secretKeyRef: expected a mapping, got string "s"'),
-        ("{name: p, value: v, secretKeyRef: {name: s}}", "spec.metadata[0]: value and secretKeyRef are mutually exclusive; set only one"),
-        ("{name: p, value: v, envRef: HOME}", "spec.metadata[0]: value and envRef are mutually exclusive; set only one"),
-        ("{name: p, envRef: PYDAPR_TEST_UNSET}", 'spec.metadata[0].envRef: environment variable "PYDAPR_TEST_UNSET" is not set'),
-        ("{name: p, envRef: DAPR_API_TOKEN}", 'spec.metadata[0].envRef: environment variable "DAPR_API_TOKEN" may not be referenced'),
-        ("{name: p, envRef: app_api_token}", 'spec.metadata[0].envRef: environment variable "app_api_token" may not be referenced'),
+        ("{name: p, secretKeyRef: {name: [s]}}", "spec.metadata[0].secretKeyRef.name: expected a string, got a list"),
+        ("{name: p, envRef: {name: HOME}}", "spec.metadata[0].envRef: expected a string, got a mapping"),
         ("{name: p, value: .nan}", "spec.metadata[0].value: unsupported number nan (JSON has no NaN or infinity)"),
+        ("{name: p, value: [1, .inf]}", "spec.metadata[0].value: unsupported number inf (JSON has no NaN or infinity)"),
     ],
 )  # fmt: skip
 def test_metadata_item_errors(item: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -449,14 +497,69 @@ def test_env_refs_are_read_now(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load().components[0].plain_metadata() == {"redisPassword": "hunter2"}
 
 
-def test_env_refs_honour_dapr_env_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+def _items(*items: str) -> None:
+    body = "".join(f"  - {item}\n" for item in items)
+    write("s.yaml", f"apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {{name: s}}\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n{body}")  # fmt: skip
+
+
+def test_env_refs_honour_dapr_env_keys(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("SECRET_A", "a")
+    monkeypatch.setenv("SECRET_B", "b")
     monkeypatch.setenv("DAPR_ENV_KEYS", "OTHER SECRET_B")
-    write("s.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: s}\nspec:\n  type: state.redis\n  version: v1\n  metadata:\n  - {name: p, envRef: SECRET_A}\n")  # fmt: skip
-    assert error() == (
+    _items("{name: a, envRef: SECRET_A}", "{name: b, envRef: SECRET_B}")
+    assert load().components[0].plain_metadata() == {"a": "", "b": "b"}
+    assert caplog.messages == [
         'resources/s.yaml: Component "s": spec.metadata[0].envRef: '
-        'environment variable "SECRET_A" is not listed in DAPR_ENV_KEYS'
+        'environment variable "SECRET_A" is not listed in DAPR_ENV_KEYS; the value is empty'
+    ]
+
+
+def test_env_refs_dapr_refuses_or_cannot_read_give_empty_values(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # daprd starts with an empty value and a warning; so does pydapr.
+    monkeypatch.delenv("PYDAPR_TEST_UNSET", raising=False)
+    monkeypatch.delenv("DAPR_ENV_KEYS", raising=False)
+    _items(
+        "{name: a, envRef: PYDAPR_TEST_UNSET}",
+        "{name: b, envRef: DAPR_API_TOKEN}",
+        "{name: c, envRef: app_api_token}",
     )
+    assert load().components[0].plain_metadata() == {"a": "", "b": "", "c": ""}
+    assert caplog.messages == [
+        'resources/s.yaml: Component "s": spec.metadata[0].envRef: environment variable "PYDAPR_TEST_UNSET" is not set; the value is empty',
+        'resources/s.yaml: Component "s": spec.metadata[1].envRef: environment variable "DAPR_API_TOKEN" may not be referenced; the value is empty',
+        'resources/s.yaml: Component "s": spec.metadata[2].envRef: environment variable "app_api_token" may not be referenced; the value is empty',
+    ]
+
+
+def test_metadata_precedence_follows_dapr(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PYDAPR_TEST_HOST", "from-env")
+    monkeypatch.delenv("DAPR_ENV_KEYS", raising=False)
+    _items(
+        "{name: value-and-env, value: given, envRef: PYDAPR_TEST_HOST}",
+        "{name: env-and-secret, envRef: PYDAPR_TEST_HOST, secretKeyRef: {name: s}}",
+        "{name: value-and-secret, value: given, secretKeyRef: {name: s, key: k}}",
+        "{name: nameless-secret, value: given, secretKeyRef: {key: k}}",
+        "{value: no-name}",
+    )
+    (comp,) = load().components
+    assert comp.plain_metadata() == {
+        "value-and-env": "given",
+        "env-and-secret": "from-env",
+        "nameless-secret": "given",
+    }
+    assert comp.secret_refs() == [("value-and-secret", SecretKeyRef(name="s", key="k"))]
+    assert caplog.messages == [
+        'resources/s.yaml: Component "s": spec.metadata[0].envRef: ignored because a value is set',
+        'resources/s.yaml: Component "s": spec.metadata[2].value: ignored because secretKeyRef is set',
+        'resources/s.yaml: Component "s": spec.metadata[3].secretKeyRef.name: missing; the secretKeyRef is ignored',
+        'resources/s.yaml: Component "s": spec.metadata[4].name: missing; the item is ignored',
+    ]
 
 
 # --- other kinds -----------------------------------------------------------------------------
@@ -727,12 +830,25 @@ def test_subscription_errors(api: str, spec: str, message: str) -> None:
     assert error() == f'resources/s.yaml: Subscription "s": {message}'
 
 
-def test_subscription_versions_share_one_namespace_of_names() -> None:
+def test_a_later_subscription_with_the_same_name_replaces_the_earlier(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Dapr keeps declarative subscriptions by name across both versions; the last one stays.
     write("a.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Subscription\nmetadata: {name: s}\nspec: {topic: t, pubsubname: p, route: /r}\n")  # fmt: skip
-    write("b.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\nspec: {topic: t, pubsubname: p, routes: {default: /r}}\n")  # fmt: skip
-    assert error() == (
-        'resources/b.yaml: Subscription "s": metadata.name: duplicate name, also defined in resources/a.yaml'
-    )
+    write("b.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\nspec: {topic: u, pubsubname: p, routes: {default: /r}}\n")  # fmt: skip
+    write("c.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: other}\nspec: {topic: v, pubsubname: p, routes: {default: /r}}\n")  # fmt: skip
+    assert [(s.name, s.topic) for s in load().subscriptions] == [("s", "u"), ("other", "v")]
+    assert caplog.messages == [
+        'resources/b.yaml: Subscription "s": metadata.name: same name as the subscription in resources/a.yaml, which it replaces'
+    ]
+
+
+def test_subscriptions_and_resiliencies_need_no_name() -> None:
+    write("s.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nspec: {topic: t, pubsubname: p, routes: {default: /r}}\n")  # fmt: skip
+    write("r.yaml", "kind: Resiliency\nspec: {policies: {timeouts: {fast: 1s}}}\n")
+    res = load()
+    assert [(s.name, s.topic) for s in res.subscriptions] == [("", "t")]
+    assert [(r.name, r.timeouts) for r in res.resiliencies] == [("", {"fast": 1.0})]
 
 
 def test_http_endpoint_loads() -> None:
@@ -950,9 +1066,14 @@ def test_access_control_default_action_follows_dapr() -> None:
             - {appId: a, trustDomain: public, namespace: default}
         """,
     )
+    # daprd decodes --config onto a default configuration that already says allow.
     acl = load_configuration(path).access_control
     assert acl is not None
-    assert acl.default_action == "deny"
+    assert acl.default_action == "allow"
+    # Read from a resources folder (Kubernetes' way), pkg/acl falls back to deny.
+    (conf,) = load().configurations
+    assert conf.access_control is not None
+    assert conf.access_control.default_action == "deny"
 
 
 def test_load_configuration_expands_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -980,16 +1101,18 @@ def test_load_configuration_expands_environment(monkeypatch: pytest.MonkeyPatch)
     assert conf.tracing.zipkin_endpoint == "http://collector:9411/api/v2/spans"
 
 
-def test_load_configuration_without_api_version_or_name() -> None:
+def test_load_configuration_without_api_version_or_name(caplog: pytest.LogCaptureFixture) -> None:
     path = write("config.yaml", "kind: Configuration\nspec:\n  tracing: {samplingRate: '0'}\n")
     conf = load_configuration(path)
     assert (conf.name, conf.tracing.enabled) == ("config", False)
-    bad = write("bad.yaml", "apiVersion: dapr.io/v2\nkind: Configuration\nmetadata: {name: c}\n")
-    with pytest.raises(ResourceError) as info:
-        load_configuration(bad)
-    assert str(info.value) == (
-        'resources/bad.yaml: Configuration "c": apiVersion: "dapr.io/v2" is not supported; use dapr.io/v1alpha1'
-    )
+    # daprd reads --config without looking at apiVersion (or kind).
+    odd = write("odd.yaml", "apiVersion: dapr.io/v2\nkind: Configuration\nmetadata: {name: c}\nspec: {tracing: {samplingRate: '1'}}\n")  # fmt: skip
+    assert load_configuration(odd).tracing.sampling_rate == 1.0
+    bare = write("bare.yaml", "spec: {tracing: {samplingRate: '0.5'}}\n")
+    assert (load_configuration(bare).name, load_configuration(bare).tracing.sampling_rate) == ("bare", 0.5)
+    assert caplog.messages == [
+        'resources/odd.yaml: apiVersion "dapr.io/v2" is not dapr.io/v1alpha1; read as a Configuration anyway'
+    ]
 
 
 def test_load_configuration_errors() -> None:
