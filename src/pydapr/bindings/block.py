@@ -55,12 +55,12 @@ class BindingsBlock(BuildingBlock):
         self.outputs = {
             n: c.instance
             for n, c in loaded.items()
-            if isinstance(c.instance, OutputBinding) and _directions(c.metadata).get("output", True)
+            if isinstance(c.instance, OutputBinding) and directions(c.metadata).get("output", True)
         }
         self.inputs = {
             n: c
             for n, c in loaded.items()
-            if isinstance(c.instance, InputBinding) and _directions(c.metadata).get("input", True)
+            if isinstance(c.instance, InputBinding) and directions(c.metadata).get("input", True)
         }
         self.api = BindingsAPI(self.outputs)
         self._stopping = asyncio.Event()
@@ -97,7 +97,7 @@ class BindingsBlock(BuildingBlock):
                 log.warning("ListInputBindings failed: %s", exc)
         for name, loaded in self.inputs.items():
             route = (loaded.metadata.get("route") or name).lstrip("/")
-            if _directions(loaded.metadata).get("input"):
+            if directions(loaded.metadata).get("input"):
                 wanted = True
             elif channel.protocol == "grpc":
                 wanted = name in grpc_bindings
@@ -201,7 +201,7 @@ class BindingsBlock(BuildingBlock):
         self.reading.clear()
 
 
-def _directions(metadata: ComponentMetadata) -> dict[str, bool]:
+def directions(metadata: ComponentMetadata) -> dict[str, bool]:
     """``direction`` metadata as {"input": bool, "output": bool}; empty when not set."""
     text = metadata.get("direction")
     if not text:

@@ -1,6 +1,7 @@
 """``bindings.localstorage``: files under one root folder (components-contrib bindings/localstorage).
 
-Metadata: ``rootPath`` (required; must be an existing folder). Operations: ``create`` (metadata
+Metadata: ``rootPath`` (required; created with its parents at Init when missing, as contrib's
+``os.MkdirAll``). Operations: ``create`` (metadata
 ``fileName``, a new UUID when absent; data stored as given, or base64-decoded when the request
 metadata says ``decodeBase64: true``; answers ``{"fileName"}``), ``get`` (``fileName``; answers the
 content), ``list`` (answers a JSON array of paths relative to the root, optionally below
@@ -31,8 +32,12 @@ class LocalStorageBinding(OutputBinding):
         if not root_text:
             raise ComponentConfigError(metadata.name, "rootPath", "is required")
         root = metadata.resolve_path(root_text)
-        if not root.is_dir():
-            raise ComponentConfigError(metadata.name, "rootPath", f"{root} does not exist or is not a folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ComponentConfigError(
+                metadata.name, "rootPath", f"unable to create directory {root}: {exc}"
+            ) from None
         self._root = root.resolve()
 
     def operations(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from pydapr.components.base import Component, ComponentMetadata
 # Optional capabilities (names of components-contrib pubsub/feature.go).
 FEATURE_MESSAGE_TTL = "MESSAGE_TTL"
 FEATURE_SUBSCRIBE_WILDCARDS = "SUBSCRIBE_WILDCARDS"
-FEATURE_BULK_PUBLISH = "BULK_PUBLISH"
+FEATURE_BULK_PUBLISH = "BULK_PUBSUB"  # contrib's FeatureBulkPublish is spelled so
 
 TTL_METADATA = "ttlInSeconds"
 

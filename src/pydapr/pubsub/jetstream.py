@@ -26,8 +26,6 @@ from nats.js.errors import NotFoundError
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.pubsub.contract import (
-    FEATURE_BULK_PUBLISH,
-    FEATURE_SUBSCRIBE_WILDCARDS,
     Backoff,
     Handler,
     HandlerPool,
@@ -95,7 +93,8 @@ class JetStreamPubSub(PubSub):
             await self.nc.drain()
 
     def features(self) -> frozenset[str]:
-        return frozenset({FEATURE_SUBSCRIBE_WILDCARDS, FEATURE_BULK_PUBLISH})
+        # As contrib's jetstream: none declared (NATS subjects still take wildcards).
+        return frozenset()
 
     async def publish(self, req: PublishRequest) -> None:
         headers = {k: v for k, v in req.metadata.items() if k not in _NOT_A_HEADER}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from pydapr.components.base import ComponentMetadata
 from pydapr.pubsub.contract import (
-    FEATURE_BULK_PUBLISH,
     FEATURE_MESSAGE_TTL,
     Backoff,
     Handler,
@@ -43,7 +42,7 @@ class InMemoryPubSub(PubSub):
         self._queues: dict[str, dict[str, asyncio.Queue[_Queued]]] = {}
 
     def features(self) -> frozenset[str]:
-        return frozenset({FEATURE_MESSAGE_TTL, FEATURE_BULK_PUBLISH})
+        return frozenset({FEATURE_MESSAGE_TTL})
 
     async def publish(self, req: PublishRequest) -> None:
         ttl = ttl_seconds(req.metadata)

@@ -19,7 +19,6 @@ import aiomqtt
 
 from pydapr.components.base import ComponentMetadata
 from pydapr.pubsub.contract import (
-    FEATURE_BULK_PUBLISH,
     FEATURE_SUBSCRIBE_WILDCARDS,
     Backoff,
     Handler,
@@ -76,7 +75,7 @@ class MQTTPubSub(PubSub):
                 await self._publisher.__aexit__(None, None, None)
 
     def features(self) -> frozenset[str]:
-        return frozenset({FEATURE_SUBSCRIBE_WILDCARDS, FEATURE_BULK_PUBLISH})
+        return frozenset({FEATURE_SUBSCRIBE_WILDCARDS})
 
     async def publish(self, req: PublishRequest) -> None:
         client = self._publisher

@@ -24,7 +24,6 @@ from aio_pika.abc import (
 
 from pydapr.components.base import ComponentMetadata
 from pydapr.pubsub.contract import (
-    FEATURE_BULK_PUBLISH,
     FEATURE_MESSAGE_TTL,
     Backoff,
     Handler,
@@ -69,7 +68,7 @@ class RabbitMQPubSub(PubSub):
         await self.connection.close()
 
     def features(self) -> frozenset[str]:
-        return frozenset({FEATURE_MESSAGE_TTL, FEATURE_BULK_PUBLISH})
+        return frozenset({FEATURE_MESSAGE_TTL})
 
     async def exchange(self, channel: AbstractChannel, topic: str) -> AbstractExchange:
         return await channel.declare_exchange(

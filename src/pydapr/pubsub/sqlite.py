@@ -20,7 +20,6 @@ import aiosqlite
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.pubsub.contract import (
-    FEATURE_BULK_PUBLISH,
     FEATURE_MESSAGE_TTL,
     Backoff,
     BulkPublishEntry,
@@ -112,7 +111,7 @@ class SQLitePubSub(PubSub):
         await self._db.close()
 
     def features(self) -> frozenset[str]:
-        return frozenset({FEATURE_MESSAGE_TTL, FEATURE_BULK_PUBLISH})
+        return frozenset({FEATURE_MESSAGE_TTL})
 
     def _wake(self, topic: str) -> None:
         event = self._published.get(topic)

@@ -1,4 +1,12 @@
-"""Health, metadata and shutdown APIs (``/v1.0/healthz``, ``/v1.0/metadata``, ``/v1.0/shutdown``)."""
+"""Health, metadata and shutdown APIs (``/v1.0/healthz``, ``/v1.0/metadata``, ``/v1.0/shutdown``).
+
+The metadata document is built once (``describe``) and written as daprd writes it: over HTTP with
+daprd's Go structs (pkg/api/http/metadata.go: empty fields omitted, ``appConnectionProperties`` and
+``actorRuntime`` always there), over gRPC as ``GetMetadataResponse``. Component capabilities are
+computed as daprd's ``getComponentsCapabilitesMap``: the component's features in contrib order,
+``ACTOR`` for every state store with ETAG and TRANSACTIONAL, ``INPUT_BINDING``/``OUTPUT_BINDING``
+for bindings by direction, nothing for the other families.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +25,100 @@ from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.sidecar.components import LoadedComponent
     from pydapr.sidecar.runtime import Runtime
 
 
 _SUBSCRIPTION_TYPES = dict(runtime.PubsubSubscriptionType.items())
 
 
-def _go_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
+# Feature order as contrib's components declare them (state/feature.go, pubsub/feature.go).
+_FEATURE_ORDER: dict[str, tuple[str, ...]] = {
+    "state": ("ETAG", "TRANSACTIONAL", "TTL", "QUERY_API", "DELETE_WITH_PREFIX", "PARTITION_KEY",
+              "KEYS_LIKE"),
+    "pubsub": ("MESSAGE_TTL", "SUBSCRIBE_WILDCARDS", "BULK_PUBSUB", "BULK_SUBSCRIBE_IMMEDIATE"),
+}
+_FEATURED_FAMILIES = frozenset({"state", "pubsub", "secretstores"})
+# What daprd reports for its actor runtime when no placement service is configured.
+_ACTORS_DISABLED = {"runtimeStatus": "DISABLED", "hostReady": False, "placement": "placement: disconnected"}
+
+
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go's ``time.Duration.String`` writes it: ``500ms``, ``5s``, ``1m30s``."""
+    ns = round(seconds * 1e9)
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_decimal(ns, 1_000)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{_decimal(ns, 1_000_000)}ms"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    secs = _decimal(rest, 1_000_000_000) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}"
+    return f"{sign}{minutes}m{secs}" if minutes else sign + secs
+
+
+def _decimal(value: int, unit: int) -> str:
+    whole, frac = divmod(value, unit)
+    if not frac:
+        return str(whole)
+    return f"{whole}." + str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
+
+
+def capabilities(loaded: LoadedComponent) -> list[str]:
+    """A component's ``capabilities`` as daprd computes them."""
+    instance = loaded.instance
+    family = loaded.family
+    if family == "bindings":
+        from pydapr.bindings.block import directions
+        from pydapr.bindings.contract import InputBinding, OutputBinding
+
+        wanted = directions(loaded.metadata)
+        caps = []
+        if isinstance(instance, InputBinding) and wanted.get("input", True):
+            caps.append("INPUT_BINDING")
+        if isinstance(instance, OutputBinding) and wanted.get("output", True):
+            caps.append("OUTPUT_BINDING")
+        return caps
+    if family not in _FEATURED_FAMILIES:
+        return []
+    features = instance.features()
+    order = _FEATURE_ORDER.get(family, ())
+    caps = [f for f in order if f in features] + sorted(features.difference(order))
+    if family == "state" and "ETAG" in features and "TRANSACTIONAL" in features:
+        caps.append("ACTOR")
+    return caps
+
+
+def _without_empty(doc: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Go's ``omitempty``: fields holding "", 0, false, an empty list or map, or null are left out."""
+    return {k: v for k, v in doc.items() if v or k in keep}
+
+
+def http_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """``describe()``'s document as daprd's metadataResponse struct encodes it."""
+    out = _without_empty(doc, keep=("appConnectionProperties", "actorRuntime"))
+    if "components" in out:
+        out["components"] = [_without_empty(c) for c in out["components"]]
+    if "subscriptions" in out:
+        subs = []
+        for sub in out["subscriptions"]:
+            entry = _without_empty(sub, keep=("pubsubname", "topic", "deadLetterTopic", "type"))
+            if "rules" in entry:
+                entry["rules"] = [_without_empty(r) for r in entry["rules"]]
+            subs.append(entry)
+        out["subscriptions"] = subs
+    conn = _without_empty(out["appConnectionProperties"])
+    if "health" in conn:
+        conn["health"] = _without_empty(conn["health"])
+    out["appConnectionProperties"] = conn
+    out["actorRuntime"] = _without_empty(out["actorRuntime"], keep=("runtimeStatus", "hostReady"))
+    return out
 
 
 class MetadataBlock(BuildingBlock):
@@ -64,7 +156,7 @@ class MetadataBlock(BuildingBlock):
         return Response.empty(204)
 
     async def _get_metadata(self, req: Request, params: dict[str, str]) -> Response:
-        return Response.json(msgspec.json.encode(self.describe()))
+        return Response.json(msgspec.json.encode(http_document(self.describe())))
 
     async def _put_metadata(self, req: Request, params: dict[str, str]) -> Response:
         key = params["key"]
@@ -78,7 +170,8 @@ class MetadataBlock(BuildingBlock):
         return Response.empty(204)
 
     def describe(self) -> dict[str, Any]:
-        """The GET /v1.0/metadata document (Dapr's JSON field names)."""
+        """The metadata document with every field (Dapr's JSON names); ``http_document`` drops the
+        empty ones as daprd's HTTP API does."""
         rt = self.runtime
         opts = rt.options
         doc: dict[str, Any] = {
@@ -87,27 +180,38 @@ class MetadataBlock(BuildingBlock):
             "enabledFeatures": sorted(
                 k for k, v in (rt.configuration.features if rt.configuration else {}).items() if v
             ),
-            "components": [c.describe() for c in rt.components.all()],
-            "httpEndpoints": [{"name": e.name} for e in rt.resources.http_endpoints],
+            "actors": [],
+            "components": [
+                {
+                    "name": c.spec.name,
+                    "type": c.spec.type,
+                    "version": c.spec.version,
+                    "capabilities": capabilities(c),
+                }
+                for c in rt.components.all()
+            ],
             "extended": dict(self.extended),
             "subscriptions": [],
+            "httpEndpoints": [{"name": e.name} for e in rt.resources.http_endpoints],
+            "actorRuntime": dict(_ACTORS_DISABLED),
         }
-        if opts.app_port:
-            conn: dict[str, Any] = {
-                "port": opts.app_port,
-                "protocol": opts.app_protocol,
-                "channelAddress": opts.app_channel_address,
+        # daprd reports the app channel even without an app port (then the port is left out).
+        conn: dict[str, Any] = {
+            "port": opts.app_port or 0,
+            "protocol": opts.app_protocol,
+            "channelAddress": opts.app_channel_address,
+            "maxConcurrency": opts.app_max_concurrency,
+        }
+        if opts.enable_app_health_check:
+            conn["health"] = {
+                "healthCheckPath": opts.app_health_check_path
+                if opts.app_protocol in ("http", "https", "h2c")
+                else "",
+                "healthProbeInterval": go_duration(opts.app_health_probe_interval),
+                "healthProbeTimeout": go_duration(opts.app_health_probe_timeout),
+                "healthThreshold": opts.app_health_threshold,
             }
-            if opts.app_max_concurrency > 0:
-                conn["maxConcurrency"] = opts.app_max_concurrency
-            if opts.enable_app_health_check:
-                conn["health"] = {
-                    "healthCheckPath": opts.app_health_check_path,
-                    "healthProbeInterval": _go_duration(opts.app_health_probe_interval),
-                    "healthProbeTimeout": _go_duration(opts.app_health_probe_timeout),
-                    "healthThreshold": opts.app_health_threshold,
-                }
-            doc["appConnectionProperties"] = conn
+        doc["appConnectionProperties"] = conn
         for block in rt.blocks:
             if block is not self:
                 for key, value in block.metadata().items():
@@ -165,14 +269,22 @@ class _MetadataGrpc:
             entry.metadata.update(sub.get("metadata") or {})
             for rule in sub.get("rules", []):
                 entry.rules.rules.add(match=rule.get("match", ""), path=rule.get("path", ""))
+        actors = doc["actorRuntime"]
+        resp.actor_runtime.runtime_status = runtime.ActorRuntime.ActorRuntimeStatus.Value(
+            actors.get("runtimeStatus", "DISABLED")
+        )
+        resp.actor_runtime.host_ready = bool(actors.get("hostReady"))
+        resp.actor_runtime.placement = actors.get("placement", "")
+        scheduler = doc.get("scheduler")
+        if scheduler:
+            resp.scheduler.connected_addresses.extend(scheduler.get("connected_addresses", []))
         return resp
 
     async def SetMetadata(
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> empty_pb2.Empty:
-        if not request.key:
-            raise errors.METADATA_KEY_INVALID()
-        self.block.extended[request.key] = request.value
+        if request.key:  # daprd ignores an empty key and answers success
+            self.block.extended[request.key] = request.value
         return empty_pb2.Empty()
 
     async def Shutdown(
