@@ -80,7 +80,14 @@ def sidecar_options(f: Any) -> Any:
             type=click.Path(path_type=Path),
             help="Folder of resource YAML (repeatable); -d/--components-path is the deprecated alias",
         ),
-        click.option("--config", "-c", type=click.Path(path_type=Path), default=None),
+        click.option(
+            "--config",
+            "-c",
+            "configs",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Configuration file (repeatable: later files add to and override earlier ones, as daprd)",
+        ),
         click.option(
             "--log-level",
             type=click.Choice(["debug", "info", "warn", "warning", "error", "fatal"]),
@@ -142,7 +149,7 @@ def build_options(params: dict[str, Any]) -> SidecarOptions:
             a.strip() for a in params["dapr_listen_addresses"].split(",") if a.strip()
         ),
         resources_paths=tuple(params["resources_paths"]),
-        config=params["config"],
+        configs=tuple(params["configs"]),
         log_level="warning" if params["log_level"] == "warn" else params["log_level"],
         log_as_json=params["log_as_json"],
         enable_api_logging=params["enable_api_logging"],

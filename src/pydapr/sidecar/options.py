@@ -22,7 +22,7 @@ class SidecarOptions:
     dapr_listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     dapr_public_port: int | None = None
     resources_paths: tuple[Path, ...] = ()
-    config: Path | None = None
+    configs: tuple[Path, ...] = ()  # --config, repeatable as daprd's: combined in order
     log_level: str = "info"
     log_as_json: bool = False
     enable_api_logging: bool = False

@@ -31,12 +31,13 @@ from pydapr.http.server import HttpServer
 from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
-from pydapr.resources import Configuration, ResourceError, Resources, load_configuration, load_resources
+from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
 from pydapr.sidecar.app_channel import AppChannel
 from pydapr.sidecar.app_health import AppHealthChecker
 from pydapr.sidecar.block import BuildingBlock
 from pydapr.sidecar.components import ComponentStartupError, ComponentStore
 from pydapr.sidecar.options import SidecarOptions
+from pydapr.sidecar.unapplied import unapplied_settings
 
 log = logging.getLogger("pydapr.runtime")
 
@@ -111,20 +112,23 @@ class Runtime:
     async def start(self) -> None:
         opts = self.options
         try:
-            if opts.config is not None:
-                self.configuration = load_configuration(opts.config)
+            if opts.configs:
+                self.configuration = load_configurations(list(opts.configs))
             self.resources = load_resources(
                 list(opts.resources_paths), app_id=self.app_id, namespace=self.namespace
             )
         except ResourceError as exc:
             raise StartupError(str(exc)) from None
+        for warning in unapplied_settings(opts, self.configuration, self.resources):
+            log.warning("%s", warning)
         nr = self.configuration.name_resolution if self.configuration else None
         try:
             self.resolver = create_resolver(
                 nr.component if nr else None, dict(nr.configuration) if nr else {}
             )
         except ValueError as exc:
-            raise StartupError(f"{opts.config}: {exc}") from None
+            where = self.configuration.source if self.configuration else opts.configs[-1]
+            raise StartupError(f"{where}: {exc}") from None
         try:
             await self.components.load_all(self.resources.components)
             self.http_endpoints = await resolve_endpoints(self.resources.http_endpoints, self.components)
@@ -162,8 +166,10 @@ class Runtime:
             middlewares.append(cors)
         if token:
             middlewares.append(api_token_middleware(token))
-        if opts.enable_api_logging:
-            middlewares.append(api_logging_middleware)
+        api_logging = self.configuration.api_logging if self.configuration else None
+        if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
+            omit = api_logging is not None and api_logging.omit_health_checks
+            middlewares.append(api_logging_middleware(omit_health_checks=omit))
         dispatcher = build_pipeline(Routes(router, getattr(invoke, "invoke_fallback", None)), middlewares)
         uds = opts.unix_domain_socket
         try:

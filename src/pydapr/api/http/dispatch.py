@@ -38,7 +38,18 @@ def api_token_middleware(token: str) -> Middleware:
     return check_token
 
 
-async def api_logging_middleware(req: Request, call_next: Handler) -> Response:
+def api_logging_middleware(*, omit_health_checks: bool = False) -> Middleware:
+    """One log line per API call; health probes too unless ``omitHealthChecks`` (Configuration)."""
+
+    async def log_call(req: Request, call_next: Handler) -> Response:
+        if omit_health_checks and req.path in TOKEN_EXEMPT:
+            return await call_next(req)
+        return await _log_call(req, call_next)
+
+    return log_call
+
+
+async def _log_call(req: Request, call_next: Handler) -> Response:
     started = time.perf_counter()
     try:
         resp = await call_next(req)

@@ -1,0 +1,54 @@
+"""Settings pydapr reads but does not apply yet, each named in one startup warning.
+
+A user who writes ``api.denied`` or a Resiliency timeout must not believe they are protected when
+they are not. Every entry here goes away when its feature lands (the call pipeline, security and
+observability work); nothing parsed is ever silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pydapr.resources import Configuration, Resources
+from pydapr.sidecar.options import SidecarOptions
+
+
+def unapplied_settings(
+    options: SidecarOptions, configuration: Configuration | None, resources: Resources
+) -> Iterator[str]:
+    """One message per setting given but not enforced, naming the flag, file and field."""
+    if options.enable_mtls:
+        yield "--enable-mtls: mTLS between sidecars is not implemented yet; calls between sidecars are plain"
+    if configuration is not None:
+        yield from _configuration(configuration)
+    for resiliency in resources.resiliencies:
+        yield (
+            f'{resiliency.source}: Resiliency "{resiliency.name}": policies (timeouts, retries, '
+            "circuitBreakers) are not applied yet"
+        )
+
+
+def _configuration(config: Configuration) -> Iterator[str]:
+    where = f'{config.source or "configuration"}: Configuration "{config.name}"'
+    spec = config.spec
+    if config.mtls is not None and config.mtls.enabled:
+        yield f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain"
+    if config.access_control is not None:
+        yield f"{where}: spec.accessControl is not enforced yet; every caller is allowed"
+    if config.api_allowed:
+        yield f"{where}: spec.api.allowed is not enforced yet; every API is served"
+    if config.api_denied:
+        yield f"{where}: spec.api.denied is not enforced yet; every API is served"
+    if config.components_deny:
+        yield f"{where}: spec.components.deny is not enforced yet; denied component types still load"
+    if config.http_handlers or config.http_pipeline:
+        yield f"{where}: spec.httpPipeline middleware is not applied yet"
+    if config.app_http_handlers or config.app_http_pipeline:
+        yield f"{where}: spec.appHttpPipeline middleware is not applied yet"
+    tracing = config.tracing
+    if "tracing" in spec and (tracing.zipkin_endpoint or tracing.otel_endpoint or tracing.stdout):
+        yield f"{where}: spec.tracing is not applied yet; no spans are exported"
+    if "metric" in spec or "metrics" in spec:
+        yield f"{where}: spec.metric is not applied yet; no metrics are served"
+    if config.api_logging.obfuscate_urls:
+        yield f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths"

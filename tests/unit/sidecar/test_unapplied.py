@@ -1,0 +1,107 @@
+"""Every setting pydapr reads but does not apply yet is named in a startup warning."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from pydapr.resources import Resources, load_configurations, load_resources
+from pydapr.sidecar.options import SidecarOptions
+from pydapr.sidecar.unapplied import unapplied_settings
+
+CONFIG = textwrap.dedent(
+    """
+    apiVersion: dapr.io/v1alpha1
+    kind: Configuration
+    metadata:
+      name: strict
+    spec:
+      tracing:
+        samplingRate: "1"
+        zipkin:
+          endpointAddress: http://localhost:9411/api/v2/spans
+      metric:
+        enabled: true
+      mtls:
+        enabled: true
+      accessControl:
+        defaultAction: deny
+        trustDomain: public
+      api:
+        allowed:
+          - name: state
+            version: v1.0
+        denied:
+          - name: publish
+            version: v1.0
+      components:
+        deny:
+          - bindings.localstorage
+      httpPipeline:
+        handlers:
+          - name: upper
+            type: middleware.http.uppercase
+      appHttpPipeline:
+        handlers:
+          - name: upper
+            type: middleware.http.uppercase
+      logging:
+        apiLogging:
+          obfuscateURLs: true
+    """
+)
+
+RESILIENCY = textwrap.dedent(
+    """
+    apiVersion: dapr.io/v1alpha1
+    kind: Resiliency
+    metadata:
+      name: myresiliency
+    spec:
+      policies:
+        timeouts:
+          fast: 200ms
+      targets:
+        apps:
+          orders:
+            timeout: fast
+    """
+)
+
+
+def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(CONFIG)
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    (resources / "resiliency.yaml").write_text(RESILIENCY)
+    options = SidecarOptions(app_id="a", enable_mtls=True)
+    loaded = load_resources([resources], app_id="a", namespace="default")
+    where = f'{config_file}: Configuration "strict"'
+    assert list(unapplied_settings(options, load_configurations([config_file]), loaded)) == [
+        "--enable-mtls: mTLS between sidecars is not implemented yet; calls between sidecars are plain",
+        f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain",
+        f"{where}: spec.accessControl is not enforced yet; every caller is allowed",
+        f"{where}: spec.api.allowed is not enforced yet; every API is served",
+        f"{where}: spec.api.denied is not enforced yet; every API is served",
+        f"{where}: spec.components.deny is not enforced yet; denied component types still load",
+        f"{where}: spec.httpPipeline middleware is not applied yet",
+        f"{where}: spec.appHttpPipeline middleware is not applied yet",
+        f"{where}: spec.tracing is not applied yet; no spans are exported",
+        f"{where}: spec.metric is not applied yet; no metrics are served",
+        f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
+        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": policies (timeouts, retries, '
+        "circuitBreakers) are not applied yet",
+    ]
+
+
+def test_nothing_to_say_for_what_is_applied(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: plain\nspec:\n"
+        "  logging:\n    apiLogging:\n      enabled: true\n      omitHealthChecks: true\n"
+        "  secrets:\n    scopes:\n      - storeName: local\n        defaultAccess: deny\n"
+    )
+    options = SidecarOptions(app_id="a")
+    assert list(unapplied_settings(options, load_configurations([config_file]), Resources())) == []
+    assert list(unapplied_settings(options, None, Resources())) == []
