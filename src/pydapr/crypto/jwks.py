@@ -76,8 +76,8 @@ class JWKSCrypto(LocalCryptoComponent):
             except CryptoProviderError as exc:
                 raise ComponentConfigError(metadata.name, "jwks", f"failed to fetch JWKS: {exc}") from None
             return
-        path = metadata.resolve_path(location) if len(location) < 4096 and "{" not in location else None
-        if path is not None and path.is_file():
+        path = metadata.resolve_path(location)
+        if _is_file(path):
             self._file = path
             try:
                 self._load_file()
@@ -164,6 +164,13 @@ class JWKSCrypto(LocalCryptoComponent):
         if key is None:
             raise KeyNotFound()
         return key
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. inline JSON too long to be a file name
+        return False
 
 
 def _maybe_base64(text: str) -> bytes:
