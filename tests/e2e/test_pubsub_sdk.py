@@ -200,6 +200,8 @@ def test_fastapi_subscriber_gets_http_and_grpc_publishes(mesh: Mesh, dapr_settin
     assert event["specversion"] == "1.0" and event["source"] == "streamer"
     assert event["topic"] == TOPICS["orders"] and event["pubsubname"] == "redis"
     assert got[0]["content_type"] == "application/cloudevents+json"
+    # daprd passes the message metadata on as headers, the pub/sub name among them.
+    assert got[0]["pubsubname"] == "redis"
 
 
 def test_app_answers_retry_500_drop_404_as_dapr_reads_them(mesh: Mesh) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import empty_pb2
 
+from pydapr.api import app_metadata
 from pydapr.api.grpc.pubsub import PubSubGrpc
 from pydapr.api.grpc.wire import runtime
 from pydapr.api.http import pubsub as http_pubsub
@@ -152,30 +154,43 @@ class PubSubBlock(BuildingBlock):
         await self.api.publish(pubsub, topic, data, content_type, metadata)
 
     async def _call_app(
-        self, sub: TopicSubscription, path: str, event: dict[str, Any], raw: bytes
+        self,
+        sub: TopicSubscription,
+        path: str,
+        event: dict[str, Any],
+        raw: bytes,
+        metadata: Mapping[str, str],
     ) -> Outcome:
         channel = self.runtime.app_channel
         if channel.protocol == "grpc":
-            return await self._call_grpc(sub, path, event)
-        headers = Headers([("content-type", ce.CLOUDEVENTS_CONTENT_TYPE)])
-        if event.get("traceparent"):
-            headers.add("traceparent", str(event["traceparent"]))
+            return await self._call_grpc(sub, path, event, metadata)
+        # The message's metadata as headers (``pubsubname`` among them), as daprd's app channel.
+        headers = Headers(app_metadata.http_headers(metadata))
+        headers.set("content-type", ce.CLOUDEVENTS_CONTENT_TYPE)
+        for field in ("traceparent", "tracestate"):
+            if event.get(field):
+                headers.set(field, str(event[field]))
         try:
             resp = await channel.http("POST", "/" + path.lstrip("/"), headers=headers, body=raw)
         except Exception as exc:
             raise AppDeliveryError(str(exc)) from exc
         return outcome_from_http(resp.status, resp.body)
 
-    async def _call_grpc(self, sub: TopicSubscription, path: str, event: dict[str, Any]) -> Outcome:
+    async def _call_grpc(
+        self, sub: TopicSubscription, path: str, event: dict[str, Any], metadata: Mapping[str, str]
+    ) -> Outcome:
         channel = self.runtime.app_channel
         # The path as the app listed it: the gRPC SDK looks its handler up by it.
         req = topic_event_request(event, topic=sub.topic, pubsub=sub.pubsub, path=path)
+        md = (*channel.grpc_metadata(), *app_metadata.grpc_metadata(metadata))
         try:
             async with channel.slot():
-                resp = await channel.callback_stub().OnTopicEvent(req, metadata=channel.grpc_metadata())
+                resp = await channel.callback_stub().OnTopicEvent(req, metadata=md)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                return Outcome.DROP
+                # daprd acknowledges the event (no retry, no dead letter).
+                log.warning("app does not implement OnTopicEvent; event %s on %s dropped", req.id, sub.topic)
+                return Outcome.SUCCESS
             raise AppDeliveryError(exc.details() or str(exc.code())) from exc
         return outcome_of(resp.status)
 

@@ -2,8 +2,13 @@
 
 The app's answer is read as Dapr reads it: HTTP 2xx with ``{"status": "SUCCESS"|"RETRY"|"DROP"}``
 (empty body = success), 404 = drop, any other status = retry; gRPC ``TopicEventResponse.status``,
-UNIMPLEMENTED = drop, other errors = retry. A message still failing after the retry policy goes to
-the dead-letter topic if there is one; otherwise the handler raises and the broker redelivers it.
+UNIMPLEMENTED = acknowledged without a dead letter, other errors = retry. A message still failing
+after the retry policy goes to the dead-letter topic if there is one; otherwise the handler raises
+and the broker redelivers it. As daprd (pkg/runtime/subscription), an expired event and one no
+route matches are dead-lettered too when the subscription has a dead-letter topic.
+
+The app call gets the message's metadata as daprd passes it on: the broker's metadata plus
+``content-type`` and ``pubsubName`` (sent as headers / gRPC metadata, see ``api/app_metadata``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import enum
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +46,12 @@ class SubscriptionClosed(Exception):
     """
 
 
-# (subscription, path, event, raw CloudEvent bytes) -> outcome
-AppCall = Callable[[TopicSubscription, str, dict[str, Any], bytes], Awaitable[Outcome]]
+# daprd's key for the pub/sub name in a delivered message's metadata (pkg/runtime/pubsub).
+PUBSUB_NAME_KEY = "pubsubName"
+_TRACE_FIELDS = ("traceid", "traceparent", "tracestate")
+
+# (subscription, path, event, raw CloudEvent bytes, message metadata) -> outcome
+AppCall = Callable[[TopicSubscription, str, dict[str, Any], bytes, Mapping[str, str]], Awaitable[Outcome]]
 # (pubsub, topic, data, content type, metadata) -> None
 Republish = Callable[[str, str, bytes, str, dict[str, str]], Awaitable[None]]
 
@@ -77,7 +86,11 @@ def outcome_from_http(status: int, body: bytes) -> Outcome:
 
 
 def decode_event(msg: Message, sub: TopicSubscription) -> tuple[dict[str, Any], bytes]:
-    """The CloudEvent for ``msg``: as published, or built around a raw payload."""
+    """The CloudEvent for ``msg``: as published, or built around a raw payload.
+
+    Trace context the broker carried in the message's metadata fills what the event lacks (a raw
+    payload has none of its own), ``traceparent`` also standing for ``traceid``, as daprd does.
+    """
     raw = sub.metadata.get("rawPayload", "").lower() == "true"
     if not raw:
         try:
@@ -85,9 +98,31 @@ def decode_event(msg: Message, sub: TopicSubscription) -> tuple[dict[str, Any], 
         except ValueError:
             event = None
         if isinstance(event, dict) and "specversion" in event:
+            if any(f not in event and f in msg.metadata for f in _TRACE_FIELDS):
+                _trace_from_metadata(event, msg.metadata)
+                return event, json.dumps(event).encode()
             return event, msg.data
     event = ce.from_raw_payload(msg.data, topic=msg.topic, pubsub=sub.pubsub)
+    _trace_from_metadata(event, msg.metadata)
     return event, json.dumps(event).encode()
+
+
+def _trace_from_metadata(event: dict[str, Any], metadata: Mapping[str, str]) -> None:
+    if "traceid" not in event and "traceid" in metadata:
+        event["traceid"] = metadata["traceid"]
+    if "traceparent" not in event and "traceparent" in metadata:
+        event["traceparent"] = event["traceid"] = metadata["traceparent"]
+    if "tracestate" not in event and "tracestate" in metadata:
+        event["tracestate"] = metadata["tracestate"]
+
+
+def app_metadata(msg: Message, sub: TopicSubscription) -> dict[str, str]:
+    """The metadata daprd hands the app with ``msg``."""
+    out = dict(msg.metadata)
+    if msg.content_type:
+        out["content-type"] = msg.content_type
+    out[PUBSUB_NAME_KEY] = sub.pubsub
+    return out
 
 
 class Deliverer:
@@ -106,15 +141,18 @@ class Deliverer:
         event, raw = decode_event(msg, sub)
         if ce.has_expired(event):
             log.info("event %s on %s expired; dropped", event.get("id"), sub.topic)
+            await self._dead_letter(sub, raw)
             return
         path = sub.route(event)
         if path is None:
             log.warning("no route matches event %s on %s; dropped", event.get("id"), sub.topic)
+            await self._dead_letter(sub, raw)
             return
+        metadata = app_metadata(msg, sub)
         last = "retry"
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
-                outcome = await self.call_app(sub, path, event, raw)
+                outcome = await self.call_app(sub, path, event, raw, metadata)
             except AppDeliveryError as exc:
                 outcome, last = Outcome.RETRY, str(exc)
             if outcome is Outcome.SUCCESS:

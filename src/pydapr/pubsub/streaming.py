@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pydapr.api.grpc.wire import runtime
@@ -47,8 +47,17 @@ class _Stream:
         self.reader: asyncio.Task[None] | None = None
         self.finished = asyncio.Event()
 
-    async def call(self, sub: TopicSubscription, path: str, event: dict[str, Any], raw: bytes) -> Outcome:
-        """The ``AppCall`` of this stream's deliverer: send the event, wait for the client's answer."""
+    async def call(
+        self,
+        sub: TopicSubscription,
+        path: str,
+        event: dict[str, Any],
+        raw: bytes,
+        metadata: Mapping[str, str],
+    ) -> Outcome:
+        """The ``AppCall`` of this stream's deliverer: send the event, wait for the client's answer.
+
+        The stream carries no per-message metadata (as daprd's streaming postman)."""
         if self.closed:
             raise SubscriptionClosed()
         req = topic_event_request(event, topic=sub.topic, pubsub=sub.pubsub, path=path)

@@ -40,7 +40,12 @@ def answer_of(event: Any) -> str:
 @dapr_app.subscribe(pubsub="redis", topic=TOPICS["orders"], route="/orders", dead_letter_topic=TOPICS["dead"])  # type: ignore[untyped-decorator]
 async def orders(request: Request) -> Any:
     event = await request.json()
-    n = record("orders", event, content_type=request.headers.get("content-type"))
+    n = record(
+        "orders",
+        event,
+        content_type=request.headers.get("content-type"),
+        pubsubname=request.headers.get("pubsubname"),
+    )
     answer = answer_of(event)
     if answer == "retry" or (answer == "retry-once" and n == 1):
         return {"status": "RETRY"}

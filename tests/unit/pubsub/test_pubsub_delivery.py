@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,18 @@ class App:
     def __init__(self, *script: Outcome | Exception) -> None:
         self.script = list(script)
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.metadata: list[dict[str, str]] = []
 
-    async def __call__(self, sub: TopicSubscription, path: str, event: dict[str, Any], raw: bytes) -> Outcome:
+    async def __call__(
+        self,
+        sub: TopicSubscription,
+        path: str,
+        event: dict[str, Any],
+        raw: bytes,
+        metadata: Mapping[str, str],
+    ) -> Outcome:
         self.calls.append((path, event))
+        self.metadata.append(dict(metadata))
         step = self.script.pop(0) if self.script else Outcome.SUCCESS
         if isinstance(step, Exception):
             raise step
@@ -157,3 +167,58 @@ async def test_raw_messages_arrive_wrapped_with_data_base64() -> None:
     await d.deliver_with_retry(sub, Message("orders", b"raw!"))
     event = app.calls[0][1]
     assert event["data_base64"] == "cmF3IQ==" and event["datacontenttype"] == "application/octet-stream"
+
+
+async def test_the_app_gets_the_message_metadata_with_content_type_and_pubsub_name() -> None:
+    comp, api = await broker()
+    app = App()
+    d = Deliverer(app, api.publish, FAST)
+    sub = TopicSubscription("pubsub", "orders", default_path="orders")
+    msg = envelope(api, comp, {"n": 1})
+    msg.metadata = {"partitionKey": "p1", "Custom-Header": "x"}
+    await d.deliver_with_retry(sub, msg)
+    assert app.metadata == [
+        {
+            "partitionKey": "p1",
+            "Custom-Header": "x",
+            "content-type": "application/cloudevents+json",
+            "pubsubName": "pubsub",
+        }
+    ]
+
+
+async def test_expired_and_unrouted_events_are_dead_lettered_as_daprd_does() -> None:
+    comp, api = await broker()
+    dead: list[Message] = []
+
+    async def collect(msg: Message) -> None:
+        dead.append(msg)
+
+    await comp.subscribe(SubscribeRequest("orders-dlq"), collect)
+    app = App()
+    d = Deliverer(app, api.publish, FAST)
+    expired = json.loads(envelope(api, comp, {"n": 1}).data)
+    expired["expiration"] = "2000-01-01T00:00:00Z"
+    with_dlq = TopicSubscription("pubsub", "orders", default_path="orders", dead_letter_topic="orders-dlq")
+    await d.deliver_with_retry(with_dlq, Message("orders", json.dumps(expired).encode()))
+    only_big = TopicSubscription(
+        "pubsub", "orders", (compile_rule("event.data.n > 10", "big"),), dead_letter_topic="orders-dlq"
+    )
+    await d.deliver_with_retry(only_big, envelope(api, comp, {"n": 2}))
+    for _ in range(100):
+        if len(dead) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert app.calls == []
+    assert [json.loads(m.data)["data"] for m in dead] == [{"n": 1}, {"n": 2}]
+
+
+async def test_raw_payload_takes_trace_context_from_the_message_metadata() -> None:
+    _, api = await broker()
+    app = App()
+    d = Deliverer(app, api.publish, FAST)
+    sub = TopicSubscription("pubsub", "orders", default_path="orders", metadata={"rawPayload": "true"})
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await d.deliver_with_retry(sub, Message("orders", b"raw", None, {"traceparent": tp, "tracestate": "a=b"}))
+    event = app.calls[0][1]
+    assert (event["traceparent"], event["traceid"], event["tracestate"]) == (tp, tp, "a=b")
