@@ -1,6 +1,6 @@
 """``conversation.anthropic``: Anthropic's Messages API (``POST {endpoint}/messages``).
 
-Metadata (components-contrib conversation/anthropic): ``key`` (or ``ANTHROPIC_API_KEY``; required),
+Metadata (components-contrib conversation/anthropic): ``key`` (required),
 ``model`` (default ``claude-sonnet-4-20250514``; ``ANTHROPIC_MODEL`` wins when set), ``endpoint``
 (default ``https://api.anthropic.com/v1``; required with ``apiType: foundry``), ``cacheTTL``.
 System messages become the ``system`` prompt, tool results ``tool_result`` blocks of a user turn,
@@ -11,7 +11,6 @@ text blocks and tool uses make one choice; usage counts input and output tokens.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import msgspec
@@ -31,6 +30,7 @@ from pydapr.conversation.model import (
     Usage,
     normalize_finish_reason,
 )
+from pydapr.conversation.openai import require_key
 
 DEFAULT_ENDPOINT = "https://api.anthropic.com/v1"
 DEFAULT_MODEL = "claude-sonnet-4-20250514"
@@ -141,13 +141,7 @@ class AnthropicModel(RemoteModel):
     async def init(self, metadata: ComponentMetadata) -> None:
         await super().init(metadata)
         self.model = resolve_model("ANTHROPIC_MODEL", metadata.get("model"), DEFAULT_MODEL)
-        self.key = metadata.get("key") or os.environ.get("ANTHROPIC_API_KEY", "")
-        if not self.key:
-            raise ComponentConfigError(
-                metadata.name,
-                "key",
-                "missing the API key (set it here or in the ANTHROPIC_API_KEY environment variable)",
-            )
+        self.key = require_key(metadata)
         endpoint = metadata.get("endpoint") or ""
         if (metadata.get("apiType") or "").lower() == "foundry" and not endpoint:
             raise ComponentConfigError(

@@ -7,9 +7,8 @@ Ollama needs no key. The server is contacted only per request, so the component 
 
 from __future__ import annotations
 
-from pydapr.components.base import ComponentConfigError, ComponentMetadata
-from pydapr.conversation._upstream import BaseURL, JsonAPI
-from pydapr.conversation.contract import RemoteModel, resolve_model
+from pydapr.components.base import ComponentMetadata
+from pydapr.conversation.contract import resolve_model
 from pydapr.conversation.openai import OpenAIModel
 
 DEFAULT_ENDPOINT = "http://localhost:11434/v1"
@@ -17,13 +16,7 @@ DEFAULT_MODEL = "llama3.2:latest"
 
 
 class OllamaModel(OpenAIModel):
-    async def init(self, metadata: ComponentMetadata) -> None:
-        await RemoteModel.init(self, metadata)
-        self.model = resolve_model("OLLAMA_MODEL", metadata.get("model"), DEFAULT_MODEL)
+    def configure(self, metadata: ComponentMetadata) -> tuple[str, str, str]:
+        model = resolve_model("OLLAMA_MODEL", metadata.get("model"), DEFAULT_MODEL)
         # Ollama ignores the key; its OpenAI-compatible API only wants one to be present.
-        self.key = metadata.get("key") or "ollama"
-        try:
-            base = BaseURL.parse(metadata.get("endpoint") or DEFAULT_ENDPOINT)
-        except ValueError as exc:
-            raise ComponentConfigError(metadata.name, "endpoint", str(exc)) from None
-        self.api = JsonAPI(base)
+        return model, metadata.get("endpoint") or DEFAULT_ENDPOINT, metadata.get("key") or "ollama"

@@ -1,7 +1,7 @@
 """``conversation.openai``: OpenAI's Chat Completions API, or any server that speaks it.
 
-Metadata as in components-contrib conversation/openai: ``key`` (or ``OPENAI_API_KEY``; required, as
-Dapr's client refuses to start without one), ``model`` (default ``gpt-5-nano``; ``OPENAI_MODEL``
+Metadata as in components-contrib conversation/openai: ``key`` (required: Dapr's client refuses to
+start without one), ``model`` (default ``gpt-5-nano``; ``OPENAI_MODEL``
 wins when set), ``endpoint`` (base URL, default ``https://api.openai.com/v1``, also
 ``OPENAI_BASE_URL``), ``cacheTTL``, and for Azure OpenAI ``apiType: azure`` with ``endpoint`` and
 ``apiVersion`` (``AZURE_OPENAI_MODEL``, default ``gpt-4.1-nano``; the model is the deployment).
@@ -10,6 +10,7 @@ Nothing is contacted at init.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -29,6 +30,8 @@ from pydapr.conversation.model import (
     Usage,
     normalize_finish_reason,
 )
+
+log = logging.getLogger("pydapr.conversation")
 
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-5-nano"
@@ -109,7 +112,11 @@ def chat_request(model: str, request: ConverseRequest) -> dict[str, Any]:
     if request.tool_choice:
         body["tool_choice"] = _tool_choice(request.tool_choice)
     if request.response_format is not None:
-        body["response_format"] = _response_format(dict(request.response_format))
+        if isinstance(request.response_format.get("type"), str):
+            body["response_format"] = _response_format(dict(request.response_format))
+        else:
+            # As Dapr: a schema without a type is dropped with a warning, the call goes on.
+            log.warning("response format ignored: a JSON schema needs a string 'type'")
     if request.prompt_cache_retention_seconds is not None:
         # OpenAI's extended prompt caching knows two retentions: in memory (minutes) or 24h.
         body["prompt_cache_retention"] = (
@@ -181,31 +188,23 @@ def parse_chat_response(model: str, doc: Any) -> ConverseResponse:
     return ConverseResponse(tuple(outputs), model=model, usage=parse_usage(doc.get("usage")))
 
 
+def require_key(metadata: ComponentMetadata) -> str:
+    # Dapr always hands the metadata key to its client, so an environment variable cannot stand in.
+    key = metadata.get("key") or ""
+    if not key:
+        raise ComponentConfigError(metadata.name, "key", "is required (the API key)")
+    return key
+
+
 class OpenAIModel(RemoteModel):
     api: JsonAPI
     key: str = ""
     azure_api_version: str = ""
 
-    def _defaults(self, metadata: ComponentMetadata) -> tuple[str, str, str]:
-        """(key, endpoint, model) when the metadata leaves them out."""
-        if (metadata.get("apiType") or "").lower() == "azure":
-            return (
-                os.environ.get("OPENAI_API_KEY", ""),
-                "",
-                resolve_model("AZURE_OPENAI_MODEL", metadata.get("model"), DEFAULT_AZURE_MODEL),
-            )
-        endpoint = os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or DEFAULT_ENDPOINT
-        return (
-            os.environ.get("OPENAI_API_KEY", ""),
-            endpoint,
-            resolve_model("OPENAI_MODEL", metadata.get("model"), DEFAULT_MODEL),
-        )
-
-    async def init(self, metadata: ComponentMetadata) -> None:
-        await super().init(metadata)
-        default_key, default_endpoint, self.model = self._defaults(metadata)
-        self.key = metadata.get("key") or default_key
-        endpoint = metadata.get("endpoint") or default_endpoint
+    def configure(self, metadata: ComponentMetadata) -> tuple[str, str, str]:
+        """(model, endpoint, key) as Dapr's component resolves them from its metadata."""
+        key = require_key(metadata)
+        endpoint = metadata.get("endpoint") or ""
         if (metadata.get("apiType") or "").lower() == "azure":
             self.azure_api_version = metadata.get("apiVersion") or ""
             if not endpoint or not self.azure_api_version:
@@ -214,12 +213,24 @@ class OpenAIModel(RemoteModel):
                     "apiType",
                     "endpoint and apiVersion must be provided when apiType is set to 'azure'",
                 )
-        if not self.key:
-            raise ComponentConfigError(
-                metadata.name,
-                "key",
-                "missing the API key (set it here or in the OPENAI_API_KEY environment variable)",
+            return (
+                resolve_model("AZURE_OPENAI_MODEL", metadata.get("model"), DEFAULT_AZURE_MODEL),
+                endpoint,
+                key,
             )
+        endpoint = endpoint or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or ""
+        return (
+            resolve_model("OPENAI_MODEL", metadata.get("model"), DEFAULT_MODEL),
+            endpoint or DEFAULT_ENDPOINT,
+            key,
+        )
+
+    def messages(self, request: ConverseRequest) -> list[dict[str, Any]]:
+        return chat_messages(request.messages)
+
+    async def init(self, metadata: ComponentMetadata) -> None:
+        await super().init(metadata)
+        self.model, endpoint, self.key = self.configure(metadata)
         try:
             base = BaseURL.parse(endpoint)
         except ValueError as exc:
@@ -228,6 +239,7 @@ class OpenAIModel(RemoteModel):
 
     async def complete(self, request: ConverseRequest) -> ConverseResponse:
         body = chat_request(self.model, request)
+        body["messages"] = self.messages(request)
         if self.azure_api_version:
             path = f"/openai/deployments/{self.model}/chat/completions?api-version={self.azure_api_version}"
             headers = [("api-key", self.key)]

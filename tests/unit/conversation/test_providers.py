@@ -8,7 +8,8 @@ import pytest
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.conversation._upstream import ModelAPIError
 from pydapr.conversation.anthropic import AnthropicModel
-from pydapr.conversation.contract import RemoteModel
+from pydapr.conversation.compatible import DeepSeekModel, GoogleAIModel, HuggingFaceModel, MistralModel
+from pydapr.conversation.contract import ConversationModel, RemoteModel
 from pydapr.conversation.model import (
     Choice,
     CompletionTokensDetails,
@@ -323,10 +324,10 @@ async def test_anthropic_rejected_key_is_a_clear_error(fake_llm: FakeLLM) -> Non
 @pytest.mark.parametrize(
     ("cls", "type_name", "props", "problem"),
     [
-        (OpenAIModel, "conversation.openai", {}, "missing the API key"),
+        (OpenAIModel, "conversation.openai", {}, "metadata.key: is required"),
         (OpenAIModel, "conversation.openai", {"key": "k", "apiType": "azure"}, "endpoint and apiVersion"),
         (OpenAIModel, "conversation.openai", {"key": "k", "endpoint": "ftp://x"}, "not an http"),
-        (AnthropicModel, "conversation.anthropic", {}, "missing the API key"),
+        (AnthropicModel, "conversation.anthropic", {}, "metadata.key: is required"),
         (AnthropicModel, "conversation.anthropic", {"key": "k", "apiType": "foundry"}, "endpoint must be"),
         (OllamaModel, "conversation.ollama", {"cacheTTL": "soon"}, "invalid duration"),
     ],
@@ -336,3 +337,61 @@ async def test_bad_metadata_fails_init(
 ) -> None:
     with pytest.raises(ComponentConfigError, match=problem):
         await _model(cls, type_name, **props)
+
+
+@pytest.mark.parametrize(
+    ("cls", "type_name", "model", "endpoint"),
+    [
+        (DeepSeekModel, "conversation.deepseek", "deepseek-chat", "https://api.deepseek.com:443"),
+        (
+            GoogleAIModel,
+            "conversation.googleai",
+            "gemini-2.5-flash-lite",
+            "https://generativelanguage.googleapis.com:443/v1beta/openai",
+        ),
+        (
+            HuggingFaceModel,
+            "conversation.huggingface",
+            "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+            "https://router.huggingface.co:443/hf-inference/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-32B/v1",
+        ),
+        (MistralModel, "conversation.mistral", "open-mistral-7b", "https://api.mistral.ai:443/v1"),
+        (OpenAIModel, "conversation.openai", "gpt-5-nano", "https://api.openai.com:443/v1"),
+    ],
+)
+async def test_openai_compatible_providers_defaults(
+    cls: type[OpenAIModel], type_name: str, model: str, endpoint: str
+) -> None:
+    component = await _model(cls, type_name, key="k")
+    try:
+        assert (component.model, str(component.api.base)) == (model, endpoint)
+    finally:
+        await component.close()
+
+
+async def test_mistral_gets_earlier_tool_calls_as_text(fake_llm: FakeLLM) -> None:
+    model = await _model(MistralModel, "conversation.mistral", key="k", endpoint=f"{fake_llm.url}/v1")
+    call = ToolCall("call_1", "get_weather", '{"city":"Paris"}')
+    try:
+        await model.converse(
+            _ask(
+                user("weather?"),
+                Message(Role.ASSISTANT, (call,)),
+                Message(Role.TOOL, (ToolResult("call_1", "get_weather", "sunny"),)),
+            )
+        )
+    finally:
+        await model.close()
+    assert fake_llm.requests[0]["body"]["messages"][1:] == [
+        {"role": "assistant", "content": 'Tool call [ID: call_1]: get_weather({"city":"Paris"})'},
+        {"role": "user", "content": "Tool response [ID: call_1, Name: get_weather]: sunny"},
+    ]
+
+
+def test_every_conversation_type_daprd_registers_resolves() -> None:
+    from pydapr.components.registry import registry
+
+    known = registry.known_types()
+    for name in ("echo", "openai", "ollama", "anthropic", "deepseek", "googleai", "huggingface", "mistral"):
+        assert known[f"conversation.{name}"] == ["v1"]
+        assert issubclass(registry.resolve(f"conversation.{name}", "v1"), ConversationModel)

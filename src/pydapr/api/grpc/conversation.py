@@ -2,8 +2,9 @@
 transports share (the HTTP routes speak the protobuf JSON of the same messages, as daprd does).
 
 Alpha2 messages exist only in SDK releases that define them (``runtime.has``); without them the
-RPC and its HTTP route are not served. Fields added to the proto later (``max_tokens``) are read
-only when the installed definitions have them.
+RPC and its HTTP route are not served. Fields added to the proto later (``response_format``,
+``prompt_cache_retention``, ``max_tokens``, the result's ``model`` and ``usage``) are read and
+written only when the installed definitions have them.
 """
 
 from __future__ import annotations
@@ -132,9 +133,11 @@ def alpha2_response(msg: Any, result: ConverseResponse) -> Any:
                     tc.id = call.id
                 tc.function.name = call.name
                 tc.function.arguments = call.arguments
-        if result.model:
+        # ``model`` and ``usage`` came with Dapr 1.17's messages; older definitions lack them.
+        fields = out.DESCRIPTOR.fields_by_name
+        if result.model and "model" in fields:
             out.model = result.model
-        if result.usage is not None:
+        if result.usage is not None and "usage" in fields:
             out.usage.SetInParent()
             _usage(out.usage, result.usage)
     return response
