@@ -56,3 +56,9 @@ def test_urls_and_repositories_are_not_pii() -> None:
 def test_several_entities_in_one_text() -> None:
     got = scrub("mail test@test.com or call +2222222222 from 192.168.1.20")
     assert got == "mail <EMAIL_ADDRESS> or call <PHONE_NUMBER> from <IP>"
+
+
+def test_identical_matches_resolve_to_the_later_entity_as_under_daprd() -> None:
+    # Go's sort leaves identical intervals in reverse order of discovery; the scrubber keeps the first.
+    assert scrub("call 2222222222") == "call <ISBN>"
+    assert scrub("123-45-6789") == "<US_SSN>"
