@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +113,11 @@ def load_configurations(paths: Sequence[Path]) -> Configuration:
             # Each file is checked on its own first, so an error names the file it is in.
             _parse_standalone(Doc(path, "Configuration", 1), obj, path.stem)
             merged = _merge(merged, obj)
-    source = sources[-1] if sources else None
-    return _parse_standalone(
-        Doc(source or Path("--config"), "Configuration", 1), merged, source.stem if source else "default"
-    )
+    if not sources:
+        return replace(
+            _parse_standalone(Doc(Path("--config"), "Configuration", 1), {}, "default"), source=None
+        )
+    return _parse_standalone(Doc(sources[-1], "Configuration", 1), merged, sources[-1].stem)
 
 
 def _parse_standalone(doc: Doc, obj: dict[str, Any], default_name: str) -> Configuration:
