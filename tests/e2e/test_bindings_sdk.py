@@ -62,7 +62,12 @@ APP = textwrap.dedent(
             calls["n"] += 1
             # The first event is refused: the sidecar must deliver it again.
             status = 500 if calls["n"] == 1 else 200
-            record = {"path": self.path, "status": status, "tz": self.headers.get("timeZone")}
+            record = {
+                "path": self.path,
+                "status": status,
+                "tz": self.headers.get("timeZone"),
+                "ct": self.headers.get("content-type"),
+            }
             out.write(json.dumps(record) + "\\n")
             out.flush()
             self.send_response(status)
@@ -134,3 +139,5 @@ def test_cron_events_reach_the_app_and_refused_ones_are_retried(procs: Processes
     assert lines[0]["status"] == 500
     assert [x["status"] for x in lines[1:3]] == [200, 200]
     assert all(x["path"] == "/tick" and x["tz"] for x in lines)
+    # daprd sends every input binding event as application/json, whatever the data.
+    assert {x["ct"] for x in lines} == {"application/json"}

@@ -4,7 +4,9 @@ delivery to the app.
 Input bindings start once the app is reachable. The sidecar asks the app whether it takes a
 binding's events: HTTP apps with ``OPTIONS /<route>`` (a 2xx answer or 405 means yes; ``route``
 metadata overrides the binding name), gRPC apps with ``ListInputBindings``. Each event is then
-POSTed to ``/<route>`` (gRPC: ``OnBindingEvent``) with the event metadata as headers. A failed
+POSTed to ``/<route>`` (gRPC: ``OnBindingEvent``) with the event metadata as headers, as daprd's
+app channel writes them (``api/app_metadata``), and ``Content-Type: application/json`` whatever the
+data (daprd sets it on every binding event). A failed
 delivery (app unreachable, non-2xx) is retried with backoff until it succeeds or the sidecar
 stops, so no event is dropped while the sidecar runs.
 
@@ -26,6 +28,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
+from pydapr.api import app_metadata
 from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import InputBinding, InvokeRequest, OutputBinding, ReadEvent
 from pydapr.components.base import ComponentMetadata
@@ -151,11 +154,9 @@ class BindingsBlock(BuildingBlock):
                 parallel = reply.concurrency == runtime.BindingEventResponse.PARALLEL
                 await self.send_to_outputs(name, list(reply.to), bytes(reply.data), parallel)
             return bytes(reply.data)
-        headers = Headers([(k, v) for k, v in event.metadata.items() if _header_safe(k, v)])
-        if event.data and headers.get("content-type") is None:
-            headers.set(
-                "content-type", "application/json" if _is_json(event.data) else "application/octet-stream"
-            )
+        # As daprd: the event's metadata as headers, and always Content-Type: application/json.
+        headers = Headers(app_metadata.http_headers(event.metadata))
+        headers.set("content-type", "application/json")
         resp = await channel.http("POST", "/" + route, headers=headers, body=event.data, timeout=60.0)
         if not 200 <= resp.status < 300:
             raise DeliveryFailed(f"app answered {resp.status}")
@@ -218,22 +219,3 @@ def _reply_payload(data: bytes) -> bytes:
         return msgspec.json.encode(msgspec.json.decode(data)) if data else b"null"
     except msgspec.DecodeError:
         return b"null"
-
-
-def _header_safe(name: str, value: str) -> bool:
-    return (
-        bool(name)
-        and all(33 <= ord(c) < 127 and c != ":" for c in name)
-        and "\n" not in value
-        and "\r" not in value
-    )
-
-
-def _is_json(data: bytes) -> bool:
-    import msgspec
-
-    try:
-        msgspec.json.decode(data)
-    except msgspec.DecodeError:
-        return False
-    return True
