@@ -1,10 +1,10 @@
 """``conversation.openai``: OpenAI's Chat Completions API, or any server that speaks it.
 
 Metadata as in components-contrib conversation/openai: ``key`` (required: Dapr's client refuses to
-start without one), ``model`` (default ``gpt-5-nano``; ``OPENAI_MODEL``
-wins when set), ``endpoint`` (base URL, default ``https://api.openai.com/v1``, also
-``OPENAI_BASE_URL``), ``cacheTTL``, and for Azure OpenAI ``apiType: azure`` with ``endpoint`` and
-``apiVersion`` (``AZURE_OPENAI_MODEL``, default ``gpt-4.1-nano``; the model is the deployment).
+start without one), ``model`` (default ``gpt-5-nano``; ``OPENAI_MODEL`` wins when set),
+``endpoint`` (base URL, default ``https://api.openai.com/v1``, also ``OPENAI_BASE_URL``),
+``cacheTTL``, and for Azure OpenAI ``apiType: azure`` with ``endpoint`` and ``apiVersion``
+(``AZURE_OPENAI_MODEL``, default ``gpt-4.1-nano``; the model is the deployment).
 Nothing is contacted at init.
 """
 
@@ -91,8 +91,14 @@ def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def chat_request(model: str, request: ConverseRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": chat_messages(request.messages)}
+def chat_request(
+    model: str, request: ConverseRequest, messages: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Chat Completions body; ``messages`` replaces the default mapping of the request's."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": chat_messages(request.messages) if messages is None else messages,
+    }
     if not _is_reasoning_model(model):
         body["temperature"] = request.temperature
     if request.max_tokens:
@@ -238,8 +244,7 @@ class OpenAIModel(RemoteModel):
         self.api = JsonAPI(base)
 
     async def complete(self, request: ConverseRequest) -> ConverseResponse:
-        body = chat_request(self.model, request)
-        body["messages"] = self.messages(request)
+        body = chat_request(self.model, request, self.messages(request))
         if self.azure_api_version:
             path = f"/openai/deployments/{self.model}/chat/completions?api-version={self.azure_api_version}"
             headers = [("api-key", self.key)]
