@@ -8,6 +8,7 @@ from typing import Any
 
 from ._fields import Doc, join
 from ._values import go_text
+from .durations import parse_duration
 from .models import ClientTLS, Component, HTTPEndpoint, SecretKeyRef, TLSDocument
 
 __all__ = ["parse_component", "parse_http_endpoint", "registry_version"]
@@ -26,7 +27,7 @@ def parse_component(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Com
     kind = doc.required(spec, "type", "spec")
     if not _TYPE.fullmatch(kind):
         raise doc.error("spec.type", f'"{kind}" is not of the form family.name, like state.redis')
-    init_timeout = doc.duration(spec, "initTimeout", "spec", 5.0)
+    init_timeout = _init_timeout(doc, spec)
     if init_timeout <= 0:
         raise doc.error("spec.initTimeout", "must be greater than zero")
     auth = doc.mapping(obj, "auth", "")
@@ -43,6 +44,18 @@ def parse_component(doc: Doc, obj: dict[str, Any], namespace: str | None) -> Com
         scopes=doc.strings(obj, "scopes", ""),
         source=doc.file,
     )
+
+
+def _init_timeout(doc: Doc, spec: dict[str, Any]) -> float:
+    text = doc.string(spec, "initTimeout", "spec")
+    if not text:
+        return 5.0
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        # daprd falls back to its 5s default when the value does not parse; so does pydapr, aloud.
+        doc.warn("spec.initTimeout", f"{exc}; using the default 5s")
+        return 5.0
 
 
 def parse_http_endpoint(doc: Doc, obj: dict[str, Any], namespace: str | None) -> HTTPEndpoint:

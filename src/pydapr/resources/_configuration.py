@@ -68,17 +68,7 @@ def _action(doc: Doc, spec: dict[str, Any], key: str, where: str) -> str | None:
 def _tracing(doc: Doc, spec: dict[str, Any]) -> TracingSpec:
     where = "spec.tracing"
     tracing = doc.mapping(spec, "tracing", "spec")
-    rate_text = doc.text(tracing, "samplingRate", where)
-    rate = 0.0001
-    if rate_text:
-        try:
-            rate = float(rate_text)
-        except ValueError:
-            raise doc.error(
-                join(where, "samplingRate"), f'"{rate_text}" is not a number from 0 to 1'
-            ) from None
-        if not 0 <= rate <= 1:
-            raise doc.error(join(where, "samplingRate"), f'"{rate_text}" is not a number from 0 to 1')
+    rate = _sampling_rate(doc, doc.text(tracing, "samplingRate", where), join(where, "samplingRate"))
     zipkin = doc.mapping(tracing, "zipkin", where)
     otel = doc.mapping(tracing, "otel", where)
     otel_where = join(where, "otel")
@@ -95,6 +85,23 @@ def _tracing(doc: Doc, spec: dict[str, Any]) -> TracingSpec:
         otel_headers=doc.name_values(otel, "headers", otel_where),
         otel_timeout=doc.duration(otel, "timeout", otel_where, None),
     )
+
+
+def _sampling_rate(doc: Doc, text: str | None, where: str) -> float:
+    # Dapr parses the rate when it sets tracing up: text that is not a number means its default,
+    # and its ratio sampler treats anything above 1 as always and below 0 as never.
+    if not text:
+        return 0.0001
+    try:
+        rate = float(text)
+    except ValueError:
+        doc.warn(where, f'"{text}" is not a number from 0 to 1; using the default 0.0001')
+        return 0.0001
+    if not 0 <= rate <= 1:
+        clamped = min(max(rate, 0.0), 1.0)
+        doc.warn(where, f'"{text}" is not a number from 0 to 1; sampling as {clamped:g}')
+        return clamped
+    return rate
 
 
 def _metrics_enabled(doc: Doc, spec: dict[str, Any]) -> bool:

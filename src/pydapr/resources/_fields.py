@@ -50,6 +50,7 @@ class Doc:
     kind: str
     document: int
     name: str | None = None
+    quiet: bool = False  # a second reading of something already warned about
 
     def error(self, field: str | None, problem: str) -> ResourceError:
         return ResourceError(
@@ -58,7 +59,8 @@ class Doc:
 
     def warn(self, field: str | None, problem: str) -> None:
         """Log, in the same one-line form as an error, something Dapr accepts but pydapr doubts."""
-        log.warning("%s", self.error(field, problem))
+        if not self.quiet:
+            log.warning("%s", self.error(field, problem))
 
     def get(self, obj: dict[str, Any], key: str) -> Any:
         return lookup(obj, key)

@@ -104,20 +104,23 @@ def load_configurations(paths: Sequence[Path]) -> Configuration:
     ``null`` clears a section. ``$VAR`` and ``${VAR}`` are expanded in each file first. With no
     paths this is Dapr's default configuration.
     """
-    merged: dict[str, Any] = {}
-    sources: list[Path] = []
-    for path in map(Path, paths):
-        obj = _configuration_document(path)
-        sources.append(path)
-        if obj is not None:
-            # Each file is checked on its own first, so an error names the file it is in.
-            _parse_standalone(Doc(path, "Configuration", 1), obj, path.stem)
-            merged = _merge(merged, obj)
+    sources = [Path(path) for path in paths]
     if not sources:
         return replace(
             _parse_standalone(Doc(Path("--config"), "Configuration", 1), {}, "default"), source=None
         )
-    return _parse_standalone(Doc(sources[-1], "Configuration", 1), merged, sources[-1].stem)
+    merged: dict[str, Any] = {}
+    for path in sources:
+        obj = _configuration_document(path)
+        if obj is None:
+            continue
+        if len(sources) > 1:
+            # Each file is checked on its own first, so an error (or warning) names its file.
+            _parse_standalone(Doc(path, "Configuration", 1), obj, path.stem)
+        merged = _merge(merged, obj)
+    # With several files, the combination was already checked (and warned about) file by file.
+    final = Doc(sources[-1], "Configuration", 1, quiet=len(sources) > 1)
+    return _parse_standalone(final, merged, sources[-1].stem)
 
 
 def _parse_standalone(doc: Doc, obj: dict[str, Any], default_name: str) -> Configuration:

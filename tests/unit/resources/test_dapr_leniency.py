@@ -402,13 +402,13 @@ def test_no_config_file_is_daprs_default_configuration() -> None:
 def test_an_error_in_one_of_several_config_files_names_that_file() -> None:
     good = write("good.yaml", BASE)
     bad = write(
-        "bad.yaml", "kind: Configuration\nmetadata: {name: bad}\nspec: {tracing: {samplingRate: lots}}\n"
+        "bad.yaml", "kind: Configuration\nmetadata: {name: bad}\nspec: {tracing: {otel: {protocol: udp}}}\n"
     )
     with pytest.raises(ResourceError) as info:
         load_configurations([good, bad, Path("never-read.yaml")])
     assert (
         str(info.value)
-        == 'resources/bad.yaml: Configuration "bad": spec.tracing.samplingRate: "lots" is not a number from 0 to 1'
+        == 'resources/bad.yaml: Configuration "bad": spec.tracing.otel.protocol: "udp" is not one of grpc, http'
     )
     with pytest.raises(ResourceError) as info:
         load_configurations([good, Path("missing.yaml")])
@@ -439,4 +439,16 @@ def test_config_file_oddities_daprd_accepts(caplog: pytest.LogCaptureFixture) ->
     assert caplog.messages == [
         "resources/empty.yaml: the file is empty; using Dapr's default configuration",
         "resources/two.yaml: only the Configuration (document 1) is read; other documents are ignored",
+    ]
+
+
+def test_a_warning_in_one_of_several_config_files_is_given_once(caplog: pytest.LogCaptureFixture) -> None:
+    one = write(
+        "one.yaml", "kind: Configuration\nmetadata: {name: one}\nspec: {tracing: {samplingRate: lots}}\n"
+    )
+    two = write("two.yaml", "kind: Configuration\nmetadata: {name: two}\nspec: {metric: {enabled: false}}\n")
+    conf = load_configurations([one, two])
+    assert (conf.name, conf.tracing.sampling_rate, conf.metrics_enabled) == ("two", 0.0001, False)
+    assert caplog.messages == [
+        'resources/one.yaml: Configuration "one": spec.tracing.samplingRate: "lots" is not a number from 0 to 1; using the default 0.0001'
     ]

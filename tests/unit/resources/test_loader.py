@@ -321,8 +321,6 @@ def test_resiliencies_with_one_name_all_load() -> None:
         ("{type: [state.redis]}", 'Component "statestore": spec.type: expected a string, got a list'),
         ("{type: state.redis, version: {v: 1}}", 'Component "statestore": spec.version: expected a string, got a mapping'),
         ("{type: state.redis, version: v1, ignoreErrors: maybe}", 'Component "statestore": spec.ignoreErrors: expected true or false, got string "maybe"'),
-        ("{type: state.redis, version: v1, initTimeout: '10'}", 'Component "statestore": spec.initTimeout: invalid duration "10": missing unit (use ns, us, ms, s, m or h)'),
-        ("{type: state.redis, version: v1, initTimeout: 10}", 'Component "statestore": spec.initTimeout: expected a duration like 5s or 300ms, got integer 10'),
         ("{type: state.redis, version: v1, initTimeout: 0s}", 'Component "statestore": spec.initTimeout: must be greater than zero'),
         ("{type: state.redis, version: v1, metadata: {a: b}}", 'Component "statestore": spec.metadata: expected a list, got a mapping'),
         ("{type: state.redis, version: v1, metadata: [{name: [x]}]}", 'Component "statestore": spec.metadata[0].name: expected a string, got a list'),
@@ -336,6 +334,23 @@ def test_component_spec_errors(spec: str, message: str) -> None:
         f"apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\nspec: {spec}\n",
     )
     assert error() == f"resources/statestore.yaml: {message}"
+
+
+def test_unreadable_init_timeout_falls_back_to_five_seconds(caplog: pytest.LogCaptureFixture) -> None:
+    # daprd uses its 5s default when initTimeout does not parse.
+    write(
+        "a.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: a}\nspec: {type: state.redis, initTimeout: '10'}\n",
+    )
+    write(
+        "b.yaml",
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: b}\nspec: {type: state.redis, initTimeout: 10}\n",
+    )
+    assert [c.init_timeout for c in load().components] == [5.0, 5.0]
+    assert caplog.messages == [
+        'resources/a.yaml: Component "a": spec.initTimeout: invalid duration "10": missing unit (use ns, us, ms, s, m or h); using the default 5s',
+        'resources/b.yaml: Component "b": spec.initTimeout: invalid duration "10": missing unit (use ns, us, ms, s, m or h); using the default 5s',
+    ]
 
 
 def test_component_without_spec() -> None:
@@ -1115,6 +1130,24 @@ def test_load_configuration_without_api_version_or_name(caplog: pytest.LogCaptur
     ]
 
 
+@pytest.mark.parametrize(
+    ("rate", "sampling", "warning"),
+    [
+        ("lots", 0.0001, '"lots" is not a number from 0 to 1; using the default 0.0001'),
+        ("'2'", 1.0, '"2" is not a number from 0 to 1; sampling as 1'),
+        ("-1", 0.0, '"-1" is not a number from 0 to 1; sampling as 0'),
+    ],
+)
+def test_sampling_rates_dapr_reads_anyway(
+    rate: str, sampling: float, warning: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(
+        "c.yaml", f"kind: Configuration\nmetadata: {{name: c}}\nspec: {{tracing: {{samplingRate: {rate}}}}}\n"
+    )
+    assert load_configuration(path).tracing.sampling_rate == sampling
+    assert caplog.messages == [f'resources/c.yaml: Configuration "c": spec.tracing.samplingRate: {warning}']
+
+
 def test_load_configuration_errors() -> None:
     with pytest.raises(ResourceError) as info:
         load_configuration(Path("missing.yaml"))
@@ -1128,8 +1161,6 @@ def test_load_configuration_errors() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("{tracing: {samplingRate: lots}}", 'spec.tracing.samplingRate: "lots" is not a number from 0 to 1'),
-        ("{tracing: {samplingRate: '2'}}", 'spec.tracing.samplingRate: "2" is not a number from 0 to 1'),
         ("{tracing: {otel: {protocol: udp}}}", 'spec.tracing.otel.protocol: "udp" is not one of grpc, http'),
         ("{accessControl: {defaultAction: maybe}}", 'spec.accessControl.defaultAction: "maybe" is not one of allow, deny'),
         ("{accessControl: {policies: [{appId: a, namespace: default}]}}", "spec.accessControl.policies[0].trustDomain: field required"),
