@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._fields import Doc, join
+from ._values import describe, go_string
 from .models import BulkSubscribeSpec, RouteRule, Subscription
 
 __all__ = ["parse_subscription"]
@@ -48,13 +49,15 @@ def parse_subscription(
 
 
 def _metadata(doc: Doc, spec: dict[str, Any]) -> dict[str, str]:
-    # Unquoted scalars (rawPayload: true) are taken as their text rather than rejected.
-    values = doc.mapping(spec, "metadata", "spec")
+    # A map of strings in Dapr: unquoted scalars (rawPayload: true) are taken as their text.
     result: dict[str, str] = {}
-    for key in values:
-        text = doc.text(values, key, "spec.metadata")
-        if text is not None:
-            result[str(key)] = text
+    for key, value in doc.mapping(spec, "metadata", "spec").items():
+        if value is None:
+            continue
+        text = go_string(value)
+        if text is None:
+            raise doc.error(join("spec.metadata", str(key)), f"expected a string, got {describe(value)}")
+        result[str(go_string(key) or key)] = text
     return result
 
 

@@ -43,6 +43,12 @@ def _as_text(loader: Any, node: Any) -> str:
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
 _Loader.add_constructor("tag:yaml.org,2002:value", _as_text)
+# Go's YAML reads 1e6 as a number; PyYAML's YAML 1.1 rules want a dot (1.0e6) for that.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def split_documents(text: str) -> list[tuple[int, str]]:

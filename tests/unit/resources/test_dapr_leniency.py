@@ -452,3 +452,11 @@ def test_a_warning_in_one_of_several_config_files_is_given_once(caplog: pytest.L
     assert caplog.messages == [
         'resources/one.yaml: Configuration "one": spec.tracing.samplingRate: "lots" is not a number from 0 to 1; using the default 0.0001'
     ]
+
+
+def test_subscription_metadata_is_a_map_of_strings() -> None:
+    write("s.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\nspec: {topic: t, pubsubname: p, routes: {default: /r}, metadata: {rawPayload: true, maxLen: 1e6, 3: x, gone: null}}\n")  # fmt: skip
+    (sub,) = load_resources([RES], app_id="myapp").subscriptions
+    assert sub.metadata == {"rawPayload": "true", "maxLen": "1e+06", "3": "x"}
+    write("s.yaml", "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: {name: s}\nspec: {topic: t, pubsubname: p, routes: {default: /r}, metadata: {keys: [a]}}\n")  # fmt: skip
+    assert error() == 'resources/s.yaml: Subscription "s": spec.metadata.keys: expected a string, got a list'
