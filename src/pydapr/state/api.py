@@ -375,14 +375,16 @@ class StateAPI:
         entry = self.store(store_name)
         if FEATURE_QUERY not in entry.features:
             raise E.QUERY_NOT_SUPPORTED()
+        # daprd answers every query failure, a malformed query included, with 500/Internal
+        # (pkg/api/universal/state_query.go, errors.StateStoreQueryFailed).
         try:
             query = parse_query(body, entry.prefix)
         except QueryError as exc:
-            raise E.QUERY_BAD_INPUT(store_name, exc) from None
+            raise E.QUERY(store_name, exc) from None
         try:
             result = await entry.store.query(query)
         except QueryError as exc:
-            raise E.QUERY_BAD_INPUT(store_name, exc) from None
+            raise E.QUERY(store_name, exc) from None
         except Exception as exc:
             log.debug("state query on %s failed", store_name, exc_info=True)
             raise E.QUERY(store_name, exc) from exc

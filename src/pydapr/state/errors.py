@@ -73,7 +73,6 @@ DELETE_BAD_INPUT = ErrorKind(
 TRANSACTION_BAD_INPUT = ErrorKind(
     "ERR_STATE_TRANSACTION", 400, S.INVALID_ARGUMENT, "error while executing state transaction: {0}"
 )
-QUERY_BAD_INPUT = ErrorKind("ERR_STATE_QUERY", 400, S.INVALID_ARGUMENT, "state store {0} query failed: {1}")
 
 # ETag failures keep the operation's code; Dapr answers 409/Aborted (mismatch) or 400/InvalidArgument
 # (malformed) -- pkg/api/http/http.go etagError, pkg/api/grpc/grpc.go getStateErrorCode.

@@ -144,7 +144,7 @@ async def test_http_bulk_transaction_query_and_keys(http: Http) -> None:
          {"operations": [{"operation": "upsert", "request": {"key": "k", "value": 1}},
                          {"operation": "merge", "request": {"key": "j"}}]},
          (400, "ERR_NOT_SUPPORTED_STATE_OPERATION")),
-        ("POST", "/v1.0-alpha1/state/store/query", b"{bad", (400, "ERR_STATE_QUERY")),
+        ("POST", "/v1.0-alpha1/state/store/query", b"{bad", (500, "ERR_STATE_QUERY")),  # as daprd
         ("GET", "/v1.0-alpha1/pydapr/state/store/keys?limit=0", None, (400, "ERR_MALFORMED_REQUEST")),
     ],
 )  # fmt: skip
