@@ -135,9 +135,8 @@ def test_dapr_app_id_header_takes_precedence_over_the_path(mesh: Mesh) -> None:
 
 def test_http_invoke_with_basic_auth_app_id(mesh: Mesh) -> None:
     credentials = base64.b64encode(b"dapr-app-id:orders").decode()
-    status, _, body = call(
-        f"{mesh.greeter.url}/echo/basic/../auth//x/?q=2", "PUT", b"b", {"authorization": f"Basic {credentials}"}
-    )
+    auth = {"authorization": f"Basic {credentials}"}
+    status, _, body = call(f"{mesh.greeter.url}/echo/basic/../auth//x/?q=2", "PUT", b"b", auth)
     assert status == 200, body
     seen = as_json(body)
     assert (seen["app"], seen["method"], seen["path"], seen["query"]) == ("orders", "PUT", "auth/x/", "q=2")
