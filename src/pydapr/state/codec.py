@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from pydapr.state.contract import ETagInvalid
+from pydapr.state.contract import ETagInvalid, ETagMismatch
 
 
 def is_json(data: bytes) -> bool:
@@ -54,11 +54,12 @@ def new_uuid_etag() -> str:
 
 
 def check_uuid_etag(etag: str) -> str:
-    """The canonical form of a UUID ETag; a string that is not a UUID is an invalid ETag (400)."""
+    """The canonical form of a UUID ETag. A string that is not a UUID matches no row: an ETag
+    mismatch (409), as contrib's sqlite, mysql and postgresql v2 stores answer it."""
     try:
         return str(uuid.UUID(etag))
     except ValueError:
-        raise ETagInvalid(etag) from None
+        raise ETagMismatch(etag) from None
 
 
 def check_int_etag(etag: str) -> int:

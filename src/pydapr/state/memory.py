@@ -63,7 +63,7 @@ class InMemoryStateStore(StateStore):
     def _check_set(self, req: SetRequest) -> None:
         entry = self._live(req.key)
         if req.etag:
-            codec.check_int_etag(req.etag)
+            # Compared as text, as contrib's in-memory store: any other ETag is a mismatch (409).
             if entry is None or entry.etag != req.etag:
                 raise ETagMismatch(req.key)
         elif req.first_write and entry is not None:
@@ -71,7 +71,6 @@ class InMemoryStateStore(StateStore):
 
     def _check_delete(self, req: DeleteRequest) -> None:
         if req.etag:
-            codec.check_int_etag(req.etag)
             entry = self._live(req.key)
             if entry is None or entry.etag != req.etag:
                 raise ETagMismatch(req.key)

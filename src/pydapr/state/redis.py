@@ -56,7 +56,9 @@ for i = 1, #KEYS do
   local kind, etag, fw = ARGV[base + 1], ARGV[base + 3], ARGV[base + 4]
   local ver = current(key)
   if etag ~= "" then
-    if ver == false or tostring(ver) ~= etag then
+    -- As contrib's scripts: an ETag on a key that does not exist is no conflict (the set
+    -- creates it, the delete does nothing).
+    if ver ~= false and tostring(ver) ~= etag then
       return redis.error_reply("ETAG_MISMATCH " .. i)
     end
   elseif kind == "s" and fw == "1" and ver ~= false then

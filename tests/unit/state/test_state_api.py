@@ -133,7 +133,8 @@ async def test_http_bulk_transaction_query_and_keys(http: Http) -> None:
          (400, "ERR_STATE_SAVE")),
         ("POST", "/v1.0/state/store", [{"key": "k", "value": 1, "options": {"concurrency": "x"}}],
          (400, "ERR_STATE_SAVE")),
-        ("POST", "/v1.0/state/store", [{"key": "k", "value": 1, "etag": "x"}], (400, "ERR_STATE_SAVE")),
+        # contrib's in-memory store compares ETags as text: a malformed one is a mismatch.
+        ("POST", "/v1.0/state/store", [{"key": "k", "value": 1, "etag": "x"}], (409, "ERR_STATE_SAVE")),
         ("POST", "/v1.0/state/nope", [{"key": "k", "value": 1}], (400, "ERR_STATE_STORE_NOT_FOUND")),
         ("GET", "/v1.0/state/nope/k", None, (400, "ERR_STATE_STORE_NOT_FOUND")),
         ("GET", "/v1.0/state/store/a||b", None, (400, "ERR_MALFORMED_REQUEST")),
