@@ -35,7 +35,7 @@ JS_DIR = Path(__file__).parent / "js"
 ROOT = Path(__file__).parents[2]
 RUN = "js" + uuid.uuid4().hex[:8]
 HTTP_APP, GRPC_APP, CLIENT = f"jsapp-http-{RUN}", f"jsapp-grpc-{RUN}", f"jsclient-{RUN}"
-TOPICS = {name: f"{RUN}-{name}" for name in ("plain", "routed", "bulk", "raw")}
+TOPICS = {name: f"{RUN}-{name}" for name in ("plain", "routed", "bulk", "raw", "answers", "dead")}
 CONFIG_KEYS = {name: f"{RUN}-cfg-{name}" for name in ("color", "size", "missing")}
 PROTOCOLS = ["http", "grpc"]
 UP = "You're up and running!"
@@ -51,6 +51,17 @@ spec:
   metadata:
   - name: redisHost
     value: 127.0.0.1:6379
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: querystore
+spec:
+  type: state.sqlite
+  version: v1
+  metadata:
+  - name: connectionString
+    value: {query_db}
 ---
 apiVersion: dapr.io/v1alpha1
 kind: Component
@@ -177,6 +188,7 @@ def _ensure_sdk() -> None:
 class Mesh:
     procs: Processes
     client: Sidecar  # a plain `pydapr run` sidecar: what the DaprClient scenarios talk to
+    servers: dict[str, Sidecar]  # the runs of the DaprServer apps, by protocol
     record: Path
     resources: Path
 
@@ -198,12 +210,20 @@ class Mesh:
                 return records
             time.sleep(0.1)
 
-    def js(self, scenario: str, protocol: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Runs one client.js scenario against the client sidecar; returns what it printed."""
+    def js(
+        self,
+        scenario: str,
+        protocol: str,
+        config: dict[str, Any] | None = None,
+        sidecar: Sidecar | None = None,
+    ) -> dict[str, Any]:
+        """Runs one client.js scenario against a sidecar (the client's unless told); returns what it
+        printed."""
+        sidecar = sidecar or self.client
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_"))}
         env.update(
-            DAPR_HTTP_PORT=str(self.client.http_port),
-            DAPR_GRPC_PORT=str(self.client.grpc_port),
+            DAPR_HTTP_PORT=str(sidecar.http_port),
+            DAPR_GRPC_PORT=str(sidecar.grpc_port),
             JS_CONFIG=json.dumps(config or {}),
         )
         out = subprocess.run(
@@ -275,6 +295,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     (resources / "components.yaml").write_text(
         COMPONENTS.format(
             files=files,
+            query_db=workdir / "query.db",
             secrets=secrets,
             mqtt_topic=f"{RUN}/mqtt",
             client=CLIENT,
@@ -309,7 +330,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         for server in servers:
             _wait_line(server, "JS SERVER READY")
             procs.wait_healthy(server)  # healthy = subscriptions and input bindings are running
-        yield Mesh(procs, client, record, resources)
+        yield Mesh(procs, client, dict(zip(PROTOCOLS, servers, strict=True)), record, resources)
     finally:
         for proc in procs.procs:  # all runs stop at once; stop_all then waits for each
             proc.signal(signal.SIGTERM)
@@ -423,9 +444,31 @@ def test_state_save_get_bulk_etag_delete_transaction_ttl(mesh: Mesh, protocol: s
     assert ok(out["afterTransaction"]["a"]) == ""
     assert ok(out["afterTransaction"]["c"]) == "from-transaction"
 
+    assert ok(out["saveLarge"]) == {}
+    assert ok(out["large"]) == {"length": 3 * 1024 * 1024, "same": True}
+
     assert ok(out["saveTtl"]) == {}
     assert ok(out["ttlBefore"]) == "short-lived"
     assert ok(out["ttlAfter"]) == ""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_state_query_on_sqlite(mesh: Mesh, protocol: str) -> None:
+    prefix = f"{RUN}-q{protocol}"
+    out = mesh.js("query", protocol, {"prefix": prefix})
+    assert ok(out["save"]) == {}
+    paris = ok(out["paris"])
+    assert [r["key"] for r in paris["results"]] == [f"{prefix}-p2", f"{prefix}-p3", f"{prefix}-p1"]
+    assert paris["results"][0]["data"] == {"city": "Paris", "n": 3, "run": prefix}
+    assert all(r["etag"] for r in paris["results"])
+    first, second = ok(out["firstPage"]), ok(out["secondPage"])
+    assert [r["data"]["n"] for r in first["results"]] == [1, 2] and first["token"]
+    assert [r["data"]["n"] for r in second["results"]] == [3, 5]
+    # daprd answers a query it cannot parse as any failed query: 500 / Internal.
+    if protocol == "http":
+        assert_http_error(err(out["badQuery"]), 500, "ERR_STATE_QUERY", "state store querystore query failed")
+    else:
+        assert_grpc_error(err(out["badQuery"]), "Internal", "state store querystore query failed")
 
 
 # --- pub/sub --------------------------------------------------------------------------------------
@@ -440,7 +483,7 @@ def _ids(records: list[dict[str, Any]], app: str) -> list[Any]:
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_publish_reaches_http_and_grpc_subscribers(mesh: Mesh, protocol: str) -> None:
     out = mesh.js("pubsub", protocol, {"topics": TOPICS})
-    for name in ("json", "text", "cloudEvent", "raw", "gift", "other"):
+    for name in ("json", "text", "cloudEvent", "raw", "gift", "other", "typed"):
         assert ok(out[name]) == {}, name
     assert ok(out["bulk"]) == {"failedMessages": []}
     if protocol == "http":
@@ -454,8 +497,9 @@ def test_publish_reaches_http_and_grpc_subscribers(mesh: Mesh, protocol: str) ->
         (TOPICS["raw"], "default"): [f"{p}-raw"],
         (TOPICS["routed"], "gifts"): [f"{p}-gift"],
         (TOPICS["routed"], "others"): [f"{p}-other"],
+        (TOPICS["routed"], "big"): [f"{p}-typed"],  # event.type set by cloudevent.type metadata
     }
-    bulk = sorted(f"{p}-bulk-{n}" for n in (1, 2, 3))
+    bulk = sorted([*(f"{p}-bulk-{n}" for n in (1, 2, 3)), f"bulk text {p}-bulk-4"])
     mine = {i for ids in single.values() for i in ids} | set(bulk)
 
     def arrived(records: list[dict[str, Any]]) -> bool:
@@ -474,6 +518,42 @@ def test_publish_reaches_http_and_grpc_subscribers(mesh: Mesh, protocol: str) ->
     assert ce["data"] == {"id": f"{p}-ce", "kind": "custom"}
     http_events = [r for r in events if r["app"] == HTTP_APP]
     assert {r["contentType"] for r in http_events} == {"application/cloudevents+json"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_subscriber_answers_retry_and_drop_to_dead_letter_topic(mesh: Mesh, protocol: str) -> None:
+    out = mesh.js("answers", protocol, {"topics": TOPICS})
+    assert out == {answer: {"ok": {}} for answer in ("retry-once", "drop", "success")}
+    p = protocol
+    ids = {f"{p}-retry-once", f"{p}-drop", f"{p}-success"}
+
+    def settled(records: list[dict[str, Any]]) -> bool:
+        dead = {(r["app"], r["data"]["id"]) for r in records if r["kind"] == "dead" and _mine(r, ids)}
+        return dead == {(HTTP_APP, f"{p}-drop"), (GRPC_APP, f"{p}-drop")} and all(
+            len(
+                [
+                    r
+                    for r in records
+                    if r["kind"] == "answer" and r["app"] == app and _mine(r, {f"{p}-retry-once"})
+                ]
+            )
+            >= 2
+            for app in (HTTP_APP, GRPC_APP)
+        )
+
+    records = [r for r in mesh.wait_seen(settled, None) if _mine(r, ids)]
+    for app, app_protocol in ((HTTP_APP, "http"), (GRPC_APP, "grpc")):
+        attempts = {
+            i: sorted(
+                r["attempt"] for r in records if r["kind"] == "answer" and r["app"] == app and _mine(r, {i})
+            )
+            for i in ids
+        }
+        # RETRY brings the event back once; DROP and SUCCESS end it at the first delivery.
+        assert attempts == {f"{p}-retry-once": [1, 2], f"{p}-drop": [1], f"{p}-success": [1]}, app
+        dead = [r for r in records if r["kind"] == "dead" and r["app"] == app]
+        assert [r["data"] for r in dead] == [{"id": f"{p}-drop", "answer": "drop"}], app
+        assert dead[0]["topic"] == f"{TOPICS['dead']}-{app_protocol}"
 
 
 def _mine(record: dict[str, Any], ids: set[str]) -> bool:
@@ -618,7 +698,10 @@ def test_pydapr_run_node_client_app(mesh: Mesh, protocol: str, tmp_path: Path) -
     app_id = f"jsrun-{protocol}-{RUN}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_"))}
     env.update(
-        PYDAPR_HOME=str(mesh.procs.home), PYTHONUNBUFFERED="1", JS_CONFIG=json.dumps({"prefix": app_id})
+        PYDAPR_HOME=str(mesh.procs.home),
+        PYTHONUNBUFFERED="1",
+        JS_CONFIG=json.dumps({"prefix": app_id}),
+        DAPR_API_TOKEN=f"token-{RUN}",  # reaches the sidecar and the app; the SDK sends it
     )
     argv = [
         sys.executable,
@@ -634,5 +717,33 @@ def test_pydapr_run_node_client_app(mesh: Mesh, protocol: str, tmp_path: Path) -
     run = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     result = next(line for line in run.stdout.splitlines() if line.startswith("RESULT "))
-    assert json.loads(result[len("RESULT ") :]) == {"appId": app_id, "value": {"from": app_id}}
+    seen = json.loads(result[len("RESULT ") :])
+    assert (seen["appId"], seen["value"]) == (app_id, {"from": app_id})
+    if protocol == "http":
+        assert err(seen["wrongToken"])["status"] == 401
+    else:
+        assert err(seen["wrongToken"])["code"] == "Unauthenticated"
     assert "Exited App successfully" in run.stdout
+
+
+def test_metadata_of_a_server_app_lists_its_subscriptions_and_app_connection(mesh: Mesh) -> None:
+    """The HTTP client returns daprd's metadata JSON as is (the gRPC client keeps only id,
+    actors, extended and components)."""
+    for app_protocol, sidecar in mesh.servers.items():
+        meta = ok(mesh.js("metadata", "http", sidecar=sidecar)["get"])
+        assert meta["id"] == sidecar.app_id
+        assert {"cron", "mqtt-in"} <= {c["name"] for c in meta["components"]}
+        connection = meta["appConnectionProperties"]
+        assert connection["protocol"] == app_protocol and connection["channelAddress"] == "127.0.0.1"
+        assert isinstance(connection["port"], int) and connection["port"] > 0
+        subs = {s["topic"]: s for s in meta["subscriptions"]}
+        dead = f"{TOPICS['dead']}-{app_protocol}"
+        assert subs.keys() == {*(TOPICS[t] for t in ("plain", "routed", "bulk", "raw", "answers")), dead}
+        assert {s["type"] for s in subs.values()} == {"PROGRAMMATIC"}
+        assert subs[TOPICS["answers"]]["deadLetterTopic"] == dead
+        assert subs[TOPICS["raw"]]["metadata"] == {"rawPayload": "true"}
+        routed = subs[TOPICS["routed"]]["rules"]
+        assert [r.get("match") for r in routed[:2]] == ['event.type == "js.big"', 'event.data.kind == "gift"']
+        assert routed[0]["path"].endswith("--big") and routed[1]["path"].endswith("--gifts")
+        # The default route is the last rule, without a match (daprd omits empty fields).
+        assert routed[-1].keys() == {"path"} and routed[-1]["path"].endswith("--others")

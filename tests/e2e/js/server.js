@@ -8,6 +8,7 @@ const fs = require("fs");
 const {
   DaprServer,
   CommunicationProtocolEnum,
+  DaprPubSubStatusEnum,
   HttpMethod,
   LogLevel,
 } = require("@dapr/dapr");
@@ -56,11 +57,34 @@ async function main() {
     "",
     { rawPayload: true },
   );
+  // The handler's answers: RETRY once then SUCCESS, or DROP, which the sidecar sends to this app's
+  // dead-letter topic (the SDK routes it, but the app subscribes to that topic itself).
+  const attempts = {};
+  const deadTopic = `${topics.dead}-${protocolName}`;
+  await server.pubsub.subscribeWithOptions("pubsub", topics.answers, {
+    deadLetterTopic: deadTopic,
+    callback: async (data, headers) => {
+      attempts[data.id] = (attempts[data.id] ?? 0) + 1;
+      record("answer", { ...delivery(topics.answers, "default", data, headers), attempt: attempts[data.id] });
+      if (data.answer === "retry-once" && attempts[data.id] === 1) return DaprPubSubStatusEnum.RETRY;
+      if (data.answer === "drop") return DaprPubSubStatusEnum.DROP;
+      return DaprPubSubStatusEnum.SUCCESS;
+    },
+  });
+  await server.pubsub.subscribe("pubsub", deadTopic, async (data, headers) => {
+    record("dead", delivery(deadTopic, "default", data, headers));
+  });
   // Routing rules are CEL evaluated by the sidecar; each route has its own handler.
   await server.pubsub.subscribeWithOptions("pubsub", topics.routed, {
-    route: { rules: [{ match: 'event.data.kind == "gift"', path: "gifts" }], default: "others" },
+    route: {
+      rules: [
+        { match: 'event.type == "js.big"', path: "big" },
+        { match: 'event.data.kind == "gift"', path: "gifts" },
+      ],
+      default: "others",
+    },
   });
-  for (const route of ["gifts", "others"]) {
+  for (const route of ["big", "gifts", "others"]) {
     server.pubsub.subscribeToRoute("pubsub", topics.routed, route, async (data, headers) =>
       record("event", delivery(topics.routed, route, data, headers)),
     );
