@@ -23,16 +23,7 @@ class Job(_message.Message):
     ttl: str
     data: _any_pb2.Any
     failure_policy: FailurePolicy
-    def __init__(
-        self,
-        name: _Optional[str] = ...,
-        schedule: _Optional[str] = ...,
-        repeats: _Optional[int] = ...,
-        due_time: _Optional[str] = ...,
-        ttl: _Optional[str] = ...,
-        data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...,
-        failure_policy: _Optional[_Union[FailurePolicy, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., schedule: _Optional[str] = ..., repeats: _Optional[int] = ..., due_time: _Optional[str] = ..., ttl: _Optional[str] = ..., data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., failure_policy: _Optional[_Union[FailurePolicy, _Mapping]] = ...) -> None: ...
 
 class FailurePolicy(_message.Message):
     __slots__ = ("drop", "constant")
@@ -40,11 +31,7 @@ class FailurePolicy(_message.Message):
     CONSTANT_FIELD_NUMBER: _ClassVar[int]
     drop: Drop
     constant: Constant
-    def __init__(
-        self,
-        drop: _Optional[_Union[Drop, _Mapping]] = ...,
-        constant: _Optional[_Union[Constant, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, drop: _Optional[_Union[Drop, _Mapping]] = ..., constant: _Optional[_Union[Constant, _Mapping]] = ...) -> None: ...
 
 class Drop(_message.Message):
     __slots__ = ()
@@ -56,9 +43,7 @@ class Constant(_message.Message):
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
     interval_seconds: float
     max_retries: int
-    def __init__(
-        self, interval_seconds: _Optional[float] = ..., max_retries: _Optional[int] = ...
-    ) -> None: ...
+    def __init__(self, interval_seconds: _Optional[float] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
 class ScheduleJobRequest(_message.Message):
     __slots__ = ("namespace", "app_id", "job", "overwrite")
@@ -70,13 +55,7 @@ class ScheduleJobRequest(_message.Message):
     app_id: str
     job: Job
     overwrite: bool
-    def __init__(
-        self,
-        namespace: _Optional[str] = ...,
-        app_id: _Optional[str] = ...,
-        job: _Optional[_Union[Job, _Mapping]] = ...,
-        overwrite: _Optional[bool] = ...,
-    ) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., overwrite: bool = ...) -> None: ...
 
 class ScheduleJobResponse(_message.Message):
     __slots__ = ()
@@ -90,9 +69,7 @@ class JobRef(_message.Message):
     namespace: str
     app_id: str
     name: str
-    def __init__(
-        self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ...
-    ) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class GetJobResponse(_message.Message):
     __slots__ = ("job",)
@@ -122,9 +99,7 @@ class DeleteJobsByPrefixRequest(_message.Message):
     namespace: str
     app_id: str
     prefix: str
-    def __init__(
-        self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., prefix: _Optional[str] = ...
-    ) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., prefix: _Optional[str] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("deleted",)
@@ -138,11 +113,7 @@ class WatchRequest(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     results: Results
-    def __init__(
-        self,
-        hello: _Optional[_Union[Hello, _Mapping]] = ...,
-        results: _Optional[_Union[Results, _Mapping]] = ...,
-    ) -> None: ...
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., results: _Optional[_Union[Results, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("namespace", "app_id", "instance_id")
@@ -152,9 +123,7 @@ class Hello(_message.Message):
     namespace: str
     app_id: str
     instance_id: str
-    def __init__(
-        self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., instance_id: _Optional[str] = ...
-    ) -> None: ...
+    def __init__(self, namespace: _Optional[str] = ..., app_id: _Optional[str] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("id", "ok")
@@ -162,7 +131,7 @@ class Result(_message.Message):
     OK_FIELD_NUMBER: _ClassVar[int]
     id: int
     ok: bool
-    def __init__(self, id: _Optional[int] = ..., ok: _Optional[bool] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., ok: bool = ...) -> None: ...
 
 class Results(_message.Message):
     __slots__ = ("results",)
@@ -180,13 +149,7 @@ class Trigger(_message.Message):
     name: str
     data: _any_pb2.Any
     occurrence: str
-    def __init__(
-        self,
-        id: _Optional[int] = ...,
-        name: _Optional[str] = ...,
-        data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...,
-        occurrence: _Optional[str] = ...,
-    ) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., data: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., occurrence: _Optional[str] = ...) -> None: ...
 
 class Triggers(_message.Message):
     __slots__ = ("triggers",)

@@ -5,7 +5,7 @@ import warnings
 
 from pydapr.api.grpc._ext import state_pb2 as pydapr_dot_api_dot_grpc_dot___ext_dot_state__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.76.0'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class StateExtensionsStub:
+class StateExtensionsStub(object):
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -41,7 +41,7 @@ class StateExtensionsStub:
                 _registered_method=True)
 
 
-class StateExtensionsServicer:
+class StateExtensionsServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ListStateKeys(self, request, context):
@@ -68,7 +68,7 @@ def add_StateExtensionsServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class StateExtensions:
+class StateExtensions(object):
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
