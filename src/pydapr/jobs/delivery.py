@@ -77,9 +77,11 @@ class TriggerDelivery:
         meta = self.channel.grpc_metadata()
         try:
             async with self.channel.slot():
-                if not self._alpha_only:
+                stub = self.channel.callback_stub()
+                # SDK 1.16's AppCallback protos have no stable OnJobEvent: Alpha1 only there.
+                if not self._alpha_only and hasattr(stub, "OnJobEvent"):
                     try:
-                        await self.channel.callback_stub().OnJobEvent(
+                        await stub.OnJobEvent(
                             req, metadata=meta, timeout=TRIGGER_TIMEOUT
                         )
                         return True

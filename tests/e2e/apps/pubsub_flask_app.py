@@ -5,8 +5,12 @@ import json
 import os
 import sys
 
-from dapr.ext.flask import DaprApp
 from flask import Flask, jsonify, request
+
+try:
+    from dapr.ext.flask import DaprApp
+except ImportError:  # the SDK before 1.19: the flask-dapr package
+    from flask_dapr import DaprApp  # type: ignore[no-redef]
 
 TOPICS = json.loads(os.environ["TOPICS"])
 RECORD = os.environ["RECORD"]
