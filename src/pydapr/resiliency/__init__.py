@@ -1,0 +1,59 @@
+"""Resiliency: timeouts, retries and circuit breakers as values, and one async runner that applies them.
+
+``compile_policies(resources.resiliencies)`` once at startup; then per call
+``await policies.for_app(app_id, method).run(call, classify=...)``. See docs/resiliency.md.
+"""
+
+from .backoff import Backoff, RetrySchedule
+from .breaker import BreakerState, CircuitBreaker, CircuitBreakerOpen, Counts, TripRule
+from .outcome import (
+    CodeRanges,
+    Failure,
+    Permanent,
+    StatusError,
+    failure_of,
+    grpc_failure,
+    http_failure,
+    parse_retry_after,
+)
+from .policies import (
+    BUILT_IN_RETRIES,
+    NOOP,
+    ActorPolicies,
+    BuiltIn,
+    ResiliencyError,
+    ResiliencyPolicies,
+    compile_policies,
+)
+from .policy import Classify, EventSink, Policy, PolicyEvent, PolicyTimeout, Timing
+
+__all__ = [
+    "BUILT_IN_RETRIES",
+    "NOOP",
+    "ActorPolicies",
+    "Backoff",
+    "BreakerState",
+    "BuiltIn",
+    "CircuitBreaker",
+    "CircuitBreakerOpen",
+    "Classify",
+    "CodeRanges",
+    "Counts",
+    "EventSink",
+    "Failure",
+    "Permanent",
+    "Policy",
+    "PolicyEvent",
+    "PolicyTimeout",
+    "ResiliencyError",
+    "ResiliencyPolicies",
+    "RetrySchedule",
+    "StatusError",
+    "Timing",
+    "TripRule",
+    "compile_policies",
+    "failure_of",
+    "grpc_failure",
+    "http_failure",
+    "parse_retry_after",
+]
