@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydapr.api.grpc.wire import common, runtime
+from pydapr.api.grpc.wire import runtime
 from pydapr.crypto import errors as E
 from pydapr.crypto.api import CryptoAPI, DecryptOptions, EncryptOptions
 
@@ -47,6 +47,14 @@ async def _payloads(first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[b
             raise E.StreamError("options found in non-leading message")
 
 
+def _response(message_class: Any, data: bytes, seq: int) -> Any:
+    # Filling the payload in place spares the copy of a submessage passed to the constructor.
+    message = message_class()
+    message.payload.data = data
+    message.payload.seq = seq
+    return message
+
+
 class CryptoGrpc:
     def __init__(self, api: CryptoAPI) -> None:
         self.api = api
@@ -71,7 +79,7 @@ class CryptoGrpc:
         )
         seq = 0
         async for chunk in self.api.encrypt(opts, _payloads(first, requests)):
-            yield runtime.EncryptResponse(payload=common.StreamPayload(data=chunk, seq=seq))
+            yield _response(runtime.EncryptResponse, chunk, seq)
             seq += 1
 
     async def DecryptAlpha1(self, request_iterator: Any, context: Any) -> AsyncIterator[Any]:
@@ -82,7 +90,7 @@ class CryptoGrpc:
         opts = DecryptOptions(component=first.options.component_name, key_name=first.options.key_name)
         seq = 0
         async for chunk in self.api.decrypt(opts, _payloads(first, requests)):
-            yield runtime.DecryptResponse(payload=common.StreamPayload(data=chunk, seq=seq))
+            yield _response(runtime.DecryptResponse, chunk, seq)
             seq += 1
 
     async def SubtleGetKeyAlpha1(self, request: Any, context: Any) -> Any:
