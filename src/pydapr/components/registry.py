@@ -29,6 +29,7 @@ _BUILTIN_FAMILIES = (
     "pydapr.crypto",
     "pydapr.conversation",
     "pydapr.nameresolution",
+    "pydapr.middleware",
 )
 
 
