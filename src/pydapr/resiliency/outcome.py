@@ -169,5 +169,11 @@ class CodeRanges:
             return True
         return any(start <= code <= end for start, end in self._ranges)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CodeRanges) and other._ranges == self._ranges
+
+    def __hash__(self) -> int:
+        return hash(self._ranges)
+
     def __repr__(self) -> str:
         return f"CodeRanges({self.text!r})"

@@ -114,3 +114,10 @@ def test_failure_of_reads_status_errors_grpc_errors_and_plain_exceptions() -> No
     assert failure_of(pushed) == Failure(grpc_code=8, retry_after=0.1)
     assert failure_of(ConnectionResetError()) == Failure()
     assert str(StatusError(Failure(http_status=502))) == "received HTTP status 502"
+
+
+def test_failure_of_reads_a_real_grpc_aio_error() -> None:
+    error = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(("grpc-retry-pushback-ms", "40"))
+    )
+    assert failure_of(error) == Failure(grpc_code=14, retry_after=0.04)
