@@ -166,6 +166,7 @@ class ResiliencyPolicies:
         self._default_actors: dict[str, tuple[_Target, Policy]] = {}
         self._default_levels: dict[tuple[str, ...], _Names | None] = {}
         self._builtins: dict[str, Policy] = {}
+        self._any_default = False  # no Default...Policy at all: unnamed targets get NOOP at once
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -173,6 +174,8 @@ class ResiliencyPolicies:
         """Service invocation of ``app_id``; its breaker is per method, as Dapr's (LRU per app)."""
         target = self._apps.get(app_id)
         if target is None:
+            if not self._any_default:
+                return NOOP
             target = self._default(("App",), f"app_{app_id}", "outbound", app_id)
             if target is None:
                 return NOOP
@@ -187,7 +190,7 @@ class ResiliencyPolicies:
             return ActorPolicies(target.policy(key), post_lock)
         entry = self._default_actors.get(actor_type)
         if entry is None:
-            names = self._default_names(("Actor",))
+            names = None if not self._any_default else self._default_names(("Actor",))
             if names is None:
                 return _NOOP_ACTOR
             label = f"actor_{actor_type}"
@@ -205,12 +208,14 @@ class ResiliencyPolicies:
         ``component_type`` (``state.redis``, or Dapr's ``Statestore``) picks the type-specific
         defaults such as ``DefaultStatestoreComponentOutboundRetryPolicy``.
         """
-        kind = _component_kind(component_type)
-        label = f"{kind or 'Component'}_{name}"
         target = self._components.get((name, direction))
         if target is not None:
             return target.policy(name)
         named = self._component_names.get(name)
+        if named is None and not self._any_default:
+            return NOOP
+        kind = _component_kind(component_type)
+        label = f"{kind or 'Component'}_{name}"
         if named is not None:
             names = self._names(named[0] if direction == "inbound" else named[1])
             target = self._components[(name, direction)] = _Target(self, label, direction, names, 1)
@@ -286,6 +291,10 @@ class ResiliencyPolicies:
         self._default_actors.clear()
         self._defaults.clear()
         self._default_levels.clear()
+        self._any_default = any(
+            name.startswith("Default") and name.endswith("Policy")
+            for name in (*self.timeouts, *self.retries, *self.breakers)
+        )
         self._builtins.clear()
 
     def _names(self, names: TargetPolicy) -> _Names:
