@@ -131,15 +131,17 @@ def test_api_token_required_on_http_and_grpc(procs: Processes) -> None:
     assert call(sidecar.url + "/v1.0/metadata", headers={"dapr-api-token": "wrong"})[0] == 401
     assert call(sidecar.url + "/v1.0/metadata", headers={"dapr-api-token": "s3cret"})[0] == 200
 
-    from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc
+
+    from pydapr.api.grpc.wire import runtime  # GetMetadataRequest in either SDK layout
 
     with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
         with pytest.raises(grpc.RpcError) as info:
-            stub.GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=5)
+            stub.GetMetadata(runtime.GetMetadataRequest(), timeout=5)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         meta = stub.GetMetadata(
-            metadata_pb2.GetMetadataRequest(), metadata=(("dapr-api-token", "s3cret"),), timeout=5
+            runtime.GetMetadataRequest(), metadata=(("dapr-api-token", "s3cret"),), timeout=5
         )
         assert meta.id == "secure"
 
