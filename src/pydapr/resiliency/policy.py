@@ -142,7 +142,12 @@ class Policy:
                     breaker.release(generation)
                 raise
             else:
-                outcome = classify(result) if classify is not None else None
+                try:
+                    outcome = classify(result) if classify is not None else None
+                except BaseException:
+                    if breaker is not None:
+                        breaker.after(generation, False)
+                    raise
                 if breaker is not None:
                     breaker.after(generation, outcome is None)
                 if outcome is None:

@@ -356,3 +356,23 @@ async def test_caller_cancellation_is_never_retried() -> None:
         await task
     assert hang.state == {"cancelled": 1}  # type: ignore[attr-defined]
     assert fake.events == []
+
+
+async def test_a_deadline_alone_bounds_an_otherwise_empty_policy() -> None:
+    fake = FakeTime()
+    with pytest.raises(PolicyTimeout, match=r"after 0\.005s"):
+        await Policy(timing=fake.timing()).run(_hang(), deadline=fake.now + 0.005)
+
+
+async def test_a_classify_that_raises_counts_as_a_breaker_failure() -> None:
+    fake = FakeTime()
+    breaker = _breaker(fake, trip="consecutiveFailures >= 1")
+
+    def broken(_: object) -> Failure | None:
+        raise ValueError("bad body")
+
+    with pytest.raises(ValueError, match="bad body"):
+        await policy(fake, breaker=breaker, retry=RetrySchedule(duration=1.0)).run(
+            Script("x"), classify=broken
+        )
+    assert breaker.state is BreakerState.OPEN
