@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -508,3 +509,62 @@ def test_a_bad_key_folder_stops_the_sidecar_with_the_reason(procs: Processes) ->
     (resources / "crypto.yaml").write_text(COMPONENTS.split("---", maxsplit=1)[0])
     with pytest.raises(RuntimeError, match=r"cryptostore.*could not stat path '\./keys'"):
         procs.sidecar("crypto-bad", resources=resources)
+
+
+def test_stream_protocol_errors(procs: Processes) -> None:
+    """The wire rules of the two streams: options first and only first, seq counting from 0, the
+    first message within 5 s."""
+    sidecar = _sidecar(procs, "crypto-stream")
+    opts = runtime.EncryptRequestOptions(
+        component_name=CRYPTO_COMPONENT, key_name=SYMMETRIC_KEY, key_wrap_algorithm="AES"
+    )
+
+    def payload(seq: int) -> Any:
+        message = runtime.EncryptRequest()
+        message.payload.data, message.payload.seq = b"x" * 10, seq
+        return message
+
+    def first() -> Any:
+        message = payload(0)
+        message.options.CopyFrom(opts)
+        return message
+
+    def late() -> Any:
+        time.sleep(6)
+        yield first()
+
+    second_with_options = payload(1)
+    second_with_options.options.CopyFrom(opts)
+    cases = [
+        (
+            iter([payload(0)]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid request: first message does not contain the required options",
+        ),
+        (
+            iter([first(), payload(2)]),
+            grpc.StatusCode.INTERNAL,
+            "failed to perform operation: invalid sequence number received: 2 (expected: 1)",
+        ),
+        (
+            iter([first(), second_with_options]),
+            grpc.StatusCode.INTERNAL,
+            "failed to perform operation: options found in non-leading message",
+        ),
+        (
+            late(),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid request: error waiting for first message: context deadline exceeded",
+        ),
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        for requests, code, details in cases:
+            with pytest.raises(grpc.RpcError) as info:
+                list(stub.EncryptAlpha1(requests))
+            assert (info.value.code(), info.value.details()) == (code, details)
+        decrypt = runtime.DecryptRequest()
+        decrypt.payload.data = b"dapr.io/enc/v1\n"
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.DecryptAlpha1(iter([decrypt])))
+        assert info.value.details() == "invalid request: first message does not contain the required options"
