@@ -1,4 +1,4 @@
-"""Dapr's state RPCs (service dapr.proto.runtime.v1.Dapr, messages in state_pb2) over ``StateAPI``, and
+"""Dapr's state RPCs (service dapr.proto.runtime.v1.Dapr, messages from ``wire``) over ``StateAPI``, and
 pydapr's key-listing extension (service pydapr.ext.v1.StateExtensions, ``_ext/state.proto``)."""
 
 from __future__ import annotations
