@@ -76,7 +76,6 @@ class CryptoAPI:
             wrapped, _ = await provider.wrap_key(Key.symmetric(raw_key), algorithm, opts.key_name, b"", b"")
         except CryptoProviderError as exc:
             raise E.OPERATION(f"failed to wrap the file key: {exc}") from None
-        del raw_key
         manifest_key = "" if opts.omit_decryption_key_name else (opts.decryption_key_name or opts.key_name)
         try:
             header, encryptor = scheme.new_message(manifest_key, algorithm, wrapped, file_key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydapr.components.base import Component
 from pydapr.crypto import algorithms
-from pydapr.crypto.keys import InvalidKey, Key, parse_key, serialize_key
+from pydapr.crypto.keys import KEY_TYPES, InvalidKey, Key, parse_key, serialize_key
 
 
 class CryptoProviderError(Exception):
@@ -184,6 +184,6 @@ def parse_stored_key(raw: bytes, content_type: str = "") -> Key:
         key = parse_key(raw, content_type)
     except InvalidKey as exc:
         raise CryptoProviderError(f"failed to parse key from secret: {exc}") from None
-    if key.kty not in ("EC", "RSA", "OKP", "oct"):
+    if key.kty not in KEY_TYPES:
         raise CryptoProviderError("failed to parse key from secret: invalid key type")
     return key
