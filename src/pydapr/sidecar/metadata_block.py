@@ -229,9 +229,7 @@ class _MetadataGrpc:
     def __init__(self, block: MetadataBlock) -> None:
         self.block = block
 
-    async def GetMetadata(
-        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
+    async def GetMetadata(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         doc = self.block.describe()
         resp = runtime.GetMetadataResponse(
             id=doc["id"],
@@ -280,15 +278,11 @@ class _MetadataGrpc:
             resp.scheduler.connected_addresses.extend(scheduler.get("connected_addresses", []))
         return resp
 
-    async def SetMetadata(
-        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> empty_pb2.Empty:
+    async def SetMetadata(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> empty_pb2.Empty:
         if request.key:  # daprd ignores an empty key and answers success
             self.block.extended[request.key] = request.value
         return empty_pb2.Empty()
 
-    async def Shutdown(
-        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> empty_pb2.Empty:
+    async def Shutdown(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> empty_pb2.Empty:
         self.block.runtime.request_shutdown()
         return empty_pb2.Empty()

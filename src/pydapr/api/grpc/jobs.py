@@ -15,9 +15,7 @@ class JobsGrpc:
     def __init__(self, api: JobsAPI) -> None:
         self.api = api
 
-    async def ScheduleJob(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def ScheduleJob(self, request: Any, context: Any) -> Any:
         await self.api.schedule(request.job if request.HasField("job") else None, request.overwrite)
         return runtime.ScheduleJobResponse()
 
@@ -31,20 +29,14 @@ class JobsGrpc:
     async def ListJobs(self, request: Any, context: Any) -> Any:
         return runtime.ListJobsResponse(jobs=await self.api.list_jobs())
 
-    async def ListJobsAlpha1(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def ListJobsAlpha1(self, request: Any, context: Any) -> Any:
         return runtime.ListJobsResponseAlpha1(jobs=await self.api.list_jobs())
 
-    async def DeleteJobsByPrefix(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def DeleteJobsByPrefix(self, request: Any, context: Any) -> Any:
         await self.api.delete_prefix(request.name_prefix)
         return runtime.DeleteJobsByPrefixResponse()
 
-    async def DeleteJobsByPrefixAlpha1(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def DeleteJobsByPrefixAlpha1(self, request: Any, context: Any) -> Any:
         await self.api.delete_prefix(request.name_prefix)
         return runtime.DeleteJobsByPrefixResponseAlpha1()
 

@@ -37,9 +37,7 @@ class PubSubGrpc:
         )
         return empty_pb2.Empty()
 
-    async def BulkPublishEvent(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def BulkPublishEvent(self, request: Any, context: Any) -> Any:
         entries = [BulkEntry(e.entry_id, e.event, e.content_type, dict(e.metadata)) for e in request.entries]
         failures = await self.api.bulk_publish(
             request.pubsub_name, request.topic, entries, dict(request.metadata), trace_of(context)
@@ -51,9 +49,7 @@ class PubSubGrpc:
             ]
         )
 
-    async def BulkPublishEventAlpha1(
-        self, request: Any, context: Any
-    ) -> Any:
+    async def BulkPublishEventAlpha1(self, request: Any, context: Any) -> Any:
         return await self.BulkPublishEvent(request, context)
 
     async def SubscribeTopicEventsAlpha1(
