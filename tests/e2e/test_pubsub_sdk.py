@@ -243,7 +243,7 @@ def test_declarative_subscription_routes_with_cel(mesh: Mesh, dapr_settings: Any
     assert by_route["routed/big"]["type"] == "big"  # first matching rule wins
     assert by_route["routed/gift"]["data"] == {"kind": "gift"}
     assert by_route["routed/default"]["data"] == {"kind": "plain"}
-    subs = {(s["topic"], s["type"]) for s in metadata(mesh.fastapi)["subscriptions"]}
+    subs = {(s["topic"], s["type"]) for s in metadata(mesh.fastapi).get("subscriptions", [])}
     assert (TOPICS["routed"], "DECLARATIVE") in subs and (TOPICS["orders"], "PROGRAMMATIC") in subs
     # The same over gRPC, as the SDK's get_metadata shows it.
     from dapr.clients import DaprClient
@@ -330,7 +330,7 @@ def test_grpc_subscriber_routing_rule_and_bulk(mesh: Mesh, dapr_settings: Any) -
 
 # --- streaming subscribers ------------------------------------------------------------------------
 def _streaming(mesh: Mesh) -> list[dict[str, Any]]:
-    return [s for s in metadata(mesh.streamer)["subscriptions"] if s["type"] == "STREAMING"]
+    return [s for s in metadata(mesh.streamer).get("subscriptions", []) if s["type"] == "STREAMING"]
 
 
 @pytest.mark.parametrize("pubsub", ["sqlite", "redis"])

@@ -14,7 +14,7 @@ import pytest
 
 from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import InvokeRequest, OutputBinding
-from pydapr.components.base import ComponentConfigError, ComponentMetadata
+from pydapr.components.base import ComponentMetadata
 from pydapr.components.registry import registry
 from pydapr.errors import DaprError
 
@@ -65,10 +65,13 @@ async def test_localstorage_refuses_paths_outside_root(
     assert (tmp_path / "outside.txt").read_text() == "secret outside"
 
 
-async def test_localstorage_root_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(ComponentConfigError) as err:
-        await open_binding("bindings.localstorage", {"rootPath": "missing"}, tmp_path)
-    assert err.value.field_name == "rootPath"
+async def test_localstorage_creates_its_root_folder(tmp_path: Path) -> None:
+    # As contrib's Init (os.MkdirAll): a root folder that is not there yet is created.
+    binding = await open_binding("bindings.localstorage", {"rootPath": "missing/nested"}, tmp_path)
+    try:
+        assert (tmp_path / "missing" / "nested").is_dir()
+    finally:
+        await binding.close()
 
 
 async def test_unknown_binding_and_operation(storage: BindingsAPI) -> None:

@@ -108,7 +108,7 @@ def test_sidecar_argv_is_accepted_by_pydapr_sidecar(tmp_path: Path) -> None:
     assert options.dapr_http_port == cfg.dapr_http_port and options.dapr_grpc_port == cfg.dapr_grpc_port
     assert options.dapr_internal_grpc_port == cfg.dapr_internal_grpc_port
     assert options.metrics_port == cfg.metrics_port
-    assert options.resources_paths == (resources,) and options.config == Path("c.yaml")
+    assert options.resources_paths == (resources,) and options.configs == (Path("c.yaml"),)
     assert options.app_max_concurrency == 3 and options.log_level == "fatal" and options.log_as_json
     assert options.enable_api_logging and options.max_body_size == 8 * 1024 * 1024
     assert options.app_channel_address == "10.0.0.5"
