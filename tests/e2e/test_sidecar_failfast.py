@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Processes, free_port
+from tests.e2e.test_sidecar import _sidecar_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -39,24 +40,6 @@ BROKEN_IMPORT = textwrap.dedent(
     sys.meta_path.insert(0, _Mismatch())
     """
 )
-
-
-def _sidecar_argv(app_id: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pydapr",
-        "sidecar",
-        "--app-id",
-        app_id,
-        "--dapr-http-port",
-        str(free_port()),
-        "--dapr-grpc-port",
-        str(free_port()),
-        "--metrics-port",
-        str(free_port()),
-        *extra,
-    ]
 
 
 def _sqlite_store(resources: Path, db: Path) -> None:
