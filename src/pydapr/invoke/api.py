@@ -21,6 +21,7 @@ from pydapr.http.messages import Request, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.app import deliver_to_app
 from pydapr.nameresolution import ResolveError
+from pydapr.resiliency import CircuitBreakerOpen, Failure, PolicyTimeout, http_failure
 
 if TYPE_CHECKING:
     from pydapr.sidecar.runtime import Runtime
@@ -48,9 +49,25 @@ class InvokeAPI:
 
     async def invoke(self, target: str, method: str, request: Request) -> Response:
         """Invoke ``method`` (a path, possibly with slashes) on ``target`` with ``request``'s verb,
-        query, headers and body."""
+        query, headers and body, under the Resiliency policy for that app (``targets.apps``).
+
+        As in daprd, the policy is the caller's: a timeout bounds each attempt, an answer outside
+        200-399 or an error is a failure that a retry policy may try again, and when no attempt
+        succeeds the last answer (the app's own status and body) or error stands.
+        """
         if not target:
             raise errors.DIRECT_INVOKE_NO_APP_ID()
+        policy = self.runtime.resiliency.for_app(target, method)
+        if policy.noop:
+            return await self._route(target, method, request)
+        try:
+            return await policy.run(lambda: self._route(target, method, request), classify=_failed_answer)
+        except PolicyTimeout as exc:
+            raise errors.DIRECT_INVOKE(target, f"timed out (resiliency timeout {policy.timeout:g}s)") from exc
+        except CircuitBreakerOpen as exc:
+            raise errors.DIRECT_INVOKE(target, "circuit breaker is open (resiliency)") from exc
+
+    async def _route(self, target: str, method: str, request: Request) -> Response:
         if target.startswith(("http://", "https://")):
             return await self._external(target, {}, method, request)
         endpoint = self.runtime.http_endpoints.get(target)
@@ -149,6 +166,12 @@ class InvokeAPI:
             raise errors.DIRECT_INVOKE(base_url, str(exc) or type(exc).__name__) from exc
         resp.headers = h.response_headers(resp.headers)
         return resp
+
+
+def _failed_answer(resp: Response) -> Failure | None:
+    if 200 <= resp.status <= 399:
+        return None
+    return http_failure(resp.status, dict(resp.headers.items()))
 
 
 def _rebuild_error(code: str, resp: Response) -> errors.DaprError:

@@ -31,6 +31,7 @@ from pydapr.http.server import HttpServer
 from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
+from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
 from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
 from pydapr.sidecar.app_channel import AppChannel
 from pydapr.sidecar.app_health import AppHealthChecker
@@ -95,6 +96,7 @@ class Runtime:
         self.app_config: dict[str, Any] = {}
         self.app_health = AppHealthChecker(self)
         self.resolver: NameResolver = create_resolver(None, {})
+        self.resiliency: ResiliencyPolicies = compile_policies([], app_id=self.app_id)
         self.blocks: list[BuildingBlock] = []
         self.http_endpoints: dict[str, Endpoint] = {}
         self.http_port = 0
@@ -118,6 +120,10 @@ class Runtime:
                 list(opts.resources_paths), app_id=self.app_id, namespace=self.namespace
             )
         except ResourceError as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            self.resiliency = compile_policies(self.resources.resiliencies, app_id=self.app_id)
+        except ResiliencyError as exc:
             raise StartupError(str(exc)) from None
         for warning in unapplied_settings(opts, self.configuration, self.resources):
             log.warning("%s", warning)

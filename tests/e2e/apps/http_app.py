@@ -63,6 +63,19 @@ async def slow(seconds: float = 0.5) -> JSONResponse:
     return JSONResponse({"slept": seconds})
 
 
+_attempts: dict[str, int] = {}
+
+
+@app.post("/flaky/{key}")
+async def flaky(key: str, fail: int = 2, status: int = 503, retry_after: str = "") -> Response:
+    """Fails the first ``fail`` calls for ``key`` with ``status``, then answers how many calls it saw."""
+    _attempts[key] = _attempts.get(key, 0) + 1
+    if _attempts[key] <= fail:
+        headers = {"retry-after": retry_after} if retry_after else {}
+        return Response(f"attempt {_attempts[key]} failed", status_code=status, headers=headers)
+    return JSONResponse({"attempts": _attempts[key]})
+
+
 @app.get("/peak")
 async def peak() -> JSONResponse:
     return JSONResponse({"peak": _peak})

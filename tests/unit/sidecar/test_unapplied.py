@@ -61,10 +61,18 @@ RESILIENCY = textwrap.dedent(
       policies:
         timeouts:
           fast: 200ms
+        retries:
+          DefaultComponentRetryPolicy:
+            policy: constant
+            duration: 1s
       targets:
         apps:
           orders:
             timeout: fast
+        components:
+          statestore:
+            outbound:
+              timeout: fast
     """
 )
 
@@ -90,8 +98,10 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         f"{where}: spec.tracing is not applied yet; no spans are exported",
         f"{where}: spec.metric is not applied yet; no metrics are served",
         f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
-        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": policies (timeouts, retries, '
-        "circuitBreakers) are not applied yet",
+        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": targets.components is not applied '
+        "yet; component calls run without policies",
+        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": default policies '
+        "DefaultComponentRetryPolicy are not applied yet",
     ]
 
 
