@@ -195,8 +195,12 @@ def run_async_load(target: str, port: int, path: str, seconds: float, qps: float
 # -- sidecars ------------------------------------------------------------------------------------
 
 
-def sidecar_cmd(app_id: str, http: int, grpc: int, metrics: int, app_port: int | None) -> list[str]:
+def sidecar_cmd(
+    app_id: str, http: int, grpc: int, metrics: int, app_port: int | None, resources_path: str | None = None
+) -> list[str]:
     cmd = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", app_id]
+    if resources_path is not None:
+        cmd += ["--resources-path", resources_path]
     if app_port is not None:
         cmd += ["--app-port", str(app_port)]
     cmd += ["--dapr-http-port", str(http), "--dapr-grpc-port", str(grpc), "--metrics-port", str(metrics)]
