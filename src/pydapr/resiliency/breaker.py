@@ -11,19 +11,25 @@ ignored, as in gobreaker.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import celpy
-from celpy.celtypes import BoolType, IntType
-
 __all__ = ["BreakerState", "CircuitBreaker", "CircuitBreakerOpen", "Counts", "TripRule", "compile_trip"]
 
 log = logging.getLogger("pydapr.resiliency")
 
-_ENV = celpy.Environment()
+
+
+@functools.cache
+def _cel() -> Any:
+    """The CEL environment, made on the first trip expression: importing cel-python and building its
+    parser costs ~0.2 s, which a sidecar without circuit breakers must not pay at startup."""
+    import celpy
+
+    return celpy.Environment()
 
 
 class BreakerState(enum.Enum):
@@ -54,30 +60,36 @@ class Counts:
 class TripRule:
     """A compiled ``trip`` expression; an expression that errors or is not a bool does not trip."""
 
-    __slots__ = ("_program", "text")
+    __slots__ = ("_bool", "_int", "_program", "text")
 
     def __init__(self, text: str) -> None:
+        from celpy.celtypes import BoolType, IntType
+
         self.text = text
+        self._int = IntType
+        self._bool = BoolType
+        env = _cel()
         try:
-            self._program: Any = _ENV.program(_ENV.compile(text))
+            self._program: Any = env.program(env.compile(text))
         except Exception as exc:
             raise ValueError(f"trip expression {text!r} does not compile: {exc}") from None
 
     def __call__(self, counts: Counts) -> bool:
+        cel_int = self._int
         try:
             result = self._program.evaluate(
                 {
-                    "requests": IntType(counts.requests),
-                    "totalSuccesses": IntType(counts.total_successes),
-                    "totalFailures": IntType(counts.total_failures),
-                    "consecutiveSuccesses": IntType(counts.consecutive_successes),
-                    "consecutiveFailures": IntType(counts.consecutive_failures),
+                    "requests": cel_int(counts.requests),
+                    "totalSuccesses": cel_int(counts.total_successes),
+                    "totalFailures": cel_int(counts.total_failures),
+                    "consecutiveSuccesses": cel_int(counts.consecutive_successes),
+                    "consecutiveFailures": cel_int(counts.consecutive_failures),
                 }
             )
         except Exception:
             # Dapr: "We cannot assume it is safe to trip if the eval returns an error."
             return False
-        return isinstance(result, BoolType) and bool(result)
+        return isinstance(result, self._bool) and bool(result)
 
 
 _TRIPS: dict[str, TripRule] = {}
