@@ -1,0 +1,46 @@
+"""The one description every call carries through the sidecar, whatever its direction.
+
+Interceptors (access rules, API logging, Resiliency, and later tracing and metrics) read only this;
+the bytes of the call stay with the transport that carries them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydapr.resiliency import Failure
+
+
+class Direction(enum.StrEnum):
+    """Where a call comes from and goes to, seen from this sidecar."""
+
+    INBOUND_HTTP = "inbound.http"  # the public HTTP API
+    INBOUND_GRPC = "inbound.grpc"  # the public gRPC API (unary and streaming)
+    INBOUND_INTERNAL = "inbound.internal"  # another sidecar, for this sidecar's app
+    INBOUND_COMPONENT = (
+        "inbound.component"  # a pub/sub or input-binding event, to the app
+    )
+    OUTBOUND_APP = "outbound.app"  # this sidecar to its own app (HTTP or gRPC)
+    OUTBOUND_COMPONENT = "outbound.component"  # one building-block operation on a component
+    OUTBOUND_INVOKE = "outbound.invoke"  # service invocation of an app id (own, remote or external)
+
+
+@dataclass(slots=True)
+class Call:
+    """One call. ``target`` names what the chain was built for (the API group, app id or component);
+    ``operation`` is the method, RPC or component operation; ``deadline`` is on ``time.monotonic``.
+
+    ``classify`` tells a Resiliency policy which results are failures (an HTTP 500 answer is a
+    result, not an exception); ``None`` means only exceptions fail.
+    """
+
+    direction: Direction
+    target: str
+    operation: str = ""
+    caller: str = ""
+    deadline: float | None = None
+    trace: str = ""  # W3C traceparent, when the call has one
+    classify: Callable[[Any], Failure | None] | None = None
