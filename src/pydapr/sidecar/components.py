@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydapr.components.base import Component, ComponentConfigError, ComponentMetadata
 from pydapr.components.registry import UnknownComponentType, registry
+from pydapr.pipeline import Pipeline
 from pydapr.resources import Component as ComponentSpec
 from pydapr.resources import SecretKeyRef, expand_placeholders, registry_version
 
@@ -57,8 +58,11 @@ class LoadedComponent:
 class ComponentStore:
     """The sidecar's loaded components, by family and name."""
 
-    def __init__(self, *, app_id: str, namespace: str, base_dir: Path) -> None:
+    def __init__(
+        self, *, app_id: str, namespace: str, base_dir: Path, pipeline: Pipeline | None = None
+    ) -> None:
         self.app_id = app_id
+        self.pipeline = pipeline
         self.namespace = namespace
         self.base_dir = base_dir
         self._by_family: dict[str, dict[str, LoadedComponent]] = {}

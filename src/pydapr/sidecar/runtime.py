@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from pydapr.api.grpc.inbound import grpc_interceptors
 from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.http.cors import cors_middleware
 from pydapr.api.http.dispatch import (
@@ -29,13 +30,17 @@ from pydapr.components.base import ComponentConfigError
 from pydapr.http.client import HttpClient, HttpClientError
 from pydapr.http.server import HttpServer
 from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
+from pydapr.middleware.pipeline import http_pipeline
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
+from pydapr.pipeline import Pipeline
+from pydapr.pipeline.resiliency import ResiliencySource
 from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
 from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
 from pydapr.sidecar.app_channel import AppChannel
 from pydapr.sidecar.app_health import AppHealthChecker
 from pydapr.sidecar.block import BuildingBlock
+from pydapr.sidecar.component_deny import allowed_components
 from pydapr.sidecar.components import ComponentStartupError, ComponentStore
 from pydapr.sidecar.options import SidecarOptions
 from pydapr.sidecar.unapplied import unapplied_settings
@@ -88,8 +93,10 @@ class Runtime:
         self.outbound_ready = False
         self.resources = Resources([], [], [], [], [])
         self.configuration: Configuration | None = None
+        # Every call's interceptors, by direction and target; sources are added in start().
+        self.pipeline = Pipeline()
         self.components = ComponentStore(
-            app_id=self.app_id, namespace=self.namespace, base_dir=options.base_dir
+            app_id=self.app_id, namespace=self.namespace, base_dir=options.base_dir, pipeline=self.pipeline
         )
         self.http_client = HttpClient()
         self.app_channel = AppChannel(options, self.http_client)
@@ -125,6 +132,7 @@ class Runtime:
             self.resiliency = compile_policies(self.resources.resiliencies, app_id=self.app_id)
         except ResiliencyError as exc:
             raise StartupError(str(exc)) from None
+        self.pipeline.add(ResiliencySource(self.resiliency, self._component_type))
         for warning in unapplied_settings(opts, self.configuration, self.resources):
             log.warning("%s", warning)
         nr = self.configuration.name_resolution if self.configuration else None
@@ -136,7 +144,8 @@ class Runtime:
             where = self.configuration.source if self.configuration else opts.configs[-1]
             raise StartupError(f"{where}: {exc}") from None
         try:
-            await self.components.load_all(self.resources.components)
+            deny = self.configuration.components_deny if self.configuration else ()
+            await self.components.load_all(allowed_components(self.resources.components, deny))
             self.http_endpoints = await resolve_endpoints(self.resources.http_endpoints, self.components)
         except (ComponentStartupError, ComponentConfigError) as exc:
             raise StartupError(str(exc)) from None
@@ -172,6 +181,10 @@ class Runtime:
             middlewares.append(cors)
         if token:
             middlewares.append(api_token_middleware(token))
+        try:
+            middlewares.extend(http_pipeline(self.configuration, self.components))
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         api_logging = self.configuration.api_logging if self.configuration else None
         if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
             omit = api_logging is not None and api_logging.omit_health_checks
@@ -196,6 +209,7 @@ class Runtime:
                 f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {_bind_problem(exc)}"
             ) from None
         handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
+        interceptors = grpc_interceptors(opts, self.configuration, token)
         extra_services = [add for b in self.blocks for add in b.grpc_services()]
         try:
             if uds is not None:
@@ -206,7 +220,7 @@ class Runtime:
                     unix_path=str(uds / f"dapr-grpc-{self.app_id}.socket"),
                     channel_for=self._grpc_channel_for,
                     extra_services=extra_services,
-                    api_token=token,
+                    interceptors=interceptors,
                     max_message_size=opts.max_body_size,
                 )
                 self._grpc_servers.append(server)
@@ -218,7 +232,7 @@ class Runtime:
                         port=opts.dapr_grpc_port,
                         channel_for=self._grpc_channel_for,
                         extra_services=extra_services,
-                        api_token=token,
+                        interceptors=interceptors,
                         max_message_size=opts.max_body_size,
                     )
                     self._grpc_servers.append(server)
@@ -241,6 +255,13 @@ class Runtime:
                     f"{_bind_problem(exc)}"
                 ) from None
             self.internal_port = self._internal_server.port
+
+    def _component_type(self, name: str) -> str:
+        """The type of the loaded component ``name`` (``state.redis``), for Resiliency's defaults."""
+        for loaded in self.components.all():
+            if loaded.name == name:
+                return loaded.spec.type
+        return ""
 
     async def _grpc_channel_for(self, app_id: str) -> tuple[Any, tuple[tuple[str, str], ...]]:
         """Where a proxied gRPC call for ``app_id`` goes: the own app, or the target's sidecar."""

@@ -10,7 +10,6 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
 from pydapr.api.grpc.compose import compose_servicer
 from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
-from pydapr.api.grpc.token import TokenInterceptor
 
 
 async def start_grpc_server(
@@ -20,14 +19,13 @@ async def start_grpc_server(
     host: str,
     port: int,
     channel_for: ChannelFor,
-    api_token: str | None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_message_size: int,
     unix_path: str | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Binds and starts the server; raises OSError naming the address when it cannot bind."""
-    interceptors = [TokenInterceptor(api_token)] if api_token else []
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=list(interceptors),
         options=[
             ("grpc.max_receive_message_length", max_message_size),
             ("grpc.max_send_message_length", max_message_size),
