@@ -44,3 +44,4 @@ class Call:
     deadline: float | None = None
     trace: str = ""  # W3C traceparent, when the call has one
     classify: Callable[[Any], Failure | None] | None = None
+    status: str = ""  # set by the transport as the call ends: an HTTP status or a gRPC code name

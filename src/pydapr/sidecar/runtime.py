@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from pydapr.api.access import ApiAccess
 from pydapr.api.grpc.inbound import grpc_interceptors
 from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.http.cors import cors_middleware
@@ -170,10 +171,16 @@ class Runtime:
 
     async def _start_servers(self) -> None:
         opts = self.options
-        router = Router()
+        access = ApiAccess.from_configuration(self.configuration)
+        where = f"{self.configuration.source}" if self.configuration else "configuration"
+        for problem in access.problems(where):
+            log.warning("%s", problem)
+        router = Router(serves=access.serves_route)
         for block in self.blocks:
             block.register_http(router)
         invoke = next((b for b in self.blocks if b.name == "invoke"), None)
+        # The header-addressed invocation fallback is the invoke API too (daprd's IsFallback route).
+        fallback = getattr(invoke, "invoke_fallback", None) if router.serves("/v1.0/invoke/") else None
         token = os.environ.get("DAPR_API_TOKEN") or None
         middlewares: list[Middleware] = []
         cors = cors_middleware(opts.allowed_origins)
@@ -189,7 +196,7 @@ class Runtime:
         if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
             omit = api_logging is not None and api_logging.omit_health_checks
             middlewares.append(api_logging_middleware(omit_health_checks=omit))
-        dispatcher = build_pipeline(Routes(router, getattr(invoke, "invoke_fallback", None)), middlewares)
+        dispatcher = build_pipeline(Routes(router, fallback), middlewares)
         uds = opts.unix_domain_socket
         try:
             if uds is not None:
@@ -209,7 +216,7 @@ class Runtime:
                 f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {_bind_problem(exc)}"
             ) from None
         handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
-        interceptors = grpc_interceptors(opts, self.configuration, token)
+        interceptors = grpc_interceptors(opts, self.configuration, token, self.pipeline)
         extra_services = [add for b in self.blocks for add in b.grpc_services()]
         try:
             if uds is not None:

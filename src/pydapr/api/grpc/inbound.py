@@ -1,15 +1,189 @@
-"""The interceptors of the public gRPC API, built once at startup."""
+"""The public gRPC API's one interception point: the API token, then the method's chain.
+
+Each method's chain (``Direction.INBOUND_GRPC``, target = the full method name) is built once, the
+first time the method is called; a method with an empty chain gets its handler back untouched, so
+it costs nothing per call. The sources added here are the gRPC side of ``spec.api`` (allowed /
+denied) and of API logging; tracing and metrics add theirs to the same pipeline.
+
+Streaming methods run their chain around opening the stream (the access check, the log line); the
+messages then flow without further interception.
+"""
 
 from __future__ import annotations
 
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
 import grpc
 
+from pydapr.api.access import ApiAccess
+from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
+from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
 from pydapr.resources import Configuration
 from pydapr.sidecar.options import SidecarOptions
 
+log = logging.getLogger("pydapr.api")
+
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+class Refused(Exception):
+    """An interceptor ends the call with this gRPC status."""
+
+    def __init__(self, status: grpc.Status) -> None:
+        super().__init__(status.details)
+        self.status = status
+
 
 def grpc_interceptors(
-    options: SidecarOptions, configuration: Configuration | None, api_token: str | None
+    options: SidecarOptions,
+    configuration: Configuration | None,
+    api_token: str | None,
+    pipeline: Pipeline | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
-    return [TokenInterceptor(api_token)] if api_token else []
+    """The server's interceptors; adds the gRPC API's own sources to ``pipeline``."""
+    pipeline = pipeline if pipeline is not None else Pipeline()
+    access = ApiAccess.from_configuration(configuration)
+    if access.restricts_grpc:
+        pipeline.add(AccessSource(access))
+    api_logging = configuration.api_logging if configuration is not None else None
+    if options.enable_api_logging or (api_logging is not None and api_logging.enabled):
+        pipeline.add(
+            ApiLoggingSource(omit_health_checks=bool(api_logging and api_logging.omit_health_checks))
+        )
+    out: list[grpc.aio.ServerInterceptor] = []
+    if api_token:
+        out.append(TokenInterceptor(api_token))
+    out.append(ChainInterceptor(pipeline))
+    return out
+
+
+class AccessSource:
+    """``spec.api`` for gRPC: a refused method's chain refuses every call, as daprd's interceptor."""
+
+    def __init__(self, access: ApiAccess) -> None:
+        self.access = access
+
+    def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
+        if direction is not Direction.INBOUND_GRPC or self.access.serves_method(target):
+            return None
+        status = http_code_status(501, "requested endpoint is not available")
+
+        async def refuse(call: Call, proceed: Operation[Any]) -> Any:
+            raise Refused(status)
+
+        return refuse
+
+
+class ApiLoggingSource:
+    """One log line per gRPC API call (``--enable-api-logging`` / ``logging.apiLogging.enabled``)."""
+
+    def __init__(self, *, omit_health_checks: bool) -> None:
+        self.omit_health_checks = omit_health_checks
+
+    def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
+        if direction is not Direction.INBOUND_GRPC:
+            return None
+        if self.omit_health_checks and target.startswith(HEALTH_PREFIX):
+            return None
+
+        async def log_call(call: Call, proceed: Operation[Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                return await proceed()
+            finally:
+                log.info(
+                    "gRPC API called: %s -> %s (%.2f ms)",
+                    call.target,
+                    call.status or "OK",
+                    (time.perf_counter() - started) * 1000,
+                )
+
+        return log_call
+
+
+class ChainInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        chain = self.pipeline.chain(Direction.INBOUND_GRPC, method)
+        if handler is None or chain.empty:
+            return handler
+        return _wrapped(handler, chain.run, method)
+
+
+Run = Callable[[Call, Operation[Any]], Awaitable[Any]]
+
+
+def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcMethodHandler:
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, run, method), **serializers)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, run, method), **serializers)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_stream(handler.unary_stream, run, method), **serializers)
+    return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, run, method), **serializers)
+
+
+def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        described = Call(Direction.INBOUND_GRPC, method, method)
+
+        async def proceed() -> Any:
+            try:
+                return await behavior(request, context)
+            except BaseException:
+                described.status = _code_name(context, "UNKNOWN")
+                raise
+
+        try:
+            return await run(described, proceed)
+        except Refused as refused:
+            described.status = refused.status.code.name
+            await context.abort_with_status(refused.status)
+
+    return call
+
+
+def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
+    async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        described = Call(Direction.INBOUND_GRPC, method, method)
+
+        async def open_stream() -> Any:
+            return behavior(request, context)
+
+        try:
+            opened = await run(described, open_stream)
+        except Refused as refused:
+            await context.abort_with_status(refused.status)
+            return
+        if inspect.isasyncgen(opened):
+            async for item in opened:
+                yield item
+        else:
+            await opened  # a behaviour that writes with context.write()
+
+    return call
+
+
+def _code_name(context: grpc.aio.ServicerContext[Any, Any], default: str) -> str:
+    try:
+        code = context.code()
+    except Exception:
+        return default
+    return code.name if isinstance(code, grpc.StatusCode) else default

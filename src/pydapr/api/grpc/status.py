@@ -23,3 +23,25 @@ def to_rpc_status(err: DaprError) -> grpc.Status:
 async def abort(context: grpc.aio.ServicerContext, err: DaprError) -> None:  # type: ignore[type-arg]
     """Ends the call with ``err``; raises (grpc's abort never returns)."""
     await context.abort_with_status(to_rpc_status(err))
+
+
+def http_code_status(code: int, detail: str) -> grpc.Status:
+    """daprd's ErrorFromHTTPResponseCode: the HTTP status text as message and ErrorInfo reason,
+    the code and the detail (at most 63 characters) in its metadata."""
+    from http import HTTPStatus
+
+    from pydapr.invoke.codes import grpc_code_from_http
+
+    try:
+        text = HTTPStatus(code).phrase
+    except ValueError:
+        text = f"HTTP {code}"
+    info = error_details_pb2.ErrorInfo(
+        reason=text,
+        domain=ERROR_DOMAIN,
+        metadata={"http.code": str(code), "http.error_message": detail[:63]},
+    )
+    packed = any_pb2.Any()
+    packed.Pack(info)
+    proto = status_pb2.Status(code=grpc_code_from_http(code).value[0], message=text, details=[packed])
+    return rpc_status.to_status(proto)

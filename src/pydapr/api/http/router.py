@@ -26,10 +26,19 @@ class _Node:
 
 
 class Router:
-    def __init__(self) -> None:
+    """``serves(pattern)`` decides which routes exist at all (``spec.api`` allowed / denied): a route
+    it refuses is never added, so it answers as an unknown path, as in daprd, at no cost per request."""
+
+    def __init__(self, serves: Callable[[str], bool] | None = None) -> None:
         self._root = _Node()
+        self._serves = serves
+
+    def serves(self, pattern: str) -> bool:
+        return self._serves is None or self._serves(pattern)
 
     def add(self, methods: str | Iterable[str], pattern: str, handler: RouteHandler) -> None:
+        if self._serves is not None and not self._serves(pattern):
+            return
         verbs = [methods] if isinstance(methods, str) else list(methods)
         node = self._root
         segments = [s for s in pattern.strip("/").split("/") if s]
