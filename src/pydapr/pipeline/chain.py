@@ -73,23 +73,28 @@ class Pipeline:
 
     def __init__(self, sources: Sequence[InterceptorSource] = ()) -> None:
         self._sources: list[InterceptorSource] = list(sources)
-        self._chains: dict[tuple[Direction, str], Chain] = {}
+        # One dict per direction, so a lookup builds no key: this runs on every call.
+        self._chains: dict[Direction, dict[str, Chain]] = {d: {} for d in Direction}
 
     def add(self, source: InterceptorSource) -> None:
         self._sources.append(source)
-        self._chains.clear()  # a chain built before must see the new source
+        for chains in self._chains.values():
+            chains.clear()  # a chain built before must see the new source
 
     def chain(self, direction: Direction, target: str) -> Chain:
-        key = (direction, target)
-        found = self._chains.get(key)
-        if found is None:
-            steps = [
-                step
-                for step in (source.interceptor(direction, target) for source in self._sources)
-                if step is not None
-            ]
-            found = self._chains[key] = Chain(direction, target, steps)
-        return found
+        try:
+            return self._chains[direction][target]
+        except KeyError:
+            return self._build(direction, target)
+
+    def _build(self, direction: Direction, target: str) -> Chain:
+        steps = [
+            step
+            for step in (source.interceptor(direction, target) for source in self._sources)
+            if step is not None
+        ]
+        built = self._chains[direction][target] = Chain(direction, target, steps)
+        return built
 
     async def run(self, call: Call, operation: Operation[T]) -> T:
         """Run ``operation`` through the chain for the call's direction and target."""
