@@ -29,8 +29,23 @@ STATUS_TEXT = {
 class HttpMiddleware(Component):
     """Base of all HTTP middleware components: ``init`` validates, ``handler`` is built once after it."""
 
+    _built: Middleware | None = None
+
     def handler(self) -> Middleware:
         raise NotImplementedError
+
+    def middleware(self) -> Middleware:
+        """``handler()``, built on the first call and the same callable after: the pipelines share it.
+
+        As in daprd, where a component's handler is created once when it loads, a component named in
+        both ``httpPipeline`` and ``appHttpPipeline`` (or twice in one) has one state — one set of
+        rate-limit buckets, one cached key set. The callable takes the next step per call, so it can
+        sit in any number of chains.
+        """
+        built = self._built
+        if built is None:
+            built = self._built = self.handler()
+        return built
 
 
 def text_response(status: int, message: str) -> Response:

@@ -1,8 +1,10 @@
 """The one entry point of the public HTTP API: a middleware chain around routing.
 
-Every request passes the same chain — API token, API logging, and later tracing, metrics and
-access control — each a ``Middleware`` that takes the request and the next step. Errors raised
-anywhere become Dapr's JSON error body in the HTTP server. No building-block logic lives here.
+Every request passes the same chain — CORS, API token, the Configuration's ``httpPipeline``
+middleware components, API logging, and later tracing, metrics and access control — each a
+``Middleware`` that takes the request and the next step. A response a middleware returns goes to
+the client as it is; errors raised anywhere become Dapr's JSON error body in the HTTP server (a
+``DaprError`` its own, anything else a 500). No building-block logic lives here.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ class Routes:
         if self.fallback is not None:
             return await self.fallback(req)
         raise errors.NOT_FOUND(req.path)
+
+
+async def dapr_errors_as_responses(req: Request, call_next: Handler) -> Response:
+    """A ``DaprError`` raised further in becomes its JSON error response here, as the server renders it.
+
+    Placed after the Configuration's ``httpPipeline`` middlewares (only when there are some), so they
+    see every answer as a response they can change, like daprd's middlewares, which wrap the writer
+    the handlers answer through. Other exceptions go on to the server, which answers 500.
+    """
+    try:
+        return await call_next(req)
+    except errors.DaprError as err:
+        return Response.json(err.http_body(), err.http_status)
 
 
 def build_pipeline(inner: Handler, middlewares: Sequence[Middleware]) -> Handler:
