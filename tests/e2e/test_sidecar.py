@@ -463,7 +463,7 @@ def test_config_is_repeatable_and_api_logging_follows_it(procs: Processes, tmp_p
         time.sleep(0.05)
     log = sidecar.log()
     # Both files were read (the first's setting is named, from the combined configuration) ...
-    named = [line for line in log.splitlines() if "spec.api.denied is not enforced yet" in line]
+    named = [line for line in log.splitlines() if "names no protocol and applies to neither" in line]
     assert len(named) == 1 and "second.yaml" in named[0], log
     # ... and the second's API logging is on, without the health probes.
     assert "HTTP API called: GET /v1.0/metadata -> 200" in log

@@ -44,12 +44,6 @@ def _configuration(config: Configuration) -> Iterator[str]:
         yield f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain"
     if config.access_control is not None:
         yield f"{where}: spec.accessControl is not enforced yet; every caller is allowed"
-    if config.api_allowed:
-        yield f"{where}: spec.api.allowed is not enforced yet; every API is served"
-    if config.api_denied:
-        yield f"{where}: spec.api.denied is not enforced yet; every API is served"
-    if config.components_deny:
-        yield f"{where}: spec.components.deny is not enforced yet; denied component types still load"
     if config.http_handlers or config.http_pipeline:
         yield f"{where}: spec.httpPipeline middleware is not applied yet"
     if config.app_http_handlers or config.app_http_pipeline:
