@@ -24,10 +24,14 @@ from pydapr.crypto import errors as E
 from pydapr.crypto import scheme
 from pydapr.crypto.contract import CryptoProviderError, SubtleCrypto
 from pydapr.crypto.keys import InvalidKey, Key, parse_key, public_jwk, public_pem, serialize_key
+from pydapr.resiliency import CircuitBreakerOpen, PolicyTimeout
 
 log = logging.getLogger("pydapr.crypto")
 
 _PEM, _JSON = 0, 1  # SubtleGetKeyRequest.KeyFormat
+# A Resiliency policy gave up on the provider (outbound component policy): reported with its cause.
+_RESILIENCY = (PolicyTimeout, CircuitBreakerOpen)
+_FAILED = (CryptoProviderError, PolicyTimeout, CircuitBreakerOpen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ class CryptoAPI:
         file_key, raw_key = scheme.FileKey.generate(cipher)
         try:
             wrapped, _ = await provider.wrap_key(Key.symmetric(raw_key), algorithm, opts.key_name, b"", b"")
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise E.OPERATION(f"failed to wrap the file key: {exc}") from None
         manifest_key = "" if opts.omit_decryption_key_name else (opts.decryption_key_name or opts.key_name)
         try:
@@ -138,6 +142,8 @@ class CryptoAPI:
                 manifest.wrapped_key, manifest.key_algorithm, key_name, b"", b"", b""
             )
             return key.secret
+        except _RESILIENCY as exc:  # the provider did not answer: nothing to hide
+            raise E.OPERATION(f"failed to unwrap the file key: {exc}") from None
         except (CryptoProviderError, InvalidKey) as exc:
             log.debug("unwrapping the file key with key %r failed: %s", key_name, exc)
             return bytes(scheme.FILE_KEY_SIZE)
@@ -153,7 +159,7 @@ class CryptoAPI:
             public = (
                 public_pem(key) if req.format == _PEM else json.dumps(public_jwk(key), separators=(",", ":"))
             )
-        except (CryptoProviderError, InvalidKey) as exc:
+        except (*_FAILED, InvalidKey) as exc:
             raise E.GET_KEY(req.name, exc) from None
         return runtime.SubtleGetKeyResponse(name=req.name, public_key=public)
 
@@ -163,7 +169,7 @@ class CryptoAPI:
             ciphertext, tag = await provider.encrypt(
                 req.plaintext, req.algorithm, req.key_name, req.nonce, req.associated_data
             )
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("encrypt", exc) from None
         return runtime.SubtleEncryptResponse(ciphertext=ciphertext, tag=tag)
 
@@ -173,7 +179,7 @@ class CryptoAPI:
             plaintext = await provider.decrypt(
                 req.ciphertext, req.algorithm, req.key_name, req.nonce, req.tag, req.associated_data
             )
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("decrypt", exc) from None
         return runtime.SubtleDecryptResponse(plaintext=plaintext)
 
@@ -187,7 +193,7 @@ class CryptoAPI:
             wrapped, tag = await provider.wrap_key(
                 plaintext_key, req.algorithm, req.key_name, req.nonce, req.associated_data
             )
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("wrap key", exc) from None
         return runtime.SubtleWrapKeyResponse(wrapped_key=wrapped, tag=tag)
 
@@ -197,7 +203,7 @@ class CryptoAPI:
             key = await provider.unwrap_key(
                 req.wrapped_key, req.algorithm, req.key_name, req.nonce, req.tag, req.associated_data
             )
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("unwrap key", exc) from None
         return runtime.SubtleUnwrapKeyResponse(plaintext_key=serialize_key(key))
 
@@ -205,7 +211,7 @@ class CryptoAPI:
         provider = self.provider(req.component_name)
         try:
             signature = await provider.sign(req.digest, req.algorithm, req.key_name)
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("sign", exc) from None
         return runtime.SubtleSignResponse(signature=signature)
 
@@ -213,11 +219,13 @@ class CryptoAPI:
         provider = self.provider(req.component_name)
         try:
             valid = await provider.verify(req.digest, req.signature, req.algorithm, req.key_name)
-        except CryptoProviderError as exc:
+        except _FAILED as exc:
             raise _hidden("verify signature", exc) from None
         return runtime.SubtleVerifyResponse(valid=valid)
 
 
 def _hidden(operation: str, exc: Exception) -> Exception:
     log.debug("subtle %s failed: %s", operation, exc)
+    if isinstance(exc, _RESILIENCY):  # a timeout or an open breaker tells nothing about keys
+        return E.OPERATION(f"failed to {operation}: {exc}")
     return E.OPERATION(f"failed to {operation}")

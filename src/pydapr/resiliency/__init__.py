@@ -9,6 +9,7 @@ from .breaker import BreakerState, CircuitBreaker, CircuitBreakerOpen, Counts, T
 from .outcome import (
     CodeRanges,
     Failure,
+    NotAFailure,
     Permanent,
     StatusError,
     failure_of,
@@ -41,6 +42,7 @@ __all__ = [
     "Counts",
     "EventSink",
     "Failure",
+    "NotAFailure",
     "Permanent",
     "Policy",
     "PolicyEvent",

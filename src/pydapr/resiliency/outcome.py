@@ -6,7 +6,8 @@ An operation fails in one of three ways, and the runner reads each the same way:
 - it returns a result that the caller's ``classify(result)`` turns into a ``Failure`` (an HTTP
   response with status 503: the response is kept, and returned if no retry succeeds);
 - it raises any other exception: a failure without a status code, retried as Dapr retries errors,
-  unless wrapped in ``Permanent`` (then re-raised at once, unwrapped).
+  unless wrapped in ``Permanent`` (then re-raised at once, unwrapped) or in ``NotAFailure`` (the
+  caller's mistake: re-raised at once and not counted by the circuit breaker either).
 
 Status codes are filtered by a retry policy's ``matching`` (``CodeRanges``); a failure without a
 code is never filtered, as in Dapr (pkg/resiliency/retry.go).
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "CodeRanges",
     "Failure",
+    "NotAFailure",
     "Permanent",
     "StatusError",
     "failure_of",
@@ -61,6 +63,16 @@ class StatusError(Exception):
 
 class Permanent(Exception):
     """Wraps an exception that must not be retried; the runner re-raises ``error`` itself."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class NotAFailure(Exception):
+    """Wraps an exception that is the caller's, not the target's (an ETag mismatch, a secret that
+    does not exist): the runner re-raises ``error`` at once, without a retry, and the circuit
+    breaker counts the attempt neither as a success nor as a failure."""
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))

@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 
 from .backoff import Backoff, RetrySchedule
 from .breaker import CircuitBreaker
-from .outcome import Failure, Permanent, failure_of
+from .outcome import Failure, NotAFailure, Permanent, failure_of
 
 __all__ = ["Classify", "Policy", "PolicyEvent", "PolicyTimeout", "Timing"]
 
@@ -31,7 +31,7 @@ class PolicyTimeout(TimeoutError):
     """An attempt ran past the policy's timeout (or the caller's deadline) and was cancelled."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"timeout after {seconds:g}s")
+        super().__init__(f"timeout after {seconds:g}s (resiliency)")
         self.seconds = seconds
 
 
@@ -131,6 +131,10 @@ class Policy:
             except Permanent as exc:
                 if breaker is not None:
                     breaker.after(generation, False)
+                raise exc.error from None
+            except NotAFailure as exc:
+                if breaker is not None:
+                    breaker.release(generation)
                 raise exc.error from None
             except Exception as exc:
                 if breaker is not None:

@@ -4,19 +4,34 @@ Each component gets its metadata resolved (secretKeyRef through its ``auth.secre
 default secret store), is created through the lazy registry and initialised within its
 ``initTimeout``. A failure stops startup with a message naming the file, the component and the
 cause, unless the component says ``ignoreErrors: true``.
+
+Every building-block operation on a component passes the sidecar's pipeline
+(``Direction.OUTBOUND_COMPONENT``, target: the component's name) -- Resiliency's
+``targets.components.<name>.outbound`` and the ``Default...Component...Policy`` defaults. This is
+done here, once per component when it is added: the family's operation methods are replaced on that
+instance by guarded ones (see ``guard_component``). A component whose chain is empty is left
+untouched, so calls to it cost nothing more. Long-lived operations (pub/sub ``subscribe``, input
+binding ``read``, configuration ``subscribe``) are not guarded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import importlib
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydapr.components.base import Component, ComponentConfigError, ComponentMetadata
 from pydapr.components.registry import UnknownComponentType, registry
-from pydapr.pipeline import Pipeline
+from pydapr.errors import DaprError
+from pydapr.pipeline import Call, Chain, Direction, Pipeline
+from pydapr.resiliency import Failure, NotAFailure, Permanent, StatusError
 from pydapr.resources import Component as ComponentSpec
 from pydapr.resources import SecretKeyRef, expand_placeholders, registry_version
 
@@ -75,6 +90,14 @@ class ComponentStore:
 
     def add(self, loaded: LoadedComponent) -> None:
         self._by_family.setdefault(loaded.family, {})[loaded.name] = loaded
+        if self.pipeline is not None:
+            # After it is listed: the Resiliency source reads the component's type from the store.
+            chain = self.pipeline.chain(Direction.OUTBOUND_COMPONENT, loaded.name)
+            if not chain.empty:
+                guarded = guard_component(loaded.instance, loaded.family, chain)
+                if guarded:
+                    names = ", ".join(guarded)
+                    log.info("component %s: %s run through its outbound policy", loaded.name, names)
 
     async def load_all(self, specs: list[ComponentSpec]) -> None:
         secret_specs = [s for s in specs if s.family == "secretstores"]
@@ -182,3 +205,174 @@ async def _close_quietly(instance: Component) -> None:
         await instance.close()
     except Exception:
         log.exception("closing component failed")
+
+
+# --- the outbound-component interception point -------------------------------------------------------
+
+# family -> (contract module, base class, ((method, operation name), ...)). Only request/response
+# operations: subscribe (pub/sub, configuration) and input bindings' read are long-lived.
+_FAMILIES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
+    "state": (
+        "pydapr.state.contract",
+        "StateStore",
+        (
+            ("get", "get"),
+            ("set", "set"),
+            ("delete", "delete"),
+            ("transact", "transaction"),
+            ("query", "query"),
+            ("list_keys", "listKeys"),
+        ),
+    ),
+    "pubsub": ("pydapr.pubsub.contract", "PubSub", (("publish", "publish"), ("bulk_publish", "bulkPublish"))),
+    "bindings": ("pydapr.bindings.contract", "OutputBinding", (("invoke", "invoke"),)),
+    "secretstores": (
+        "pydapr.secrets.contract",
+        "SecretStore",
+        (("get_secret", "getSecret"), ("bulk_get_secret", "bulkGetSecret")),
+    ),
+    "configuration": ("pydapr.configuration.contract", "ConfigurationStore", (("get", "get"),)),
+    "lock": ("pydapr.lock.contract", "LockStore", (("try_lock", "tryLock"), ("unlock", "unlock"))),
+    "crypto": (
+        "pydapr.crypto.contract",
+        "SubtleCrypto",
+        (
+            ("get_key", "getKey"),
+            ("encrypt", "encrypt"),
+            ("decrypt", "decrypt"),
+            ("wrap_key", "wrapKey"),
+            ("unwrap_key", "unwrapKey"),
+            ("sign", "sign"),
+            ("verify", "verify"),
+        ),
+    ),
+    "conversation": ("pydapr.conversation.contract", "ConversationModel", (("converse", "converse"),)),
+}
+
+# The errors a family's components raise for the caller's mistakes (contract.py of each family).
+_CALLER_ERRORS: dict[str, tuple[tuple[str, str], ...]] = {
+    "state": (("pydapr.state.contract", "StateStoreError"),),  # ETagMismatch, ETagInvalid, QueryError
+    "bindings": (("pydapr.bindings.contract", "BindingError"),),
+    "crypto": (("pydapr.crypto.contract", "CryptoProviderError"),),  # KeyNotFound, key not allowed ...
+}
+# Whatever the family: a request the component refuses (bad input or metadata), an operation it
+# does not support, something that does not exist (SecretNotFound, KeyError), a Dapr error it raised.
+_ALWAYS_CALLERS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    LookupError,
+    NotImplementedError,
+    ComponentConfigError,
+    DaprError,
+)
+_BINDING_STATUS = re.compile(r"received status code (\d{3})")
+
+# The components whose guarded operation the current task is inside (by id): a guarded method that
+# calls another guarded method of the same instance runs that one directly, inside the one policy.
+_INSIDE: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "pydapr_guarded", default=frozenset()
+)
+
+ErrorKind = Callable[[Exception], Exception | None]
+
+
+def guard_component(instance: Component, family: str, chain: Chain) -> list[str]:
+    """Run the family's operations on ``instance`` through ``chain``; returns the methods guarded.
+
+    - The instance keeps its class (isinstance checks hold); guarded methods are instance attributes.
+    - The caller's mistakes (see ``caller_error``) are neither retried nor counted by a breaker.
+    - A method the component does not override (a family default such as ``PubSub.bulk_publish``,
+      which loops over ``publish``) is not guarded itself: each operation it makes is, so the
+      policy applies once per item. A guarded method that calls another guarded method of the same
+      instance (a native bulk operation built on ``get``) runs it directly: one policy per call the
+      API makes, never one inside another (timeouts and retries do not multiply).
+    """
+    spec = _FAMILIES.get(family)
+    if spec is None:
+        return []
+    module_name, base_name, methods = spec
+    base = getattr(importlib.import_module(module_name), base_name)
+    if not isinstance(instance, base):
+        return []
+    classify_error = _error_classifier(family)
+    done = []
+    for method, operation in methods:
+        if getattr(type(instance), method, None) is getattr(base, method, None):
+            continue  # the family's default (or the base's NotImplementedError): nothing of its own
+        original = getattr(instance, method)
+        setattr(instance, method, _guarded(instance, original, chain, operation, classify_error))
+        done.append(method)
+    return done
+
+
+def caller_error(family: str, exc: Exception) -> bool:
+    """Whether ``exc``, raised by a component of ``family``, is the caller's mistake."""
+    return isinstance(_error_classifier(family)(exc), NotAFailure)
+
+
+@functools.cache
+def _error_classifier(family: str) -> ErrorKind:
+    """A function that wraps an operation's exception for the runner: ``NotAFailure`` for the
+    caller's mistakes, ``StatusError`` for a binding's answer with a status; ``None`` leaves it."""
+    callers = _ALWAYS_CALLERS + tuple(
+        getattr(importlib.import_module(module), name) for module, name in _CALLER_ERRORS.get(family, ())
+    )
+    bindings = family == "bindings"
+
+    def classify(exc: Exception) -> Exception | None:
+        if bindings:
+            # bindings.http raises BindingError("received status code N") for a non-2xx answer:
+            # a 5xx (or 429) is the server's failure, retried under ``matching.httpStatusCodes``.
+            found = _BINDING_STATUS.search(str(exc))
+            if found is not None:
+                status = int(found.group(1))
+                if status >= 500 or status == 429:
+                    return StatusError(Failure(http_status=status), str(exc))
+        if isinstance(exc, callers):
+            return NotAFailure(exc)
+        return None
+
+    return classify
+
+
+def _guarded(
+    instance: Component,
+    original: Callable[..., Awaitable[Any]],
+    chain: Chain,
+    operation: str,
+    classify_error: ErrorKind,
+) -> Callable[..., Awaitable[Any]]:
+    key = id(instance)
+    target = chain.target
+
+    @functools.wraps(original)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        inside = _INSIDE.get()
+        if key in inside:
+            return await original(*args, **kwargs)
+
+        async def attempt() -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except Exception as exc:
+                wrapped = classify_error(exc)
+                if wrapped is None:
+                    raise
+                if isinstance(wrapped, StatusError):
+                    raise wrapped from exc  # unwrapped again below
+                raise wrapped from None
+
+        token = _INSIDE.set(inside | {key})
+        try:
+            return await chain.run(Call(Direction.OUTBOUND_COMPONENT, target, operation), attempt)
+        except (NotAFailure, Permanent) as exc:  # an interceptor other than Resiliency let it through
+            raise exc.error from None
+        except StatusError as exc:
+            if isinstance(exc.__cause__, Exception):
+                raise exc.__cause__ from None  # the binding's own error, as without a policy
+            raise
+        finally:
+            _INSIDE.reset(token)
+
+    guarded.__pydapr_guarded__ = operation  # type: ignore[attr-defined]
+    return guarded
