@@ -2,8 +2,8 @@
 
 Each method's chain (``Direction.INBOUND_GRPC``, target = the full method name) is built once, the
 first time the method is called; a method with an empty chain gets its handler back untouched, so
-it costs nothing per call. The sources added here are the gRPC side of ``spec.api`` (allowed /
-denied) and of API logging; tracing and metrics add theirs to the same pipeline.
+it costs nothing per call. The source added here is the gRPC side of ``spec.api`` (allowed /
+denied); API logging (pydapr.api.api_logging), tracing and metrics add theirs to the same pipeline.
 
 Streaming methods run their chain around opening the stream (the access check, the log line); the
 messages then flow without further interception.
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from pydapr.api.access import ApiAccess
+from pydapr.api.api_logging import ApiLoggingSource
 from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
@@ -27,9 +27,6 @@ from pydapr.resources import Configuration
 from pydapr.sidecar.options import SidecarOptions
 
 log = logging.getLogger("pydapr.api")
-
-HEALTH_PREFIX = "/grpc.health.v1.Health/"
-
 
 class Refused(Exception):
     """An interceptor ends the call with this gRPC status."""
@@ -52,9 +49,8 @@ def grpc_interceptors(
         pipeline.add(AccessSource(access))
     api_logging = configuration.api_logging if configuration is not None else None
     if options.enable_api_logging or (api_logging is not None and api_logging.enabled):
-        pipeline.add(
-            ApiLoggingSource(omit_health_checks=bool(api_logging and api_logging.omit_health_checks))
-        )
+        omit = bool(api_logging and api_logging.omit_health_checks)
+        pipeline.add(ApiLoggingSource(omit_health_checks=omit))
     out: list[grpc.aio.ServerInterceptor] = []
     if api_token:
         out.append(TokenInterceptor(api_token))
@@ -77,33 +73,6 @@ class AccessSource:
             raise Refused(status)
 
         return refuse
-
-
-class ApiLoggingSource:
-    """One log line per gRPC API call (``--enable-api-logging`` / ``logging.apiLogging.enabled``)."""
-
-    def __init__(self, *, omit_health_checks: bool) -> None:
-        self.omit_health_checks = omit_health_checks
-
-    def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
-        if direction is not Direction.INBOUND_GRPC:
-            return None
-        if self.omit_health_checks and target.startswith(HEALTH_PREFIX):
-            return None
-
-        async def log_call(call: Call, proceed: Operation[Any]) -> Any:
-            started = time.perf_counter()
-            try:
-                return await proceed()
-            finally:
-                log.info(
-                    "gRPC API called: %s -> %s (%.2f ms)",
-                    call.target,
-                    call.status or "OK",
-                    (time.perf_counter() - started) * 1000,
-                )
-
-        return log_call
 
 
 class ChainInterceptor(grpc.aio.ServerInterceptor):
