@@ -11,6 +11,10 @@ policy case measures the policy's own cost. Figures: medians across rounds of ea
 
     python bench/invoke_resiliency.py [--rates 1000] [--duration 8] [--rounds 2]
     python bench/invoke_resiliency.py --micro
+    python bench/invoke_resiliency.py --before /tmp/before   # adds callers running an older tree
+
+``--before DIR`` adds two callers (no resource, timeout+retry) run from ``DIR/src`` (e.g. a
+``git worktree add /tmp/before <commit>``), interleaved with the rest, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -130,6 +134,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--micro", action="store_true")
     ap.add_argument("--iterations", type=int, default=200_000)
+    ap.add_argument("--before", help="source tree of an earlier commit; its callers run from DIR/src")
     args = ap.parse_args()
     if args.micro:
         micro(args.iterations)
@@ -149,14 +154,19 @@ def main() -> None:
             [sys.executable, str(Path(__file__).with_name("invoke_http.py")), "--serve-app", str(app_port)]
         )
         c.wait_port(app_port)
-        ports = c.free_ports(12)
+        ports = c.free_ports(18)
         side_b = procs.spawn(sidecar_cmd("B", *ports[0:3], app_port), env)
         callers = {}
-        for i, (name, app_id, res) in enumerate(
-            (("none", "A", None), ("empty", "A2", empty_dir), ("policy", "A3", policy_dir))
-        ):
+        cases = [("none", "A", None, env), ("empty", "A2", empty_dir, env), ("policy", "A3", policy_dir, env)]
+        if args.before:
+            before_env = {**env, "PYTHONPATH": str(Path(args.before, "src").resolve())}
+            cases += [
+                ("before:none", "Ab", None, before_env),
+                ("before:policy", "Ab3", policy_dir, before_env),
+            ]
+        for i, (name, app_id, res, case_env) in enumerate(cases):
             http, grpc, metrics = ports[3 + 3 * i : 6 + 3 * i]
-            proc = procs.spawn(sidecar_cmd(app_id, http, grpc, metrics, None, res), env)
+            proc = procs.spawn(sidecar_cmd(app_id, http, grpc, metrics, None, res), case_env)
             callers[name] = (proc, http)
         c.wait_status(ports[0], "/v1.0/healthz", 204, 30, side_b)
         for proc, http in callers.values():
@@ -177,7 +187,7 @@ def main() -> None:
                         x = c.hey(url, args.duration, CONCURRENCY, qps, "POST", body)
                     results.setdefault((rate, name), []).append((x, s.usage))
                     print(
-                        f"{rate} round {r + 1} {name:<7} n={x.ok} p50={x.pct(50):.2f} p90={x.pct(90):.2f} "
+                        f"{rate} round {r + 1} {name:<13} n={x.ok} p50={x.pct(50):.2f} p90={x.pct(90):.2f} "
                         f"p99={x.pct(99):.2f} non2xx={x.non_2xx}",
                         file=sys.stderr,
                         flush=True,
