@@ -53,5 +53,8 @@ def _configuration(config: Configuration) -> Iterator[str]:
         yield f"{where}: spec.tracing is not applied yet; no spans are exported"
     if "metric" in spec or "metrics" in spec:
         yield f"{where}: spec.metric is not applied yet; no metrics are served"
+    enabled = sorted(name for name, on in config.features.items() if on)
+    if enabled:
+        yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"
     if config.api_logging.obfuscate_urls:
         yield f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths"

@@ -45,6 +45,11 @@ CONFIG = textwrap.dedent(
         handlers:
           - name: upper
             type: middleware.http.uppercase
+      features:
+        - name: HotReload
+          enabled: true
+        - name: Off
+          enabled: false
       logging:
         apiLogging:
           obfuscateURLs: true
@@ -94,6 +99,7 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         f"{where}: spec.appHttpPipeline middleware is not applied yet",
         f"{where}: spec.tracing is not applied yet; no spans are exported",
         f"{where}: spec.metric is not applied yet; no metrics are served",
+        f"{where}: spec.features HotReload: preview features are not applied by pydapr",
         f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
         f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": targets.components is not applied '
         "yet; component calls run without policies",
