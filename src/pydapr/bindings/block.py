@@ -6,9 +6,15 @@ binding's events: HTTP apps with ``OPTIONS /<route>`` (a 2xx answer or 405 means
 metadata overrides the binding name), gRPC apps with ``ListInputBindings``. Each event is then
 POSTed to ``/<route>`` (gRPC: ``OnBindingEvent``) with the event metadata as headers, as daprd's
 app channel writes them (``api/app_metadata``), and ``Content-Type: application/json`` whatever the
-data (daprd sets it on every binding event). A failed
-delivery (app unreachable, non-2xx) is retried with backoff until it succeeds or the sidecar
-stops, so no event is dropped while the sidecar runs.
+data (daprd sets it on every binding event).
+
+Each event's delivery runs through ``pipeline.chain(INBOUND_COMPONENT, <binding name>)``: a
+Resiliency ``targets.components.<name>.inbound`` policy (or the ``DefaultBindingComponentInbound...``
+/ ``DefaultComponentInbound...`` ones) applies there, an answer outside 2xx counting as a failure.
+When that policy gives up, the handler raises and the component does what its source does with an
+undelivered event (RabbitMQ requeues it, MQTT retries or leaves it unacknowledged, cron logs it).
+Without any policy, the delivery runs under ``UNTIL_DELIVERED``: retried with backoff until it
+succeeds or the sidecar stops, so no event is dropped while the sidecar runs.
 
 ``direction`` metadata (``input``, ``output`` or both, comma-separated) limits what a component is
 used for; a binding declared ``input`` is read without asking the app.
@@ -28,11 +34,12 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from pydapr.api import app_metadata
+from pydapr.appchannel import BindingReply
 from pydapr.bindings.api import BindingsAPI
-from pydapr.bindings.contract import InputBinding, InvokeRequest, OutputBinding, ReadEvent
+from pydapr.bindings.contract import EventHandler, InputBinding, InvokeRequest, OutputBinding, ReadEvent
 from pydapr.components.base import ComponentMetadata
-from pydapr.http.messages import Headers
+from pydapr.pipeline import Call, Direction
+from pydapr.resiliency import Failure, Permanent, Policy, RetrySchedule, Timing
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
@@ -41,8 +48,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pydapr.bindings")
 
-RETRY_FIRST = 0.1
-RETRY_MAX = 5.0
+# pydapr's default for an input binding without a Resiliency inbound policy: retry until the app
+# takes the event (or the sidecar stops), waiting 0.1 s, 0.2 s ... up to 5 s between attempts.
+UNTIL_DELIVERED = RetrySchedule(
+    exponential=True,
+    initial_interval=0.1,
+    randomization=0.0,
+    multiplier=2.0,
+    max_interval=5.0,
+    max_elapsed=None,
+    max_retries=-1,
+)
 
 
 class DeliveryFailed(Exception):
@@ -54,6 +70,8 @@ class BindingsBlock(BuildingBlock):
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
+        self.channel = runtime.app_channel
+        self.pipeline = runtime.pipeline
         loaded = runtime.components.by_family("bindings")
         self.outputs = {
             n: c.instance
@@ -67,6 +85,12 @@ class BindingsBlock(BuildingBlock):
         }
         self.api = BindingsAPI(self.outputs)
         self._stopping = asyncio.Event()
+        self._until_delivered = Policy(
+            name="input binding delivery",
+            direction="inbound",
+            retry=UNTIL_DELIVERED,
+            timing=Timing(sleep=self._pause),
+        )
         self.reading: list[str] = []
         self._reply_tasks: set[asyncio.Task[None]] = set()
 
@@ -84,29 +108,22 @@ class BindingsBlock(BuildingBlock):
         return {}
 
     async def start(self) -> None:
-        channel = self.runtime.app_channel
+        channel = self.channel
         if not self.inputs or not channel.configured:
             return
-        grpc_bindings: set[str] = set()
-        if channel.protocol == "grpc":
-            from google.protobuf import empty_pb2
-
-            try:
-                reply = await channel.callback_stub().ListInputBindings(
-                    empty_pb2.Empty(), metadata=channel.grpc_metadata(), timeout=10
-                )
-                grpc_bindings = set(reply.bindings)
-            except Exception as exc:
-                log.warning("ListInputBindings failed: %s", exc)
+        routes = {
+            name: (loaded.metadata.get("route") or name).lstrip("/") for name, loaded in self.inputs.items()
+        }
+        # A binding declared ``direction: input`` is read without asking the app.
+        ask = {
+            name: route
+            for name, route in routes.items()
+            if not directions(self.inputs[name].metadata).get("input")
+        }
+        wanted = await channel.input_bindings(ask) if ask else set()
         for name, loaded in self.inputs.items():
-            route = (loaded.metadata.get("route") or name).lstrip("/")
-            if directions(loaded.metadata).get("input"):
-                wanted = True
-            elif channel.protocol == "grpc":
-                wanted = name in grpc_bindings
-            else:
-                wanted = await self._http_wants(route)
-            if not wanted:
+            route = routes[name]
+            if name in ask and name not in wanted:
                 log.info("app is not subscribed to input binding %s", name)
                 continue
             instance = loaded.instance
@@ -115,52 +132,43 @@ class BindingsBlock(BuildingBlock):
             self.reading.append(name)
             log.info("input binding %s: delivering to the app at /%s", name, route)
 
-    async def _http_wants(self, route: str) -> bool:
-        try:
-            resp = await self.runtime.app_channel.http("OPTIONS", "/" + route, timeout=10.0)
-        except Exception as exc:
-            log.warning("probing the app for input binding route /%s failed: %s", route, exc)
-            return False
-        # As Dapr: a 2xx answer, or 405 (the route exists but takes only POST), means yes.
-        return 200 <= resp.status < 300 or resp.status == 405
+    async def _pause(self, seconds: float) -> None:
+        """The wait between attempts of ``UNTIL_DELIVERED``; cut short when the sidecar stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    def _handler(self, name: str, route: str):  # type: ignore[no-untyped-def]
+    def _handler(self, name: str, route: str) -> EventHandler:
         async def handle(event: ReadEvent) -> bytes:
-            delay = RETRY_FIRST
-            while True:
-                try:
-                    return await self._deliver(name, route, event)
-                except Exception as exc:
-                    if self._stopping.is_set():
-                        raise DeliveryFailed(f"sidecar stopping; event for {name} not delivered") from exc
-                    log.warning("delivering an event of input binding %s failed (%s); retrying", name, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, RETRY_MAX)
+            reply = await self._deliver(name, route, event)
+            if reply.to:
+                await self.send_to_outputs(name, list(reply.to), reply.data, reply.parallel)
+            return reply.data
 
         return handle
 
-    async def _deliver(self, name: str, route: str, event: ReadEvent) -> bytes:
-        channel = self.runtime.app_channel
-        if channel.protocol == "grpc":
-            from pydapr.api.grpc.wire import runtime
+    async def _deliver(self, name: str, route: str, event: ReadEvent) -> BindingReply:
+        """One event to the app, under the component's inbound policy or ``UNTIL_DELIVERED``."""
 
-            request = runtime.BindingEventRequest(name=name, data=event.data, metadata=event.metadata)
-            async with channel.slot():
-                reply = await channel.callback_stub().OnBindingEvent(
-                    request, metadata=channel.grpc_metadata(), timeout=60
-                )
-            if reply.to:
-                parallel = reply.concurrency == runtime.BindingEventResponse.PARALLEL
-                await self.send_to_outputs(name, list(reply.to), bytes(reply.data), parallel)
-            return bytes(reply.data)
-        # As daprd: the event's metadata as headers, and always Content-Type: application/json.
-        headers = Headers(app_metadata.http_headers(event.metadata))
-        headers.set("content-type", "application/json")
-        resp = await channel.http("POST", "/" + route, headers=headers, body=event.data, timeout=60.0)
-        if not 200 <= resp.status < 300:
-            raise DeliveryFailed(f"app answered {resp.status}")
-        return resp.body
+        async def attempt() -> BindingReply:
+            if self._stopping.is_set():  # not retried: the event goes back to the component
+                raise Permanent(DeliveryFailed(f"sidecar stopping; event for {name} not delivered"))
+            try:
+                return await self.channel.binding_event(name, route, event)
+            except Exception as exc:
+                log.warning("delivering an event of input binding %s failed (%s)", name, exc)
+                raise
+
+        chain = self.pipeline.chain(Direction.INBOUND_COMPONENT, name)
+        if chain.empty:
+            reply = await self._until_delivered.run(attempt, classify=_failed_reply)
+        else:
+            call = Call(Direction.INBOUND_COMPONENT, name, route, classify=_failed_reply)
+            reply = await chain.run(call, attempt)
+        if not 200 <= reply.status < 300:
+            if self._stopping.is_set():
+                raise DeliveryFailed(f"sidecar stopping; event for {name} not delivered")
+            raise DeliveryFailed(f"app answered {reply.status}")
+        return reply
 
     async def send_to_outputs(self, name: str, targets: list[str], data: bytes, parallel: bool) -> None:
         """The app's reply to an event of ``name`` asks for ``data`` to go to output bindings."""
@@ -209,6 +217,11 @@ def directions(metadata: ComponentMetadata) -> dict[str, bool]:
         return {}
     given = {d.strip().lower() for d in text.split(",")}
     return {"input": "input" in given, "output": "output" in given}
+
+
+def _failed_reply(reply: BindingReply) -> Failure | None:
+    """An answer outside 2xx did not deliver the event."""
+    return None if 200 <= reply.status < 300 else Failure(http_status=reply.status)
 
 
 def _reply_payload(data: bytes) -> bytes:

@@ -1,10 +1,11 @@
 """The configuration building block inside the sidecar, and delivery of updates to an HTTP app.
 
-An HTTP subscription's updates are POSTed to the app at ``/configuration/{store}/{key}`` with the
-update event ``{"id", "items"}`` as body, one request per key, as Dapr does. Each subscription has
-its own queue and sender, so a slow app delays only its own updates and they stay in order. A
-failed delivery is retried a few times with backoff, then logged and dropped (Dapr logs and drops
-at once unless a resiliency policy says otherwise).
+An HTTP subscription's updates are sent to the app as a ``POST`` invocation of
+``configuration/{store}/{key}`` through the app channel (HTTP apps get the request, gRPC apps an
+``OnInvoke``), with the update event ``{"id", "items"}`` as body, one call per key, as Dapr does.
+Each subscription has its own queue and sender, so a slow app delays only its own updates and they
+stay in order. A failed delivery is retried a few times with backoff, then logged and dropped
+(Dapr logs and drops at once unless a resiliency policy says otherwise).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ConfigurationBlock(BuildingBlock):
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
+        self.channel = runtime.app_channel
         stores = {
             name: loaded.instance
             for name, loaded in runtime.components.by_family("configuration").items()
@@ -60,7 +62,7 @@ class ConfigurationBlock(BuildingBlock):
 
     @property
     def app_reachable(self) -> bool:
-        return bool(self.runtime.app_channel.configured)
+        return bool(self.channel.configured)
 
     async def subscribe_app(self, store_name: str, keys: list[str], metadata: dict[str, str]) -> str:
         """An HTTP-API subscription: updates go to the app."""
@@ -85,16 +87,17 @@ class ConfigurationBlock(BuildingBlock):
     async def _send(
         self, store_name: str, queue: asyncio.Queue[tuple[str, dict[str, ConfigurationItem]]]
     ) -> None:
-        channel = self.runtime.app_channel
+        channel = self.channel
         while True:
             sub_id, items = await queue.get()
             body = update_body(sub_id, items)
             for key in items:
-                path = f"/configuration/{quote(store_name, safe='')}/{quote(key, safe='')}"
+                method = f"configuration/{quote(store_name, safe='')}/{quote(key, safe='')}"
                 for attempt in range(DELIVERY_ATTEMPTS):
                     try:
                         headers = Headers.from_lowercase([("content-type", "application/json")])
-                        resp = await channel.http("POST", path, headers=headers, body=body, timeout=30.0)
+                        async with asyncio.timeout(30.0):
+                            resp = await channel.invoke(method, "POST", "", headers, body)
                         if resp.status == 200:
                             break
                         problem = f"status {resp.status}"

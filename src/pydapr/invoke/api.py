@@ -1,13 +1,18 @@
 """The transport-free invocation API: route a call to the own app, another app, or an external URL.
 
 Calls to another app go sidecar to sidecar: this sidecar resolves the target app id, sends the
-request to that sidecar's internal port, and that sidecar hands it to its app (``deliver``).
-Failures to reach the target sidecar at all are retried on another instance (nothing was sent).
+request to that sidecar's internal port, and that sidecar hands it to its app (``deliver``, through
+the app channel).
+
+Retries, as daprd applies them: ``invoke`` runs through ``pipeline.chain(OUTBOUND_INVOKE, target)``,
+where the Resiliency policy of ``targets.apps`` (or the ``DefaultApp...`` policies) applies; a target
+without a named apps target gets Dapr's built-in ``DaprBuiltInServiceRetries`` around the hop to
+the other sidecar, which retries only a failed connection (nothing was sent), forgetting the
+address that failed each time.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import TYPE_CHECKING
@@ -16,29 +21,69 @@ from urllib.parse import urlsplit
 import msgspec
 
 from pydapr import errors
-from pydapr.http.client import ConnectError, HttpClientError, RequestTimeout
+from pydapr.http.client import ConnectError, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Request, Response
 from pydapr.invoke import headers as h
-from pydapr.invoke.app import deliver_to_app
-from pydapr.nameresolution import ResolveError
-from pydapr.resiliency import CircuitBreakerOpen, Failure, PolicyTimeout, http_failure
+from pydapr.nameresolution import NameResolver, ResolveError
+from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.resiliency import (
+    NOOP,
+    BuiltIn,
+    CircuitBreakerOpen,
+    Failure,
+    Permanent,
+    PolicyTimeout,
+    ResiliencyPolicies,
+    http_failure,
+)
 
 if TYPE_CHECKING:
+    from pydapr.appchannel import AppChannel
+    from pydapr.invoke.endpoints import Endpoint
+    from pydapr.sidecar.app_health import AppHealthChecker
     from pydapr.sidecar.runtime import Runtime
 
 log = logging.getLogger("pydapr.invoke")
 
-CONNECT_ATTEMPTS = 3
-CONNECT_BACKOFF = 0.05
-
 
 class InvokeAPI:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.app_id = runtime.app_id
-        self.namespace = runtime.namespace
-        self.client = runtime.http_client
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        namespace: str,
+        client: HttpClient,
+        channel: AppChannel | None,
+        app_health: AppHealthChecker,
+        resolver: NameResolver,
+        resiliency: ResiliencyPolicies,
+        pipeline: Pipeline,
+        http_endpoints: dict[str, Endpoint],
+    ) -> None:
+        self.app_id = app_id
+        self.namespace = namespace
+        self.client = client
+        self.channel = channel
+        self.app_health = app_health
+        self.resolver = resolver
+        self.resiliency = resiliency
+        self.pipeline = pipeline
+        self.http_endpoints = http_endpoints
         self._tls = ssl.create_default_context()
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> InvokeAPI:
+        return cls(
+            app_id=runtime.app_id,
+            namespace=runtime.namespace,
+            client=runtime.http_client,
+            channel=runtime.app_channel,
+            app_health=runtime.app_health,
+            resolver=runtime.resolver,
+            resiliency=runtime.resiliency,
+            pipeline=runtime.pipeline,
+            http_endpoints=runtime.http_endpoints,
+        )
 
     def split_target(self, target: str) -> tuple[str, str]:
         """``app`` or ``app.namespace`` → (app id, namespace)."""
@@ -49,7 +94,8 @@ class InvokeAPI:
 
     async def invoke(self, target: str, method: str, request: Request) -> Response:
         """Invoke ``method`` (a path, possibly with slashes) on ``target`` with ``request``'s verb,
-        query, headers and body, under the Resiliency policy for that app (``targets.apps``).
+        query, headers and body, through the OUTBOUND_INVOKE chain for that target (where the
+        Resiliency policy for that app, ``targets.apps``, applies).
 
         As in daprd, the policy is the caller's: a timeout bounds each attempt, an answer outside
         200-399 or an error is a failure that a retry policy may try again, and when no attempt
@@ -57,20 +103,21 @@ class InvokeAPI:
         """
         if not target:
             raise errors.DIRECT_INVOKE_NO_APP_ID()
-        policy = self.runtime.resiliency.for_app(target, method)
-        if policy.noop:
+        chain = self.pipeline.chain(Direction.OUTBOUND_INVOKE, target)
+        if chain.empty:
             return await self._route(target, method, request)
+        call = Call(Direction.OUTBOUND_INVOKE, target, method, caller=self.app_id, classify=_failed_answer)
         try:
-            return await policy.run(lambda: self._route(target, method, request), classify=_failed_answer)
+            return await chain.run(call, lambda: self._route(target, method, request))  # type: ignore[no-any-return]
         except PolicyTimeout as exc:
-            raise errors.DIRECT_INVOKE(target, f"timed out (resiliency timeout {policy.timeout:g}s)") from exc
+            raise errors.DIRECT_INVOKE(target, f"timed out (resiliency timeout {exc.seconds:g}s)") from exc
         except CircuitBreakerOpen as exc:
             raise errors.DIRECT_INVOKE(target, "circuit breaker is open (resiliency)") from exc
 
     async def _route(self, target: str, method: str, request: Request) -> Response:
         if target.startswith(("http://", "https://")):
             return await self._external(target, {}, method, request)
-        endpoint = self.runtime.http_endpoints.get(target)
+        endpoint = self.http_endpoints.get(target)
         if endpoint is not None:
             return await self._external(
                 endpoint.base_url, endpoint.headers, method, request, tls=endpoint.tls
@@ -82,18 +129,16 @@ class InvokeAPI:
 
     async def deliver(self, method: str, request: Request, *, caller: str) -> Response:
         """Hand a call to this sidecar's own app."""
-        channel = self.runtime.app_channel
+        channel = self.channel
         if channel is None or not channel.configured:
             raise errors.DIRECT_INVOKE(self.app_id, "app channel is not initialized (no --app-port)")
-        if not self.runtime.app_health.healthy:
+        if not self.app_health.healthy:
             # Dapr short-circuits calls to an app its health checks found unhealthy.
             raise errors.DIRECT_INVOKE(self.app_id, "app is not in a healthy state")
         fwd = h.forwardable(request.headers)
         fwd.set(h.CALLER_APP_ID, caller)
         fwd.set(h.CALLEE_APP_ID, self.app_id)
-        return await deliver_to_app(
-            channel, self.app_id, method, request.method, request.query, fwd, request.body
-        )
+        return await channel.invoke(method, request.method, request.query, fwd, request.body)
 
     async def _remote(self, app_id: str, namespace: str, method: str, request: Request) -> Response:
         fwd = h.forwardable(request.headers)
@@ -103,33 +148,42 @@ class InvokeAPI:
         target = "/" + method.lstrip("/")
         if request.query:
             target += "?" + request.query
-        resolver = self.runtime.resolver
-        last_error: Exception | None = None
-        for attempt in range(CONNECT_ATTEMPTS):
+        resolver = self.resolver
+
+        async def attempt() -> Response:
             try:
                 address = await resolver.resolve(app_id, namespace)
             except ResolveError as exc:
-                raise errors.DIRECT_INVOKE(app_id, str(exc)) from exc
+                raise Permanent(errors.DIRECT_INVOKE(app_id, str(exc))) from exc
             try:
-                resp = await self.client.request(
+                return await self.client.request(
                     request.method, address.host, address.internal_port, target, fwd, request.body
                 )
-            except ConnectError as exc:
-                # Nothing reached the target: safe to try another instance after a short pause.
+            except ConnectError:
+                # Nothing reached the target: the built-in retry may try another instance.
                 resolver.forget(app_id, namespace, address)
-                last_error = exc
-                await asyncio.sleep(CONNECT_BACKOFF * (2**attempt))
-                continue
+                raise
             except RequestTimeout as exc:
-                raise errors.DIRECT_INVOKE(app_id, f"timed out: {exc}") from exc
+                raise Permanent(errors.DIRECT_INVOKE(app_id, f"timed out: {exc}")) from exc
             except HttpClientError as exc:
-                raise errors.DIRECT_INVOKE(app_id, f"connection to the target sidecar lost: {exc}") from exc
-            code = resp.headers.get(h.SIDECAR_ERROR)
-            if code is not None:
-                raise _rebuild_error(code, resp)
-            resp.headers = h.response_headers(resp.headers)
-            return resp
-        raise errors.DIRECT_INVOKE(app_id, f"could not reach the app's sidecar: {last_error}")
+                raise Permanent(
+                    errors.DIRECT_INVOKE(app_id, f"connection to the target sidecar lost: {exc}")
+                ) from exc
+
+        # As daprd: the built-in retries only when no named apps target governs this app.
+        named = self.resiliency.has_target("app", app_id)
+        builtin = NOOP if named else self.resiliency.builtin(BuiltIn.SERVICE)
+        try:
+            resp = await builtin.run(attempt)
+        except Permanent as exc:  # NOOP runs the attempt bare, without unwrapping
+            raise exc.error from None
+        except ConnectError as exc:
+            raise errors.DIRECT_INVOKE(app_id, f"could not reach the app's sidecar: {exc}") from exc
+        code = resp.headers.get(h.SIDECAR_ERROR)
+        if code is not None:
+            raise _rebuild_error(code, resp)
+        resp.headers = h.response_headers(resp.headers)
+        return resp
 
     async def _external(
         self,

@@ -27,6 +27,7 @@ class JobsBlock(BuildingBlock):
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
+        self.channel = runtime.app_channel
         self.addresses = scheduler_addresses(runtime.options.scheduler_host_address)
         self.client = (
             SchedulerClient(self.addresses, runtime.namespace, runtime.app_id) if self.addresses else None
@@ -51,8 +52,8 @@ class JobsBlock(BuildingBlock):
 
     async def start(self) -> None:
         # Like daprd, only a sidecar with an app to deliver to watches for triggers.
-        if self.client is not None and self.runtime.app_channel.configured:
-            self.client.watch(TriggerDelivery(self.runtime.app_channel))
+        if self.client is not None and self.channel.configured:
+            self.client.watch(TriggerDelivery(self.channel))
             log.info("watching the scheduler at %s for job triggers", ", ".join(self.addresses))
 
     async def stop(self) -> None:

@@ -1,6 +1,6 @@
 """App health checks (``--enable-app-health-check``): probe the app, flip its health after N failures.
 
-HTTP apps are probed with ``GET <path>`` (any 2xx is healthy); gRPC apps with
+The app channel probes: HTTP apps with ``GET <path>`` (any 2xx is healthy), gRPC apps with
 ``AppCallbackHealthCheck.HealthCheck``. While the app is unhealthy, blocks that push work to it
 (subscriptions, input bindings) can check ``healthy`` and hold deliveries back.
 """
@@ -13,20 +13,17 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import grpc
-from google.protobuf import empty_pb2
-
-from pydapr.http.client import HttpClientError
-
 if TYPE_CHECKING:
-    from pydapr.sidecar.runtime import Runtime
+    from pydapr.appchannel import AppChannel
+    from pydapr.sidecar.options import SidecarOptions
 
 log = logging.getLogger("pydapr.apphealth")
 
 
 class AppHealthChecker:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, channel: AppChannel, options: SidecarOptions) -> None:
+        self.channel = channel
+        self.options = options
         self.healthy = True
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
@@ -46,24 +43,11 @@ class AppHealthChecker:
             self._task = None
 
     async def probe(self) -> bool:
-        opts = self.runtime.options
-        channel = self.runtime.app_channel
-        try:
-            if channel.protocol == "grpc":
-                stub = channel.health_stub()
-                await stub.HealthCheck(
-                    empty_pb2.Empty(), timeout=opts.app_health_probe_timeout, metadata=channel.grpc_metadata()
-                )
-                return True
-            resp = await channel.http(
-                "GET", opts.app_health_check_path, timeout=opts.app_health_probe_timeout
-            )
-        except (HttpClientError, grpc.aio.AioRpcError, TimeoutError):
-            return False
-        return 200 <= resp.status < 300
+        opts = self.options
+        return await self.channel.health(opts.app_health_check_path, opts.app_health_probe_timeout)
 
     async def _loop(self) -> None:
-        opts = self.runtime.options
+        opts = self.options
         while True:
             ok = await self.probe()
             if ok:

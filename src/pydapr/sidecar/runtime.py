@@ -27,18 +27,18 @@ from pydapr.api.http.dispatch import (
     build_pipeline,
 )
 from pydapr.api.http.router import Router
+from pydapr.appchannel import AppChannel, create_app_channel
 from pydapr.components.base import ComponentConfigError
-from pydapr.http.client import HttpClient, HttpClientError
+from pydapr.http.client import HttpClient
 from pydapr.http.server import HttpServer
 from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
-from pydapr.middleware.pipeline import http_pipeline
+from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
 from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
 from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
 from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
-from pydapr.sidecar.app_channel import AppChannel
 from pydapr.sidecar.app_health import AppHealthChecker
 from pydapr.sidecar.block import BuildingBlock
 from pydapr.sidecar.component_deny import allowed_components
@@ -100,9 +100,12 @@ class Runtime:
             app_id=self.app_id, namespace=self.namespace, base_dir=options.base_dir, pipeline=self.pipeline
         )
         self.http_client = HttpClient()
-        self.app_channel = AppChannel(options, self.http_client)
+        # Rebuilt in start() once the middleware components (appHttpPipeline) are loaded.
+        self.app_channel: AppChannel = create_app_channel(
+            options, self.http_client, self.pipeline, self.app_id
+        )
         self.app_config: dict[str, Any] = {}
-        self.app_health = AppHealthChecker(self)
+        self.app_health = AppHealthChecker(self.app_channel, options)
         self.resolver: NameResolver = create_resolver(None, {})
         self.resiliency: ResiliencyPolicies = compile_policies([], app_id=self.app_id)
         self.blocks: list[BuildingBlock] = []
@@ -150,6 +153,15 @@ class Runtime:
             self.http_endpoints = await resolve_endpoints(self.resources.http_endpoints, self.components)
         except (ComponentStartupError, ComponentConfigError) as exc:
             raise StartupError(str(exc)) from None
+        try:
+            app_middlewares = app_http_pipeline(self.configuration, self.components)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        self.app_channel = create_app_channel(
+            opts, self.http_client, self.pipeline, self.app_id, http_middlewares=app_middlewares
+        )
+        self.app_health = AppHealthChecker(self.app_channel, opts)
+        # Each block takes the parts of the runtime it uses (channel, components, pipeline ...).
         self.blocks = [cls(self) for cls in _block_classes()]
         await self._start_servers()
         await self.resolver.register(
@@ -274,9 +286,7 @@ class Runtime:
         """Where a proxied gRPC call for ``app_id`` goes: the own app, or the target's sidecar."""
         target_id, _, namespace = app_id.partition(".")
         if target_id == self.app_id and (not namespace or namespace == self.namespace):
-            if not self.app_channel.configured:
-                raise LookupError("this app has no --app-port")
-            return self.app_channel.grpc_channel(), self.app_channel.grpc_metadata()
+            return self.app_channel.grpc_proxy()
         address = await self.resolver.resolve(target_id, namespace or self.namespace)
         return self._peers.get(address), ()
 
@@ -286,8 +296,7 @@ class Runtime:
                 log.info("waiting for the app on port %s", self.options.app_port)
                 await self.app_channel.wait_until_reachable()
                 log.info("app is reachable on port %s", self.options.app_port)
-                if self.app_channel.protocol == "http":
-                    await self._read_app_config()
+                await self._read_app_config()
                 if self.options.enable_app_health_check:
                     self.app_health.start()
             for block in self.blocks:
@@ -302,21 +311,8 @@ class Runtime:
             self.request_shutdown()
 
     async def _read_app_config(self) -> None:
-        import msgspec
-
-        try:
-            resp = await self.app_channel.http("GET", "/dapr/config", timeout=5.0)
-        except HttpClientError as exc:
-            log.warning("GET /dapr/config failed: %s", exc)
-            return
-        if resp.status == 200 and resp.body:
-            try:
-                config = msgspec.json.decode(resp.body)
-            except msgspec.DecodeError:
-                log.warning("the app's /dapr/config is not JSON; ignored")
-                return
-            if isinstance(config, dict):
-                self.app_config = config
+        """``GET /dapr/config`` (gRPC apps have none: the channel answers {})."""
+        self.app_config = await self.app_channel.config()
 
     def request_shutdown(self) -> None:
         self._shutdown.set()

@@ -20,6 +20,7 @@ from pydapr.bindings.contract import (
     OutputBinding,
 )
 from pydapr.components.base import ComponentMetadata
+from pydapr.pipeline import Pipeline
 from pydapr.sidecar.components import LoadedComponent
 
 
@@ -47,7 +48,9 @@ def _block(tmp_path: Path, components: dict[str, tuple[Recorder, dict[str, str]]
         spec: Any = SimpleNamespace(name=name, family="bindings", type="bindings.test", version="v1")
         meta = ComponentMetadata(name, "bindings.test", "v1", props, base_dir=tmp_path)
         loaded[name] = LoadedComponent(spec, meta, instance)
-    runtime: Any = SimpleNamespace(components=SimpleNamespace(by_family=lambda family: loaded))
+    runtime: Any = SimpleNamespace(
+        components=SimpleNamespace(by_family=lambda family: loaded), app_channel=None, pipeline=Pipeline()
+    )
     return BindingsBlock(runtime)
 
 
