@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,8 @@ def _component(name: str, kind: str, **metadata: str) -> str:
 def _setup(
     tmp_path: Path,
     components: dict[str, str],
-    server: list[tuple[str, str]],
-    app: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    server: Sequence[tuple[str, str]],
+    app: Sequence[tuple[str, str]] = (),
 ) -> tuple[Path, Path]:
     """Writes the resources folder (the in-memory store ``store`` plus ``components``) and the config."""
     resources = tmp_path / "resources"

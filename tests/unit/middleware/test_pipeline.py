@@ -13,7 +13,7 @@ from pydapr.api.http.dispatch import build_pipeline, dapr_errors_as_responses
 from pydapr.components.base import ComponentMetadata
 from pydapr.components.registry import registry
 from pydapr.http.messages import Headers, Request, Response
-from pydapr.middleware.contract import HttpMiddleware
+from pydapr.middleware.contract import Handler, HttpMiddleware, Middleware
 from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline, unapplied_selectors
 from pydapr.resources import Component as ComponentSpec
 from pydapr.resources import Configuration, MetadataItem, load_configurations
@@ -30,7 +30,7 @@ def _config(tmp_path: Path, spec: str) -> Configuration:
     return load_configurations([path])
 
 
-async def _store(tmp_path: Path, *components: tuple[str, str, str, dict[str, str]]) -> ComponentStore:
+async def _store(tmp_path: Path, *components: Spec) -> ComponentStore:
     store = ComponentStore(app_id="a", namespace="default", base_dir=tmp_path)
     for name, kind, version, props in components:
         spec = ComponentSpec(
@@ -47,12 +47,13 @@ async def _store(tmp_path: Path, *components: tuple[str, str, str, dict[str, str
     return store
 
 
-async def _call(handler, path: str = "/v1.0/state/s", body: bytes = b"abc") -> Response:  # type: ignore[no-untyped-def]
+async def _call(handler: Handler, path: str = "/v1.0/state/s", body: bytes = b"abc") -> Response:
     return await handler(Request("POST", path, "", Headers(), body, ("127.0.0.1", 4000)))
 
 
-UPPER = ("up", "middleware.http.uppercase", "v1", {})
-CHECK = ("check", "middleware.http.routerchecker", "v1", {"rule": "^[a-z0-9/.]+$"})
+Spec = tuple[str, str, str, dict[str, str]]
+UPPER: Spec = ("up", "middleware.http.uppercase", "v1", {})
+CHECK: Spec = ("check", "middleware.http.routerchecker", "v1", {"rule": "^[a-z0-9/.]+$"})
 
 
 async def test_handlers_run_in_order_and_unnamed_components_do_nothing(tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ async def test_one_component_in_both_pipelines_is_built_once(tmp_path: Path) -> 
           - {name: limit, type: middleware.http.ratelimit}
         """,
     )
-    limit = ("limit", "middleware.http.ratelimit", "v1", {"maxRequestsPerSecond": "1"})
+    limit: Spec = ("limit", "middleware.http.ratelimit", "v1", {"maxRequestsPerSecond": "1"})
     store = await _store(tmp_path, limit)
     server = http_pipeline(config, store)
     app = app_http_pipeline(config, store)
@@ -217,13 +218,13 @@ def test_selectors_are_named_as_not_applied(tmp_path: Path) -> None:
 
 
 def test_middleware_is_built_once() -> None:
-    calls = []
+    calls: list[int] = []
 
     class Counting(HttpMiddleware):
-        def handler(self):  # type: ignore[no-untyped-def]
+        def handler(self) -> Middleware:
             calls.append(1)
 
-            async def step(req, call_next):  # type: ignore[no-untyped-def]
+            async def step(req: Request, call_next: Handler) -> Response:
                 return await call_next(req)
 
             return step

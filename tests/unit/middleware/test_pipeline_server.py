@@ -11,6 +11,7 @@ from pydapr import errors
 from pydapr.api.http.dispatch import build_pipeline, dapr_errors_as_responses
 from pydapr.http.messages import Request, Response
 from pydapr.http.server import HttpServer
+from pydapr.middleware.contract import Handler
 from tests.unit.middleware.conftest import component
 
 
@@ -33,7 +34,7 @@ async def test_answers_as_written_errors_as_dapr_json_and_a_crash_is_a_500() -> 
     limit = await component("ratelimit", maxRequestsPerSecond="1")
     auth_header = "x-boom"
 
-    async def exploding(req: Request, call_next):  # type: ignore[no-untyped-def]
+    async def exploding(req: Request, call_next: Handler) -> Response:
         if req.headers.get(auth_header):
             raise RuntimeError("middleware bug")
         return await call_next(req)
