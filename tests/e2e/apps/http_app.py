@@ -119,5 +119,28 @@ async def relay_async(target: str, method: str) -> JSONResponse:
         return JSONResponse({"body": resp.text(), "content_type": resp.content_type})
 
 
+_binding_events: dict[str, int] = {}
+_binding_delivered: dict[str, int] = {}
+
+
+@app.post("/binding-flaky")
+async def binding_flaky(request: Request) -> Response:
+    """An input binding's route: the event ``{"key", "fail"}`` is refused (500) ``fail`` times, then
+    taken. ``OPTIONS /binding-flaky`` answers 405 (POST only), which Dapr reads as "subscribed"."""
+    event = await request.json()
+    key = str(event["key"])
+    _binding_events[key] = _binding_events.get(key, 0) + 1
+    if _binding_events[key] <= int(event.get("fail", 0)):
+        return Response(f"attempt {_binding_events[key]} refused", status_code=500)
+    _binding_delivered[key] = _binding_delivered.get(key, 0) + 1
+    return Response(status_code=200)
+
+
+@app.get("/binding-flaky/{key}")
+async def binding_flaky_seen(key: str) -> JSONResponse:
+    seen = {"attempts": _binding_events.get(key, 0), "delivered": _binding_delivered.get(key, 0)}
+    return JSONResponse(seen)
+
+
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["APP_PORT"]), log_level="warning")
