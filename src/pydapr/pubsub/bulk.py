@@ -5,7 +5,11 @@ and waits. A batch is sent when it holds ``maxMessagesCount`` entries or ``maxAw
 after its first entry arrived, one app call per route path (as Dapr does). The app answers per
 entry; each entry then follows the single-event rules: SUCCESS is done, DROP goes to the dead-letter
 topic if there is one, RETRY (or no answer for it) is sent again in a smaller batch, and an entry
-still failing after the retry policy is dead-lettered or handed back to the broker.
+still failing once the retries are exhausted is dead-lettered or handed back to the broker.
+
+The retries are the single-event ones (see ``delivery``): the pub/sub component's inbound chain
+when a Resiliency policy applies, else ``DEFAULT_DELIVERY_POLICY``; one batch sent to the app is one
+attempt, and an attempt fails while any of its entries is to be retried.
 
 The brokers cap handler calls in flight with ``concurrency``; a bulk subscription raises that cap
 to ``maxMessagesCount`` (unless its metadata sets one) so a batch can fill.
@@ -23,17 +27,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydapr.pipeline import Pipeline
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub.contract import Handler, Message
 from pydapr.pubsub.delivery import (
+    DEFAULT_DELIVERY_POLICY,
     AppDeliveryError,
+    InboundRunner,
     Outcome,
     Republish,
-    RetryPolicy,
     SubscriptionClosed,
     decode_event,
 )
 from pydapr.pubsub.subscriptions import TopicSubscription
+from pydapr.resiliency import Failure, Policy
 
 log = logging.getLogger("pydapr.pubsub.bulk")
 
@@ -125,12 +132,15 @@ class BulkDeliverer:
         sub: TopicSubscription,
         call_app: BulkAppCall,
         republish: Republish,
-        policy: RetryPolicy | None = None,
+        policy: Policy | None = None,
+        *,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self.sub = sub
         self.call_app = call_app
         self.republish = republish
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or DEFAULT_DELIVERY_POLICY
+        self._runner = InboundRunner(pipeline, self.policy)
         self.max_count = max(1, sub.bulk.max_messages_count)
         self.max_wait = max(0, sub.bulk.max_await_duration_ms) / 1000.0
         self._open = _Batch()
@@ -189,35 +199,44 @@ class BulkDeliverer:
 
     async def _deliver_path(self, path: str, items: list[_Parked]) -> None:
         pending = [i for i in items if not i.done.done()]
+        dropped: list[_Parked] = []
+
+        async def attempt() -> list[_Parked]:
+            nonlocal pending
+            try:
+                outcomes = await self.call_app(self.sub, path, [i.entry for i in pending])
+            except AppDeliveryError as exc:
+                log.warning("bulk delivery on %s failed: %s", self.sub.topic, exc)
+                raise
+            retry = []
+            for item in pending:
+                outcome = outcomes.get(item.entry.entry_id, Outcome.RETRY)
+                if outcome is Outcome.SUCCESS:
+                    _settle(item.done)
+                elif outcome is Outcome.DROP:
+                    dropped.append(item)
+                else:
+                    retry.append(item)
+            pending = retry  # the next attempt sends only these
+            return retry
+
         try:
-            for attempt in range(1, self.policy.max_attempts + 1):
-                try:
-                    outcomes = await self.call_app(self.sub, path, [i.entry for i in pending])
-                except AppDeliveryError as exc:
-                    log.warning("bulk delivery on %s failed: %s", self.sub.topic, exc)
-                    outcomes = {i.entry.entry_id: Outcome.RETRY for i in pending}
-                retry = []
-                for item in pending:
-                    outcome = outcomes.get(item.entry.entry_id, Outcome.RETRY)
-                    if outcome is Outcome.SUCCESS:
-                        _settle(item.done)
-                    elif outcome is Outcome.DROP:
-                        log.warning("app dropped event %s on %s", item.entry.event.get("id"), self.sub.topic)
-                        await self._dead_letter(item)
-                    else:
-                        retry.append(item)
-                pending = retry
-                if not pending:
-                    return
-                if attempt < self.policy.max_attempts:
-                    await asyncio.sleep(self.policy.backoff.delay(attempt))
+            try:
+                await self._runner.run(self.sub.pubsub, self.sub.topic, attempt, _some_to_retry)
+            except SubscriptionClosed:
+                raise
+            except Exception as exc:  # the last attempt failed (or a timeout, an open breaker)
+                log.warning("bulk delivery on %s gave up: %s", self.sub.topic, exc)
+            for item in dropped:
+                log.warning("app dropped event %s on %s", item.entry.event.get("id"), self.sub.topic)
+                await self._dead_letter(item)
             for item in pending:
                 if self.sub.dead_letter_topic:
                     await self._dead_letter(item)
                 else:
                     _settle(item.done, AppDeliveryError(f"entry {item.entry.entry_id} on {self.sub.topic}"))
         except SubscriptionClosed as exc:
-            for item in pending:
+            for item in pending + dropped:
                 _settle(item.done, exc)
         except BaseException as exc:
             for item in items:
@@ -248,6 +267,13 @@ class BulkDeliverer:
         while self._tasks:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+_RETRY = Failure()
+
+
+def _some_to_retry(retry: list[_Parked]) -> Failure | None:
+    return _RETRY if retry else None
 
 
 def _settle(done: asyncio.Future[None], exc: BaseException | None = None) -> None:

@@ -5,7 +5,8 @@ sidecar subscribes to the broker as the app's consumer group (so a subscriber th
 what was published meanwhile from a durable broker), answers with ``initial_response``, then sends
 each event as ``event_message`` and waits for the client's ``event_processed`` with the same id.
 The answer is read like a gRPC app's: SUCCESS, RETRY (retried, then dead-lettered or handed back
-to the broker), DROP (dead-lettered if configured).
+to the broker), DROP (dead-lettered if configured). Retries are the subscriptions' (``delivery``):
+the pub/sub component's inbound Resiliency policy, else pydapr's default delivery policy.
 
 When the client goes away, the events it had not answered are neither retried nor dead-lettered:
 they stay unacknowledged and the broker delivers them again; the broker subscription is stopped, so
@@ -22,12 +23,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pydapr.api.grpc.wire import runtime
+from pydapr.pipeline import Pipeline
 from pydapr.pubsub import errors
 from pydapr.pubsub.api import PubSubAPI
 from pydapr.pubsub.appcallback import outcome_of, topic_event_request
 from pydapr.pubsub.contract import SubscribeRequest, Subscription
-from pydapr.pubsub.delivery import Deliverer, Outcome, Republish, RetryPolicy, SubscriptionClosed
+from pydapr.pubsub.delivery import Deliverer, Outcome, Republish, SubscriptionClosed
 from pydapr.pubsub.subscriptions import TopicSubscription
+from pydapr.resiliency import Policy
 
 log = logging.getLogger("pydapr.pubsub.streaming")
 
@@ -131,10 +134,18 @@ class _Stream:
 
 
 class StreamingSubscriptions:
-    def __init__(self, api: PubSubAPI, republish: Republish, policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        api: PubSubAPI,
+        republish: Republish,
+        policy: Policy | None = None,
+        *,
+        pipeline: Pipeline | None = None,
+    ) -> None:
         self.api = api
         self.republish = republish
         self.policy = policy
+        self.pipeline = pipeline
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -185,7 +196,7 @@ class StreamingSubscriptions:
         stream = _Stream(sub)
         self._streams[key] = stream
         try:
-            deliverer = Deliverer(stream.call, self.republish, self.policy)
+            deliverer = Deliverer(stream.call, self.republish, self.policy, pipeline=self.pipeline)
             stream.running = await comp.subscribe(
                 SubscribeRequest(sub.topic, dict(sub.metadata)), deliverer.handler(sub)
             )

@@ -15,13 +15,15 @@ from pydapr.components.base import ComponentMetadata
 from pydapr.errors import DaprError
 from pydapr.pubsub.api import PubSubAPI
 from pydapr.pubsub.bulk import BatchEntry, BulkDeliverer, http_envelope, outcomes_from_http
-from pydapr.pubsub.contract import Backoff, Message, SubscribeRequest
-from pydapr.pubsub.delivery import Outcome, RetryPolicy
+from pydapr.pubsub.contract import Message, SubscribeRequest
+from pydapr.pubsub.delivery import Outcome
 from pydapr.pubsub.memory import InMemoryPubSub
 from pydapr.pubsub.streaming import StreamingSubscriptions
 from pydapr.pubsub.subscriptions import BulkConfig, TopicSubscription
+from pydapr.resiliency import Policy, RetrySchedule
 
-FAST = RetryPolicy(3, Backoff(0.001, 0.002))
+# Three attempts in all, as pydapr's default delivery policy, with short waits.
+FAST = Policy(retry=RetrySchedule(duration=0.001, max_retries=2))
 
 
 async def broker() -> tuple[InMemoryPubSub, PubSubAPI]:

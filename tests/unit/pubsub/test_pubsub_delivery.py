@@ -12,12 +12,14 @@ import pytest
 
 from pydapr.components.base import ComponentMetadata
 from pydapr.pubsub.api import PubSubAPI
-from pydapr.pubsub.contract import Backoff, Message, SubscribeRequest
-from pydapr.pubsub.delivery import AppDeliveryError, Deliverer, Outcome, RetryPolicy, outcome_from_http
+from pydapr.pubsub.contract import Message, SubscribeRequest
+from pydapr.pubsub.delivery import AppDeliveryError, Deliverer, Outcome, outcome_from_http
 from pydapr.pubsub.memory import InMemoryPubSub
 from pydapr.pubsub.subscriptions import RuleError, TopicSubscription, compile_rule, from_app_json
+from pydapr.resiliency import Policy, RetrySchedule
 
-FAST = RetryPolicy(3, Backoff(0.001, 0.002))
+# Three attempts in all, as pydapr's default delivery policy, with short waits.
+FAST = Policy(retry=RetrySchedule(duration=0.001, max_retries=2))
 
 
 def test_app_answers_read_as_dapr_reads_them() -> None:
