@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydapr.middleware.pipeline import unapplied_selectors
 from pydapr.resources import Configuration, Resources
 from pydapr.sidecar.options import SidecarOptions
 
@@ -44,10 +45,7 @@ def _configuration(config: Configuration) -> Iterator[str]:
         yield f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain"
     if config.access_control is not None:
         yield f"{where}: spec.accessControl is not enforced yet; every caller is allowed"
-    if config.http_handlers or config.http_pipeline:
-        yield f"{where}: spec.httpPipeline middleware is not applied yet"
-    if config.app_http_handlers or config.app_http_pipeline:
-        yield f"{where}: spec.appHttpPipeline middleware is not applied yet"
+    yield from unapplied_selectors(config)
     tracing = config.tracing
     if "tracing" in spec and (tracing.zipkin_endpoint or tracing.otel_endpoint or tracing.stdout):
         yield f"{where}: spec.tracing is not applied yet; no spans are exported"
