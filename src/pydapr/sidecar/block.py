@@ -1,8 +1,11 @@
 """The shape every building block takes inside the sidecar.
 
-A block is built from the sidecar's ``Runtime`` (components, app channel, app id ...), adds its
-routes to the HTTP router, offers a handler object for the gRPC servicer, and may start work once
-the app is reachable (subscriptions, input bindings) and stop it on shutdown.
+A block is built from the sidecar's ``Runtime``, and takes from it, once in its constructor, the
+parts it uses (the app channel, components, pipeline, resolver, app id ...) and keeps those rather
+than reaching through ``self.runtime`` on every call; blocks are built after all of these exist.
+It adds its routes to the HTTP router, offers a handler object for the gRPC servicer, and may start
+work once the app is reachable (subscriptions, input bindings) and stop it on shutdown. Everything
+a block sends to the app goes through ``pydapr.appchannel.AppChannel``, whatever the app's protocol.
 """
 
 from __future__ import annotations
