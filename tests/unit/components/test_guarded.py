@@ -297,3 +297,37 @@ async def test_type_defaults_apply_to_a_component_without_a_target() -> None:
     flaky.failures = 2
     await flaky.get(GetRequest("k"))
     assert flaky.calls == 3
+
+
+async def test_publish_and_subtle_crypto_report_the_policy_in_their_errors() -> None:
+    from types import SimpleNamespace
+
+    from pydapr.crypto.api import CryptoAPI
+    from pydapr.crypto.contract import SubtleCrypto
+    from pydapr.pubsub.api import PubSubAPI
+
+    class SlowBroker(Broker):
+        async def publish(self, req: PublishRequest) -> None:
+            await asyncio.sleep(1)
+
+    class SlowCrypto(SubtleCrypto):
+        async def encrypt(
+            self, plaintext: bytes, algorithm: str, key_name: str, nonce: bytes, associated_data: bytes
+        ) -> tuple[bytes, bytes]:
+            await asyncio.sleep(1)
+            return b"", b""
+
+    quick = ComponentTargetPolicy(outbound=TargetPolicy(timeout="short"))
+    store = _store(_resiliency(p=quick, c=quick))
+    broker, crypto = SlowBroker(), SlowCrypto()
+    _add(store, "p", "pubsub.fake", broker)
+    _add(store, "c", "crypto.fake", crypto)
+    with pytest.raises(DaprError) as caught:
+        await PubSubAPI(lambda: {"p": broker}, "app").publish("p", "t", b"{}", "application/json", {})
+    assert caught.value.code == "ERR_PUBSUB_PUBLISH_MESSAGE"
+    assert "timeout after 0.05s (resiliency)" in caught.value.message
+    request = SimpleNamespace(
+        component_name="c", plaintext=b"x", algorithm="A256GCM", key_name="k", nonce=b"", associated_data=b""
+    )
+    with pytest.raises(DaprError, match=r"failed to encrypt: timeout after 0\.05s \(resiliency\)"):
+        await CryptoAPI({"c": crypto}).subtle_encrypt(request)
