@@ -34,9 +34,11 @@ class PubSubBlock(BuildingBlock):
         self.channel = runtime.app_channel
         self.component_store = runtime.components
         self.resources = runtime.resources
+        self.pipeline = runtime.pipeline
         self.api = PubSubAPI(self._components, runtime.app_id)
-        self.deliverer = Deliverer(self._call_app, self._republish)
-        self.streams = StreamingSubscriptions(self.api, self._republish)
+        # Deliveries run through each pub/sub component's INBOUND_COMPONENT chain.
+        self.deliverer = Deliverer(self._call_app, self._republish, pipeline=self.pipeline)
+        self.streams = StreamingSubscriptions(self.api, self._republish, pipeline=self.pipeline)
         self.subscriptions: list[TopicSubscription] = []
         self._running: list[Subscription] = []
         self._bulk: list[BulkDeliverer] = []
@@ -72,7 +74,9 @@ class PubSubBlock(BuildingBlock):
             metadata = dict(sub.metadata)
             handler: Handler
             if sub.bulk.enabled:
-                bulk = BulkDeliverer(sub, self._call_app_bulk, self._republish, self.deliverer.policy)
+                bulk = BulkDeliverer(
+                    sub, self._call_app_bulk, self._republish, self.deliverer.policy, pipeline=self.pipeline
+                )
                 self._bulk.append(bulk)
                 handler = bulk.handler
                 # Enough handler calls in flight for a batch to fill.
