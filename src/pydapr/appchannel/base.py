@@ -113,6 +113,15 @@ class AppChannel(abc.ABC):
         call = Call(Direction.OUTBOUND_APP, self.app_id, operation)
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
 
+    async def _control(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
+        """A call the sidecar makes for itself (health probe, ``GET /dapr/config``): through the
+        OUTBOUND_APP chain but outside ``--app-max-concurrency`` (and, over HTTP, outside
+        ``appHttpPipeline``), as daprd's channel sends them, so a saturated app still answers probes."""
+        chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
+        if chain.empty:
+            return await send()
+        return await chain.run(Call(Direction.OUTBOUND_APP, self.app_id, operation), send)  # type: ignore[no-any-return]
+
     def grpc_channel(self) -> grpc.aio.Channel:
         """One shared gRPC channel to the app (the gRPC callbacks, and the gRPC proxy)."""
         if self._grpc is None:

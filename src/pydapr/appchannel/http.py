@@ -71,15 +71,31 @@ class HttpAppChannel(AppChannel):
         headers: Headers | None = None,
         body: bytes = b"",
         timeout: float | None = None,
+        control: bool = False,
     ) -> Response:
         """One HTTP request to the app (chain, slot, token, middlewares); raises
-        ``pydapr.http.client`` errors when the app can't be reached."""
+        ``pydapr.http.client`` errors when the app can't be reached. ``control`` requests (health
+        probes, ``/dapr/config``) skip the slot and ``appHttpPipeline``, as daprd's."""
         if not path.startswith("/"):
             path = "/" + path
         headers = headers if headers is not None else Headers()
         if self._token is not None:
             headers.set(APP_API_TOKEN_HEADER, self._token)
         req = Request(method, path, query, headers, body)
+        if control:
+            return await self._control(
+                path,
+                lambda: self._client.request(
+                    method,
+                    self.host,
+                    self.port or 0,
+                    f"{path}?{query}" if query else path,
+                    headers,
+                    body,
+                    timeout=timeout,
+                    ssl=self._ssl,
+                ),
+            )
         through = self._through_middlewares
 
         async def send() -> Response:
@@ -218,7 +234,7 @@ class HttpAppChannel(AppChannel):
         import msgspec
 
         try:
-            resp = await self.request("GET", "/dapr/config", timeout=5.0)
+            resp = await self.request("GET", "/dapr/config", timeout=5.0, control=True)
         except HttpClientError as exc:
             log.warning("GET /dapr/config failed: %s", exc)
             return {}
@@ -234,7 +250,7 @@ class HttpAppChannel(AppChannel):
 
     async def health(self, path: str, timeout: float) -> bool:
         try:
-            resp = await self.request("GET", path, timeout=timeout)
+            resp = await self.request("GET", path, timeout=timeout, control=True)
         except (HttpClientError, TimeoutError):
             return False
         return 200 <= resp.status < 300

@@ -193,8 +193,14 @@ async def test_app_http_pipeline_wraps_every_request(
     # The timeout of a request still applies behind the middlewares.
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await channel.health("/slow", 0.2) is False
+    with pytest.raises(HttpClientError):
+        await channel.request("GET", "/slow", timeout=0.2)
     assert loop.time() - started < 2
+    # Probes and GET /dapr/config are the sidecar's own: daprd sends them outside appHttpPipeline.
+    order.clear()
+    assert await channel.health("/healthz", 1.0) is True
+    assert (await channel.config())["entities"] == ["a"]
+    assert order == []
 
 
 async def test_topic_events(app: tuple[App, int], client: HttpClient, no_token: None) -> None:
@@ -284,6 +290,9 @@ async def test_max_concurrency_holds_the_extra_call(
     await until(lambda: handler.in_flight == 2)
     await asyncio.sleep(0.3)
     assert handler.in_flight == 2 and len(handler.seen) == 2  # the third waits for a slot
+    # A saturated app still answers its health probe: probes take no slot, as in daprd.
+    async with asyncio.timeout(2):
+        assert await channel.health("/healthz", 1.0) is True
     handler.release.set()
     async with asyncio.timeout(5):
         done = await asyncio.gather(*calls)
