@@ -4,7 +4,6 @@ the dead-letter topic gets it; a pub/sub without a policy keeps pydapr's default
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 import textwrap
@@ -21,20 +20,6 @@ from tests.e2e.test_invoke import call
 
 pytestmark = pytest.mark.e2e
 
-
-def _block_passes_the_pipeline() -> bool:
-    from pydapr.pubsub import block
-
-    return "pipeline=" in inspect.getsource(block.PubSubBlock)
-
-
-# The Deliverer applies the inbound chain only when pubsub/block.py hands it the sidecar's
-# pipeline (``Deliverer(..., pipeline=runtime.pipeline)``); until then the default policy governs.
-needs_pipeline = pytest.mark.xfail(
-    not _block_passes_the_pipeline(),
-    reason="pubsub/block.py does not pass pipeline= to Deliverer/BulkDeliverer/StreamingSubscriptions yet",
-    strict=True,
-)
 
 # An app that fails each event until it has seen it ``fail`` times, and records dead letters.
 APP = textwrap.dedent(
@@ -178,7 +163,6 @@ def _wait(env: Env, key: str, done: Any, timeout: float = 10.0) -> dict[str, Any
         time.sleep(0.05)
 
 
-@needs_pipeline
 def test_an_inbound_retry_policy_delivers_until_the_app_succeeds(env: Env) -> None:
     # pydapr's default would give up after three attempts and dead-letter it.
     key = _publish(env, "guarded", "doomed", fail=4)
@@ -187,7 +171,6 @@ def test_an_inbound_retry_policy_delivers_until_the_app_succeeds(env: Env) -> No
     assert _seen(env, key) == {"count": 5, "dead": False}, seen  # four failures, then success
 
 
-@needs_pipeline
 def test_an_exhausted_inbound_policy_dead_letters_the_event(env: Env) -> None:
     key = _publish(env, "guarded", "doomed", fail=100)
     seen = _wait(env, key, lambda s: s["dead"])

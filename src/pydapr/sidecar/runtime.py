@@ -16,16 +16,17 @@ import os
 from typing import Any
 
 from pydapr.api.access import ApiAccess
+from pydapr.api.api_logging import ApiLoggingSource
 from pydapr.api.grpc.inbound import grpc_interceptors
 from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.http.cors import cors_middleware
 from pydapr.api.http.dispatch import (
     Middleware,
     Routes,
-    api_logging_middleware,
     api_token_middleware,
     build_pipeline,
 )
+from pydapr.api.http.inbound import pipeline_middleware
 from pydapr.api.http.router import Router
 from pydapr.appchannel import AppChannel, create_app_channel
 from pydapr.components.base import ComponentConfigError
@@ -136,7 +137,12 @@ class Runtime:
             self.resiliency = compile_policies(self.resources.resiliencies, app_id=self.app_id)
         except ResiliencyError as exc:
             raise StartupError(str(exc)) from None
+        # Every source before the first chain is handed out (components keep theirs from load).
         self.pipeline.add(ResiliencySource(self.resiliency, self._component_type))
+        api_logging = self.configuration.api_logging if self.configuration else None
+        if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
+            omit = api_logging is not None and api_logging.omit_health_checks
+            self.pipeline.add(ApiLoggingSource(omit_health_checks=omit))
         for warning in unapplied_settings(opts, self.configuration, self.resources):
             log.warning("%s", warning)
         nr = self.configuration.name_resolution if self.configuration else None
@@ -204,10 +210,8 @@ class Runtime:
             middlewares.extend(http_pipeline(self.configuration, self.components))
         except ValueError as exc:
             raise StartupError(str(exc)) from None
-        api_logging = self.configuration.api_logging if self.configuration else None
-        if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
-            omit = api_logging is not None and api_logging.omit_health_checks
-            middlewares.append(api_logging_middleware(omit_health_checks=omit))
+        # Last: the step into the pipeline (API logging, and later tracing and metrics).
+        middlewares.append(pipeline_middleware(self.pipeline))
         dispatcher = build_pipeline(Routes(router, fallback), middlewares)
         uds = opts.unix_domain_socket
         try:
@@ -228,7 +232,7 @@ class Runtime:
                 f"cannot listen on port {opts.dapr_http_port} for the Dapr HTTP API: {_bind_problem(exc)}"
             ) from None
         handlers = [h for h in (b.grpc_handler() for b in self.blocks) if h is not None]
-        interceptors = grpc_interceptors(opts, self.configuration, token, self.pipeline)
+        interceptors = grpc_interceptors(self.configuration, token, self.pipeline)
         extra_services = [add for b in self.blocks for add in b.grpc_services()]
         try:
             if uds is not None:

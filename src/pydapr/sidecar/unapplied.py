@@ -23,19 +23,18 @@ def unapplied_settings(
     if configuration is not None:
         yield from _configuration(configuration)
     for resiliency in resources.resiliencies:
-        # targets.apps (service invocation) is applied; the other targets are not yet.
+        # targets.apps and targets.components are applied; actors are not there yet.
         where = f'{resiliency.source}: Resiliency "{resiliency.name}"'
-        if resiliency.targets.components:
-            yield f"{where}: targets.components is not applied yet; component calls run without policies"
         if resiliency.targets.actors:
             yield f"{where}: targets.actors is not applied yet (pydapr has no actors yet)"
         defaults = sorted(
             name
             for name in (*resiliency.timeouts, *resiliency.retries, *resiliency.circuit_breakers)
-            if name.startswith(("DefaultComponent", "DefaultActor"))
+            if name.startswith("DefaultActor")
         )
         if defaults:
-            yield f"{where}: default policies {', '.join(defaults)} are not applied yet"
+            names = ", ".join(defaults)
+            yield f"{where}: default policies {names} are not applied yet (pydapr has no actors yet)"
 
 
 def _configuration(config: Configuration) -> Iterator[str]:

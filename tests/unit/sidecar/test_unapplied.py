@@ -70,6 +70,7 @@ RESILIENCY = textwrap.dedent(
       policies:
         timeouts:
           fast: 200ms
+          DefaultActorTimeoutPolicy: 1s
         retries:
           DefaultComponentRetryPolicy:
             policy: constant
@@ -105,10 +106,8 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         f"{where}: spec.metric is not applied yet; no metrics are served",
         f"{where}: spec.features HotReload: preview features are not applied by pydapr",
         f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
-        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": targets.components is not applied '
-        "yet; component calls run without policies",
         f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": default policies '
-        "DefaultComponentRetryPolicy are not applied yet",
+        "DefaultActorTimeoutPolicy are not applied yet (pydapr has no actors yet)",
     ]
 
 

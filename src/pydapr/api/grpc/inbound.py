@@ -19,12 +19,10 @@ from typing import Any
 import grpc
 
 from pydapr.api.access import ApiAccess
-from pydapr.api.api_logging import ApiLoggingSource
 from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
 from pydapr.resources import Configuration
-from pydapr.sidecar.options import SidecarOptions
 
 log = logging.getLogger("pydapr.api")
 
@@ -37,7 +35,6 @@ class Refused(Exception):
 
 
 def grpc_interceptors(
-    options: SidecarOptions,
     configuration: Configuration | None,
     api_token: str | None,
     pipeline: Pipeline | None = None,
@@ -47,10 +44,6 @@ def grpc_interceptors(
     access = ApiAccess.from_configuration(configuration)
     if access.restricts_grpc:
         pipeline.add(AccessSource(access))
-    api_logging = configuration.api_logging if configuration is not None else None
-    if options.enable_api_logging or (api_logging is not None and api_logging.enabled):
-        omit = bool(api_logging and api_logging.omit_health_checks)
-        pipeline.add(ApiLoggingSource(omit_health_checks=omit))
     out: list[grpc.aio.ServerInterceptor] = []
     if api_token:
         out.append(TokenInterceptor(api_token))

@@ -1,24 +1,21 @@
 """The one entry point of the public HTTP API: a middleware chain around routing.
 
 Every request passes the same chain — CORS, API token, the Configuration's ``httpPipeline``
-middleware components, API logging, and later tracing, metrics and access control — each a
-``Middleware`` that takes the request and the next step. A response a middleware returns goes to
-the client as it is; errors raised anywhere become Dapr's JSON error body in the HTTP server (a
-``DaprError`` its own, anything else a 500). No building-block logic lives here.
+middleware components, then the step into the call pipeline (``api/http/inbound.py``: API logging,
+later tracing and metrics) — each a ``Middleware`` that takes the request and the next step. A
+response a middleware returns goes to the client as it is; errors raised anywhere become Dapr's
+JSON error body in the HTTP server (a ``DaprError`` its own, anything else a 500).
+No building-block logic lives here.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from pydapr import errors
 from pydapr.api.http.router import Router
 from pydapr.http.messages import Request, Response
-
-log = logging.getLogger("pydapr.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
@@ -38,34 +35,6 @@ def api_token_middleware(token: str) -> Middleware:
         return await call_next(req)
 
     return check_token
-
-
-def api_logging_middleware(*, omit_health_checks: bool = False) -> Middleware:
-    """One log line per API call; health probes too unless ``omitHealthChecks`` (Configuration)."""
-
-    async def log_call(req: Request, call_next: Handler) -> Response:
-        if omit_health_checks and req.path in TOKEN_EXEMPT:
-            return await call_next(req)
-        return await _log_call(req, call_next)
-
-    return log_call
-
-
-async def _log_call(req: Request, call_next: Handler) -> Response:
-    started = time.perf_counter()
-    try:
-        resp = await call_next(req)
-    except errors.DaprError as err:
-        log.info("HTTP API called: %s %s -> %d %s", req.method, req.path, err.http_status, err.code)
-        raise
-    log.info(
-        "HTTP API called: %s %s -> %d (%.2f ms)",
-        req.method,
-        req.path,
-        resp.status,
-        (time.perf_counter() - started) * 1000,
-    )
-    return resp
 
 
 class Routes:

@@ -42,6 +42,9 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
             except errors.DaprError as err:
                 call.status = f"{err.http_status} {err.code}"
                 raise
+            except Exception:
+                call.status = "500"
+                raise
             call.status = str(resp.status)
             return resp
 
