@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -212,3 +213,42 @@ def test_grpc_api_logging(procs: Processes, tmp_path: Path, dapr_settings: Calla
     log = sidecar.log()
     assert "gRPC API called: /dapr.proto.runtime.v1.Dapr/SaveState -> OK" in log, log
     assert "gRPC API called: /dapr.proto.runtime.v1.Dapr/GetState -> INVALID_ARGUMENT" in log, log
+
+
+def test_a_denied_streaming_method_is_refused(
+    procs: Processes, tmp_path: Path, dapr_settings: Callable[[Sidecar], None]
+) -> None:
+    config = _config(
+        tmp_path,
+        "  api:\n    denied:\n    - name: subscribe\n      version: v1alpha1\n      protocol: grpc\n",
+    )
+    sidecar = procs.sidecar("denystream", resources=_resources(tmp_path, PUBSUB), config=config)
+    dapr_settings(sidecar)
+    initial = api_v1.SubscribeTopicEventsRequestAlpha1(
+        initial_request=api_v1.SubscribeTopicEventsRequestInitialAlpha1(pubsub_name="pubsub", topic="t")
+    )
+    with DaprClient() as client:
+        stream = client._stub.SubscribeTopicEventsAlpha1(iter([initial]), timeout=10)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(iter(stream))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+
+
+def test_streaming_through_the_logging_chain_still_delivers(
+    procs: Processes, tmp_path: Path, dapr_settings: Callable[[Sidecar], None]
+) -> None:
+    config = _config(tmp_path, "  logging:\n    apiLogging:\n      enabled: true\n")
+    sidecar = procs.sidecar("logstream", resources=_resources(tmp_path, PUBSUB), config=config)
+    dapr_settings(sidecar)
+    with DaprClient() as client:
+        subscription: Any = client.subscribe("pubsub", "streamed")
+        try:
+            client.publish_event(
+                "pubsub", "streamed", json.dumps({"n": 1}), data_content_type="application/json"
+            )
+            message = subscription.next_message()
+            assert message.data() == {"n": 1}
+            subscription.respond_success(message)
+        finally:
+            subscription.close()
+    assert "gRPC API called: /dapr.proto.runtime.v1.Dapr/SubscribeTopicEventsAlpha1" in sidecar.log()

@@ -26,6 +26,7 @@ from pydapr.resources import Configuration
 
 log = logging.getLogger("pydapr.api")
 
+
 class Refused(Exception):
     """An interceptor ends the call with this gRPC status."""
 
@@ -104,7 +105,7 @@ def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcM
 
 def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        described = Call(Direction.INBOUND_GRPC, method, method)
+        described = Call(Direction.INBOUND_GRPC, method, method, trace=_traceparent(context))
 
         async def proceed() -> Any:
             try:
@@ -124,7 +125,7 @@ def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...,
 
 def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        described = Call(Direction.INBOUND_GRPC, method, method)
+        described = Call(Direction.INBOUND_GRPC, method, method, trace=_traceparent(context))
 
         async def open_stream() -> Any:
             return behavior(request, context)
@@ -149,3 +150,10 @@ def _code_name(context: grpc.aio.ServicerContext[Any, Any], default: str) -> str
     except Exception:
         return default
     return code.name if isinstance(code, grpc.StatusCode) else default
+
+
+def _traceparent(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "traceparent" and isinstance(value, str):
+            return value
+    return ""
