@@ -38,7 +38,12 @@ EventHandler = Callable[[ReadEvent], Awaitable[bytes]]
 
 class BindingError(Exception):
     """An operation failed in a way the caller caused (bad metadata, unknown file): its message is
-    shown to the user as is."""
+    shown to the user as is. ``status`` is the HTTP status of a remote answer that caused it, when
+    there was one (``bindings.http``), so Resiliency can tell a server's 5xx from the caller's 4xx."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class OutputBinding(Component):

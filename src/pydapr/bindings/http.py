@@ -74,7 +74,7 @@ class HttpBinding(OutputBinding):
         for name, value in resp.headers.items():
             out_meta[name] = value
         if error_if_not_2xx and resp.status >= 400:
-            raise BindingError(f"received status code {resp.status}")
+            raise BindingError(f"received status code {resp.status}", status=resp.status)
         return InvokeResponse(resp.body, out_meta)
 
     async def close(self) -> None:

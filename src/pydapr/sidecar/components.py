@@ -21,7 +21,6 @@ import contextvars
 import functools
 import importlib
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,7 +264,6 @@ _ALWAYS_CALLERS: tuple[type[BaseException], ...] = (
     ComponentConfigError,
     DaprError,
 )
-_BINDING_STATUS = re.compile(r"received status code (\d{3})")
 
 # The components whose guarded operation the current task is inside (by id): a guarded method that
 # calls another guarded method of the same instance runs that one directly, inside the one policy.
@@ -321,13 +319,11 @@ def _error_classifier(family: str) -> ErrorKind:
 
     def classify(exc: Exception) -> Exception | None:
         if bindings:
-            # bindings.http raises BindingError("received status code N") for a non-2xx answer:
-            # a 5xx (or 429) is the server's failure, retried under ``matching.httpStatusCodes``.
-            found = _BINDING_STATUS.search(str(exc))
-            if found is not None:
-                status = int(found.group(1))
-                if status >= 500 or status == 429:
-                    return StatusError(Failure(http_status=status), str(exc))
+            # A binding error carrying a remote answer's status (bindings.http's non-2xx): a 5xx
+            # or 429 is the server's failure, retried under ``matching.httpStatusCodes``.
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and (status >= 500 or status == 429):
+                return StatusError(Failure(http_status=status), str(exc))
         if isinstance(exc, callers):
             return NotAFailure(exc)
         return None

@@ -120,7 +120,7 @@ class Http(OutputBinding):
         self.calls += 1
         status = self.statuses.pop(0) if self.statuses else 200
         if status >= 400:
-            raise BindingError(f"received status code {status}")
+            raise BindingError(f"received status code {status}", status=status)
         return InvokeResponse(b"ok")
 
 
