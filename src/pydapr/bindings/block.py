@@ -39,7 +39,15 @@ from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import EventHandler, InputBinding, InvokeRequest, OutputBinding, ReadEvent
 from pydapr.components.base import ComponentMetadata
 from pydapr.pipeline import Call, Direction
-from pydapr.resiliency import Failure, Permanent, Policy, RetrySchedule, Timing
+from pydapr.resiliency import (
+    OPEN_BREAKER_PAUSE,
+    CircuitBreakerOpen,
+    Failure,
+    Permanent,
+    Policy,
+    RetrySchedule,
+    Timing,
+)
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
@@ -163,7 +171,13 @@ class BindingsBlock(BuildingBlock):
             reply = await self._until_delivered.run(attempt, classify=_failed_reply)
         else:
             call = Call(Direction.INBOUND_COMPONENT, name, route, classify=_failed_reply)
-            reply = await chain.run(call, attempt)
+            try:
+                reply = await chain.run(call, attempt)
+            except CircuitBreakerOpen:
+                # Handed back after a pause: a binding that redelivers at once must not spin on it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), OPEN_BREAKER_PAUSE)
+                raise
         if not 200 <= reply.status < 300:
             if self._stopping.is_set():
                 raise DeliveryFailed(f"sidecar stopping; event for {name} not delivered")

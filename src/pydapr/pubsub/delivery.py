@@ -20,6 +20,7 @@ The app call gets the message's metadata as daprd passes it on: the broker's met
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
@@ -30,7 +31,14 @@ from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub.contract import Handler, Message
 from pydapr.pubsub.subscriptions import TopicSubscription
-from pydapr.resiliency import Failure, NotAFailure, Policy, RetrySchedule
+from pydapr.resiliency import (
+    OPEN_BREAKER_PAUSE,
+    CircuitBreakerOpen,
+    Failure,
+    NotAFailure,
+    Policy,
+    RetrySchedule,
+)
 
 log = logging.getLogger("pydapr.pubsub.delivery")
 
@@ -117,6 +125,10 @@ class InboundRunner:
             return await chain.run(call, guarded)
         except NotAFailure as exc:  # an interceptor other than Resiliency let it through
             raise exc.error from None
+        except CircuitBreakerOpen:
+            # Handed back after a pause: a broker that redelivers at once must not spin on it.
+            await asyncio.sleep(OPEN_BREAKER_PAUSE)
+            raise
 
 
 def outcome_from_http(status: int, body: bytes) -> Outcome:

@@ -5,7 +5,7 @@
 """
 
 from .backoff import Backoff, RetrySchedule
-from .breaker import BreakerState, CircuitBreaker, CircuitBreakerOpen, Counts, TripRule
+from .breaker import OPEN_BREAKER_PAUSE, BreakerState, CircuitBreaker, CircuitBreakerOpen, Counts, TripRule
 from .outcome import (
     CodeRanges,
     Failure,
@@ -31,6 +31,7 @@ from .policy import Classify, EventSink, Policy, PolicyEvent, PolicyTimeout, Tim
 __all__ = [
     "BUILT_IN_RETRIES",
     "NOOP",
+    "OPEN_BREAKER_PAUSE",
     "ActorPolicies",
     "Backoff",
     "BreakerState",

@@ -38,6 +38,11 @@ class BreakerState(enum.Enum):
     OPEN = "open"
 
 
+# How long an inbound event (pub/sub message, input-binding event) an open breaker refused waits
+# before it goes back to its component, so a broker that redelivers at once does not spin on it.
+OPEN_BREAKER_PAUSE = 1.0
+
+
 class CircuitBreakerOpen(Exception):
     """A circuit breaker refused the call: open, or half-open with its trial requests under way."""
 
