@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.any_pb2 import Any as AnyPb
 
+from pydapr.resiliency import Permanent, Policy, PolicyTimeout, RetrySchedule
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
 
@@ -26,6 +28,8 @@ log = logging.getLogger("pydapr.jobs")
 Deliver = Callable[[str, AnyPb], Awaitable[bool]]
 T = TypeVar("T")
 _RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# A scheduler call that could not reach a replica moves to the next one, 100 ms later.
+REPLICA_FAILOVER = Policy(name="scheduler-replicas", retry=RetrySchedule(duration=0.1))
 
 
 class _Delivered:
@@ -74,17 +78,28 @@ class SchedulerClient:
 
     # --- CRUD ----------------------------------------------------------------------------------
     async def _call(self, fn: Callable[[pb_grpc.SchedulerStub], Awaitable[T]], timeout: float = 30.0) -> T:
-        """Call one replica; on UNAVAILABLE try the next, for up to ``timeout`` seconds overall."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+        """Call one replica; on UNAVAILABLE try the next, under ``REPLICA_FAILOVER`` for up to
+        ``timeout`` seconds overall."""
+
+        unreachable: list[grpc.aio.AioRpcError] = []
+
+        async def attempt() -> T:
             stub = self._stubs[self._next % len(self._stubs)]
             try:
                 return await fn(stub)
             except grpc.aio.AioRpcError as err:
-                if err.code() not in _RETRYABLE or asyncio.get_running_loop().time() > deadline:
-                    raise
-                self._next += 1
-                await asyncio.sleep(0.1)
+                if err.code() not in _RETRYABLE:
+                    raise Permanent(err) from None
+                unreachable.append(err)
+                self._next += 1  # the next attempt goes to the next replica
+                raise
+
+        try:
+            return await REPLICA_FAILOVER.run(attempt, deadline=time.monotonic() + timeout)
+        except PolicyTimeout:
+            if unreachable:  # out of time: the caller sees why the replicas could not be reached
+                raise unreachable[-1] from None
+            raise
 
     async def schedule(self, job: pb.Job, overwrite: bool) -> None:
         req = pb.ScheduleJobRequest(
