@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydapr.http.messages import Headers, Response
 from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.resiliency import NOOP, Policy
 from pydapr.sidecar.options import SidecarOptions
 
 if TYPE_CHECKING:
@@ -172,8 +173,10 @@ class AppChannel(abc.ABC):
         """A batch of events; the outcome per entry id. Raises ``AppDeliveryError`` as ``topic_event``."""
 
     @abc.abstractmethod
-    async def list_subscriptions(self) -> list[TopicSubscription]:
-        """The app's programmatic subscriptions (none when it can't be asked)."""
+    async def list_subscriptions(self, retry: Policy = NOOP) -> list[TopicSubscription]:
+        """The app's programmatic subscriptions (none when it can't be asked). ``retry`` runs the
+        request (daprd uses ``DaprBuiltInInitializationRetries``): a failure to reach the app is
+        tried again; an answer, even an error or UNIMPLEMENTED, is not."""
 
     @abc.abstractmethod
     async def input_bindings(self, routes: Mapping[str, str]) -> set[str]:

@@ -21,6 +21,7 @@ from pydapr.http.messages import Headers, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.codes import http_status_from_grpc
 from pydapr.pipeline import Pipeline
+from pydapr.resiliency import NOOP, Permanent, Policy
 from pydapr.sidecar.options import SidecarOptions
 
 from .base import JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply
@@ -168,16 +169,21 @@ class GrpcAppChannel(AppChannel):
                 out[status.entry_id] = outcome_of(status.status)
         return out
 
-    async def list_subscriptions(self) -> list[TopicSubscription]:
+    async def list_subscriptions(self, retry: Policy = NOOP) -> list[TopicSubscription]:
         from pydapr.pubsub.subscriptions import from_app_grpc
 
         async def send() -> Any:
-            return await self._callback().ListTopicSubscriptions(
-                empty_pb2.Empty(), metadata=self.grpc_metadata(), timeout=10
-            )
+            try:
+                return await self._callback().ListTopicSubscriptions(
+                    empty_pb2.Empty(), metadata=self.grpc_metadata(), timeout=10
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise Permanent(exc) from None  # the app answered: not retried
+                raise
 
         try:
-            resp = await self._call("ListTopicSubscriptions", send)
+            resp = await retry.run(lambda: self._call("ListTopicSubscriptions", send))
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                 log.warning("ListTopicSubscriptions failed: %s", exc.details())

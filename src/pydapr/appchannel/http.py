@@ -21,6 +21,7 @@ from pydapr.http.client import ConnectError, HttpClient, HttpClientError, Reques
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.middleware.contract import Middleware
 from pydapr.pipeline import Pipeline
+from pydapr.resiliency import NOOP, Policy
 from pydapr.sidecar.options import SidecarOptions
 
 from .base import APP_API_TOKEN_HEADER, JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply
@@ -169,11 +170,11 @@ class HttpAppChannel(AppChannel):
             raise AppDeliveryError(str(exc)) from exc
         return outcomes_from_http(resp.status, resp.body, entries)
 
-    async def list_subscriptions(self) -> list[TopicSubscription]:
+    async def list_subscriptions(self, retry: Policy = NOOP) -> list[TopicSubscription]:
         from pydapr.pubsub.subscriptions import from_app_json
 
         try:
-            resp = await self.request("GET", "/dapr/subscribe", timeout=10.0)
+            resp = await retry.run(lambda: self.request("GET", "/dapr/subscribe", timeout=10.0))
         except Exception as exc:
             log.warning("GET /dapr/subscribe failed: %s", exc)
             return []

@@ -16,6 +16,7 @@ from pydapr.pubsub.contract import Handler, PubSub, SubscribeRequest, Subscripti
 from pydapr.pubsub.delivery import Deliverer, Outcome
 from pydapr.pubsub.streaming import StreamingSubscriptions
 from pydapr.pubsub.subscriptions import RuleError, TopicSubscription, from_resource
+from pydapr.resiliency import BuiltIn
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class PubSubBlock(BuildingBlock):
         self.component_store = runtime.components
         self.resources = runtime.resources
         self.pipeline = runtime.pipeline
+        # daprd reads the app's subscriptions under DaprBuiltInInitializationRetries.
+        self._init_retries = runtime.resiliency.builtin(BuiltIn.INITIALIZATION)
         self.api = PubSubAPI(self._components, runtime.app_id)
         # Deliveries run through each pub/sub component's INBOUND_COMPONENT chain.
         self.deliverer = Deliverer(self._call_app, self._republish, pipeline=self.pipeline)
@@ -111,7 +114,7 @@ class PubSubBlock(BuildingBlock):
         return out
 
     async def _programmatic(self) -> list[TopicSubscription]:
-        return await self.channel.list_subscriptions()
+        return await self.channel.list_subscriptions(self._init_retries)
 
     async def _republish(
         self, pubsub: str, topic: str, data: bytes, content_type: str, metadata: dict[str, str]

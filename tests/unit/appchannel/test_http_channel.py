@@ -25,6 +25,7 @@ from pydapr.pipeline import Direction, Pipeline
 from pydapr.pubsub.bulk import BatchEntry
 from pydapr.pubsub.delivery import AppDeliveryError, Outcome
 from pydapr.pubsub.subscriptions import TopicSubscription
+from pydapr.resiliency import Policy, RetrySchedule
 
 from .conftest import Recorder, options, until
 
@@ -270,6 +271,28 @@ async def test_subscriptions_config_bindings_jobs_health(
     assert await down.job_event("ok", data) is False
     with pytest.raises(HttpClientError):
         await down.binding_event("a", "in-yes", ReadEvent())
+
+
+async def test_subscriptions_are_read_again_while_the_app_is_not_up(
+    client: HttpClient, no_token: None
+) -> None:
+    port = _free_port()
+    channel = _channel(port, client, Pipeline())
+    retry = Policy(name="init", retry=RetrySchedule(duration=0.1, max_retries=20))
+    assert await channel.list_subscriptions() == []  # no retry policy: asked once
+    handler = App()
+
+    async def start_late() -> HttpServer:
+        await asyncio.sleep(0.4)
+        return await HttpServer.start(handler, host="127.0.0.1", port=port)
+
+    starting = asyncio.create_task(start_late())
+    try:
+        async with asyncio.timeout(5):
+            subs = await channel.list_subscriptions(retry)
+        assert [(s.pubsub, s.topic) for s in subs] == [("ps", "orders")]
+    finally:
+        await (await starting).shutdown(1.0)
 
 
 async def test_wait_until_reachable_and_close(app: tuple[App, int], client: HttpClient) -> None:
