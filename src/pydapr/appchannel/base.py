@@ -97,9 +97,12 @@ class AppChannel(abc.ABC):
         async with self._limit:
             yield
 
-    async def _call(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
-        """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot."""
-        limit = self._limit
+    async def _call(self, operation: str, send: Callable[[], Awaitable[T]], *, slot: bool = True) -> T:
+        """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot.
+
+        ``slot=False`` is for the sidecar's own calls (health probe, ``GET /dapr/config``): daprd sends
+        them outside ``--app-max-concurrency``, so a saturated app still answers its probes."""
+        limit = self._limit if slot else None
         if limit is None:
             attempt = send
         else:
@@ -113,15 +116,6 @@ class AppChannel(abc.ABC):
             return await attempt()
         call = Call(Direction.OUTBOUND_APP, self.app_id, operation)
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
-
-    async def _control(self, operation: str, send: Callable[[], Awaitable[T]]) -> T:
-        """A call the sidecar makes for itself (health probe, ``GET /dapr/config``): through the
-        OUTBOUND_APP chain but outside ``--app-max-concurrency`` (and, over HTTP, outside
-        ``appHttpPipeline``), as daprd's channel sends them, so a saturated app still answers probes."""
-        chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
-        if chain.empty:
-            return await send()
-        return await chain.run(Call(Direction.OUTBOUND_APP, self.app_id, operation), send)  # type: ignore[no-any-return]
 
     def grpc_channel(self) -> grpc.aio.Channel:
         """One shared gRPC channel to the app (the gRPC callbacks, and the gRPC proxy)."""

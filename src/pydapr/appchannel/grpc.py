@@ -265,7 +265,7 @@ class GrpcAppChannel(AppChannel):
             return await stub.HealthCheck(empty_pb2.Empty(), timeout=timeout, metadata=self.grpc_metadata())
 
         try:
-            await self._control("HealthCheck", send)
+            await self._call("HealthCheck", send, slot=False)
         except (grpc.aio.AioRpcError, TimeoutError):
             return False
         return True

@@ -83,20 +83,8 @@ class HttpAppChannel(AppChannel):
         if self._token is not None:
             headers.set(APP_API_TOKEN_HEADER, self._token)
         req = Request(method, path, query, headers, body)
-        if control:
-            return await self._control(
-                path,
-                lambda: self._client.request(
-                    method,
-                    self.host,
-                    self.port or 0,
-                    f"{path}?{query}" if query else path,
-                    headers,
-                    body,
-                    timeout=timeout,
-                    ssl=self._ssl,
-                ),
-            )
+        if control:  # outside appHttpPipeline as well as the slot, as daprd's channel
+            return await self._call(path, lambda: self._send(req, timeout, direct=True), slot=False)
         through = self._through_middlewares
 
         async def send() -> Response:
@@ -110,10 +98,10 @@ class HttpAppChannel(AppChannel):
 
         return await self._call(path, send)
 
-    async def _send(self, req: Request, timeout: float | None = None) -> Response:
+    async def _send(self, req: Request, timeout: float | None = None, *, direct: bool = False) -> Response:
         assert self.port is not None
-        if self._through_middlewares is not None:
-            timeout = _timeout.get()
+        if self._through_middlewares is not None and not direct:
+            timeout = _timeout.get()  # behind the middlewares, the request's timeout comes this way
         target = f"{req.path}?{req.query}" if req.query else req.path
         if not target.startswith("/"):
             target = "/" + target

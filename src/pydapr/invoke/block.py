@@ -5,22 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from pydapr import errors
-from pydapr.api.grpc.status import ERROR_DOMAIN
+from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.wire import common
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.api import InvokeAPI
-from pydapr.invoke.codes import grpc_code_from_http, grpc_code_from_int
+from pydapr.invoke.codes import grpc_code_from_int
 from pydapr.pipeline import Call, Direction
 from pydapr.sidecar.block import BuildingBlock
 
@@ -138,9 +135,7 @@ class _InvokeGrpc:
     def __init__(self, api: InvokeAPI) -> None:
         self.api = api
 
-    async def InvokeService(
-        self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
+    async def InvokeService(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         message = request.message
         if not message.method:
             raise errors.DIRECT_INVOKE_METHOD()
@@ -170,7 +165,9 @@ class _InvokeGrpc:
             (*_metadata_from_headers(resp.headers), ("dapr-http-status", str(resp.status)))
         )
         if not 200 <= resp.status < 300:
-            await context.abort_with_status(_http_error_status(resp))
+            await context.abort_with_status(
+                http_code_status(resp.status, resp.body.decode("utf-8", "replace"))
+            )
         return common.InvokeResponse(
             data=any_pb2.Any(value=resp.body), content_type=resp.headers.get("content-type") or ""
         )
@@ -178,21 +175,3 @@ class _InvokeGrpc:
 
 def _metadata_from_headers(headers: Headers) -> list[tuple[str, str]]:
     return h.to_grpc_metadata(headers)
-
-
-def _http_error_status(resp: Response) -> grpc.Status:
-    """Dapr's ErrorFromHTTPResponseCode: the HTTP status text as message, an ErrorInfo with the code."""
-    try:
-        reason = HTTPStatus(resp.status).phrase
-    except ValueError:
-        reason = f"HTTP {resp.status}"
-    detail_text = resp.body.decode("utf-8", "replace")[:63]
-    info = error_details_pb2.ErrorInfo(
-        reason=reason,
-        domain=ERROR_DOMAIN,
-        metadata={"http.code": str(resp.status), "http.error_message": detail_text},
-    )
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    code = grpc_code_from_http(resp.status)
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=reason, details=[detail]))
