@@ -205,3 +205,48 @@ class Reminders(Protocol):
         """Starts (or changes) delivery of the reminders of ``actor_types`` to this sidecar."""
 
     async def close(self) -> None: ...
+
+
+class Actors(Protocol):
+    """The facade both public APIs call (``pydapr.actors.api.ActorsAPI``). Each method raises
+    ``errors.DaprError`` with Dapr's code (pydapr.actors.errors) on bad input or failure."""
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        """Runs the call wherever placement puts the actor (this sidecar or a peer)."""
+        ...
+
+    async def get_state(self, key: ActorKey, name: str) -> tuple[bytes, Mapping[str, str]] | None:
+        """The stored value and its metadata (``ttlExpireTime``), or None."""
+        ...
+
+    async def transaction(self, key: ActorKey, operations: Sequence[StateOperation]) -> None: ...
+
+    async def register_timer(
+        self,
+        key: ActorKey,
+        name: str,
+        *,
+        due_time: str,
+        period: str,
+        ttl: str,
+        callback: str,
+        data: bytes | None,
+    ) -> None: ...
+
+    async def unregister_timer(self, key: ActorKey, name: str) -> None: ...
+
+    async def register_reminder(self, reminder: Reminder) -> None: ...
+
+    async def unregister_reminder(self, key: ActorKey, name: str) -> None: ...
+
+    async def get_reminder(self, key: ActorKey, name: str) -> Reminder | None: ...
+
+    async def list_reminders(self, actor_type: str, actor_id: str | None = None) -> list[Reminder]: ...
+
+    async def unregister_reminders(self, actor_type: str, actor_id: str | None = None) -> None: ...
+
+    def attach_app_transport(self, hosted: HostedTypes, transport: ActorAppTransport) -> None:
+        """An app opened the callback stream: host its types through ``transport`` from now on."""
+
+    def detach_app_transport(self, transport: ActorAppTransport) -> None:
+        """The stream ended: its types are no longer hosted here (placement is told)."""
