@@ -131,6 +131,7 @@ class StateOperation:
     key: str
     value: bytes | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    etag: str | None = None  # the operation's ETag, as daprd's TransactionalUpsert/Delete carry it
 
 
 @dataclass(frozen=True, slots=True)
