@@ -1,0 +1,1 @@
+"""Actor placement: the service that decides which sidecar hosts each actor id, and its client."""

@@ -1,0 +1,249 @@
+"""The sidecar's placement client: keeps the tables the leader disseminates and answers lookups.
+
+One stream to the placement leader at a time. The sidecar reports its host (``ip:internal_port``,
+app id, namespace, hosted actor types) when the stream opens, on every change and once a second
+as its heartbeat. Placement's rounds arrive as lock, update and unlock orders: the client tells its
+listeners and acknowledges lock and update only once every listener returned, so a round does not
+move on while a sidecar still runs calls or still hosts actors that move away.
+
+While the stream is down the client keeps its table (and a lock it holds) and tries every address,
+with backoff, until one answers as leader; it then reports again and the new leader resyncs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+
+from pydapr.actors import errors as actor_errors
+from pydapr.actors.contract import ActorKey, ActorLocation, PlacementListener
+from pydapr.placement._proto import placement_pb2 as pb
+from pydapr.placement._proto import placement_pb2_grpc as pb_grpc
+from pydapr.placement.tables import Tables
+
+log = logging.getLogger("pydapr.placement.client")
+
+DEFAULT_PORT = 50005  # Dapr's placement port
+LEADER_METADATA = "pydapr-placement-leader"
+HEARTBEAT = 1.0
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 1.0
+API_LEVEL = 20  # Dapr's actor API level today; reported, not enforced
+
+
+def placement_addresses(value: str | None) -> list[str]:
+    """``--placement-host-address`` as a list: comma-separated, each ``host:port`` (port 50005 if none)."""
+    out: list[str] = []
+    for raw in (value or "").split(","):
+        address = raw.strip()
+        if not address:
+            continue
+        if address.startswith("["):  # [v6] or [v6]:port
+            has_port = "]:" in address
+        elif address.count(":") > 1:  # a bare IPv6 address
+            address, has_port = f"[{address}]", False
+        else:
+            has_port = ":" in address
+        out.append(address if has_port else f"{address}:{DEFAULT_PORT}")
+    return out
+
+
+class PlacementClient:
+    """``pydapr.actors.contract.Placement`` over pydapr's placement service."""
+
+    def __init__(
+        self,
+        addresses: list[str],
+        *,
+        app_id: str,
+        namespace: str,
+        host_address: str,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
+        if not addresses:
+            raise ValueError("at least one placement address is needed")
+        self.addresses = list(addresses)
+        self.app_id = app_id
+        self.namespace = namespace
+        self.host_address = host_address
+        self.heartbeat = heartbeat
+        _, _, port = host_address.rpartition(":")
+        self._port = int(port) if port.isdigit() else 0
+        self._entities: tuple[str, ...] = ()
+        self._listeners: list[PlacementListener] = []
+        self._tables: Tables | None = None
+        # Set while lookups may proceed: a table arrived and no round holds the lock.
+        self._open = asyncio.Event()
+        self._locked = False
+        self._connected = False
+        self._outbox: asyncio.Queue[pb.Host] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._leader_index = 0
+
+    # --- the Placement contract ---------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def set_hosted(self, actor_types: Sequence[str]) -> None:
+        entities = tuple(sorted(set(actor_types)))
+        if entities == self._entities:
+            return
+        self._entities = entities
+        self._send(pb.REPORT)
+
+    def add_listener(self, listener: PlacementListener) -> None:
+        self._listeners.append(listener)
+
+    async def lookup(self, key: ActorKey, *, timeout: float) -> ActorLocation:
+        if not self._open.is_set():
+            try:
+                await asyncio.wait_for(self._open.wait(), timeout)
+            except TimeoutError:
+                raise actor_errors.NO_PLACEMENT() from None
+        location = self.owner(key)
+        if location is None:
+            raise actor_errors.NO_ADDRESS(str(key))
+        return location
+
+    def owner(self, key: ActorKey) -> ActorLocation | None:
+        tables = self._tables
+        entry = tables.lookup(key.actor_type, key.actor_id) if tables is not None else None
+        if entry is None:
+            return None
+        return ActorLocation(entry.name, entry.app_id, entry.name == self.host_address)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="placement-client")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._connected = False
+
+    # --- what /v1.0/metadata shows ------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """The placement part of the metadata's ``actorRuntime`` (Dapr's wording)."""
+        state = "connected" if self._connected else "disconnected"
+        return {"placement": f"placement: {state}", "hostReady": self._connected}
+
+    @property
+    def tables_version(self) -> str | None:
+        return self._tables.version if self._tables is not None else None
+
+    # --- the stream ----------------------------------------------------------------------------
+
+    def _host(self, operation: int, version: int | None = None) -> pb.Host:
+        host = pb.Host(
+            name=self.host_address,
+            port=self._port,
+            entities=self._entities,
+            id=self.app_id,
+            namespace=self.namespace,
+            api_level=API_LEVEL,
+            operation=operation,  # type: ignore[arg-type]
+        )
+        if version is not None:
+            host.version = version
+        return host
+
+    def _send(self, operation: int, version: int | None = None) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(self._host(operation, version))
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        while not self._closed:
+            for step in range(len(self.addresses)):
+                index = (self._leader_index + step) % len(self.addresses)
+                address = self.addresses[index]
+                try:
+                    served = await self._session(address)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                        log.debug("placement %s: %s", address, exc.details() or exc.code().name)
+                    served = False
+                except Exception:
+                    log.exception("placement stream to %s failed", address)
+                    served = False
+                finally:
+                    self._connected = False
+                    self._outbox = None
+                if served:
+                    self._leader_index = index
+                    delay = BACKOFF_FIRST
+                    break
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _session(self, address: str) -> bool:
+        """One stream to ``address``; True if it answered as leader (then ended), False if refused."""
+        outbox: asyncio.Queue[pb.Host] = asyncio.Queue()
+        outbox.put_nowait(self._host(pb.REPORT))
+
+        async def requests() -> AsyncIterator[pb.Host]:
+            while True:
+                yield await outbox.get()
+
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = pb_grpc.PlacementStub(channel)  # type: ignore[no-untyped-call]
+            call = stub.ReportDaprStatus(requests())
+            metadata = await call.initial_metadata()
+            if metadata is None or LEADER_METADATA not in metadata:
+                async for _ in call:  # refused (not the leader): the read raises its status
+                    pass
+                return False
+            self._outbox = outbox
+            self._connected = True
+            log.info("connected to placement %s", address)
+            beat = asyncio.create_task(self._heartbeat(outbox))
+            try:
+                async for order in call:
+                    await self._apply(order)
+            except grpc.aio.AioRpcError as exc:
+                log.info("placement %s stream ended: %s", address, exc.details() or exc.code().name)
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+            return True
+
+    async def _heartbeat(self, outbox: asyncio.Queue[pb.Host]) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            outbox.put_nowait(self._host(pb.REPORT))
+
+    async def _apply(self, order: pb.PlacementOrder) -> None:
+        if order.operation == "lock":
+            self._locked = True
+            self._open.clear()
+            for listener in list(self._listeners):
+                await listener.on_lock()
+            self._send(pb.LOCK, order.version)
+        elif order.operation == "update":
+            self._tables = Tables(order.tables)
+            for listener in list(self._listeners):
+                await listener.on_update()
+            self._send(pb.UPDATE, order.version)
+        elif order.operation == "unlock":
+            self._locked = False
+            if self._tables is not None:
+                self._open.set()
+            for listener in list(self._listeners):
+                await listener.on_unlock()
+        else:
+            log.warning("placement sent an unknown operation %r", order.operation)
