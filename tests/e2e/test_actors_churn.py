@@ -1,0 +1,240 @@
+"""Actors while sidecars and placement replicas die and join: every call is answered, no actor id
+runs on two sidecars at once, and no update of an actor's state is lost.
+
+The mesh: ``pydapr placement`` (one replica, or two on one SQLite store), hosting sidecars, each
+with an app written with the official SDK (tests/e2e/apps/actor_churn_app.py: ``ChurnActor.Bump``
+adds one to a counter in actor state and logs every activation and deactivation with its
+sidecar's name and ``time.monotonic()``), all replicas of one app id on a shared Redis actor state
+store; and a driver sidecar without an app, through which the test keeps calling ~200 actor ids
+(``PUT /v1.0/actors/ChurnActor/{id}/method/Bump``), each id by one worker at a time.
+
+What is asserted, from what a user sees:
+- every call is answered 200, except calls in flight within ``SETTLE`` seconds after a hosting
+  sidecar was SIGKILLed (see ``SETTLE``); none at all fails when a sidecar joins or when the
+  placement leader dies;
+- the counter an id answers goes up by exactly one per answered call (one more per failed call
+  at most, which may have run before its answer was lost): a second activation elsewhere, or a
+  stale activation coming back, would answer a repeated or an older value;
+- the apps' logs show no id active on two sidecars at once: intervals [activate, deactivate] (or
+  [activate, the kill] for a killed app) of one id never overlap across sidecars;
+- the sidecars that joined took a share of the ids, and the killed sidecar's ids moved.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.e2e.actor_mesh import (
+    APPS,
+    ActorHost,
+    Answer,
+    Driver,
+    failures,
+    overlaps,
+    read_jsonl,
+    redis_actor_store,
+    start_host,
+    start_placement,
+    wait_placement,
+)
+from tests.e2e.harness import Processes
+
+pytestmark = pytest.mark.e2e
+
+TYPE = "ChurnActor"
+APP = APPS / "actor_churn_app.py"
+IDS = 200
+RATE = 100.0  # calls/s over all ids: every id about every 2 s, well inside two shared CPUs
+
+# Calls may fail only while they overlap [kill, kill + SETTLE]. A SIGKILL closes the dead sidecar's
+# placement stream at once; placement waits its reconnect grace (a few seconds at most, so a
+# sidecar that comes straight back does not cause two rebalances), then runs one round (lock ->
+# update -> unlock, acknowledged by every sidecar). A call sent to the dead host before the new
+# table arrived fails its connection; the caller retries it (daprd: DaprBuiltInActorRetries,
+# 3 x 1 s), and a call still unanswered then is a failure. Grace + round + those retries stay
+# under 10 s; calls that start later must all be answered.
+SETTLE = 10.0
+
+
+@dataclass
+class Mesh:
+    procs: Processes
+    run: str
+    app_id: str
+    placement: list[str]
+    resources: Path
+    hosts: dict[str, ActorHost] = field(default_factory=dict)
+
+    def add_host(self, name: str) -> ActorHost:
+        host = start_host(
+            self.procs,
+            name=name,
+            app_id=self.app_id,
+            script=APP,
+            placement=self.placement,
+            resources=self.resources,
+            actor_type=TYPE,
+        )
+        self.hosts[name] = host
+        return host
+
+    def driver(self, ids: Sequence[str]) -> Driver:
+        caller = self.procs.sidecar(
+            f"churn-driver-{self.run}",
+            resources=self.resources,
+            args=["--placement-host-address", ",".join(self.placement)],
+        )
+        return Driver(caller.url, TYPE, ids, "Bump", rate=RATE)
+
+    def logs(self) -> dict[str, list[dict[str, object]]]:
+        return {name: read_jsonl(host.log) for name, host in self.hosts.items()}
+
+    def kill_times(self) -> dict[str, float]:
+        return {n: h.killed_at for n, h in self.hosts.items() if h.killed_at is not None}
+
+
+@pytest.fixture
+def mesh_factory(procs: Processes) -> Iterator[object]:
+    run = uuid.uuid4().hex[:8]
+
+    def make(placement: list[str]) -> Mesh:
+        resources = procs.workdir / "resources"
+        redis_actor_store(resources)
+        return Mesh(procs, run, f"churn-{run}", placement, resources)
+
+    yield make
+    r = redis.Redis(host="127.0.0.1", port=6379)
+    for key in r.scan_iter(match=f"*churn-{run}*"):
+        r.delete(key)
+    r.close()
+
+
+def counters_consistent(answers: Sequence[Answer]) -> list[str]:
+    """Per id, in the order the calls ran: each answered counter is the previous answer + 1, or +
+    up to 1 + the failed calls between them (a failed call may have run). A first answer after a
+    failure may be 2; a first answer otherwise is 1."""
+    problems = []
+    by_id: dict[str, list[Answer]] = {}
+    for a in sorted(answers, key=lambda a: a.started):
+        by_id.setdefault(a.actor_id, []).append(a)
+    for actor_id, calls in by_id.items():
+        last, lost = 0, 0
+        for a in calls:
+            if not a.ok:
+                lost += 1
+                continue
+            n = int(a.body["n"])
+            if not last + 1 <= n <= last + 1 + lost:
+                problems.append(f"{actor_id}: answered {n} after {last} ({lost} failed between)")
+            last, lost = n, 0
+    return problems
+
+
+def served_by(answers: Sequence[Answer], since: float = 0.0) -> Counter[str]:
+    return Counter(str(a.body["sidecar"]) for a in answers if a.ok and a.started >= since)
+
+
+def describe(answers: Sequence[Answer]) -> str:
+    shown = [
+        f"{a.actor_id} +{a.ended - a.started:.2f}s status={a.status} {a.body or a.error}" for a in answers
+    ]
+    return f"{len(answers)} failed calls, first ones:\n" + "\n".join(shown[:10])
+
+
+def test_sidecars_killed_restarted_and_added_under_load(mesh_factory, procs: Processes) -> None:  # type: ignore[no-untyped-def]
+    _, address = start_placement(procs, "p0", f"sqlite://{procs.workdir}/placement.db")
+    mesh: Mesh = mesh_factory([address])
+    for name in ("s1", "s2", "s3"):
+        mesh.add_host(name)
+    ids = [f"{mesh.run}-{i}" for i in range(IDS)]
+    driver = mesh.driver(ids)
+    driver.warm_up()
+    spread = served_by(driver.answers)
+    assert set(spread) == {"s1", "s2", "s3"}, f"placement put every id on a few hosts: {spread}"
+
+    driver.start()
+    try:
+        time.sleep(4)
+        killed_at = mesh.hosts["s1"].kill(app_too=True)  # the pod dies: sidecar and app
+        time.sleep(8)
+        restarted = time.monotonic()
+        mesh.add_host("s1-again")
+        time.sleep(6)
+        added = time.monotonic()
+        mesh.add_host("s4")
+        time.sleep(6)
+    finally:
+        driver.stop()
+    answers = driver.answers
+
+    def in_settle_window(a: Answer) -> bool:
+        return a.started < killed_at + SETTLE and a.ended > killed_at
+
+    late = failures(answers, allowed=in_settle_window)
+    assert not late, describe(late)
+    assert not counters_consistent(answers), counters_consistent(answers)[:10]
+    found = overlaps(mesh.logs(), mesh.kill_times())
+    assert not found, f"{len(found)} ids active on two sidecars at once:\n" + "\n".join(found[:10])
+
+    # The dead host's ids were answered elsewhere; the hosts that joined took a share.
+    after_kill = served_by(answers, since=killed_at + SETTLE)
+    assert "s1" not in after_kill
+    assert served_by(answers, since=restarted)["s1-again"] > 0, served_by(answers, since=restarted)
+    assert served_by(answers, since=added)["s4"] > 0, served_by(answers, since=added)
+    # Every id was answered after the last host joined (each id every ~2 s for 6 s).
+    assert {a.actor_id for a in answers if a.ok and a.started > added + 2} == set(ids)
+    print(
+        f"{len(answers)} calls, {len(failures(answers))} failed within {SETTLE}s of the kill; "
+        f"answered by {dict(served_by(answers))}"
+    )
+
+
+def test_placement_leader_killed_standby_takes_over(mesh_factory, procs: Processes) -> None:  # type: ignore[no-untyped-def]
+    store = f"sqlite://{procs.workdir}/placement-ha.db"
+    # The first replica is alone when a probe sidecar connects to it: it holds the lease, it leads.
+    leader, first = start_placement(procs, "p-a", store)
+    probe = procs.sidecar(f"churn-probe-{uuid.uuid4().hex[:6]}", args=["--placement-host-address", first])
+    wait_placement(probe)
+    probe.stop()
+    _, second = start_placement(procs, "p-b", store)
+    mesh: Mesh = mesh_factory([first, second])
+    for name in ("h1", "h2"):
+        mesh.add_host(name)
+    ids = [f"{mesh.run}-{i}" for i in range(IDS)]
+    driver = mesh.driver(ids)
+    driver.warm_up()
+    driver.start()
+    try:
+        time.sleep(3)
+        leader.signal(9)
+        leader.popen.wait(10)
+        leader_killed = time.monotonic()
+        time.sleep(8)
+        # A sidecar joining now is placed only if the standby leads and runs rounds.
+        mesh.add_host("h3")
+        joined = time.monotonic()
+        time.sleep(5)
+    finally:
+        driver.stop()
+    answers = driver.answers
+
+    failed = failures(answers)
+    assert not failed, describe(failed)
+    assert not counters_consistent(answers), counters_consistent(answers)[:10]
+    found = overlaps(mesh.logs(), mesh.kill_times())
+    assert not found, f"{len(found)} ids active on two sidecars at once:\n" + "\n".join(found[:10])
+    during = [a for a in answers if leader_killed <= a.started < leader_killed + 8]
+    assert during and all(a.ok for a in during)
+    assert served_by(answers, since=joined)["h3"] > 0, served_by(answers, since=joined)
+    slowest = max(a.ended - a.started for a in answers)
+    print(
+        f"{len(answers)} calls, none failed; slowest {slowest:.2f}s; answered by {dict(served_by(answers))}"
+    )
