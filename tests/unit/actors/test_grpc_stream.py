@@ -148,8 +148,8 @@ class Sidecar:
         return await asyncio.wait_for(attached(), timeout)
 
 
-async def start_sidecar(app_protocol: str | None = "grpc") -> Sidecar:
-    api = MemoryActors()
+async def start_sidecar(app_protocol: str | None = "grpc", api: MemoryActors | None = None) -> Sidecar:
+    api = api or MemoryActors()
     server, port = await start_grpc_server(
         [ActorsGrpc(api, app_protocol=app_protocol)],
         host="127.0.0.1",
