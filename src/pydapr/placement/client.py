@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -192,35 +192,35 @@ class PlacementClient:
 
     async def _session(self, address: str) -> bool:
         """One stream to ``address``; True if it answered as leader (then ended), False if refused."""
-        outbox: asyncio.Queue[pb.Host] = asyncio.Queue()
-        outbox.put_nowait(self._host(pb.REPORT))
-
-        async def requests() -> AsyncIterator[pb.Host]:
-            while True:
-                yield await outbox.get()
-
         async with grpc.aio.insecure_channel(address) as channel:
             stub = pb_grpc.PlacementStub(channel)  # type: ignore[no-untyped-call]
-            call = stub.ReportDaprStatus(requests())
+            call = stub.ReportDaprStatus()
+            await call.write(self._host(pb.REPORT))
             metadata = await call.initial_metadata()
             if metadata is None or LEADER_METADATA not in metadata:
-                async for _ in call:  # refused (not the leader): the read raises its status
-                    pass
+                await call.read()  # refused (not the leader): the read raises its status
                 return False
+            outbox: asyncio.Queue[pb.Host] = asyncio.Queue()
             self._outbox = outbox
             self._connected = True
             log.info("connected to placement %s", address)
+            writer = asyncio.create_task(self._write(call, outbox))
             beat = asyncio.create_task(self._heartbeat(outbox))
             try:
-                async for order in call:
+                while (order := await call.read()) is not grpc.aio.EOF:
                     await self._apply(order)
             except grpc.aio.AioRpcError as exc:
                 log.info("placement %s stream ended: %s", address, exc.details() or exc.code().name)
             finally:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
+                for task in (beat, writer):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             return True
+
+    async def _write(self, call: Any, outbox: asyncio.Queue[pb.Host]) -> None:
+        while True:
+            await call.write(await outbox.get())
 
     async def _heartbeat(self, outbox: asyncio.Queue[pb.Host]) -> None:
         while True:
