@@ -1,26 +1,157 @@
 """Dapr's actor RPCs on a real gRPC server over an in-memory actors facade: what crosses the wire
-unchanged, what daprd converts (reminder and timer data), and the status codes of bad input."""
+unchanged, what daprd converts (reminder and timer data), and the status codes of bad input.
+
+``MemoryActors`` and ``start_sidecar`` serve test_grpc_stream.py too."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import grpc
 import pytest
-from dapr.clients.grpc.dapr_actor_grpc_client import DaprActorGrpcClient
+from dapr.proto.runtime.v1 import dapr_pb2_grpc
 from google.protobuf import any_pb2, wrappers_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from pydapr.actors import errors as actor_errors
-from pydapr.actors.contract import ActorKey, Reminder
-from pydapr.actors.grpc_api import name_problem, normalize_method
+from pydapr.actors.contract import (
+    ActorAppTransport,
+    ActorKey,
+    HostedTypes,
+    InvokeRequest,
+    InvokeResult,
+    Reminder,
+    StateOperation,
+)
+from pydapr.actors.grpc_api import ActorsGrpc, name_problem, normalize_method
+from pydapr.actors.stream import ActorStream
+from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.grpc.wire import runtime
-from tests.unit.actors.test_grpc_stream import MemoryActors, Sidecar, start_sidecar
 
 T = "Cart"
+
+
+class MemoryActors:
+    """``contract.Actors`` in memory: calls go to whichever transport the app attached."""
+
+    def __init__(self) -> None:
+        self.state: dict[tuple[ActorKey, str], bytes] = {}
+        self.timers: dict[tuple[ActorKey, str], dict[str, Any]] = {}
+        self.reminders: dict[tuple[ActorKey, str], Reminder] = {}
+        self.invoked: list[InvokeRequest] = []
+        self.attached: list[tuple[HostedTypes, ActorAppTransport]] = []
+        self.detached: list[ActorAppTransport] = []
+        self.transport: ActorAppTransport | None = None
+        self.changed = asyncio.Event()
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        self.invoked.append(request)
+        if self.transport is None:
+            return InvokeResult(data=b"echo:" + request.data)
+        return await self.transport.invoke(request)
+
+    async def get_state(self, key: ActorKey, name: str) -> tuple[bytes, Mapping[str, str]] | None:
+        value = self.state.get((key, name))
+        return None if value is None else (value, {})
+
+    async def transaction(self, key: ActorKey, operations: Sequence[StateOperation]) -> None:
+        for op in operations:
+            if op.operation == "upsert":
+                self.state[(key, op.key)] = op.value or b""
+            else:
+                self.state.pop((key, op.key), None)
+
+    async def register_timer(
+        self,
+        key: ActorKey,
+        name: str,
+        *,
+        due_time: str,
+        period: str,
+        ttl: str,
+        callback: str,
+        data: bytes | None,
+    ) -> None:
+        self.timers[(key, name)] = {
+            "due_time": due_time,
+            "period": period,
+            "ttl": ttl,
+            "callback": callback,
+            "data": data,
+        }
+
+    async def unregister_timer(self, key: ActorKey, name: str) -> None:
+        self.timers.pop((key, name), None)
+
+    async def register_reminder(self, reminder: Reminder) -> None:
+        self.reminders[(reminder.key, reminder.name)] = reminder
+
+    async def unregister_reminder(self, key: ActorKey, name: str) -> None:
+        self.reminders.pop((key, name), None)
+
+    async def get_reminder(self, key: ActorKey, name: str) -> Reminder | None:
+        return self.reminders.get((key, name))
+
+    async def list_reminders(self, actor_type: str, actor_id: str | None = None) -> list[Reminder]:
+        return [
+            r
+            for r in self.reminders.values()
+            if r.key.actor_type == actor_type and actor_id in (None, r.key.actor_id)
+        ]
+
+    async def unregister_reminders(self, actor_type: str, actor_id: str | None = None) -> None:
+        for k, r in list(self.reminders.items()):
+            if r.key.actor_type == actor_type and actor_id in (None, r.key.actor_id):
+                del self.reminders[k]
+
+    def attach_app_transport(self, hosted: HostedTypes, transport: ActorAppTransport) -> None:
+        self.attached.append((hosted, transport))
+        self.transport = transport
+        self.changed.set()
+
+    def detach_app_transport(self, transport: ActorAppTransport) -> None:
+        self.detached.append(transport)
+        if self.transport is transport:
+            self.transport = None
+        self.changed.set()
+
+
+async def _no_proxy(target: str) -> Any:
+    raise RuntimeError("no proxying in these tests")
+
+
+class Sidecar:
+    def __init__(self, server: grpc.aio.Server, port: int, api: MemoryActors) -> None:
+        self.server = server
+        self.address = f"127.0.0.1:{port}"
+        self.api = api
+        self.channel = grpc.aio.insecure_channel(self.address)
+        self.stub = dapr_pb2_grpc.DaprStub(self.channel)  # type: ignore[no-untyped-call]
+
+    async def transport(self, timeout: float = 10.0) -> ActorStream:
+        async def attached() -> ActorStream:
+            while not isinstance(self.api.transport, ActorStream):
+                self.api.changed.clear()
+                await self.api.changed.wait()
+            return self.api.transport
+
+        return await asyncio.wait_for(attached(), timeout)
+
+
+async def start_sidecar(app_protocol: str | None = "grpc", api: MemoryActors | None = None) -> Sidecar:
+    api = api or MemoryActors()
+    server, port = await start_grpc_server(
+        [ActorsGrpc(api, app_protocol=app_protocol)],
+        host="127.0.0.1",
+        port=0,
+        channel_for=_no_proxy,
+        max_message_size=4 * 1024 * 1024,
+    )
+    return Sidecar(server, port, api)
 
 
 @pytest.fixture
@@ -92,7 +223,8 @@ async def test_invoke_refuses_bad_names_with_invalid_argument(sidecar: Sidecar) 
 
 
 async def test_state_round_trip_through_the_sdk_grpc_client(sidecar: Sidecar) -> None:
-    client = DaprActorGrpcClient(channel=sidecar.channel, timeout=5)
+    sdk = pytest.importorskip("dapr.clients.grpc.dapr_actor_grpc_client")  # SDK 1.18 on
+    client = sdk.DaprActorGrpcClient(channel=sidecar.channel, timeout=5)
     ops = [
         {"operation": "upsert", "request": {"key": "k1", "value": {"n": 1}}},
         {"operation": "upsert", "request": {"key": "k2", "value": "v", "metadata": {"ttlInSeconds": "9"}}},

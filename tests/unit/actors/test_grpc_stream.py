@@ -1,163 +1,40 @@
 """The SubscribeActorEventsAlpha1 callback stream against the official SDK's ``ActorGrpcHost``.
 
-A real gRPC server serves ``ActorsGrpc`` over a small in-memory actors facade (``MemoryActors``:
-state in a dict, whatever the app attached as its transport); the SDK's host dials it, registers
-its actor type over the stream and answers the callbacks the tests push through the transport.
+A real gRPC server serves ``ActorsGrpc`` over a small in-memory actors facade (``MemoryActors``
+in test_grpc_api.py: state in a dict, whatever the app attached as its transport); the SDK's host
+dials it, registers its actor type over the stream and answers the callbacks the tests push.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
+
+# The stream and its SDK host are newer than the lowest SDK pydapr supports (1.16).
+pytest.importorskip("dapr.actor.runtime.grpc_host")
+
 from dapr.actor import Actor, ActorGrpcHost, ActorInterface, Remindable, actormethod
 from dapr.actor.runtime._grpc_callbacks import build_initial_request
-from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig, ActorTypeConfig
-from dapr.actor.runtime.runtime import ActorRuntime
-from dapr.proto.runtime.v1 import dapr_pb2_grpc
-
-from pydapr.actors.contract import (
-    ActorAppTransport,
-    ActorKey,
-    HostedTypes,
-    InvokeRequest,
-    InvokeResult,
-    Reminder,
-    ReminderFire,
-    StateOperation,
-    TimerFire,
+from dapr.actor.runtime.config import (
+    ActorReentrancyConfig,
+    ActorRuntimeConfig,
+    ActorTypeConfig,
 )
-from pydapr.actors.grpc_api import ActorsGrpc
+from dapr.actor.runtime.runtime import ActorRuntime
+
+from pydapr.actors.contract import ActorKey, InvokeRequest, ReminderFire, TimerFire
 from pydapr.actors.stream import ActorStream, hosted_types
-from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError
+from tests.unit.actors.test_grpc_api import Sidecar, start_sidecar
 
 ACTOR_TYPE = "StreamTestActor"
-
-
-class MemoryActors:
-    """``contract.Actors`` in memory: calls go to whichever transport the app attached."""
-
-    def __init__(self) -> None:
-        self.state: dict[tuple[ActorKey, str], bytes] = {}
-        self.timers: dict[tuple[ActorKey, str], dict[str, Any]] = {}
-        self.reminders: dict[tuple[ActorKey, str], Reminder] = {}
-        self.invoked: list[InvokeRequest] = []
-        self.attached: list[tuple[HostedTypes, ActorAppTransport]] = []
-        self.detached: list[ActorAppTransport] = []
-        self.transport: ActorAppTransport | None = None
-        self.changed = asyncio.Event()
-
-    async def invoke(self, request: InvokeRequest) -> InvokeResult:
-        self.invoked.append(request)
-        if self.transport is None:
-            return InvokeResult(data=b"echo:" + request.data)
-        return await self.transport.invoke(request)
-
-    async def get_state(self, key: ActorKey, name: str) -> tuple[bytes, Mapping[str, str]] | None:
-        value = self.state.get((key, name))
-        return None if value is None else (value, {})
-
-    async def transaction(self, key: ActorKey, operations: Sequence[StateOperation]) -> None:
-        for op in operations:
-            if op.operation == "upsert":
-                self.state[(key, op.key)] = op.value or b""
-            else:
-                self.state.pop((key, op.key), None)
-
-    async def register_timer(
-        self,
-        key: ActorKey,
-        name: str,
-        *,
-        due_time: str,
-        period: str,
-        ttl: str,
-        callback: str,
-        data: bytes | None,
-    ) -> None:
-        self.timers[(key, name)] = {
-            "due_time": due_time,
-            "period": period,
-            "ttl": ttl,
-            "callback": callback,
-            "data": data,
-        }
-
-    async def unregister_timer(self, key: ActorKey, name: str) -> None:
-        self.timers.pop((key, name), None)
-
-    async def register_reminder(self, reminder: Reminder) -> None:
-        self.reminders[(reminder.key, reminder.name)] = reminder
-
-    async def unregister_reminder(self, key: ActorKey, name: str) -> None:
-        self.reminders.pop((key, name), None)
-
-    async def get_reminder(self, key: ActorKey, name: str) -> Reminder | None:
-        return self.reminders.get((key, name))
-
-    async def list_reminders(self, actor_type: str, actor_id: str | None = None) -> list[Reminder]:
-        return [
-            r
-            for r in self.reminders.values()
-            if r.key.actor_type == actor_type and actor_id in (None, r.key.actor_id)
-        ]
-
-    async def unregister_reminders(self, actor_type: str, actor_id: str | None = None) -> None:
-        for k, r in list(self.reminders.items()):
-            if r.key.actor_type == actor_type and actor_id in (None, r.key.actor_id):
-                del self.reminders[k]
-
-    def attach_app_transport(self, hosted: HostedTypes, transport: ActorAppTransport) -> None:
-        self.attached.append((hosted, transport))
-        self.transport = transport
-        self.changed.set()
-
-    def detach_app_transport(self, transport: ActorAppTransport) -> None:
-        self.detached.append(transport)
-        if self.transport is transport:
-            self.transport = None
-        self.changed.set()
-
-
-async def _no_proxy(target: str) -> Any:
-    raise RuntimeError("no proxying in these tests")
-
-
-class Sidecar:
-    def __init__(self, server: grpc.aio.Server, port: int, api: MemoryActors) -> None:
-        self.server = server
-        self.address = f"127.0.0.1:{port}"
-        self.api = api
-        self.channel = grpc.aio.insecure_channel(self.address)
-        self.stub = dapr_pb2_grpc.DaprStub(self.channel)  # type: ignore[no-untyped-call]
-
-    async def transport(self, timeout: float = 10.0) -> ActorStream:
-        async def attached() -> ActorStream:
-            while not isinstance(self.api.transport, ActorStream):
-                self.api.changed.clear()
-                await self.api.changed.wait()
-            return self.api.transport
-
-        return await asyncio.wait_for(attached(), timeout)
-
-
-async def start_sidecar(app_protocol: str | None = "grpc", api: MemoryActors | None = None) -> Sidecar:
-    api = api or MemoryActors()
-    server, port = await start_grpc_server(
-        [ActorsGrpc(api, app_protocol=app_protocol)],
-        host="127.0.0.1",
-        port=0,
-        channel_for=_no_proxy,
-        max_message_size=4 * 1024 * 1024,
-    )
-    return Sidecar(server, port, api)
 
 
 @pytest.fixture
