@@ -55,6 +55,15 @@ def start_placement(procs: Processes, replica_id: str, store: str) -> tuple[Proc
     return proc, f"127.0.0.1:{port}"
 
 
+def start_scheduler(procs: Processes) -> str:
+    """``pydapr scheduler`` on a SQLite file of the test's; returns its address."""
+    port = free_port()
+    argv = [sys.executable, "-m", "pydapr", "scheduler", "--port", str(port)]
+    proc = procs.spawn("scheduler", [*argv, "--storage", f"sqlite://{procs.workdir}/scheduler.db"])
+    wait_port(port, proc=proc)
+    return f"127.0.0.1:{port}"
+
+
 def metadata(sidecar: Sidecar) -> dict[str, Any]:
     with urllib.request.urlopen(sidecar.url + "/v1.0/metadata", timeout=2) as resp:
         return dict(json.loads(resp.read()))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 import time
 import uuid
 from collections import Counter
@@ -30,8 +29,16 @@ import aiohttp
 import pytest
 import redis
 
-from tests.e2e.actor_mesh import APPS, ActorHost, read_jsonl, redis_actor_store, start_host, start_placement
-from tests.e2e.harness import Processes, free_port, wait_port
+from tests.e2e.actor_mesh import (
+    APPS,
+    ActorHost,
+    read_jsonl,
+    redis_actor_store,
+    start_host,
+    start_placement,
+    start_scheduler,
+)
+from tests.e2e.harness import Processes
 
 pytestmark = pytest.mark.e2e
 
@@ -45,14 +52,6 @@ WINDOW = 8.0
 # a reminder routed to the dead host before that fails and the scheduler retries it. A few seconds;
 # 12 s leaves room for two CPUs shared with 2,000 reminders firing every 2 s.
 RECOVER = 12.0
-
-
-def start_scheduler(procs: Processes) -> str:
-    port = free_port()
-    argv = [sys.executable, "-m", "pydapr", "scheduler", "--port", str(port)]
-    proc = procs.spawn("scheduler", [*argv, "--storage", f"sqlite://{procs.workdir}/scheduler.db"])
-    wait_port(port, proc=proc)
-    return f"127.0.0.1:{port}"
 
 
 @pytest.fixture
