@@ -54,3 +54,4 @@ RUNTIME_CLOSED = ErrorKind("ERR_ACTOR_RUNTIME_CLOSED", 503, S.UNAVAILABLE, "acto
 NO_ADDRESS = ErrorKind(
     "ERR_ACTOR_NO_ADDRESS", 404, S.FAILED_PRECONDITION, "did not find address for actor '{0}'"
 )
+BAD_REQUEST = ErrorKind("ERR_BAD_REQUEST", 400, S.INVALID_ARGUMENT, "invalid request: {0}")

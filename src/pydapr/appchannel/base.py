@@ -191,3 +191,10 @@ class AppChannel(abc.ABC):
     @abc.abstractmethod
     async def health(self, path: str, timeout: float) -> bool:
         """One health probe."""
+
+    async def actor_request(
+        self, verb: str, path: str, headers: Headers, body: bytes, timeout: float | None = None
+    ) -> Response:
+        """One actor callback (``PUT /actors/{type}/{id}/method/...``, ``DELETE /actors/{type}/{id}``).
+        Only HTTP apps take these: a gRPC app hosts actors over the callback stream it opens."""
+        raise NotImplementedError(f"a {self.protocol} app takes actor calls over its callback stream only")

@@ -237,6 +237,12 @@ class HttpAppChannel(AppChannel):
                 return config
         return {}
 
+    async def actor_request(
+        self, verb: str, path: str, headers: Headers, body: bytes, timeout: float | None = None
+    ) -> Response:
+        # Raises pydapr.http.client errors; the actor transport reports them as actor errors.
+        return await self.request(verb, path, headers=headers, body=body, timeout=timeout)
+
     async def health(self, path: str, timeout: float) -> bool:
         try:
             resp = await self.request("GET", path, timeout=timeout, control=True)

@@ -26,6 +26,7 @@ class Direction(enum.StrEnum):
     OUTBOUND_APP = "outbound.app"  # this sidecar to its own app (HTTP or gRPC)
     OUTBOUND_COMPONENT = "outbound.component"  # one building-block operation on a component
     OUTBOUND_INVOKE = "outbound.invoke"  # service invocation of an app id (own, remote or external)
+    OUTBOUND_ACTOR = "outbound.actor"  # an actor method call, routed to the actor's host (target: its type)
 
 
 @dataclass(slots=True)
@@ -45,3 +46,4 @@ class Call:
     trace: str = ""  # W3C traceparent, when the call has one
     classify: Callable[[Any], Failure | None] | None = None
     status: str = ""  # set by the transport as the call ends: an HTTP status or a gRPC code name
+    instance: str = ""  # which one of the target the call is for: the actor id (OUTBOUND_ACTOR)

@@ -4,6 +4,11 @@
   breaker is per method, so the policy is looked up per call (a dict lookup).
 - ``OUTBOUND_COMPONENT`` / ``INBOUND_COMPONENT`` (target: the component name): ``targets.components``
   ``outbound`` / ``inbound``, or the ``Default<Type>Component...`` policies.
+- ``OUTBOUND_ACTOR`` (target: the actor type): ``targets.actors`` or the ``DefaultActor...``
+  policies; this chain wraps the routing of the call, so what applies here is the retry and the
+  circuit breaker (``ActorPolicies.pre_lock``, its breaker per type or per actor id as the target's
+  ``circuitBreakerScope``). The timeout applies inside the actor's turn: the host runs the app
+  call under ``post_lock`` itself (pydapr.actors.host), on whichever sidecar hosts the actor.
 
 A target without any policy gets no interceptor at all, so its chain stays empty. The built-in
 retries (``DaprBuiltIn...``) are not targets: the code that owns the failure they retry asks for
@@ -33,6 +38,10 @@ class ResiliencySource:
             if self.policies.for_app(target).noop:
                 return None
             return self._per_method(target)
+        if direction is Direction.OUTBOUND_ACTOR:
+            if self.policies.for_actor(target).pre_lock.noop:
+                return None
+            return self._per_actor(target)
         if direction is Direction.OUTBOUND_COMPONENT or direction is Direction.INBOUND_COMPONENT:
             kind = self.component_type(target)
             if direction is Direction.OUTBOUND_COMPONENT:
@@ -47,6 +56,15 @@ class ResiliencySource:
 
         async def apply(call: Call, proceed: Operation[Any]) -> Any:
             policy = for_app(app_id, call.operation)
+            return await policy.run(proceed, classify=call.classify, deadline=call.deadline)
+
+        return apply
+
+    def _per_actor(self, actor_type: str) -> Interceptor:
+        for_actor = self.policies.for_actor
+
+        async def apply(call: Call, proceed: Operation[Any]) -> Any:
+            policy = for_actor(actor_type, call.instance).pre_lock
             return await policy.run(proceed, classify=call.classify, deadline=call.deadline)
 
         return apply

@@ -60,6 +60,7 @@ BLOCKS = (
     "pydapr.lock.block:LockBlock",
     "pydapr.pubsub.block:PubSubBlock",  # Dapr reads /dapr/subscribe before probing input bindings
     "pydapr.bindings.block:BindingsBlock",
+    "pydapr.actors.block:ActorsBlock",  # after state (the actor state store), before jobs, as daprd
     "pydapr.jobs.block:JobsBlock",
     "pydapr.crypto.block:CryptoBlock",
     "pydapr.conversation.block:ConversationBlock",
@@ -267,7 +268,7 @@ class Runtime:
         if invoke is not None:
             try:
                 self._internal_server = await HttpServer.start(
-                    invoke.handle_internal,  # type: ignore[attr-defined]
+                    _internal_handler(invoke, next((b for b in self.blocks if b.name == "actors"), None)),
                     host="127.0.0.1",
                     port=opts.dapr_internal_grpc_port or 0,
                     max_body_size=opts.max_body_size,
@@ -350,6 +351,24 @@ class Runtime:
         await self.app_channel.close()
         await self._peers.close()
         await self.http_client.close()
+
+
+def _internal_handler(invoke: BuildingBlock, actors: BuildingBlock | None) -> Any:
+    """The internal port's handler: actor calls from other sidecars under their reserved prefix
+    (``pydapr.actors.peers.PREFIX``), everything else is service invocation."""
+    deliver = invoke.handle_internal  # type: ignore[attr-defined]
+    if actors is None:
+        return deliver
+    from pydapr.actors.peers import PREFIX
+
+    actor_call = actors.handle_internal  # type: ignore[attr-defined]
+
+    async def handle(req: Any) -> Any:
+        if req.path.startswith(PREFIX):
+            return await actor_call(req)
+        return await deliver(req)
+
+    return handle
 
 
 def _bind_problem(exc: OSError) -> str:

@@ -13,6 +13,9 @@ from pydapr.middleware.pipeline import unapplied_selectors
 from pydapr.resources import Configuration, Resources
 from pydapr.sidecar.options import SidecarOptions
 
+# Preview features pydapr applies (ActorStateTTL: ttlInSeconds on actor state, pydapr.actors.state).
+APPLIED_FEATURES = frozenset({"ActorStateTTL"})
+
 
 def unapplied_settings(
     options: SidecarOptions, configuration: Configuration | None, resources: Resources
@@ -22,19 +25,8 @@ def unapplied_settings(
         yield "--enable-mtls: mTLS between sidecars is not implemented yet; calls between sidecars are plain"
     if configuration is not None:
         yield from _configuration(configuration)
-    for resiliency in resources.resiliencies:
-        # targets.apps and targets.components are applied; actors are not there yet.
-        where = f'{resiliency.source}: Resiliency "{resiliency.name}"'
-        if resiliency.targets.actors:
-            yield f"{where}: targets.actors is not applied yet (pydapr has no actors yet)"
-        defaults = sorted(
-            name
-            for name in (*resiliency.timeouts, *resiliency.retries, *resiliency.circuit_breakers)
-            if name.startswith("DefaultActor")
-        )
-        if defaults:
-            names = ", ".join(defaults)
-            yield f"{where}: default policies {names} are not applied yet (pydapr has no actors yet)"
+    # Resiliency: targets.apps, targets.actors and targets.components are all applied (the pipeline).
+    del resources  # kept in the signature for the next setting that is parsed before it is applied
 
 
 def _configuration(config: Configuration) -> Iterator[str]:
@@ -50,7 +42,7 @@ def _configuration(config: Configuration) -> Iterator[str]:
         yield f"{where}: spec.tracing is not applied yet; no spans are exported"
     if "metric" in spec or "metrics" in spec:
         yield f"{where}: spec.metric is not applied yet; no metrics are served"
-    enabled = sorted(name for name, on in config.features.items() if on)
+    enabled = sorted(name for name, on in config.features.items() if on and name not in APPLIED_FEATURES)
     if enabled:
         yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"
     if config.api_logging.obfuscate_urls:

@@ -21,7 +21,6 @@ DAPR_HTTP_APIS = (
     ("/v1.0/publish", "publish"),
     ("/v1.0-alpha1/publish", "bulk publish"),
     ("/v1.0/bindings", "bindings"),
-    ("/v1.0/actors", "actors"),
     ("/v1.0/secrets", "secrets"),
     ("/v1.0/configuration", "configuration"),
     ("/v1.0-alpha1/configuration", "configuration"),

@@ -106,8 +106,6 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         f"{where}: spec.metric is not applied yet; no metrics are served",
         f"{where}: spec.features HotReload: preview features are not applied by pydapr",
         f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
-        f'{resources / "resiliency.yaml"}: Resiliency "myresiliency": default policies '
-        "DefaultActorTimeoutPolicy are not applied yet (pydapr has no actors yet)",
     ]
 
 

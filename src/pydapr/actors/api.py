@@ -1,0 +1,422 @@
+"""``ActorsAPI``: the one facade the HTTP and gRPC actor APIs call (``contract.Actors``).
+
+A method call is routed as daprd's router does (pkg/actors/router): placement names the owner;
+the owner is this sidecar (the host runs the call in the actor's turn) or a peer (its internal
+port). When the table changed under the call -- the host or the peer answers "not hosted here",
+or the peer is gone -- the actor is looked up again, until the call's deadline. The
+``OUTBOUND_ACTOR`` chain (target: the actor type) wraps the routing: Resiliency's
+``targets.actors`` retry and circuit breaker apply there, before the turn lock; the timeout applies
+inside the turn (the host).
+
+The app's answer: 200 is the method's result; a failed actor method (the gRPC stream's error, or
+the ``X-DaprErrorResponseHeader`` header) is ``ActorMethodError``, carrying the app's answer,
+which the HTTP API returns as it is; 404 and any other status are ``ERR_ACTOR_INVOKE_METHOD``
+with daprd's message ("error from actor service: (500) ...").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from pydapr.errors import DaprError, ErrorKind
+from pydapr.http.messages import Request, Response
+from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.resiliency import PolicyTimeout
+
+from . import errors as E
+from .contract import (
+    ActorAppTransport,
+    ActorKey,
+    ActorLocation,
+    HostedTypes,
+    InvokeRequest,
+    InvokeResult,
+    Placement,
+    Reminder,
+    ReminderFire,
+    Reminders,
+    StateOperation,
+    TimerFire,
+)
+from .host import ActorHost, NotHostedHere
+from .peers import Envelope, PeerClient, PeerMoved, PeerUnreachable, answer, decode_envelope, failure, moved
+from .schedule import parse_schedule
+from .state import ActorState
+
+log = logging.getLogger("pydapr.actors")
+
+DEFAULT_CALL_TIMEOUT = 60.0  # seconds a call may spend being routed and run when the caller set none
+NOT_FOUND_WAIT = 5.0  # daprd's DaprBuiltInActorNotFoundRetries: 5 lookups, 1 s apart
+ERROR_RESPONSE_HEADER = "x-daprerrorresponseheader"
+RESERVED_PREFIX = "dapr.internal."
+_NAME = re.compile(r"^[^/\\?#\s]+$")
+
+
+class ActorMethodError(DaprError):
+    """The actor method failed; ``result`` is the app's answer, returned to the caller as it is."""
+
+    def __init__(self, result: InvokeResult) -> None:
+        body = result.data.decode("utf-8", "replace")
+        super().__init__(E.INVOKE_METHOD, E.INVOKE_METHOD.template.format(body))
+        self.result = result
+
+
+def check_name(what: str, value: str) -> None:
+    """daprd's ValidateName: no empty names, no path separators or query characters."""
+    if not value or not _NAME.match(value) or value in (".", ".."):
+        raise E.BAD_REQUEST(f"invalid {what}: {value!r}")
+
+
+class ActorsAPI:
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        host: ActorHost,
+        state: ActorState,
+        placement: Placement | None,
+        peers: PeerClient | None = None,
+        pipeline: Pipeline | None = None,
+        reminders: Reminders | None = None,
+        reminders_problem: str = "no scheduler is configured (--scheduler-host-address)",
+    ) -> None:
+        self.app_id = app_id
+        self.host = host
+        self.state = state
+        self.placement = placement
+        self.peers = peers
+        self.pipeline = pipeline or Pipeline()
+        self.reminders = reminders
+        self.reminders_problem = reminders_problem
+        self._attached: ActorAppTransport | None = None
+        self._http_hosted: tuple[HostedTypes, ActorAppTransport | None] | None = None
+
+    # --- hosted types ---------------------------------------------------------------------------
+
+    def host_types(self, hosted: HostedTypes, transport: ActorAppTransport | None) -> None:
+        """This sidecar hosts ``hosted`` through ``transport`` (the app's /dapr/config, over HTTP)."""
+        self._http_hosted = (hosted, transport)
+        self._apply(hosted, transport)
+
+    def attach_app_transport(self, hosted: HostedTypes, transport: ActorAppTransport) -> None:
+        self._attached = transport
+        self._apply(hosted, transport)
+
+    def detach_app_transport(self, transport: ActorAppTransport) -> None:
+        if self._attached is not transport:
+            return
+        self._attached = None
+        gone = set(self.host.hosted.entities)
+        previous = self._http_hosted or (HostedTypes({}), None)
+        self._apply(*previous)
+        # The stream is gone: its activations cannot be reached any more.
+        orphans = gone - set(previous[0].entities)
+        task = asyncio.get_running_loop().create_task(self.host.deactivate_all(orphans))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    def _apply(self, hosted: HostedTypes, transport: ActorAppTransport | None) -> None:
+        self.host.set_app(hosted, transport)
+        if self.placement is not None:
+            self.placement.set_hosted(sorted(hosted.entities) if transport is not None else [])
+
+    # --- method calls ---------------------------------------------------------------------------
+
+    def _placement(self) -> Placement:
+        if self.placement is None:
+            raise E.NO_PLACEMENT()
+        return self.placement
+
+    async def invoke(self, request: InvokeRequest, *, timeout: float | None = None) -> InvokeResult:
+        """Routes the call to the actor's owner and returns the method's result (see the module
+        docstring for the errors). ``timeout``: seconds left before the caller's deadline."""
+        placement = self._placement()
+        deadline = time.monotonic() + (timeout if timeout and timeout > 0 else DEFAULT_CALL_TIMEOUT)
+
+        async def routed() -> InvokeResult:
+            return _answer(request, await self._route(placement, request, deadline))
+
+        chain = self.pipeline.chain(Direction.OUTBOUND_ACTOR, request.key.actor_type)
+        try:
+            if chain.empty:
+                return await routed()
+            call = Call(
+                Direction.OUTBOUND_ACTOR,
+                request.key.actor_type,
+                request.method,
+                deadline=deadline,
+                instance=request.key.actor_id,
+            )
+            return await chain.run(call, routed)  # type: ignore[no-any-return]
+        except DaprError:
+            raise
+        except PolicyTimeout as exc:
+            raise E.INVOKE_METHOD(f"context deadline exceeded: {exc}") from exc
+        except Exception as exc:
+            log.debug("actor call %s.%s failed", request.key, request.method, exc_info=True)
+            raise E.INVOKE_METHOD(exc) from exc
+
+    async def _route(self, placement: Placement, request: InvokeRequest, deadline: float) -> InvokeResult:
+        async def local() -> InvokeResult:
+            return await self.host.invoke(request)
+
+        async def remote(location: ActorLocation, left: float) -> InvokeResult:
+            assert self.peers is not None
+            envelope = Envelope(
+                request.key.actor_type,
+                request.key.actor_id,
+                method=request.method,
+                data=request.data,
+                metadata=dict(request.metadata),
+                timeout=left,
+            )
+            return await self.peers.send(location.address, "invoke", envelope)
+
+        return await self._owner_call(placement, request.key, deadline, local, remote)
+
+    async def _owner_call(
+        self,
+        placement: Placement,
+        key: ActorKey,
+        deadline: float,
+        local: Callable[[], Awaitable[InvokeResult]],
+        remote: Callable[[ActorLocation, float], Awaitable[InvokeResult]],
+    ) -> InvokeResult:
+        """Runs ``local()`` or ``remote(location, seconds_left)`` wherever placement puts ``key``,
+        looking it up again while the table moves under the call."""
+        wait = 0.05
+        not_found_until: float | None = None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise E.INVOKE_METHOD(f"no sidecar took the call for actor {key} before its deadline")
+            try:
+                location = await placement.lookup(key, timeout=left)
+            except DaprError as err:
+                if err.code != E.NO_ADDRESS.code:
+                    raise
+                # A host of the type may be joining: look again for a while, as daprd does.
+                now = time.monotonic()
+                not_found_until = not_found_until or min(now + NOT_FOUND_WAIT, deadline)
+                if now >= not_found_until:
+                    raise E.INVOKE_METHOD(f"failed to lookup actor: {err.message}") from None
+                await asyncio.sleep(min(1.0, not_found_until - now))
+                continue
+            try:
+                if location.local:
+                    return await local()
+                if self.peers is None:
+                    raise E.INVOKE_METHOD("no channel to other sidecars")
+                return await remote(location, left)
+            except (NotHostedHere, PeerMoved, PeerUnreachable) as exc:
+                log.debug("actor %s moved under the call (%s); looking it up again", key, type(exc).__name__)
+            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            wait = min(wait * 2, 0.5)
+
+    # --- reminders that fire (FireReminder) --------------------------------------------------------
+
+    async def fire_reminder(self, reminder: Reminder) -> bool:
+        """Delivers a reminder occurrence to the actor's owner; True once the app took it."""
+        placement = self._placement()
+        fire = ReminderFire(reminder.name, reminder.data, reminder.due_time, reminder.period)
+        deadline = time.monotonic() + DEFAULT_CALL_TIMEOUT
+
+        async def local() -> InvokeResult:
+            await self.host.reminder(reminder.key, fire)
+            return InvokeResult()
+
+        async def remote(location: ActorLocation, left: float) -> InvokeResult:
+            assert self.peers is not None
+            envelope = Envelope(
+                reminder.key.actor_type,
+                reminder.key.actor_id,
+                name=reminder.name,
+                data=reminder.data,
+                due_time=reminder.due_time,
+                period=reminder.period,
+                timeout=left,
+            )
+            return await self.peers.send(location.address, "reminder", envelope)
+
+        try:
+            await self._owner_call(placement, reminder.key, deadline, local, remote)
+        except Exception as exc:
+            log.error("error executing reminder %s for actor %s: %s", reminder.name, reminder.key, exc)
+            return False
+        return True
+
+    # --- state ----------------------------------------------------------------------------------
+
+    async def get_state(self, key: ActorKey, name: str) -> tuple[bytes, Mapping[str, str]] | None:
+        _reject_reserved(key.actor_type)
+        return await self.state.get(key, name)
+
+    async def transaction(self, key: ActorKey, operations: Sequence[StateOperation]) -> None:
+        _reject_reserved(key.actor_type)
+        await self.state.transaction(key, operations)
+
+    # --- timers ---------------------------------------------------------------------------------
+
+    async def register_timer(
+        self,
+        key: ActorKey,
+        name: str,
+        *,
+        due_time: str,
+        period: str,
+        ttl: str,
+        callback: str,
+        data: bytes | None,
+    ) -> None:
+        _reject_reserved(key.actor_type)
+        check_name("timer name", name)
+        placement = self._placement()
+        if not self.host.hosts_type(key.actor_type):
+            raise E.TIMER_CREATE(f"can't create timer for actor {key}: actor type not registered")
+        try:
+            schedule = parse_schedule(due_time, period, ttl, time.time())
+        except ValueError as exc:
+            raise E.TIMER_CREATE(exc) from None
+        fire = TimerFire(name, data, callback, due_time, period)
+
+        async def local() -> InvokeResult:
+            self.host.add_timer(key, fire, schedule)
+            return InvokeResult()
+
+        async def remote(location: ActorLocation, left: float) -> InvokeResult:
+            assert self.peers is not None
+            envelope = Envelope(
+                key.actor_type,
+                key.actor_id,
+                name=name,
+                data=data,
+                due_time=due_time,
+                period=period,
+                ttl=ttl,
+                callback=callback,
+                timeout=left,
+            )
+            return await self.peers.send(location.address, "timer", envelope)
+
+        try:
+            await self._owner_call(placement, key, time.monotonic() + DEFAULT_CALL_TIMEOUT, local, remote)
+        except DaprError as err:
+            if err.kind in (E.TIMER_CREATE, E.RUNTIME_CLOSED):
+                raise
+            raise E.TIMER_CREATE(err.message) from None
+
+    async def unregister_timer(self, key: ActorKey, name: str) -> None:
+        _reject_reserved(key.actor_type)
+        placement = self._placement()
+        if not self.host.hosts_type(key.actor_type):
+            return  # daprd answers success: there is nothing to delete
+
+        async def local() -> InvokeResult:
+            self.host.remove_timer(key, name)
+            return InvokeResult()
+
+        async def remote(location: ActorLocation, left: float) -> InvokeResult:
+            assert self.peers is not None
+            envelope = Envelope(key.actor_type, key.actor_id, name=name, timeout=left)
+            return await self.peers.send(location.address, "timer-delete", envelope)
+
+        await self._owner_call(placement, key, time.monotonic() + DEFAULT_CALL_TIMEOUT, local, remote)
+
+    # --- reminders ------------------------------------------------------------------------------
+
+    def _reminders(self, actor_type: str, kind: ErrorKind) -> Reminders:
+        _reject_reserved(actor_type)
+        self._placement()
+        if not self.host.hosts_type(actor_type):
+            raise E.REMINDER_NOT_HOSTED()
+        if self.reminders is None:
+            raise kind(self.reminders_problem)
+        return self.reminders
+
+    async def register_reminder(self, reminder: Reminder) -> None:
+        check_name("reminder name", reminder.name)
+        await self._reminders(reminder.key.actor_type, E.REMINDER_CREATE).create(reminder)
+
+    async def unregister_reminder(self, key: ActorKey, name: str) -> None:
+        await self._reminders(key.actor_type, E.REMINDER_DELETE).delete(key, name)
+
+    async def get_reminder(self, key: ActorKey, name: str) -> Reminder | None:
+        return await self._reminders(key.actor_type, E.REMINDER_GET).get(key, name)
+
+    async def list_reminders(self, actor_type: str, actor_id: str | None = None) -> list[Reminder]:
+        return await self._reminders(actor_type, E.REMINDER_GET).list(actor_type, actor_id)
+
+    async def unregister_reminders(self, actor_type: str, actor_id: str | None = None) -> None:
+        await self._reminders(actor_type, E.REMINDER_DELETE).delete_all(actor_type, actor_id)
+
+    # --- calls from other sidecars (the internal port) --------------------------------------------
+
+    async def handle_internal(self, req: Request) -> Response:
+        """A call another sidecar routed here (``peers.PREFIX`` + op); refused with "moved" when
+        this sidecar does not own the actor now, so the caller looks it up again."""
+        op = req.path.rsplit("/", 1)[-1]
+        try:
+            env = decode_envelope(req.body)
+        except Exception:
+            return failure(E.BAD_REQUEST("malformed actor call from another sidecar"))
+        key = ActorKey(env.actor_type, env.actor_id)
+        try:
+            placement = self.placement
+            if placement is None or not self.host.hosts_type(key.actor_type) or not _owned(placement, key):
+                return moved()
+            if op == "invoke":
+                request = InvokeRequest(key, env.method, env.data or b"", dict(env.metadata))
+                coro = self.host.invoke(request)
+                result = await (asyncio.wait_for(coro, env.timeout) if env.timeout else coro)
+                return answer(result)
+            if op == "reminder":
+                await self.host.reminder(key, ReminderFire(env.name, env.data, env.due_time, env.period))
+                return answer()
+            if op == "timer":
+                try:
+                    schedule = parse_schedule(env.due_time, env.period, env.ttl, time.time())
+                except ValueError as exc:
+                    raise E.TIMER_CREATE(exc) from None
+                fire = TimerFire(env.name, env.data, env.callback, env.due_time, env.period)
+                self.host.add_timer(key, fire, schedule)
+                return answer()
+            if op == "timer-delete":
+                self.host.remove_timer(key, env.name)
+                return answer()
+            return failure(E.BAD_REQUEST(f"unknown actor operation {op!r}"))
+        except NotHostedHere:
+            return moved()
+        except DaprError as err:
+            return failure(err)
+        except TimeoutError:
+            return failure(E.INVOKE_METHOD("context deadline exceeded"))
+        except Exception as exc:
+            log.debug("actor call from a peer failed", exc_info=True)
+            return failure(E.INVOKE_METHOD(exc))
+
+
+def _owned(placement: Placement, key: ActorKey) -> bool:
+    location = placement.owner(key)
+    return location is not None and location.local
+
+
+def _reject_reserved(actor_type: str) -> None:
+    if actor_type.startswith(RESERVED_PREFIX):
+        raise E.TYPE_RESERVED(actor_type)
+
+
+def _answer(request: InvokeRequest, result: InvokeResult) -> InvokeResult:
+    if result.error or any(k.lower() == ERROR_RESPONSE_HEADER for k in result.headers):
+        raise ActorMethodError(result)
+    if result.status == 404:
+        key = request.key
+        raise E.INVOKE_METHOD(
+            f"actor method not found: actors/{key.actor_type}/{key.actor_id}/method/{request.method}"
+        )
+    if result.status != 200:
+        body = result.data.decode("utf-8", "replace")
+        raise E.INVOKE_METHOD(f"error from actor service: ({result.status}) {body}")
+    return result

@@ -1,0 +1,214 @@
+"""The actors building block in the sidecar: wires placement, the host, state, reminders and the
+app transport into one ``ActorsAPI``, serves its HTTP routes and its internal-port calls.
+
+Order, as daprd: the block is built with the other blocks; ``start()`` runs once the app's
+``GET /dapr/config`` was read, reports the hosted types to placement and starts the idle scan.
+No ``--placement-host-address``: every actor API answers ``ERR_ACTOR_NO_PLACEMENT``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydapr.http.messages import Request, Response
+from pydapr.sidecar.block import BuildingBlock
+
+from .api import ActorsAPI
+from .app_http import HttpActorTransport
+from .contract import ActorKey, Placement, Reminders
+from .host import ActorHost
+from .hostconfig import parse_app_config
+from .peers import PeerClient
+from .state import ActorState
+
+if TYPE_CHECKING:
+    from pydapr.api.http.router import Router
+    from pydapr.sidecar.runtime import Runtime
+
+log = logging.getLogger("pydapr.actors")
+
+ACTOR_STATE_TTL = "ActorStateTTL"
+
+
+def placement_addresses(value: str | None) -> list[str]:
+    """``--placement-host-address``: one address or a comma-separated list."""
+    return [a.strip() for a in (value or "").split(",") if a.strip()]
+
+
+class ActorsBlock(BuildingBlock):
+    name = "actors"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.app_id = runtime.app_id
+        self.namespace = runtime.namespace
+        self.channel = runtime.app_channel
+        self.addresses = placement_addresses(runtime.options.placement_host_address)
+        self.scheduler = [
+            a.strip() for a in (runtime.options.scheduler_host_address or "").split(",") if a.strip()
+        ]
+        self.placement: Placement | None = None
+        self.reminders: Reminders | None = None
+        self.host = ActorHost(owns=self._owns, resiliency=runtime.resiliency)
+        features = runtime.configuration.features if runtime.configuration else {}
+        self.state = ActorState(
+            app_id=self.app_id,
+            store=None,  # the state block is built with this one: its store is taken in start()
+            is_active=self.host.is_active,
+            ttl_enabled=bool(features.get(ACTOR_STATE_TTL)),
+        )
+        self.api = ActorsAPI(
+            app_id=self.app_id,
+            host=self.host,
+            state=self.state,
+            placement=None,
+            peers=PeerClient(runtime.http_client, self.app_id),
+            pipeline=runtime.pipeline,
+        )
+        self._started = False
+
+    def _owns(self, key: ActorKey) -> bool:
+        if self.placement is None:
+            return False
+        location = self.placement.owner(key)
+        return location is not None and location.local
+
+    # --- wiring ---------------------------------------------------------------------------------
+
+    def register_http(self, router: Router) -> None:
+        from .http_api import register
+
+        register(router, self.api)
+
+    def grpc_handler(self) -> object | None:
+        try:
+            module = importlib.import_module("pydapr.actors.grpc_api")
+        except ModuleNotFoundError as exc:
+            if exc.name and "pydapr.actors.grpc_api".startswith(exc.name):
+                return None
+            raise
+        return module.ActorsGrpc(self.api)  # type: ignore[no-any-return]
+
+    async def handle_internal(self, req: Request) -> Response:
+        return await self.api.handle_internal(req)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.state.use_store(*_actor_store(self.runtime))
+        if self.state.store is None:
+            log.info("no actor state store: actor state calls answer ERR_ACTOR_RUNTIME_NOT_FOUND")
+        elif self.state.problem:
+            log.warning("state store %r: %s", self.state.store_name, self.state.problem)
+        hosted, warnings = parse_app_config(self.runtime.app_config)
+        for warning in warnings:
+            log.warning("%s", warning)
+        if not self.addresses:
+            if hosted.entities:
+                log.warning(
+                    "the app hosts actor types %s but no --placement-host-address is set: "
+                    "actor APIs answer ERR_ACTOR_NO_PLACEMENT",
+                    ", ".join(sorted(hosted.entities)),
+                )
+            return
+        self.placement = self._placement_client()
+        self.api.placement = self.placement
+        self.reminders = self._reminder_service()
+        self.api.reminders = self.reminders
+        transport = (
+            HttpActorTransport(self.channel)
+            if hosted.entities
+            and self.channel.protocol
+            in (
+                "http",
+                "https",
+                "h2c",
+            )
+            else None
+        )
+        if hosted.entities and transport is None:
+            log.warning(
+                "actor types in /dapr/config of a %s app are ignored: gRPC apps host actors "
+                "over the callback stream",
+                self.channel.protocol,
+            )
+        self.placement.add_listener(self.host)
+        self.api.host_types(hosted, transport)
+        await self.placement.start()
+        self.host.start()
+        if self.reminders is not None and transport is not None:
+            self.reminders.watch(sorted(hosted.entities), self.api.fire_reminder)
+        self._started = True
+        if hosted.entities and transport is not None:
+            log.info(
+                "hosting actor types %s; placement at %s",
+                ", ".join(sorted(hosted.entities)),
+                ", ".join(self.addresses),
+            )
+
+    def _placement_client(self) -> Placement:
+        from pydapr.placement.client import PlacementClient
+
+        address = f"127.0.0.1:{self.runtime.internal_port}"
+        client: Placement = PlacementClient(
+            self.addresses, app_id=self.app_id, namespace=self.namespace, host_address=address
+        )
+        return client
+
+    def _reminder_service(self) -> Reminders | None:
+        if not self.scheduler:
+            self.api.reminders_problem = "no scheduler is configured (--scheduler-host-address)"
+            return None
+        try:
+            module = importlib.import_module("pydapr.actors.reminders")
+        except ModuleNotFoundError as exc:
+            if exc.name and "pydapr.actors.reminders".startswith(exc.name):
+                self.api.reminders_problem = "no scheduler: reminders are not available in this pydapr"
+                return None
+            raise
+        service: Reminders = module.ReminderService(self.scheduler, self.namespace, self.app_id)
+        return service
+
+    async def stop(self) -> None:
+        await self.host.close()
+        if self.reminders is not None:
+            try:
+                await self.reminders.close()
+            except Exception:
+                log.exception("closing the reminders client failed")
+        if self.placement is not None:
+            try:
+                await self.placement.close()
+            except Exception:
+                log.exception("closing the placement client failed")
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        if not self.addresses:
+            return {}
+        counts = [{"type": t, "count": n} for t, n in sorted(self.host.counts().items())]
+        if not self._started or self.placement is None:
+            return {"actorRuntime": {"runtimeStatus": "INITIALIZING", "hostReady": False, "placement": ""}}
+        connected = self.placement.connected
+        return {
+            "actors": counts,
+            "actorRuntime": {
+                "runtimeStatus": "RUNNING",
+                "activeActors": counts,
+                "hostReady": connected,
+                "placement": "placement: connected" if connected else "placement: disconnected",
+            },
+        }
+
+
+def _actor_store(runtime: Runtime) -> tuple[Any, str]:
+    """The state store with ``actorStateStore: "true"`` (the state block checked there is one at most)."""
+    state = next((b for b in runtime.blocks if b.name == "state"), None)
+    api = getattr(state, "api", None)
+    name = getattr(api, "actor_store_name", None)
+    if api is None or not name:
+        return None, ""
+    return api.stores[name].store, name

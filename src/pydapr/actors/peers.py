@@ -1,0 +1,134 @@
+"""Actor calls between sidecars, on the internal port under a reserved path prefix.
+
+The caller's sidecar looked the actor up and found it elsewhere; it sends the call (method or
+reminder, or a timer registration) to the owner's internal port as one msgpack envelope that
+carries the actor, the data, the metadata (reentrancy id, content type, forwarded headers) and the
+time left before the caller's deadline. The owner answers:
+
+- 200 with the app's answer (status, body, content type, headers);
+- 421 (Misdirected Request) when it does not own the actor now: the caller looks it up again;
+- a catalog error (its code, statuses and message), which the caller raises as it is.
+
+Service invocation never uses these paths (app methods are not sent under ``/__pydapr/``).
+"""
+
+from __future__ import annotations
+
+import grpc
+import msgspec
+
+from pydapr import errors
+from pydapr.http.client import ConnectError, HttpClient, HttpClientError
+from pydapr.http.messages import Headers, Response
+
+from .contract import InvokeResult
+
+PREFIX = "/__pydapr/actors/"
+MOVED = 421
+_ERROR_HEADER = "x-pydapr-actor-error"
+
+
+class Envelope(msgspec.Struct, omit_defaults=True):
+    actor_type: str
+    actor_id: str
+    method: str = ""
+    data: bytes | None = None
+    metadata: dict[str, str] = {}
+    timeout: float | None = None
+    name: str = ""
+    due_time: str = ""
+    period: str = ""
+    ttl: str = ""
+    callback: str = ""
+
+
+class _Answer(msgspec.Struct, omit_defaults=True):
+    status: int = 200
+    data: bytes = b""
+    content_type: str = ""
+    headers: dict[str, str] = {}
+    error: bool = False
+
+
+class _Failure(msgspec.Struct):
+    code: str
+    http_status: int
+    grpc_status: str
+    message: str
+
+
+_ENVELOPE = msgspec.msgpack.Decoder(Envelope)
+_ANSWER = msgspec.msgpack.Decoder(_Answer)
+_FAILURE = msgspec.msgpack.Decoder(_Failure)
+_ENCODE = msgspec.msgpack.encode
+
+
+class PeerMoved(Exception):
+    """The peer does not own the actor (any more)."""
+
+
+class PeerUnreachable(Exception):
+    """Nothing was delivered: the peer's port refused or dropped the connection."""
+
+
+def decode_envelope(body: bytes) -> Envelope:
+    return _ENVELOPE.decode(body)
+
+
+def answer(result: InvokeResult | None = None) -> Response:
+    result = result or InvokeResult()
+    body = _ENCODE(
+        _Answer(result.status, result.data, result.content_type, dict(result.headers), result.error)
+    )
+    return Response(200, Headers.from_lowercase([("content-type", "application/msgpack")]), body)
+
+
+def moved() -> Response:
+    return Response(MOVED)
+
+
+def failure(err: errors.DaprError) -> Response:
+    body = _ENCODE(_Failure(err.code, err.http_status, err.grpc_status.name, err.message))
+    return Response(500, Headers.from_lowercase([(_ERROR_HEADER, err.code)]), body)
+
+
+class PeerClient:
+    def __init__(self, client: HttpClient, app_id: str) -> None:
+        self.client = client
+        self.app_id = app_id
+
+    async def send(self, address: str, op: str, envelope: Envelope) -> InvokeResult:
+        host, _, port = address.rpartition(":")
+        headers = Headers.from_lowercase(
+            [("content-type", "application/msgpack"), ("dapr-caller-app-id", self.app_id)]
+        )
+        try:
+            resp = await self.client.request(
+                "POST",
+                host or "127.0.0.1",
+                int(port),
+                PREFIX + op,
+                headers,
+                _ENCODE(envelope),
+                timeout=envelope.timeout,
+            )
+        except ConnectError as exc:
+            raise PeerUnreachable(str(exc)) from exc
+        except HttpClientError as exc:
+            raise errors.DaprError(
+                _kind("ERR_ACTOR_INVOKE_METHOD", 500, "INTERNAL"), f"error invoke actor method: {exc}"
+            ) from exc
+        if resp.status == MOVED:
+            raise PeerMoved()
+        if resp.headers.get(_ERROR_HEADER) is not None:
+            f = _FAILURE.decode(resp.body)
+            raise errors.DaprError(_kind(f.code, f.http_status, f.grpc_status), f.message)
+        if resp.status != 200:
+            raise PeerUnreachable(f"the peer at {address} answered {resp.status}")
+        a = _ANSWER.decode(resp.body)
+        return InvokeResult(a.data, a.status, a.content_type, a.error, a.headers)
+
+
+def _kind(code: str, http_status: int, grpc_status: str) -> errors.ErrorKind:
+    status = getattr(grpc.StatusCode, grpc_status, grpc.StatusCode.INTERNAL)
+    return errors.ErrorKind(code, http_status, status, "{0}")
