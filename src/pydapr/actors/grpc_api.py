@@ -23,10 +23,10 @@ import grpc
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from pydapr.actors import errors as actor_errors
-from pydapr.actors.contract import ActorKey, Actors, InvokeRequest, Reminder, StateOperation
+from pydapr.actors.contract import ActorKey, Actors, InvokeRequest, InvokeResult, Reminder, StateOperation
 from pydapr.actors.stream import ActorStreams
 from pydapr.api.grpc.wire import runtime
-from pydapr.errors import ErrorKind
+from pydapr.errors import DaprError, ErrorKind
 from pydapr.state.errors import NOT_SUPPORTED_OPERATION
 
 S = grpc.StatusCode
@@ -129,10 +129,16 @@ class ActorsGrpc:
             if problem is not None:
                 raise INVALID_ARGUMENT(f"invalid {what}: {problem}")
         method = normalize_method(request.method)
-        result = await self.api.invoke(
-            InvokeRequest(_key(request), method, request.data, dict(request.metadata))
-        )
-        # An actor method that raised is not a gRPC error in daprd: its body is the answer.
+        call = InvokeRequest(_key(request), method, request.data, dict(request.metadata))
+        try:
+            result = await self.api.invoke(call)
+        except DaprError as err:
+            # An actor method that raised is not a gRPC error in daprd: the app's body is the
+            # answer. The facade raises it carrying that answer (ActorMethodError.result).
+            failed = getattr(err, "result", None)
+            if not isinstance(failed, InvokeResult):
+                raise
+            result = failed
         return runtime.InvokeActorResponse(data=result.data)
 
     async def GetActorState(self, request: Any, context: Any) -> Any:

@@ -31,6 +31,7 @@ from pydapr.actors.grpc_api import ActorsGrpc, name_problem, normalize_method
 from pydapr.actors.stream import ActorStream
 from pydapr.api.grpc.server import start_grpc_server
 from pydapr.api.grpc.wire import runtime
+from pydapr.errors import DaprError
 
 T = "Cart"
 
@@ -361,6 +362,31 @@ async def test_facade_errors_carry_daprs_code() -> None:
             side.stub.GetActorState(runtime.GetActorStateRequest(actor_type=T, actor_id="1", key="k"))
         )
         assert (code, err_code) == (grpc.StatusCode.INTERNAL, "ERR_ACTOR_RUNTIME_NOT_FOUND")
+    finally:
+        await side.channel.close()
+        await side.server.stop(grace=None)
+
+
+class MethodRaised(DaprError):
+    """What the facade raises when the actor method failed: the app's answer rides along."""
+
+    def __init__(self, result: InvokeResult) -> None:
+        super().__init__(actor_errors.INVOKE_METHOD, "error invoke actor method: boom")
+        self.result = result
+
+
+class FailingMethods(MemoryActors):
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        raise MethodRaised(InvokeResult(b'{"message":"boom"}', 500, error=True))
+
+
+async def test_a_failed_actor_method_answers_ok_with_the_apps_body() -> None:
+    side = await start_sidecar(api=FailingMethods())
+    try:
+        reply = await side.stub.InvokeActor(
+            runtime.InvokeActorRequest(actor_type=T, actor_id="1", method="m")
+        )
+        assert reply.data == b'{"message":"boom"}'
     finally:
         await side.channel.close()
         await side.server.stop(grace=None)
