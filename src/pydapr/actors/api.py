@@ -44,7 +44,7 @@ from .contract import (
 )
 from .host import ActorHost, NotHostedHere
 from .peers import Envelope, PeerClient, PeerMoved, PeerUnreachable, answer, decode_envelope, failure, moved
-from .schedule import parse_schedule
+from .periods import ActorTimes, PeriodError, parse_times
 from .state import ActorState
 
 log = logging.getLogger("pydapr.actors")
@@ -276,14 +276,11 @@ class ActorsAPI:
         placement = self._placement()
         if not self.host.hosts_type(key.actor_type):
             raise E.TIMER_CREATE(f"can't create timer for actor {key}: actor type not registered")
-        try:
-            schedule = parse_schedule(due_time, period, ttl, time.time())
-        except ValueError as exc:
-            raise E.TIMER_CREATE(exc) from None
+        times = _timer_times(key, name, due_time, period, ttl)
         fire = TimerFire(name, data, callback, due_time, period)
 
         async def local() -> InvokeResult:
-            self.host.add_timer(key, fire, schedule)
+            self.host.add_timer(key, fire, times)
             return InvokeResult()
 
         async def remote(location: ActorLocation, left: float) -> InvokeResult:
@@ -376,12 +373,9 @@ class ActorsAPI:
                 await self.host.reminder(key, ReminderFire(env.name, env.data, env.due_time, env.period))
                 return answer()
             if op == "timer":
-                try:
-                    schedule = parse_schedule(env.due_time, env.period, env.ttl, time.time())
-                except ValueError as exc:
-                    raise E.TIMER_CREATE(exc) from None
+                times = _timer_times(key, env.name, env.due_time, env.period, env.ttl)
                 fire = TimerFire(env.name, env.data, env.callback, env.due_time, env.period)
-                self.host.add_timer(key, fire, schedule)
+                self.host.add_timer(key, fire, times)
                 return answer()
             if op == "timer-delete":
                 self.host.remove_timer(key, env.name)
@@ -396,6 +390,13 @@ class ActorsAPI:
         except Exception as exc:
             log.debug("actor call from a peer failed", exc_info=True)
             return failure(E.INVOKE_METHOD(exc))
+
+
+def _timer_times(key: ActorKey, name: str, due_time: str, period: str, ttl: str) -> ActorTimes:
+    try:
+        return parse_times(due_time, period, ttl, kind="timer", key=f"{key}||{name}")
+    except PeriodError as exc:
+        raise E.TIMER_CREATE(exc) from None
 
 
 def _owned(placement: Placement, key: ActorKey) -> bool:

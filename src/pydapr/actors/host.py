@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pydapr.resiliency import NOOP, Policy, ResiliencyPolicies
 
@@ -33,7 +34,7 @@ from .contract import (
     ReminderFire,
     TimerFire,
 )
-from .schedule import Schedule, fire_times
+from .periods import ActorTimes
 from .turns import REENTRANCY_HEADER, Turn, TurnLock, TurnLockClosed
 
 log = logging.getLogger("pydapr.actors")
@@ -184,14 +185,14 @@ class ActorHost:
 
     # --- timers ---------------------------------------------------------------------------------
 
-    def add_timer(self, key: ActorKey, fire: TimerFire, schedule: Schedule) -> None:
+    def add_timer(self, key: ActorKey, fire: TimerFire, times: ActorTimes) -> None:
         """Creates (or replaces) the timer ``fire.name`` of ``key``, activating the actor."""
         activation = self._activation(key)
         old = activation.timers.pop(fire.name, None)
         if old is not None:
             old.cancel()
         activation.timers[fire.name] = asyncio.create_task(
-            self._run_timer(activation, fire, schedule), name=f"actor timer {key}/{fire.name}"
+            self._run_timer(activation, fire, times), name=f"actor timer {key}/{fire.name}"
         )
 
     def remove_timer(self, key: ActorKey, name: str) -> None:
@@ -202,15 +203,20 @@ class ActorHost:
         if task is not None:
             task.cancel()
 
-    async def _run_timer(self, activation: Activation, fire: TimerFire, schedule: Schedule) -> None:
+    async def _run_timer(self, activation: Activation, fire: TimerFire, times: ActorTimes) -> None:
+        when, fired, period = times.due, 0, times.period
         try:
-            for when in fire_times(schedule):
-                delay = when - time.time()
+            while times.active(when):
+                delay = (when - datetime.now(UTC)).total_seconds()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if activation.closed:
                     return
                 await self._fire_timer(activation, fire)
+                fired += 1
+                if not period.recurring or (period.repeats is not None and fired >= period.repeats):
+                    return
+                when = period.following(when)
         finally:
             if activation.timers.get(fire.name) is asyncio.current_task():
                 del activation.timers[fire.name]
