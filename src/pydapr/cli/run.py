@@ -169,20 +169,27 @@ def command(**params: Any) -> None:
 
 
 def use_local_control_plane(configs: list[RunConfig], console: Console) -> None:
-    """Point sidecars that name no scheduler at the local control plane, starting it if it is down
-    (as `dapr run` points at the scheduler `dapr init` started)."""
-    waiting = [cfg for cfg in configs if not cfg.scheduler_host_address]
-    if not waiting:
+    """Point sidecars that name no scheduler or no placement at the local control plane, starting it
+    if it is down (as `dapr run` points at the services `dapr init` started). An empty address means
+    the service is disabled and stays so."""
+    no_scheduler = [cfg for cfg in configs if not cfg.scheduler_host_address]
+    no_placement = [cfg for cfg in configs if cfg.placement_host_address is None]
+    if not no_scheduler and not no_placement:
         return
     from pydapr.controlplane import ControlPlaneError, ensure_running
 
     try:
         control_plane = ensure_running()
     except ControlPlaneError as exc:
-        console.warning(f"The local control plane could not be started; the jobs API is unavailable: {exc}")
+        console.warning(
+            f"The local control plane could not be started; the jobs API and actors are unavailable: {exc}"
+        )
         return
-    for cfg in waiting:
+    for cfg in no_scheduler:
         cfg.scheduler_host_address = control_plane.scheduler_address
+    if control_plane.placement_address is not None:  # a control plane from before placement joined it
+        for cfg in no_placement:
+            cfg.placement_host_address = control_plane.placement_address
 
 
 def config_from_flags(params: dict[str, Any]) -> RunConfig:

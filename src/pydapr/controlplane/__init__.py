@@ -1,5 +1,5 @@
 """The local control plane: one background process per pydapr home hosting the control-plane services
-(the scheduler today; placement and sentry later), started on demand by ``pydapr run``."""
+(the scheduler and placement today; sentry later), started on demand by ``pydapr run``."""
 
 from pydapr.controlplane.process import ensure_running, status, stop
 from pydapr.controlplane.state import ControlPlane, ControlPlaneError

@@ -1,7 +1,7 @@
 """The services one control-plane process hosts. Each starts, says where it listens, and stops.
 
-Only the scheduler exists today; placement and sentry join the list in ``default_services`` when
-they do, and their addresses appear in ``control-plane.json`` under their names.
+The scheduler and placement today; sentry joins the list in ``default_services`` when it exists.
+Their addresses appear in ``control-plane.json`` under their names.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from pydapr.scheduler.store import DEFAULT_PARTITIONS
 if TYPE_CHECKING:
     import grpc
 
+    from pydapr.placement.lease import Leadership, LeaseStore
     from pydapr.scheduler.engine import Engine
     from pydapr.scheduler.store import JobStore
 
 log = logging.getLogger("pydapr.controlplane")
 
 SCHEDULER_PORT = 50006  # Dapr's default scheduler port
+PLACEMENT_PORT = 50005  # Dapr's default placement port
 
 
 class Service(Protocol):
@@ -128,5 +130,63 @@ def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
         return 0
 
 
-def default_services(home: Path, *, scheduler_port: int = SCHEDULER_PORT) -> list[Service]:
-    return [LocalScheduler(home / "scheduler" / "jobs.db", port=scheduler_port)]
+class LocalPlacement:
+    """The placement service in this process, leading by a SQLite lease in the home.
+
+    The lease is what ``pydapr placement --store sqlite://`` uses, so a ``pydapr placement`` started
+    by hand on the same home stands by instead of splitting the sidecars. As the only replica it
+    leads at once and needs no grace before its first round.
+    """
+
+    name = "placement"
+
+    def __init__(self, lease_path: Path, *, host: str = "127.0.0.1", port: int = PLACEMENT_PORT) -> None:
+        self.lease_path = lease_path
+        self.host = host
+        self.port = port
+        self._store: LeaseStore | None = None
+        self._leadership: Leadership | None = None
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        from pydapr.placement.lease import Leadership, LeaseError, SqliteLease
+        from pydapr.placement.server import PlacementService, start_server
+
+        store = SqliteLease(self.lease_path, "placement")
+        try:
+            await store.open()
+        except LeaseError as exc:
+            raise RuntimeError(f"cannot open the placement lease {self.lease_path}: {exc}") from None
+        self._store = store
+        leadership = Leadership(store, f"control-plane-{socket.gethostname()}-{os.getpid()}", grace=0.0)
+        service = PlacementService(leadership)
+        try:
+            self._server, bound = await start_server(service, self.host, self.port)
+        except OSError:
+            if self.port == 0:
+                raise
+            log.info("port %s is taken, placement takes a free one", self.port)
+            self._server, bound = await start_server(service, self.host, 0)
+        await leadership.start()
+        self._leadership = leadership
+        return f"{self.host}:{bound}"
+
+    async def stop(self) -> None:
+        if self._leadership is not None:
+            await self._leadership.stop()
+            self._leadership = None
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+            self._server = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+
+
+def default_services(
+    home: Path, *, scheduler_port: int = SCHEDULER_PORT, placement_port: int = PLACEMENT_PORT
+) -> list[Service]:
+    return [
+        LocalScheduler(home / "scheduler" / "jobs.db", port=scheduler_port),
+        LocalPlacement(home / "placement" / "leader.db", port=placement_port),
+    ]

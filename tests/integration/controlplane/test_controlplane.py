@@ -32,13 +32,17 @@ def test_starts_in_background_and_is_reused(home: Path) -> None:
     cp = ensure_running()  # home from $PYDAPR_HOME
     assert cp.pid != os.getpid() and pid_alive(cp.pid)
     assert cp.scheduler_address.startswith("127.0.0.1:") and accepts(cp.scheduler_address)
-    assert cp.placement_address is None and cp.sentry_address is None
+    assert cp.placement_address is not None and accepts(cp.placement_address)
+    assert cp.sentry_address is None
     # Detached: its own session, and not our child (its parent went away once it was ready).
     assert os.getsid(cp.pid) != os.getsid(0)
     with pytest.raises(ChildProcessError):
         os.waitpid(cp.pid, os.WNOHANG)
     state = json.loads((home / "control-plane.json").read_text())
-    assert state["pid"] == cp.pid and state["addresses"] == {"scheduler": cp.scheduler_address}
+    assert state["pid"] == cp.pid and state["addresses"] == {
+        "scheduler": cp.scheduler_address,
+        "placement": cp.placement_address,
+    }
     assert (home / "scheduler" / "jobs.db").exists()
     assert "ready" in (home / "logs" / "control-plane.log").read_text()
 
