@@ -120,8 +120,11 @@ class ActorsAPI:
 
     def _apply(self, hosted: HostedTypes, transport: ActorAppTransport | None) -> None:
         self.host.set_app(hosted, transport)
+        types = sorted(hosted.entities) if transport is not None else []
         if self.placement is not None:
-            self.placement.set_hosted(sorted(hosted.entities) if transport is not None else [])
+            self.placement.set_hosted(types)
+        if self.reminders is not None:
+            self.reminders.watch(types, self.fire_reminder)
 
     # --- method calls ---------------------------------------------------------------------------
 

@@ -89,7 +89,8 @@ class ActorsBlock(BuildingBlock):
             if exc.name and "pydapr.actors.grpc_api".startswith(exc.name):
                 return None
             raise
-        return module.ActorsGrpc(self.api)  # type: ignore[no-any-return]
+        protocol = self.channel.protocol if self.channel.configured else None
+        return module.ActorsGrpc(self.api, app_protocol=protocol)  # type: ignore[no-any-return]
 
     async def handle_internal(self, req: Request) -> Response:
         return await self.api.handle_internal(req)
@@ -138,8 +139,6 @@ class ActorsBlock(BuildingBlock):
         self.api.host_types(hosted, transport)
         await self.placement.start()
         self.host.start()
-        if self.reminders is not None and transport is not None:
-            self.reminders.watch(sorted(hosted.entities), self.api.fire_reminder)
         self._started = True
         if hosted.entities and transport is not None:
             log.info(
