@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import redis
 from dapr.actor import ActorId, ActorInterface, ActorProxy, actormethod
+from dapr.clients import DaprClient
 from dapr.clients.exceptions import DaprInternalError
 
 from tests.e2e.actor_mesh import (
@@ -128,6 +129,11 @@ async def test_calls_state_timer_reentrancy_through_the_sdk(procs, placement, ap
     assert http(h1.sidecar, "GET", "/v1.0/actors/CounterActor/c1/state/total") == (200, b"7")
     assert redis.Redis(host="127.0.0.1", port=6379).hget(f"{app_id}||CounterActor||c1||total", "data") == b"7"
     assert http(h1.sidecar, "GET", "/v1.0/actors/CounterActor/c1/state/missing") == (204, b"")
+    # The metadata API counts the active actors per type, over HTTP and gRPC.
+    meta = json.loads(http(h1.sidecar, "GET", "/v1.0/metadata")[1])
+    assert {"type": "CounterActor", "count": 1} in meta["actors"]
+    with DaprClient() as client:
+        assert client.get_metadata().active_actors_count["CounterActor"] == 1
 
     # Reentrancy: the actor calls itself; the nested call joins the turn instead of waiting on it.
     assert await asyncio.wait_for(actor.Reenter(), 15) == "reentered:7"

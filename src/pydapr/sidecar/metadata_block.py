@@ -273,6 +273,10 @@ class _MetadataGrpc:
         )
         resp.actor_runtime.host_ready = bool(actors.get("hostReady"))
         resp.actor_runtime.placement = actors.get("placement", "")
+        for count in actors.get("activeActors") or []:
+            resp.actor_runtime.active_actors.add(type=count["type"], count=count["count"])
+        for count in doc.get("actors") or []:
+            resp.active_actors_count.add(type=count["type"], count=count["count"])
         scheduler = doc.get("scheduler")
         if scheduler:
             resp.scheduler.connected_addresses.extend(scheduler.get("connected_addresses", []))
