@@ -100,6 +100,11 @@ class ActorsAPI:
     def host_types(self, hosted: HostedTypes, transport: ActorAppTransport | None) -> None:
         """This sidecar hosts ``hosted`` through ``transport`` (the app's /dapr/config, over HTTP)."""
         self._http_hosted = (hosted, transport)
+        if self._attached is not None:
+            # A callback stream attached before the app's config was read (a gRPC app dials as
+            # soon as it is up): it keeps its types, now reported to placement and reminders too.
+            self._apply(self.host.hosted, self._attached)
+            return
         self._apply(hosted, transport)
 
     def attach_app_transport(self, hosted: HostedTypes, transport: ActorAppTransport) -> None:
