@@ -4,6 +4,9 @@ actor host sees fire, how often, on which sidecar, and that it survives restarts
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -273,3 +276,66 @@ async def test_reminders_survive_sidecar_and_scheduler_restarts(scheds: Schedule
         assert (await again.get(ActorKey("Cart", "c-1"), "r")) == rem("c-1", period="300ms", data=b"kept")
     finally:
         await again.close()
+
+
+async def test_delete_all_stops_them(service: ReminderService) -> None:
+    fires = Fires()
+    await watching(service, "Cart", fires)
+    for i in range(50):
+        await service.create(rem(f"c-{i}", period="250ms"))
+    await eventually(lambda: len(fires.ids()) == 50)
+    await service.delete_all("Cart")
+    await asyncio.sleep(0.2)  # triggers sent before the delete may still be answered
+    seen = len(fires.calls)
+    await asyncio.sleep(1.0)
+    assert len(fires.calls) == seen
+    assert await service.list("Cart") == []
+
+
+# A second sidecar's reminder service in its own process, so it can die with SIGKILL.
+_WATCHER = """
+import asyncio, sys
+from pydapr.actors.reminders import ReminderService
+
+async def main():
+    svc = ReminderService([sys.argv[1]], "default", "app2")
+
+    async def fire(reminder):
+        print(reminder.key.actor_id, flush=True)
+        return True
+
+    svc.watch(["Cart"], fire)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_sidecar_s_reminders_keep_firing_on_the_other(address: str, tmp_path: Path) -> None:
+    survivor = ReminderService([address], "default", "app1")
+    fires = Fires()
+    out = tmp_path / "killed.out"
+    with out.open("wb") as sink:
+        killed = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WATCHER, address, stdout=sink, start_new_session=True
+        )
+    try:
+        await watching(survivor, "Cart", fires)
+        await asyncio.sleep(1.0)  # the other process connects too
+        for i in range(1200):
+            await survivor.create(rem(f"c-{i}", period="1s"))
+        await eventually(lambda: len(fires.ids()) > 300, timeout=20)
+        await asyncio.sleep(1.5)
+        os.killpg(killed.pid, signal.SIGKILL)
+        await asyncio.wait_for(killed.wait(), 10)
+        fired_there = set(out.read_text().split())
+        assert len(fired_there) > 300  # it did hold a share of them
+        gone = time.monotonic()
+        await eventually(
+            lambda: len({r.key.actor_id for t, r in fires.calls if t > gone + 0.5}) == 1200, timeout=20
+        )
+    finally:
+        if killed.returncode is None:
+            os.killpg(killed.pid, signal.SIGKILL)
+            await asyncio.wait_for(killed.wait(), 10)
+        await survivor.close()
