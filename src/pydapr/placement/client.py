@@ -33,6 +33,7 @@ LEADER_METADATA = "pydapr-placement-leader"
 HEARTBEAT = 1.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 1.0
+CONNECT_TIMEOUT = 3.0
 API_LEVEL = 20  # Dapr's actor API level today; reported, not enforced
 
 
@@ -195,8 +196,15 @@ class PlacementClient:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = pb_grpc.PlacementStub(channel)  # type: ignore[no-untyped-call]
             call = stub.ReportDaprStatus()
-            await call.write(self._host(pb.REPORT))
-            metadata = await call.initial_metadata()
+            try:
+                # Bounded: an address that drops packets must not keep us from the next one.
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await call.write(self._host(pb.REPORT))
+                    metadata = await call.initial_metadata()
+            except TimeoutError:
+                call.cancel()
+                log.debug("placement %s did not answer in %gs", address, CONNECT_TIMEOUT)
+                return False
             if metadata is None or LEADER_METADATA not in metadata:
                 await call.read()  # refused (not the leader): the read raises its status
                 return False

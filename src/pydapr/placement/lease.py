@@ -264,10 +264,12 @@ class Leadership:
     async def _tick(self) -> None:
         assert self.store is not None
         try:
-            held = await self.store.acquire(self.owner, self.ttl)
-        except LeaseError as exc:
+            # A renewal slower than this could end after the lease did: count it as lost.
+            async with asyncio.timeout(max(self.renew, self.ttl - self.renew)):
+                held = await self.store.acquire(self.owner, self.ttl)
+        except (LeaseError, TimeoutError) as exc:
             if self.is_leader:
-                log.warning("cannot renew the leader lease (%s): stepping down", exc)
+                log.warning("cannot renew the leader lease (%s): stepping down", str(exc) or "timed out")
             held = False
         self._set(held)
 

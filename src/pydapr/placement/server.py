@@ -85,7 +85,12 @@ class PlacementService(pb_grpc.PlacementServicer):
         if not self.leadership.is_leader:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, NOT_LEADER)
             return
-        first = await anext(aiter(request_iterator), None)
+        try:
+            async with asyncio.timeout(self.keepalive_timeout):
+                first = await anext(aiter(request_iterator), None)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no report from the sidecar")
+            return
         if first is None:
             return
         if not first.name or not first.id:
