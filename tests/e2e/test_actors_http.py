@@ -268,3 +268,21 @@ def test_no_placement_address(procs: Processes, tmp_path: Path) -> None:
         "hostReady": False,
         "placement": "placement: disconnected",
     }
+
+
+@pytest.mark.timeout(120)
+def test_flask_actor_app(procs, placement, app_id) -> None:  # type: ignore[no-untyped-def]
+    resources = procs.workdir / "resources"
+    redis_actor_store(resources)
+    h1 = start_host(
+        procs,
+        name="flask",
+        app_id=app_id,
+        script=APPS / "actor_flask_app.py",
+        placement=[placement],
+        resources=resources,
+        actor_type="FlaskCounter",
+    )
+    assert http(h1.sidecar, "PUT", "/v1.0/actors/FlaskCounter/f1/method/Add", b"4") == (200, b"4")
+    assert http(h1.sidecar, "PUT", "/v1.0/actors/FlaskCounter/f1/method/Add", b"1") == (200, b"5")
+    assert http(h1.sidecar, "GET", "/v1.0/actors/FlaskCounter/f1/state/total") == (200, b"5")
