@@ -156,3 +156,12 @@ def test_times_accepted() -> None:
     assert times.due == NOW + timedelta(seconds=1)
     assert times.period.interval == 0.5 and times.period.repeats == 3
     assert times.expires == NOW + timedelta(seconds=11)
+
+
+# --- what the Python SDK sends (dapr.serializers.util.convert_to_dapr_duration) ---------------
+def test_the_python_sdks_durations() -> None:
+    assert parse_period("0h0m1s0ms0μs").interval == 1.0
+    assert not parse_period("0h0m0s0ms0μs").recurring  # a zero period: fires once
+    assert parse_due_time("0h0m0s0ms0μs", NOW) == NOW
+    assert parse_due_time("0h0m2s500ms0µs", NOW) == NOW + timedelta(seconds=2.5)
+    assert parse_ttl("1h0m0s0ms0μs", NOW) == NOW + timedelta(hours=1)
