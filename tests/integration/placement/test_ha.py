@@ -153,3 +153,26 @@ def test_startup_errors_exit_at_once(procs: Placements, tmp_path: Path) -> None:
         assert done.returncode != 0
         assert message in done.stderr, done.stderr
         assert time.monotonic() - started < 10
+
+
+async def test_a_stopped_leader_hands_over_at_once(procs: Placements, tmp_path: Path) -> None:
+    import signal
+
+    url = f"sqlite://{tmp_path}/leader.db"
+    first = procs.start(url, "p1")
+    await eventually(lambda: "is the placement leader" in first.log())
+    second = procs.start(url, "p2")
+    c = client([first.address, second.address], "10.3.0.1:1", ["t"])
+    await c.start()
+    try:
+        await eventually(lambda: c.tables_version is not None, timeout=10)
+        version = c.tables_version
+        stopped = time.monotonic()
+        first.kill(signal.SIGTERM)  # releases the lease: no waiting for it to expire
+        assert first.popen.returncode == 0
+        await eventually(lambda: c.tables_version != version, timeout=10)
+        # the lease at once, then the new leader's grace (1 s here) collecting reports
+        assert time.monotonic() - stopped < 1.0 + 2.0
+        assert (await c.lookup(ActorKey("t", "1"), timeout=1)).address == "10.3.0.1:1"
+    finally:
+        await c.close()
