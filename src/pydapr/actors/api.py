@@ -370,7 +370,9 @@ class ActorsAPI:
         key = ActorKey(env.actor_type, env.actor_id)
         try:
             placement = self.placement
-            if placement is None or not self.host.hosts_type(key.actor_type) or not _owned(placement, key):
+            if placement is None or self.host.closed or not self.host.hosts_type(key.actor_type):
+                return moved()  # shutting down, or not hosting the type: the caller looks again
+            if not _owned(placement, key):
                 return moved()
             if op == "invoke":
                 request = InvokeRequest(key, env.method, env.data or b"", dict(env.metadata))

@@ -85,6 +85,10 @@ class ActorHost:
         self.hosted = hosted
         self.transport = transport
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def hosts_type(self, actor_type: str) -> bool:
         return actor_type in self.hosted.entities and self.transport is not None
 
@@ -143,8 +147,11 @@ class ActorHost:
         """The activation of ``key`` (created when needed) and a turn on it."""
         if self._closed:
             raise E.RUNTIME_CLOSED()
-        if not self._unlocked.is_set():
-            # Placement is changing the table: no new call starts (bounded, should it never unlock).
+        current = self._active.get(key)
+        reentering = current is not None and current.lock.in_progress(reentrancy_id)
+        if not self._unlocked.is_set() and not reentering:
+            # Placement is changing the table: no new call starts (bounded, should it never unlock);
+            # a reentrant call is part of a call already running, which the round may be draining.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._unlocked.wait(), UNLOCK_WAIT)
         for _ in range(3):

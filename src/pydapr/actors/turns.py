@@ -64,10 +64,16 @@ class TurnLock:
         """A call holds the turn or waits for it."""
         return bool(self._flights)
 
+    def in_progress(self, reentrancy_id: str | None) -> bool:
+        """A reentrant call with this id would join a flight already queued or running."""
+        return bool(self.reentrancy and reentrancy_id) and any(f.id == reentrancy_id for f in self._flights)
+
     async def acquire(self, reentrancy_id: str | None = None) -> Turn:
         """Waits for this call's turn. ``reentrancy_id`` is the caller's ``Dapr-Reentrancy-Id``;
-        with reentrancy enabled and none given, a new id is made (the app passes it on)."""
-        if self._closed:
+        with reentrancy enabled and none given, a new id is made (the app passes it on). Once the
+        lock is closing only reentrant calls of the flights still draining get in."""
+        joining = self.in_progress(reentrancy_id)
+        if self._closed and not joining:
             raise TurnLockClosed()
         flight = self._join(reentrancy_id)
         try:
@@ -76,7 +82,7 @@ class TurnLock:
         except BaseException:
             self._release(flight)
             raise
-        if self._closed:
+        if self._closed and not joining:
             self._release(flight)
             raise TurnLockClosed()
         return Turn(self, flight)

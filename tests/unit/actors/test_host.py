@@ -221,3 +221,28 @@ async def test_no_placement_is_err_actor_no_placement() -> None:
     with pytest.raises(DaprError) as info:
         await api.invoke(call("1"))
     assert info.value.code == "ERR_ACTOR_NO_PLACEMENT"
+
+
+async def test_a_reentrant_call_gets_in_while_placement_drains_the_actor() -> None:
+    app = RecordingApp()
+    api, host, placement = build(
+        app, EntityConfig("Counter", reentrancy_enabled=True, drain_ongoing_call_timeout=5.0)
+    )
+    moving = asyncio.Event()
+
+    async def reenter(request: InvokeRequest):  # type: ignore[no-untyped-def]
+        if request.method == "outer":
+            moving.set()
+            await asyncio.sleep(0.05)  # the round has locked the table by now
+            nested = call("1", "inner", **{REENTRANCY_HEADER: request.metadata[REENTRANCY_HEADER]})
+            await host.invoke(nested)
+        return await RecordingApp.invoke(app, request)
+
+    app.invoke = reenter  # type: ignore[method-assign]
+    outer = asyncio.create_task(api.invoke(call("1", "outer")))
+    await moving.wait()
+    started = time.monotonic()
+    await asyncio.wait_for(placement.move("Counter", "10.0.0.2:1"), 3)
+    assert time.monotonic() - started < 1.0  # not the drain timeout: the nested call got in
+    assert (await outer).data == b'"outer"'
+    assert [c.method for c in app.calls] == ["inner", "outer"]
