@@ -7,16 +7,20 @@ business (``pydapr.actors.api``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import msgspec
 
 from pydapr.http.client import HttpClientError
-from pydapr.http.messages import Headers
+from pydapr.http.messages import Headers, Response
 from pydapr.invoke.headers import HOP_BY_HOP
 
 from . import errors as E
 from .contract import ActorKey, InvokeRequest, InvokeResult, ReminderFire, TimerFire
+
+if TYPE_CHECKING:
+    from pydapr.appchannel import AppChannel
 
 # Go's URL path escaping keeps these as they are.
 _PATH_SAFE = "!$&'()*+,;=:@-._~"
@@ -31,13 +35,10 @@ def _json_or_null(data: bytes | None) -> msgspec.Raw:
 
 
 class HttpActorTransport:
-    def __init__(self, channel: object) -> None:
-        from pydapr.appchannel.base import AppChannel
-
-        assert isinstance(channel, AppChannel)
+    def __init__(self, channel: AppChannel) -> None:
         self.channel = channel
 
-    async def _send(self, verb: str, path: str, headers: Headers, body: bytes, what: str):  # type: ignore[no-untyped-def]
+    async def _send(self, verb: str, path: str, headers: Headers, body: bytes, what: str) -> Response:
         try:
             return await self.channel.actor_request(verb, path, headers, body)
         except (HttpClientError, OSError, NotImplementedError) as exc:
