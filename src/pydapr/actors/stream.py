@@ -340,6 +340,11 @@ class ActorStreams:
             log.info("actor callback stream %d closed", stream.number)
 
     def _attach(self, stream: ActorStream) -> None:
+        if not stream.hosted.entities and self._attached is not None:
+            # A stream that hosts nothing (the SDK's support probe registers no type) does not
+            # take the callbacks from one that does, and moves nothing in placement.
+            self._open.append(stream)
+            return
         self.api.attach_app_transport(stream.hosted, stream)
         self._open.append(stream)
         self._attached = stream
@@ -350,7 +355,7 @@ class ActorStreams:
         self._open.remove(stream)
         if self._attached is not stream:
             return  # a newer stream hosts the types already
-        live = [s for s in self._open if not s.closed]
+        live = [s for s in self._open if not s.closed and s.hosted.entities]
         if live:
             # An older stream of the app is still open: it takes the callbacks again.
             self._attached = live[-1]

@@ -355,3 +355,21 @@ async def test_an_http_app_channel_refuses_the_stream() -> None:
     finally:
         await side.channel.close()
         await side.server.stop(grace=None)
+
+
+async def test_a_stream_hosting_nothing_does_not_displace_the_host(
+    sidecar: Sidecar, host: ActorGrpcHost
+) -> None:
+    """The SDK's support probe registers no type; the running host keeps the callbacks."""
+    transport = await sidecar.transport()
+    call = sidecar.stub.SubscribeActorEventsAlpha1()
+    await call.write(
+        runtime.SubscribeActorEventsRequestAlpha1(
+            initial_request=runtime.SubscribeActorEventsRequestInitialAlpha1()
+        )
+    )
+    assert (await call.read()).HasField("initial_response")
+    call.cancel()
+    assert sidecar.api.transport is transport and len(sidecar.api.attached) == 1
+    assert (await transport.invoke(_call("GetData"))).status == 200
+    assert sidecar.api.detached == []
