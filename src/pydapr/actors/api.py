@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.http.messages import Request, Response
 from pydapr.pipeline import Call, Direction, Pipeline
-from pydapr.resiliency import PolicyTimeout
+from pydapr.resiliency import BuiltIn, Permanent, Policy, PolicyTimeout, ResiliencyPolicies, RetrySchedule
 
 from . import errors as E
 from .contract import (
@@ -50,10 +50,31 @@ from .state import ActorState
 log = logging.getLogger("pydapr.actors")
 
 DEFAULT_CALL_TIMEOUT = 60.0  # seconds a call may spend being routed and run when the caller set none
-NOT_FOUND_WAIT = 5.0  # daprd's DaprBuiltInActorNotFoundRetries: 5 lookups, 1 s apart
 ERROR_RESPONSE_HEADER = "x-daprerrorresponseheader"
 RESERVED_PREFIX = "dapr.internal."
 _NAME = re.compile(r"^[^/\\?#\s]+$")
+
+
+# The table moved under a call: look again at once, then every 50 ms growing to 0.5 s.
+RELOOKUP = Policy(
+    "actor re-lookup",
+    retry=RetrySchedule(
+        exponential=True,
+        initial_interval=0.05,
+        randomization=0.0,
+        multiplier=2.0,
+        max_interval=0.5,
+        max_elapsed=None,
+    ),
+)
+
+
+class _NoHost(Exception):
+    """Placement knows no sidecar hosting the type (``ERR_ACTOR_NO_ADDRESS``)."""
+
+    def __init__(self, error: DaprError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class ActorMethodError(DaprError):
@@ -83,6 +104,7 @@ class ActorsAPI:
         pipeline: Pipeline | None = None,
         reminders: Reminders | None = None,
         reminders_problem: str = "no scheduler is configured (--scheduler-host-address)",
+        resiliency: ResiliencyPolicies | None = None,
     ) -> None:
         self.app_id = app_id
         self.host = host
@@ -92,6 +114,7 @@ class ActorsAPI:
         self.pipeline = pipeline or Pipeline()
         self.reminders = reminders
         self.reminders_problem = reminders_problem
+        self._not_found = (resiliency or ResiliencyPolicies()).builtin(BuiltIn.ACTOR_NOT_FOUND)
         self._attached: ActorAppTransport | None = None
         self._http_hosted: tuple[HostedTypes, ActorAppTransport | None] | None = None
 
@@ -193,36 +216,45 @@ class ActorsAPI:
         local: Callable[[], Awaitable[InvokeResult]],
         remote: Callable[[ActorLocation, float], Awaitable[InvokeResult]],
     ) -> InvokeResult:
-        """Runs ``local()`` or ``remote(location, seconds_left)`` wherever placement puts ``key``,
-        looking it up again while the table moves under the call."""
-        wait = 0.05
-        not_found_until: float | None = None
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise E.INVOKE_METHOD(f"no sidecar took the call for actor {key} before its deadline")
+        """Runs ``local()`` or ``remote(location, seconds_left)`` wherever placement puts ``key``.
+
+        Two retries, both bounded by ``deadline``: the table moved under the call (the host or the
+        peer says it is not the owner, or the peer is gone) is looked up again at once and then
+        with a short back-off (``RELOOKUP``); no sidecar hosting the type is looked up again under
+        ``DaprBuiltInActorNotFoundRetries`` (5 times, 1 s apart; a retry policy of that name
+        replaces it), as daprd's router does. Anything else is the call's answer."""
+
+        async def attempt() -> InvokeResult:
             try:
-                location = await placement.lookup(key, timeout=left)
+                location = await placement.lookup(key, timeout=max(0.0, deadline - time.monotonic()))
             except DaprError as err:
-                if err.code != E.NO_ADDRESS.code:
-                    raise
-                # A host of the type may be joining: look again for a while, as daprd does.
-                now = time.monotonic()
-                not_found_until = not_found_until or min(now + NOT_FOUND_WAIT, deadline)
-                if now >= not_found_until:
-                    raise E.INVOKE_METHOD(f"failed to lookup actor: {err.message}") from None
-                await asyncio.sleep(min(1.0, not_found_until - now))
-                continue
+                raise Permanent(_NoHost(err) if err.code == E.NO_ADDRESS.code else err) from None
             try:
                 if location.local:
                     return await local()
                 if self.peers is None:
                     raise E.INVOKE_METHOD("no channel to other sidecars")
-                return await remote(location, left)
-            except (NotHostedHere, PeerMoved, PeerUnreachable) as exc:
-                log.debug("actor %s moved under the call (%s); looking it up again", key, type(exc).__name__)
-            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
-            wait = min(wait * 2, 0.5)
+                return await remote(location, max(0.0, deadline - time.monotonic()))
+            except (NotHostedHere, PeerMoved, PeerUnreachable):
+                log.debug("actor %s moved under the call; looking it up again", key)
+                raise
+            except Exception as exc:
+                raise Permanent(exc) from None
+
+        async def until_hosted() -> InvokeResult:
+            try:
+                return await RELOOKUP.run(attempt, deadline=deadline)
+            except _NoHost:
+                raise
+            except Exception as exc:
+                raise Permanent(exc) from None
+
+        try:
+            return await self._not_found.run(until_hosted, deadline=deadline)
+        except _NoHost as exc:
+            raise E.INVOKE_METHOD(f"failed to lookup actor: {exc.error.message}") from None
+        except (NotHostedHere, PeerMoved, PeerUnreachable, PolicyTimeout):
+            raise E.INVOKE_METHOD(f"no sidecar took the call for actor {key} before its deadline") from None
 
     # --- reminders that fire (FireReminder) --------------------------------------------------------
 

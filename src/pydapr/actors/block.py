@@ -66,6 +66,7 @@ class ActorsBlock(BuildingBlock):
             placement=None,
             peers=PeerClient(runtime.http_client, self.app_id),
             pipeline=runtime.pipeline,
+            resiliency=runtime.resiliency,
         )
         self._started = False
 

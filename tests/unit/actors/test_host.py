@@ -15,6 +15,7 @@ from pydapr.actors.host import ActorHost
 from pydapr.actors.state import ActorState
 from pydapr.actors.turns import REENTRANCY_HEADER
 from pydapr.errors import DaprError
+from pydapr.resiliency import Policy, RetrySchedule
 
 from .conftest import RecordingApp, TablePlacement
 
@@ -199,11 +200,9 @@ async def test_moved_actors_are_deactivated_after_their_calls_drain() -> None:
     assert not host.is_active(ActorKey("Counter", "1"))
 
 
-async def test_unknown_type_answers_what_daprd_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydapr.actors import api as api_module
-
-    monkeypatch.setattr(api_module, "NOT_FOUND_WAIT", 0.05)
+async def test_unknown_type_answers_what_daprd_answers() -> None:
     api, _, _ = build(RecordingApp())
+    api._not_found = Policy("not found", retry=RetrySchedule(duration=0.01, max_retries=2))
     with pytest.raises(DaprError) as info:
         await api.invoke(InvokeRequest(ActorKey("Nobody", "1"), "m"))
     assert info.value.code == "ERR_ACTOR_INVOKE_METHOD"
