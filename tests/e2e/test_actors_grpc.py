@@ -276,3 +276,18 @@ def test_an_http_app_channel_refuses_the_stream(procs: Processes) -> None:
         with pytest.raises(grpc.RpcError) as refused:
             next(iter(stub.SubscribeActorEventsAlpha1(iter([first]), timeout=10)))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+
+
+def test_the_sidecar_stops_without_waiting_for_the_open_stream(
+    procs: Processes, redis_keys: list[str], dapr_settings: Any
+) -> None:
+    """As daprd: the callback stream ends with the API (the app sees it), it does not hold the
+    sidecar's shutdown for the graceful period (5 s)."""
+    stack = start_stack(procs, dapr_settings)
+    redis_keys.append(stack.sidecar.app_id)
+    ready(stack)
+    started = time.monotonic()
+    stack.sidecar.signal(signal.SIGTERM)
+    stack.sidecar.popen.wait(15)
+    assert time.monotonic() - started < 3.0, stack.sidecar.log()[-2000:]
+    assert "actor callback stream 1 closed" in stack.sidecar.log()

@@ -69,6 +69,7 @@ class ActorsBlock(BuildingBlock):
             resiliency=runtime.resiliency,
         )
         self._started = False
+        self._grpc: Any = None  # the gRPC handler (pydapr.actors.grpc_api), its streams end on stop
 
     def _owns(self, key: ActorKey) -> bool:
         if self.placement is None:
@@ -91,7 +92,8 @@ class ActorsBlock(BuildingBlock):
                 return None
             raise
         protocol = self.channel.protocol if self.channel.configured else None
-        return module.ActorsGrpc(self.api, app_protocol=protocol)  # type: ignore[no-any-return]
+        self._grpc = module.ActorsGrpc(self.api, app_protocol=protocol)
+        return self._grpc  # type: ignore[no-any-return]
 
     async def handle_internal(self, req: Request) -> Response:
         return await self.api.handle_internal(req)
@@ -173,6 +175,9 @@ class ActorsBlock(BuildingBlock):
 
     async def stop(self) -> None:
         await self.host.close()
+        if self._grpc is not None:
+            # As daprd: the callback streams end with the API, not after its graceful period.
+            self._grpc.close()
         if self.reminders is not None:
             try:
                 await self.reminders.close()

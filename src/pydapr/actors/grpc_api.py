@@ -123,6 +123,10 @@ class ActorsGrpc:
         self.api = api
         self.streams = ActorStreams(api, accept_streams=app_protocol not in _HTTP_PROTOCOLS)
 
+    def close(self) -> None:
+        """Sidecar shutdown: the callback streams end now (their apps see it and reconnect)."""
+        self.streams.close_all()
+
     async def InvokeActor(self, request: Any, context: Any) -> Any:
         for what, value in (("actorType", request.actor_type), ("actorId", request.actor_id)):
             problem = name_problem(value)
