@@ -43,23 +43,27 @@ class Stack:
     app: Proc
     app_port: int
     idle: float
+    reentrant: bool = False
 
     def start_app(self) -> Proc:
-        self.app = start_app(self.procs, self.sidecar, self.app_port, self.idle)
+        self.app = start_app(self.procs, self.sidecar, self.app_port, self.idle, self.reentrant)
         return self.app
 
 
-def start_app(procs: Processes, sidecar: Sidecar, app_port: int, idle: float) -> Proc:
+def start_app(
+    procs: Processes, sidecar: Sidecar, app_port: int, idle: float, reentrant: bool = False
+) -> Proc:
     env = {
         "APP_PORT": str(app_port),
         "DAPR_GRPC_PORT": str(sidecar.grpc_port),
         "DAPR_HTTP_PORT": str(sidecar.http_port),
         "DAPR_RUNTIME_HOST": "127.0.0.1",
     }
-    return procs.app("actor-grpc", APPS / "actor_grpc_host.py", env=env, args=[str(idle)])
+    args = [str(idle), *(["reentrant"] if reentrant else [])]
+    return procs.app("actor-grpc", APPS / "actor_grpc_host.py", env=env, args=args)
 
 
-def start_stack(procs: Processes, settings: Any, *, idle: float = 3600.0) -> Stack:
+def start_stack(procs: Processes, settings: Any, *, idle: float = 3600.0, reentrant: bool = False) -> Stack:
     _, placement = start_placement(procs, "p1", f"sqlite:///{procs.workdir}/placement.db")
     scheduler = start_scheduler(procs)
     resources = procs.workdir / "resources"
@@ -74,8 +78,8 @@ def start_stack(procs: Processes, settings: Any, *, idle: float = 3600.0) -> Sta
         args=["--placement-host-address", placement, "--scheduler-host-address", scheduler],
     )
     settings(sidecar)
-    app = start_app(procs, sidecar, app_port, idle)
-    return Stack(procs, sidecar, app, app_port, idle)
+    app = start_app(procs, sidecar, app_port, idle, reentrant)
+    return Stack(procs, sidecar, app, app_port, idle, reentrant)
 
 
 @pytest.fixture
@@ -291,3 +295,15 @@ def test_the_sidecar_stops_without_waiting_for_the_open_stream(
     stack.sidecar.popen.wait(15)
     assert time.monotonic() - started < 3.0, stack.sidecar.log()[-2000:]
     assert "actor callback stream 1 closed" in stack.sidecar.log()
+
+
+def test_a_reentrant_actor_calls_itself_over_the_grpc_api(
+    procs: Processes, redis_keys: list[str], dapr_settings: Any
+) -> None:
+    """The reentrancy id the sidecar hands the app over the stream comes back in the gRPC call's
+    metadata, and the nested call enters the turn in progress."""
+    stack = start_stack(procs, dapr_settings, reentrant=True)
+    redis_keys.append(stack.sidecar.app_id)
+    ready(stack)
+    call(stack.sidecar, "SetData", "inner")
+    assert call(stack.sidecar, "CallSelf", over="grpc") == "inner"

@@ -3,7 +3,7 @@ SubscribeActorEventsAlpha1 stream and takes every callback over it (as the SDK's
 tests/integration/apps/actor_grpc_host.py). Its actors keep evidence of what reached them in their
 state (over the gRPC actor RPCs), so the test reads it back through the sidecar.
 
-argv: [idle timeout in seconds]. ``ActorGrpcHost`` serves the empty gRPC server the sidecar's
+argv: [idle timeout in seconds] ["reentrant"]. ``ActorGrpcHost`` serves the empty gRPC server the sidecar's
 gRPC app channel needs on APP_PORT.
 """
 
@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from datetime import timedelta
 
-from dapr.actor import Actor, ActorGrpcHost, ActorInterface, Remindable, actormethod
-from dapr.actor.runtime.config import ActorRuntimeConfig
+from dapr.actor import Actor, ActorGrpcHost, ActorInterface, ActorProxy, Remindable, actormethod
+from dapr.actor.runtime.config import ActorReentrancyConfig, ActorRuntimeConfig
 from dapr.actor.runtime.runtime import ActorRuntime
+from dapr.clients.grpc.dapr_actor_grpc_client import DaprActorGrpcClient
+from dapr.serializers import DefaultJSONSerializer
 
 
 class CounterInterface(ActorInterface):
@@ -46,6 +49,9 @@ class CounterInterface(ActorInterface):
 
     @actormethod(name="GetEvidence")
     async def get_evidence(self) -> object: ...
+
+    @actormethod(name="CallSelf")
+    async def call_self(self) -> object: ...
 
 
 class GrpcCounter(Actor, CounterInterface, Remindable):
@@ -86,6 +92,16 @@ class GrpcCounter(Actor, CounterInterface, Remindable):
         _, timer = await self._state_manager.try_get_state("timer")
         return {"reminder": reminder, "timer": timer}
 
+    async def call_self(self) -> object:
+        """Calls this same actor again through the gRPC API, inside this turn: only a reentrant
+        actor gets through (the SDK passes the turn's Dapr-Reentrancy-Id in the call's metadata)."""
+        client = DaprActorGrpcClient(timeout=10)
+        try:
+            proxy = ActorProxy(client, "GrpcCounter", self.id, None, DefaultJSONSerializer())
+            return json.loads(await proxy.invoke_method("GetData"))
+        finally:
+            await client.close()
+
     async def on_tick(self, state: object) -> None:
         await self._state_manager.set_state("timer", state)
         await self._state_manager.save_state()
@@ -104,7 +120,10 @@ class GrpcCounter(Actor, CounterInterface, Remindable):
 
 async def main() -> None:
     idle = float(sys.argv[1]) if len(sys.argv) > 1 else 3600.0
-    ActorRuntime.set_actor_config(ActorRuntimeConfig(actor_idle_timeout=timedelta(seconds=idle)))
+    reentrancy = ActorReentrancyConfig(enabled="reentrant" in sys.argv[2:])
+    ActorRuntime.set_actor_config(
+        ActorRuntimeConfig(actor_idle_timeout=timedelta(seconds=idle), reentrancy=reentrancy)
+    )
     host = ActorGrpcHost()
     await host.register_actor(GrpcCounter)
     print("GrpcCounter host started", flush=True)
