@@ -25,7 +25,13 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from pydapr.api.grpc.wire import runtime
-from tests.e2e.actor_mesh import redis_actor_store, start_placement, start_scheduler, wait_hosting
+from tests.e2e.actor_mesh import (
+    redis_actor_store,
+    start_placement,
+    start_scheduler,
+    wait_hosting,
+    wait_placement,
+)
 from tests.e2e.conftest import APPS
 from tests.e2e.harness import Proc, Processes, Sidecar, free_port
 
@@ -44,6 +50,7 @@ class Stack:
     app_port: int
     idle: float
     reentrant: bool = False
+    placement: str = ""
 
     def start_app(self) -> Proc:
         self.app = start_app(self.procs, self.sidecar, self.app_port, self.idle, self.reentrant)
@@ -79,7 +86,7 @@ def start_stack(procs: Processes, settings: Any, *, idle: float = 3600.0, reentr
     )
     settings(sidecar)
     app = start_app(procs, sidecar, app_port, idle, reentrant)
-    return Stack(procs, sidecar, app, app_port, idle, reentrant)
+    return Stack(procs, sidecar, app, app_port, idle, reentrant, placement)
 
 
 @pytest.fixture
@@ -307,3 +314,20 @@ def test_a_reentrant_actor_calls_itself_over_the_grpc_api(
     ready(stack)
     call(stack.sidecar, "SetData", "inner")
     assert call(stack.sidecar, "CallSelf", over="grpc") == "inner"
+
+
+def test_a_call_through_another_sidecar_reaches_the_stream_host(
+    procs: Processes, redis_keys: list[str], dapr_settings: Any
+) -> None:
+    """A sidecar with no actors of its own routes the call to the one whose app holds the stream."""
+    stack = start_stack(procs, dapr_settings)
+    redis_keys.append(stack.sidecar.app_id)
+    ready(stack)
+    call(stack.sidecar, "SetData", {"via": "host"})
+    caller = procs.sidecar(
+        f"grpc-caller-{uuid.uuid4().hex[:8]}", args=["--placement-host-address", stack.placement]
+    )
+    wait_placement(caller)
+    assert until(lambda: call(caller, "GetData", over="grpc"), lambda v: v == {"via": "host"}, timeout=20)
+    dapr_settings(caller)
+    assert call(caller, "GetData") == {"via": "host"}
