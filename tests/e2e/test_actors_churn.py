@@ -142,9 +142,17 @@ def served_by(answers: Sequence[Answer], since: float = 0.0) -> Counter[str]:
     return Counter(str(a.body["sidecar"]) for a in answers if a.ok and a.started >= since)
 
 
-def describe(answers: Sequence[Answer]) -> str:
+def describe(answers: Sequence[Answer], events: dict[str, float]) -> str:
+    """The failed calls, each placed after the latest event (kill, join ...) before it started."""
+
+    def when(t: float) -> str:
+        before = [(at, name) for name, at in events.items() if at <= t]
+        at, name = max(before) if before else (0.0, "start")
+        return f"{name}+{t - at:.2f}s"
+
     shown = [
-        f"{a.actor_id} +{a.ended - a.started:.2f}s status={a.status} {a.body or a.error}" for a in answers
+        f"{a.actor_id} at {when(a.started)} took {a.ended - a.started:.2f}s: {a.status} {a.body or a.error}"
+        for a in answers
     ]
     return f"{len(answers)} failed calls, first ones:\n" + "\n".join(shown[:10])
 
@@ -160,16 +168,19 @@ def test_sidecars_killed_restarted_and_added_under_load(mesh_factory, procs: Pro
     spread = served_by(driver.answers)
     assert set(spread) == {"s1", "s2", "s3"}, f"placement put every id on a few hosts: {spread}"
 
+    events: dict[str, float] = {}
     driver.start()
     try:
         time.sleep(4)
-        killed_at = mesh.hosts["s1"].kill(app_too=True)  # the pod dies: sidecar and app
+        killed_at = events["s1 killed"] = mesh.hosts["s1"].kill(app_too=True)  # sidecar and app
         time.sleep(8)
-        restarted = time.monotonic()
+        restarted = events["s1-again starting"] = time.monotonic()
         mesh.add_host("s1-again")
+        events["s1-again hosting"] = time.monotonic()
         time.sleep(6)
-        added = time.monotonic()
+        added = events["s4 starting"] = time.monotonic()
         mesh.add_host("s4")
+        events["s4 hosting"] = time.monotonic()
         time.sleep(6)
     finally:
         driver.stop()
@@ -179,7 +190,7 @@ def test_sidecars_killed_restarted_and_added_under_load(mesh_factory, procs: Pro
         return a.started < killed_at + SETTLE and a.ended > killed_at
 
     late = failures(answers, allowed=in_settle_window)
-    assert not late, describe(late)
+    assert not late, describe(late, events)
     assert not counters_consistent(answers), counters_consistent(answers)[:10]
     found = overlaps(mesh.logs(), mesh.kill_times())
     assert not found, f"{len(found)} ids active on two sidecars at once:\n" + "\n".join(found[:10])
@@ -211,23 +222,25 @@ def test_placement_leader_killed_standby_takes_over(mesh_factory, procs: Process
     ids = [f"{mesh.run}-{i}" for i in range(IDS)]
     driver = mesh.driver(ids)
     driver.warm_up()
+    events: dict[str, float] = {}
     driver.start()
     try:
         time.sleep(3)
         leader.signal(9)
         leader.popen.wait(10)
-        leader_killed = time.monotonic()
+        leader_killed = events["leader killed"] = time.monotonic()
         time.sleep(8)
         # A sidecar joining now is placed only if the standby leads and runs rounds.
+        events["h3 starting"] = time.monotonic()
         mesh.add_host("h3")
-        joined = time.monotonic()
+        joined = events["h3 hosting"] = time.monotonic()
         time.sleep(5)
     finally:
         driver.stop()
     answers = driver.answers
 
     failed = failures(answers)
-    assert not failed, describe(failed)
+    assert not failed, describe(failed, events)
     assert not counters_consistent(answers), counters_consistent(answers)[:10]
     found = overlaps(mesh.logs(), mesh.kill_times())
     assert not found, f"{len(found)} ids active on two sidecars at once:\n" + "\n".join(found[:10])
