@@ -70,12 +70,21 @@ def start_app(
     return procs.app("actor-grpc", APPS / "actor_grpc_host.py", env=env, args=args)
 
 
-def start_stack(procs: Processes, settings: Any, *, idle: float = 3600.0, reentrant: bool = False) -> Stack:
+def start_stack(
+    procs: Processes,
+    settings: Any,
+    *,
+    idle: float = 3600.0,
+    reentrant: bool = False,
+    app_channel: bool = True,
+) -> Stack:
+    """Placement, scheduler, Redis store, the sidecar (a gRPC app channel unless ``app_channel`` is
+    False: no app port at all) and the SDK host app."""
     _, placement = start_placement(procs, "p1", f"sqlite:///{procs.workdir}/placement.db")
     scheduler = start_scheduler(procs)
     resources = procs.workdir / "resources"
     redis_actor_store(resources)
-    app_port = free_port()
+    app_port = free_port() if app_channel else 0  # APP_PORT=0: ActorGrpcHost serves no listener
     app_id = f"grpc-actors-{uuid.uuid4().hex[:8]}"
     sidecar = procs.sidecar(
         app_id,
@@ -331,3 +340,14 @@ def test_a_call_through_another_sidecar_reaches_the_stream_host(
     assert until(lambda: call(caller, "GetData", over="grpc"), lambda v: v == {"via": "host"}, timeout=20)
     dapr_settings(caller)
     assert call(caller, "GetData") == {"via": "host"}
+
+
+def test_a_sidecar_without_an_app_port_accepts_the_stream(
+    procs: Processes, redis_keys: list[str], dapr_settings: Any
+) -> None:
+    """As daprd: with no app channel at all the stream is the app's only connection."""
+    stack = start_stack(procs, dapr_settings, app_channel=False)
+    redis_keys.append(stack.sidecar.app_id)
+    ready(stack)
+    call(stack.sidecar, "SetData", "no port")
+    assert call(stack.sidecar, "GetData", over="grpc") == "no port"
