@@ -27,6 +27,7 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2, wrappers_pb2
 
+from pydapr.actors import errors as actor_errors
 from pydapr.actors.contract import (
     ActorKey,
     Actors,
@@ -301,6 +302,7 @@ class ActorStreams:
         self._numbers = itertools.count(1)
         self._open: list[ActorStream] = []  # oldest first
         self._attached: ActorStream | None = None
+        self._closed = False
 
     @property
     def streams(self) -> list[ActorStream]:
@@ -309,6 +311,8 @@ class ActorStreams:
     async def serve(self, requests: AsyncIterator[Any], context: Any) -> AsyncGenerator[Any, None]:
         if not self.accept_streams:
             raise STREAM_NEEDS_GRPC_CHANNEL()
+        if self._closed:  # the sidecar is shutting down: the app reconnects to its successor
+            raise actor_errors.RUNTIME_CLOSED()
         try:
             first = await anext(aiter(requests))
         except StopAsyncIteration:
@@ -374,6 +378,8 @@ class ActorStreams:
             log.exception("actor callback stream bookkeeping failed")
 
     def close_all(self) -> None:
-        """Sidecar shutdown: every stream ends (the apps see it and may reconnect elsewhere)."""
+        """Sidecar shutdown: every stream ends (the apps see it and may reconnect elsewhere), and
+        no new one is taken."""
+        self._closed = True
         for stream in list(self._open):
             stream.close()

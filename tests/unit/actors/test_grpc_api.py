@@ -126,10 +126,11 @@ async def _no_proxy(target: str) -> Any:
 
 
 class Sidecar:
-    def __init__(self, server: grpc.aio.Server, port: int, api: MemoryActors) -> None:
+    def __init__(self, server: grpc.aio.Server, port: int, api: MemoryActors, handler: ActorsGrpc) -> None:
         self.server = server
         self.address = f"127.0.0.1:{port}"
         self.api = api
+        self.handler = handler
         self.channel = grpc.aio.insecure_channel(self.address)
         self.stub = dapr_pb2_grpc.DaprStub(self.channel)  # type: ignore[no-untyped-call]
 
@@ -145,14 +146,15 @@ class Sidecar:
 
 async def start_sidecar(app_protocol: str | None = "grpc", api: MemoryActors | None = None) -> Sidecar:
     api = api or MemoryActors()
+    handler = ActorsGrpc(api, app_protocol=app_protocol)
     server, port = await start_grpc_server(
-        [ActorsGrpc(api, app_protocol=app_protocol)],
+        [handler],
         host="127.0.0.1",
         port=0,
         channel_for=_no_proxy,
         max_message_size=4 * 1024 * 1024,
     )
-    return Sidecar(server, port, api)
+    return Sidecar(server, port, api, handler)
 
 
 @pytest.fixture

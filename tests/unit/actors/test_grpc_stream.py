@@ -373,3 +373,22 @@ async def test_a_stream_hosting_nothing_does_not_displace_the_host(
     assert sidecar.api.transport is transport and len(sidecar.api.attached) == 1
     assert (await transport.invoke(_call("GetData"))).status == 200
     assert sidecar.api.detached == []
+
+
+async def test_shutdown_ends_the_streams_and_takes_no_new_one(sidecar: Sidecar, host: ActorGrpcHost) -> None:
+    transport = await sidecar.transport()
+    sidecar.handler.close()
+    assert transport.closed
+    with pytest.raises(DaprError) as late:
+        await transport.invoke(_call("GetData"))
+    assert late.value.grpc_status == grpc.StatusCode.UNAVAILABLE
+    call = sidecar.stub.SubscribeActorEventsAlpha1()
+    await call.write(
+        runtime.SubscribeActorEventsRequestAlpha1(
+            initial_request=runtime.SubscribeActorEventsRequestInitialAlpha1(entities=[ACTOR_TYPE])
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call.read()
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert refused.value.details() == "actor runtime is closed"
