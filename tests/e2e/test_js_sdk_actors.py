@@ -133,10 +133,9 @@ def ok(result: dict[str, Any]) -> Any:
     return result["ok"]
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_js_proxy_calls_a_js_actor_method_with_state(mesh: Mesh, protocol: str) -> None:
-    actor_id = f"{RUN}-calls-{protocol}"
-    out = mesh.js("calls", protocol, actor_id)
+def test_js_proxy_calls_a_js_actor_method_with_state(mesh: Mesh) -> None:
+    actor_id = f"{RUN}-calls"
+    out = mesh.js("calls", "http", actor_id)
     assert ok(out["first"]) == 2
     assert ok(out["second"]) == 5
     assert ok(out["get"]) == 5
@@ -147,18 +146,31 @@ def test_js_proxy_calls_a_js_actor_method_with_state(mesh: Mesh, protocol: str) 
     assert len(mesh.seen("activate", actor_id)) == 1  # one activation served every call
 
 
+def test_js_grpc_proxy_reaches_the_same_actor(mesh: Mesh) -> None:
+    """The JS proxy over the gRPC API (InvokeActor): methods without arguments (see
+    actor_client.js ``reads`` for why arguments do not reach an HTTP DaprServer actor, as with daprd)."""
+    actor_id = f"{RUN}-grpc"
+    assert ok(mesh.js("calls", "http", actor_id)["second"]) == 5
+    out = mesh.js("reads", "grpc", actor_id)
+    assert ok(out["get"]) == 5
+    assert ok(out["whoami"]) == {"type": TYPE, "id": actor_id}
+    assert "err" in out["fail"], out["fail"]
+
+
 class CounterActorInterface(ActorInterface):
+    # @dapr/dapr's express server parses application/json strictly (objects and arrays only), and
+    # an array is spread into the method's arguments: a JS actor's arguments go as a list.
     @actormethod(name="add")
-    async def add(self, amount: int) -> int: ...
+    async def add(self, amount: list[int]) -> int: ...
 
     @actormethod(name="get")
     async def get(self) -> int: ...
 
     @actormethod(name="remindMe")
-    async def remind_me(self, data: str) -> str: ...
+    async def remind_me(self, data: list[str]) -> dict[str, str]: ...
 
     @actormethod(name="forget")
-    async def forget(self) -> str: ...
+    async def forget(self) -> dict[str, str]: ...
 
 
 def test_python_proxy_calls_a_js_actor(mesh: Mesh, dapr_settings) -> None:  # type: ignore[no-untyped-def]
@@ -167,7 +179,7 @@ def test_python_proxy_calls_a_js_actor(mesh: Mesh, dapr_settings) -> None:  # ty
 
     async def calls() -> tuple[int, int, int]:
         proxy = ActorProxy.create(TYPE, ActorId(actor_id), CounterActorInterface, ActorProxyFactory())
-        return await proxy.add(4), await proxy.add(6), await proxy.get()
+        return await proxy.add([4]), await proxy.add([6]), await proxy.get()
 
     assert asyncio.run(calls()) == (4, 10, 10)
     assert mesh.actor_state(actor_id, "count") == (200, b"10")
@@ -178,11 +190,11 @@ def test_python_proxy_calls_a_js_actor(mesh: Mesh, dapr_settings) -> None:  # ty
 
 def test_js_actor_timer_fires_until_unregistered(mesh: Mesh) -> None:
     actor_id = f"{RUN}-timer"
-    assert ok(mesh.js("startTicking", "http", actor_id)["start"]) == "ticking"
+    assert ok(mesh.js("startTicking", "http", actor_id)["start"]) == {"status": "ticking"}
     ticks = mesh.wait_seen("timer", actor_id, 3, timeout=10)
     assert len(ticks) >= 3, ticks
     assert {t["data"] for t in ticks} == {"tick-http"}
-    assert ok(mesh.js("stopTicking", "http", actor_id)["stop"]) == "stopped"
+    assert ok(mesh.js("stopTicking", "http", actor_id)["stop"]) == {"status": "stopped"}
     time.sleep(0.6)  # a tick already on its way may still land
     settled = len(mesh.seen("timer", actor_id))
     time.sleep(1.5)
@@ -194,15 +206,15 @@ def test_js_actor_reminder_fires_until_unregistered(mesh: Mesh, dapr_settings) -
     dapr_settings(mesh.caller)
     actor_id = f"{RUN}-reminder"
 
-    async def call(method: str, *args: str) -> str:
+    async def call(method: str, *args: list[str]) -> object:
         proxy = ActorProxy.create(TYPE, ActorId(actor_id), CounterActorInterface, ActorProxyFactory())
-        return str(await getattr(proxy, method)(*args))
+        return await getattr(proxy, method)(*args)
 
-    assert asyncio.run(call("remindMe", "nudge-python")) == "reminding"
+    assert asyncio.run(call("remindMe", ["nudge-python"])) == {"status": "reminding"}
     fired = mesh.wait_seen("reminder", actor_id, 2, timeout=15)
     assert len(fired) >= 2, fired
     assert {f["data"] for f in fired} == {"nudge-python"}
-    assert asyncio.run(call("forget")) == "forgotten"
+    assert asyncio.run(call("forget")) == {"status": "forgotten"}
     time.sleep(1.2)
     settled = len(mesh.seen("reminder", actor_id))
     time.sleep(2.5)

@@ -42,15 +42,17 @@ class CounterActor extends AbstractActor {
     throw new Error("the actor method failed on purpose");
   }
 
+  // Answers are objects: the server sends a string as text/plain, which the Python proxy cannot
+  // decode as JSON.
   async startTicking(data) {
     const half = Temporal.Duration.from({ milliseconds: 500 });
     await this.registerActorTimer("ticker", "onTick", half, half, undefined, data);
-    return "ticking";
+    return { status: "ticking" };
   }
 
   async stopTicking() {
     await this.unregisterActorTimer("ticker");
-    return "stopped";
+    return { status: "stopped" };
   }
 
   async onTick(data) {
@@ -60,12 +62,12 @@ class CounterActor extends AbstractActor {
   async remindMe(data) {
     const second = Temporal.Duration.from({ seconds: 1 });
     await this.registerActorReminder("nudge", second, second, undefined, data);
-    return "reminding";
+    return { status: "reminding" };
   }
 
   async forget() {
     await this.unregisterActorReminder("nudge");
-    return "forgotten";
+    return { status: "forgotten" };
   }
 
   async receiveReminder(data) {
