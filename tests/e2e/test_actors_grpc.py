@@ -208,10 +208,13 @@ def test_an_idle_actor_is_deactivated_over_the_stream(
     redis_keys.append(stack.sidecar.app_id)
     ready(stack)
     first = call(stack.sidecar, "GetActivationCount")
-    # The stream carries no scan interval: the default 30 s scan deactivates it, the next call
-    # activates it again (and _on_activate counts).
-    time.sleep(2.5)
-    until(lambda: call(stack.sidecar, "GetActivationCount"), lambda n: n > first, timeout=45, interval=5)
+    # The stream carries no scan interval: the default 30 s scan runs at least once while the actor
+    # is idle in the next 2 + 30 s and deactivates it over the stream; the next call activates it
+    # again (and _on_activate counts).
+    time.sleep(33)
+    assert (
+        until(lambda: call(stack.sidecar, "GetActivationCount"), lambda n: n > first, timeout=10) == first + 1
+    )
 
 
 def test_a_restarted_app_hosts_again_and_calls_in_between_fail(
