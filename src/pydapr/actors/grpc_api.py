@@ -31,7 +31,7 @@ from pydapr.state.errors import NOT_SUPPORTED_OPERATION
 
 S = grpc.StatusCode
 
-BAD_REQUEST = ErrorKind("ERR_BAD_REQUEST", 400, S.INVALID_ARGUMENT, "invalid request: {0}")
+BAD_REQUEST = actor_errors.BAD_REQUEST
 # daprd answers a bad actor type, id or method with a bare INVALID_ARGUMENT and this text.
 INVALID_ARGUMENT = ErrorKind("ERR_BAD_REQUEST", 400, S.INVALID_ARGUMENT, "{0}")
 
