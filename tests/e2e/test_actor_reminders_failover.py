@@ -8,16 +8,17 @@ through the Dapr HTTP API (``POST /v1.0/actors/{type}/{id}/reminders/{name}``), 
 state, SIGKILLs one sidecar, and watches.
 
 What is asserted:
-- before the kill every reminder fires, at its period: in a steady window of ``WINDOW`` seconds
-  each fires between WINDOW/PERIOD - 1 and WINDOW/PERIOD + 1 times (one occurrence delivered twice
-  would show as more);
+- before the kill, in a steady window of ``WINDOW`` seconds, each reminder fires at most
+  WINDOW/PERIOD + 1 times (one occurrence delivered twice would show as more) and never pauses
+  longer than ``MAX_GAP``;
 - after the kill every reminder fires again within ``RECOVER`` seconds, from then on on the
-  surviving sidecar's app only, and in a steady window after that again once per occurrence.
+  surviving sidecar's app only, and in a steady window after that the same holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
@@ -52,6 +53,9 @@ WINDOW = 8.0
 # a reminder routed to the dead host before that fails and the scheduler retries it. A few seconds;
 # 12 s leaves room for two CPUs shared with 2,000 reminders firing every 2 s.
 RECOVER = 12.0
+# In steady state a reminder fires every PERIOD; a busy machine delays a fire, and the next is due
+# a period after it fired: a gap of up to three periods is lateness, a longer one a reminder lost.
+MAX_GAP = 3 * PERIOD
 
 
 @pytest.fixture
@@ -110,18 +114,34 @@ def wait_all_fired(hosts: list[ActorHost], keys: set[tuple[str, str]], since: fl
         time.sleep(0.5)
 
 
-def counts(all_fires: list[dict[str, Any]], start: float, end: float) -> Counter[tuple[str, str]]:
-    return Counter((f["id"], f["name"]) for f in all_fires if start <= f["t"] < end)
+def assert_steady(
+    all_fires: list[dict[str, Any]], keys: set[tuple[str, str]], start: float, label: str, origin: float
+) -> Counter[tuple[str, str]]:
+    """In [start, start + WINDOW): no reminder fires more than once per occurrence (at most
+    WINDOW/PERIOD + 1 fires: one more for the window's edges), and none stops: no gap between
+    fires (or the window's edges) is longer than ``MAX_GAP``. Returns the fires per reminder."""
+    end = start + WINDOW
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
+    for f in all_fires:
+        if start <= f["t"] < end:
+            times[(f["id"], f["name"])].append(float(f["t"]))
 
+    def timeline(key: tuple[str, str]) -> str:
+        shown = [f"{f['t'] - origin:+.2f}@{f['sidecar']}" for f in all_fires if (f["id"], f["name"]) == key]
+        return f"{key[0]}/{key[1]}: {' '.join(shown)}"
 
-def assert_once_per_occurrence(
-    counted: Counter[tuple[str, str]], keys: set[tuple[str, str]], label: str
-) -> None:
-    expected = WINDOW / PERIOD
-    low = {k: counted[k] for k in keys if counted[k] < expected - 1}
-    high = {k: n for k, n in counted.items() if n > expected + 1}
-    assert not low, f"{label}: {len(low)} reminders fired too rarely in {WINDOW}s: {list(low.items())[:5]}"
-    assert not high, f"{label}: {len(high)} reminders fired too often in {WINDOW}s: {list(high.items())[:5]}"
+    twice = [k for k, ts in times.items() if len(ts) > WINDOW / PERIOD + 1]
+    stopped = [
+        k for k, ts in times.items() if max(b - a for a, b in itertools.pairwise([start, *ts, end])) > MAX_GAP
+    ]
+    where = f"{label}, window {start - origin:+.1f}s..{end - origin:+.1f}s after the kill"
+    assert not twice, f"{where}: {len(twice)} reminders fired too often:\n" + "\n".join(
+        timeline(k) for k in twice[:3]
+    )
+    assert not stopped, f"{where}: {len(stopped)} reminders paused over {MAX_GAP}s:\n" + "\n".join(
+        timeline(k) for k in stopped[:3]
+    )
+    return Counter({k: len(ts) for k, ts in times.items()})
 
 
 def test_reminders_keep_firing_after_a_sidecar_is_killed(procs: Processes, run: str) -> None:
@@ -155,7 +175,6 @@ def test_reminders_keep_firing_after_a_sidecar_is_killed(procs: Processes, run: 
     wait_all_fired(hosts, keys, since=t0, timeout=PERIOD + 15)
     steady = time.monotonic() + PERIOD
     time.sleep(PERIOD + WINDOW)
-    before = counts(fires(hosts), steady, steady + WINDOW)
     # Both sidecars delivered: the ids are spread over both hosts.
     assert {f["sidecar"] for f in fires(hosts) if steady <= f["t"]} == {"r1", "r2"}
 
@@ -164,13 +183,12 @@ def test_reminders_keep_firing_after_a_sidecar_is_killed(procs: Processes, run: 
     took = recovered - killed_at
     time.sleep(PERIOD + WINDOW)
     all_fires = fires(hosts)
-    after = counts(all_fires, recovered + PERIOD, recovered + PERIOD + WINDOW)
 
-    assert_once_per_occurrence(before, keys, "before the kill")
+    before = assert_steady(all_fires, keys, steady, "before the kill", killed_at)
     assert took <= RECOVER, f"the last reminder fired again {took:.1f}s after the kill"
     # The killed sidecar's app hears nothing once its sidecar is gone.
     assert not [f for f in all_fires if f["sidecar"] == "r1" and f["t"] > killed_at + 0.5]
-    assert_once_per_occurrence(after, keys, "after the kill")
+    after = assert_steady(all_fires, keys, recovered + PERIOD, "after the kill", killed_at)
     first = next(f for f in all_fires if f["id"] == ids[0] and f["name"] == "tick0")
     assert first["body"]["data"] == {"id": ids[0], "name": "tick0"} and first["body"]["period"] == "2s"
     print(
