@@ -116,16 +116,17 @@ class ActorHost:
     app: Proc
     sidecar: Sidecar
     log: Path
-    killed_at: float | None = None
+    killing_at: float | None = None  # just before the SIGKILL: calls in flight may fail from here
+    killed_at: float | None = None  # both gone: nothing runs on them after this
 
     def kill(self, *, app_too: bool) -> float:
-        """SIGKILLs the sidecar (and the app when ``app_too``); returns the monotonic time both were
-        gone, after which nothing can run on them."""
+        """SIGKILLs the sidecar (and the app when ``app_too``); returns ``killing_at``."""
+        self.killing_at = time.monotonic()
         for proc in (self.sidecar, self.app) if app_too else (self.sidecar,):
             proc.signal(signal.SIGKILL)
             proc.popen.wait(10)
         self.killed_at = time.monotonic()
-        return self.killed_at
+        return self.killing_at
 
 
 def start_host(

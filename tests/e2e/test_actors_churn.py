@@ -22,6 +22,8 @@ What is asserted, from what a user sees:
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections import Counter
@@ -29,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis
 
@@ -251,3 +254,50 @@ def test_placement_leader_killed_standby_takes_over(mesh_factory, procs: Process
     print(
         f"{len(answers)} calls, none failed; slowest {slowest:.2f}s; answered by {dict(served_by(answers))}"
     )
+
+
+@pytest.mark.parametrize("caller", ["warm", "fresh"])
+def test_a_call_in_flight_when_its_host_is_killed_is_answered_by_the_next_owner(  # type: ignore[no-untyped-def]
+    mesh_factory, procs: Processes, caller: str
+) -> None:
+    """daprd retries an actor call whose remote host drops the connection (gRPC UNAVAILABLE is not
+    a permanent error in its router's callActor; DaprBuiltInActorNotFoundRetries runs it again
+    after a new lookup), so a caller whose actor's host dies mid-call gets the answer of the next
+    owner. At-least-once: the method may run twice, as with daprd. ``warm``: the caller sidecar
+    has talked to the host before (its connection is reused); ``fresh``: a caller sidecar started
+    just now opens a new connection for the call."""
+    _, address = start_placement(procs, "p0", f"sqlite://{procs.workdir}/placement.db")
+    mesh: Mesh = mesh_factory([address])
+    for name in ("s1", "s2"):
+        mesh.add_host(name)
+    ids = [f"{mesh.run}-slow-{i}" for i in range(20)]
+    driver = mesh.driver(ids)
+    driver.warm_up()
+    on_s1 = next(a.actor_id for a in driver.answers if a.body["sidecar"] == "s1")
+
+    url = driver.url
+    if caller == "fresh":
+        fresh = procs.sidecar(
+            f"churn-fresh-{mesh.run}", resources=mesh.resources, args=["--placement-host-address", address]
+        )
+        wait_placement(fresh)
+        url = fresh.url
+    slow = Driver(url, TYPE, [on_s1], "Sleep")
+    result: list[Answer] = []
+
+    async def call() -> None:
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            t0 = time.monotonic()
+            async with session.put(slow.call_url(on_s1), json=2.0) as resp:
+                body = await resp.json(content_type=None)
+                result.append(Answer(on_s1, t0, time.monotonic(), resp.status, body))
+
+    caller = threading.Thread(target=asyncio.run, args=(call(),))
+    caller.start()
+    time.sleep(0.8)  # the call is in s1's app now
+    mesh.hosts["s1"].kill(app_too=True)
+    caller.join(40)
+    assert result, "the call did not end"
+    answer = result[0]
+    assert answer.ok and answer.body == {"slept": 2.0, "sidecar": "s2"}, answer

@@ -2,14 +2,16 @@
 
 It hosts one type, ``ChurnActor``, whose ``Bump`` method adds one to a counter kept in actor state
 (so the counter moves with the actor, through the sidecar's actor state store) and answers the new
-value with the name of the sidecar it ran behind. Every activation and deactivation is appended to
-``ACTIVATION_LOG`` as one JSON line ``{"ev", "id", "sidecar", "t"}`` (``t``: ``time.monotonic()``,
-one clock for every process on the machine), written and flushed at once so a SIGKILL loses nothing.
+value with the name of the sidecar it ran behind; ``Sleep`` takes the seconds it waits. Every
+activation and deactivation is appended to ``ACTIVATION_LOG`` as one JSON line ``{"ev", "id",
+"sidecar", "t"}`` (``t``: ``time.monotonic()``, one clock for every process on the machine),
+written and flushed at once so a SIGKILL loses nothing.
 
 Environment: ``APP_PORT``, ``DAPR_HTTP_PORT`` (the SDK's state calls), ``SIDECAR_NAME``,
 ``ACTIVATION_LOG``.
 """
 
+import asyncio
 import json
 import os
 import time
@@ -38,6 +40,9 @@ class ChurnActorInterface(ActorInterface):
     @actormethod(name="Bump")
     async def bump(self) -> dict[str, Any]: ...
 
+    @actormethod(name="Sleep")
+    async def sleep(self, seconds: float) -> dict[str, Any]: ...
+
 
 class ChurnActor(Actor, ChurnActorInterface):
     async def _on_activate(self) -> None:
@@ -52,6 +57,11 @@ class ChurnActor(Actor, ChurnActorInterface):
         await self._state_manager.set_state("n", n)
         # The SDK saves the state after the method returns, before the answer leaves the app.
         return {"n": n, "sidecar": SIDECAR}
+
+    async def sleep(self, seconds: float) -> dict[str, Any]:
+        """A slow call, to be in flight when its host dies."""
+        await asyncio.sleep(seconds)
+        return {"slept": seconds, "sidecar": SIDECAR}
 
 
 @asynccontextmanager
