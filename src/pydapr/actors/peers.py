@@ -18,7 +18,7 @@ import grpc
 import msgspec
 
 from pydapr import errors
-from pydapr.http.client import ConnectError, HttpClient, HttpClientError
+from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpClientError
 from pydapr.http.messages import Headers, Response
 
 from .contract import InvokeResult
@@ -112,7 +112,9 @@ class PeerClient:
                 _ENCODE(envelope),
                 timeout=envelope.timeout,
             )
-        except ConnectError as exc:
+        except (ConnectError, ConnectionLost) as exc:
+            # As daprd, which retries a remote actor call that ended UNAVAILABLE: the peer died or
+            # closed with the call in flight, and the actor's next owner answers it (at least once).
             raise PeerUnreachable(str(exc)) from exc
         except HttpClientError as exc:
             raise errors.DaprError(
