@@ -40,9 +40,8 @@ class Service(Protocol):
 class LocalScheduler:
     """The scheduler in this process: SQLite jobs, one replica leasing every partition.
 
-    Composed from ``pydapr.scheduler`` the way ``pydapr scheduler`` composes it, except that the gRPC
-    port is bound without SO_REUSEPORT: gRPC sets it by default, and then a second server binding
-    the same port succeeds and the kernel splits connections between the two.
+    Composed from ``pydapr.scheduler`` the way ``pydapr scheduler`` composes it, except that a taken
+    port falls back to a free one (the address is published in ``control-plane.json``).
     """
 
     name = "scheduler"
@@ -67,7 +66,7 @@ class LocalScheduler:
 
     async def start(self) -> str:
         from pydapr.scheduler.engine import Engine
-        from pydapr.scheduler.server import SchedulerService
+        from pydapr.scheduler.server import SchedulerService, start_server
         from pydapr.scheduler.storage import open_store
         from pydapr.scheduler.store import StoreError
 
@@ -79,7 +78,9 @@ class LocalScheduler:
             raise RuntimeError(f"cannot open the scheduler storage {self.storage_path}: {exc}") from None
         self._store = store
         engine = Engine(store, f"{socket.gethostname()}-{os.getpid()}", lease_ttl=self.lease_ttl)
-        self._server, bound = await _start_server(SchedulerService(store, engine), self.host, self.port)
+        self._server, bound = await start_server(
+            SchedulerService(store, engine), self.host, self.port, any_port_if_taken=True
+        )
         await engine.start()
         self._engine = engine
         return f"{self.host}:{bound}"
@@ -94,40 +95,6 @@ class LocalScheduler:
         if self._store is not None:
             await self._store.close()
             self._store = None
-
-
-async def _start_server(service: object, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """Serves ``service`` on ``host:port``, or on any free port when that one is taken."""
-    import grpc
-
-    from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
-
-    server = grpc.aio.server(
-        options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.max_send_message_length", 16 * 1024 * 1024),
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-        ]
-    )
-    pb_grpc.add_SchedulerServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    bound = _bind(server, host, port)
-    if bound == 0 and port != 0:
-        log.info("port %s is taken, the scheduler takes a free one", port)
-        bound = _bind(server, host, 0)
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
-    await server.start()
-    return server, bound
-
-
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    try:
-        return int(server.add_insecure_port(f"{host}:{port}"))
-    except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
-        return 0
 
 
 class LocalPlacement:
@@ -160,13 +127,7 @@ class LocalPlacement:
         self._store = store
         leadership = Leadership(store, f"control-plane-{socket.gethostname()}-{os.getpid()}", grace=0.0)
         service = PlacementService(leadership)
-        try:
-            self._server, bound = await start_server(service, self.host, self.port)
-        except OSError:
-            if self.port == 0:
-                raise
-            log.info("port %s is taken, placement takes a free one", self.port)
-            self._server, bound = await start_server(service, self.host, 0)
+        self._server, bound = await start_server(service, self.host, self.port, any_port_if_taken=True)
         await leadership.start()
         self._leadership = leadership
         return f"{self.host}:{bound}"

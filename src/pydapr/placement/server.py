@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from pydapr.grpc_serving import serve
 from pydapr.placement._proto import placement_pb2 as pb
 from pydapr.placement._proto import placement_pb2_grpc as pb_grpc
 from pydapr.placement.client import LEADER_METADATA
@@ -151,24 +152,13 @@ class PlacementService(pb_grpc.PlacementServicer):
                 ns.report(conn, Member.from_report(host))
 
 
-async def start_server(service: PlacementService, host: str, port: int) -> tuple[grpc.aio.Server, int]:
+async def start_server(
+    service: PlacementService, host: str, port: int, *, any_port_if_taken: bool = False
+) -> tuple[grpc.aio.Server, int]:
     """Serves ``service``; raises OSError when ``host:port`` cannot be bound."""
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.max_send_message_length", 16 * 1024 * 1024),
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-            ("grpc.so_reuseport", 0),  # a taken port must be an error, not a shared one
-        ]
+    return await serve(
+        lambda server: pb_grpc.add_PlacementServicer_to_server(service, server),  # type: ignore[no-untyped-call]
+        host,
+        port,
+        any_port_if_taken=any_port_if_taken,
     )
-    pb_grpc.add_PlacementServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    try:
-        bound = server.add_insecure_port(f"{host}:{port}")
-    except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
-        bound = 0
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}: the address is in use or not this host's")
-    await server.start()
-    return server, bound

@@ -12,6 +12,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from pydapr.grpc_serving import serve
 from pydapr.jobs.schedule import ScheduleError
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
@@ -103,22 +104,13 @@ class SchedulerService(pb_grpc.SchedulerServicer):
                     self.engine.result(conn, r.id, r.ok)
 
 
-async def start_server(service: SchedulerService, host: str, port: int) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-            ("grpc.max_send_message_length", 16 * 1024 * 1024),
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-            # grpc enables SO_REUSEPORT by default, which lets a second scheduler "bind" a port that
-            # is in use and silently share its connections; a taken port must be an error.
-            ("grpc.so_reuseport", 0),
-        ]
+async def start_server(
+    service: SchedulerService, host: str, port: int, *, any_port_if_taken: bool = False
+) -> tuple[grpc.aio.Server, int]:
+    """Serves ``service``; raises OSError when ``host:port`` cannot be bound."""
+    return await serve(
+        lambda server: pb_grpc.add_SchedulerServicer_to_server(service, server),  # type: ignore[no-untyped-call]
+        host,
+        port,
+        any_port_if_taken=any_port_if_taken,
     )
-    pb_grpc.add_SchedulerServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot listen on {host}:{port}")
-    await server.start()
-    return server, bound
