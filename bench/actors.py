@@ -146,6 +146,7 @@ def load(spec: dict[str, object]) -> None:
     port, method, path = int(spec["port"]), str(spec["method"]), str(spec["path"])  # type: ignore[call-overload]
     workers, qps, seconds = int(spec["workers"]), float(spec["qps"]), float(spec["seconds"])  # type: ignore[call-overload,arg-type]
     ids, prefix = spec.get("ids"), str(spec.get("prefix", "x"))
+    count = spec.get("count")  # stop after this many calls (the warm-up: each id once)
     body = b"{}" if spec.get("body") == "{}" else os.urandom(BODY_SIZE // 2).hex().encode()
 
     async def main() -> None:
@@ -175,7 +176,7 @@ def load(spec: dict[str, object]) -> None:
                 delay = nxt - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if loop.time() >= end:
+                if loop.time() >= end or (count is not None and counter >= count):
                     return
                 t0 = time.perf_counter()
                 try:
@@ -326,8 +327,8 @@ def main() -> None:
         active = f"active{run_id}"
         actor_path = f"/v1.0/actors/{TYPE}/{{id}}/method/echo"
         # Activate the ids the "actor" path calls (and check every one answers).
-        warm = run_load(port=a_http, method="PUT", path=actor_path, workers=16, qps=ACTIVE_IDS / 16 / 2,
-                        seconds=2.5, ids=ACTIVE_IDS, prefix=active)  # fmt: skip
+        warm = run_load(port=a_http, method="PUT", path=actor_path, workers=16, qps=100,
+                        seconds=30, ids=ACTIVE_IDS, prefix=active, count=ACTIVE_IDS)  # fmt: skip
         assert warm.non_2xx == 0 and warm.ok >= ACTIVE_IDS, (warm.ok, warm.non_2xx)
 
         qps = args.rate / CONCURRENCY
