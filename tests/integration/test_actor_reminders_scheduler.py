@@ -109,7 +109,7 @@ async def test_three_repetitions_fire_exactly_three_times(service: ReminderServi
     await service.create(rem("c-1", period="R3/PT0.5S"))
     await eventually(lambda: fires.count("c-1") == 3)
     times = [t for t, _ in fires.calls]
-    assert times[2] - times[0] == pytest.approx(1.0, abs=0.3)
+    assert times[2] - times[0] == pytest.approx(1.0, abs=0.5)
     await asyncio.sleep(1.5)
     assert fires.count("c-1") == 3
 
@@ -194,7 +194,7 @@ async def test_a_failed_fire_is_retried(service: ReminderService) -> None:
     await watching(service, "Cart", fires)
     await service.create(rem("c-1"))
     await eventually(lambda: fires.count("c-1") == 2, timeout=5)
-    assert fires.calls[1][0] - fires.calls[0][0] == pytest.approx(1.0, abs=0.4)  # the scheduler's 1 s
+    assert fires.calls[1][0] - fires.calls[0][0] == pytest.approx(1.0, abs=0.5)  # the scheduler's 1 s
     await asyncio.sleep(1.5)
     assert fires.count("c-1") == 2
 
