@@ -114,6 +114,17 @@ async def test_three_repetitions_fire_exactly_three_times(service: ReminderServi
     assert fires.count("c-1") == 3
 
 
+async def test_a_cron_period_fires_on_its_ticks(service: ReminderService) -> None:
+    fires = Fires()
+    await watching(service, "Cart", fires)
+    registered = rem("c-1", period="* * * * * *", data=b'"tick"')
+    await service.create(registered)
+    assert await service.get(ActorKey("Cart", "c-1"), "r") == registered
+    await eventually(lambda: fires.count("c-1") >= 3)
+    times = [t for t, _ in fires.calls]
+    assert times[2] - times[0] == pytest.approx(2.0, abs=0.6)  # one tick a second
+
+
 async def test_delete_stops_it(service: ReminderService) -> None:
     fires = Fires()
     await watching(service, "Cart", fires)

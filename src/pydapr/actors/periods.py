@@ -11,6 +11,10 @@ by the callers; this module only turns them into instants and intervals.
   repetitions-only periods fire once.
 - ``ttl``: Go or ISO 8601 duration counted from the due time, or an RFC 3339 time.
 
+One extension over daprd, which refuses them: a ``period`` may be a cron expression with seconds
+(``*/10 * * * * *``), a descriptor (``@hourly``) or ``@every 1m``, as the jobs API writes them; a
+cron reminder with no ``dueTime`` first fires at the expression's first tick, not at once.
+
 One extension over dapr/kit, whose ISO parser takes whole numbers only: the seconds of an ISO
 duration may have a fraction (``PT0.5S``), since Go durations (``500ms``) allow it anyway.
 """
@@ -21,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pydapr.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from pydapr.resources.durations import parse_duration
 
 __all__ = [
@@ -48,14 +53,19 @@ class Period:
     interval: float = 0.0
     months: int = 0
     repeats: int | None = None
+    cron: Schedule | None = None  # a cron expression or descriptor (the extension above)
 
     @property
     def recurring(self) -> bool:
         """Fires more than once (Dapr's ``ReminderPeriod.HasRepeats``)."""
+        if self.cron is not None:
+            return True
         return self.repeats not in (0, 1) and (self.months != 0 or self.interval > 0)
 
     def following(self, when: datetime) -> datetime:
-        """The firing after one at ``when`` (Go's ``AddDate`` then ``Add``)."""
+        """The firing after one at ``when`` (Go's ``AddDate`` then ``Add``; cron: its next tick)."""
+        if self.cron is not None:
+            return self.cron.next(when)
         return _add_months(when, self.months) + timedelta(seconds=self.interval)
 
 
@@ -173,6 +183,11 @@ def parse_period(text: str) -> Period:
             raise PeriodError("parse error: has zero repetitions")
         return Period(text, iso.seconds, iso.months, iso.repeats)
     seconds = _go_duration(text)
+    if seconds is None and (" " in text.strip() or text.startswith("@")):
+        try:
+            return Period(text, cron=parse_schedule(text))
+        except ScheduleError as exc:
+            raise PeriodError(f'parse error: invalid cron expression "{text}": {exc}') from None
     if seconds is None:
         raise PeriodError(f'parse error: unsupported duration format "{text}"')
     if seconds < 0:
@@ -210,6 +225,8 @@ def parse_times(
         parsed = parse_period(period)
     except PeriodError as exc:
         raise PeriodError(f"invalid {kind} period: {exc}") from None
+    if parsed.cron is not None and due_time == "":
+        due = parsed.cron.next(now)  # a cron schedule starts at its first tick
     expires = None
     if ttl != "":
         try:

@@ -88,7 +88,8 @@ def to_job(reminder: Reminder, times: ActorTimes) -> pb.Job:
         if period.months:
             # pydapr's scheduler, as Dapr's, repeats at a fixed interval; a month has none.
             raise PeriodError(f"unsupported period format: {period.value}")
-        job.schedule = _every(period.interval)
+        # A cron period goes to the scheduler as written (it reads the jobs API's cron).
+        job.schedule = period.value if period.cron is not None else _every(period.interval)
         if period.repeats is not None:
             job.repeats = period.repeats
         if times.expires is not None:

@@ -41,7 +41,7 @@ def test_period_parses(text: str, interval: float, months: int, repeats: int | N
 @pytest.mark.parametrize(
     "text",
     ["invalid", "R0", "R0/PT1S", "1", "P", "PT", "P1DT", "P1H", "PT1D", "R/PT1S", "Rx/PT1S", "pt1s",
-     "1s ", "P1.5D", "@every 1s", "0 * * * * *", "-1s"],
+     "1s ", "P1.5D", "-1s", "* * *", "@weekdays", "61 * * * * *"],
 )  # fmt: skip
 def test_period_refused(text: str) -> None:
     with pytest.raises(PeriodError):
@@ -165,3 +165,23 @@ def test_the_python_sdks_durations() -> None:
     assert parse_due_time("0h0m0s0ms0μs", NOW) == NOW
     assert parse_due_time("0h0m2s500ms0µs", NOW) == NOW + timedelta(seconds=2.5)
     assert parse_ttl("1h0m0s0ms0μs", NOW) == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize("text", ["@every 1s", "0 * * * * *", "*/10 * * * * *", "@hourly"])
+def test_cron_periods_are_accepted_as_the_jobs_api_writes_them(text: str) -> None:
+    period = parse_period(text)
+    assert period.cron is not None and period.recurring and period.value == text
+
+
+def test_a_cron_period_fires_on_its_ticks_and_starts_at_the_first_one() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 3, 500000, tzinfo=UTC)
+    times = parse_times("", "*/10 * * * * *", "", now=now)
+    assert times.due == datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)
+    assert times.period.following(times.due) == datetime(2026, 1, 1, 12, 0, 20, tzinfo=UTC)
+    # A due time given is kept: the first firing is then, the next ones on the ticks.
+    assert parse_times("1s", "*/10 * * * * *", "", now=now).due == now + timedelta(seconds=1)
+
+
+def test_a_bad_cron_period_names_the_expression() -> None:
+    with pytest.raises(PeriodError, match='invalid cron expression "61 \\* \\* \\* \\* \\*"'):
+        parse_period("61 * * * * *")
