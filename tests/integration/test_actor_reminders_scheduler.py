@@ -10,12 +10,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pydapr.actors import errors
-from pydapr.actors.contract import ActorKey, Reminder
+from pydapr.actors.contract import ActorKey, FailurePolicy, Reminder
 from pydapr.actors.reminders import ReminderService
 from pydapr.errors import DaprError
 from tests.integration.scheduler.harness import Schedulers, create_database, drop_database, schedulers
@@ -86,8 +87,10 @@ async def watching(svc: ReminderService, actor_type: str, fires: Fires) -> None:
 
 
 def rem(actor_id: str, *, due: str = "", period: str = "", ttl: str = "", data: bytes | None = None,
-        name: str = "r", actor_type: str = "Cart") -> Reminder:  # fmt: skip
-    return Reminder(ActorKey(actor_type, actor_id), name, due, period, ttl, data)
+        name: str = "r", actor_type: str = "Cart", failure_policy: FailurePolicy | None = None,
+        ) -> Reminder:  # fmt: skip
+    key = ActorKey(actor_type, actor_id)
+    return Reminder(key, name, due, period, ttl, data, failure_policy=failure_policy)
 
 
 async def test_fires_with_the_registered_data_and_strings(service: ReminderService) -> None:
@@ -208,6 +211,38 @@ async def test_a_failed_fire_is_retried(service: ReminderService) -> None:
     assert fires.calls[1][0] - fires.calls[0][0] == pytest.approx(1.0, abs=0.5)  # the scheduler's 1 s
     await asyncio.sleep(1.5)
     assert fires.count("c-1") == 2
+
+
+async def test_overwrite_false_refuses_an_existing_one_and_keeps_it(service: ReminderService) -> None:
+    first = rem("c-1", period="1h", data=b'"first"')
+    await service.create(first)
+    with pytest.raises(DaprError) as err:
+        await service.create(replace(first, data=b'"second"', overwrite=False))
+    assert (err.value.code, err.value.http_status) == ("ERR_ACTOR_REMINDER_ALREADY_EXISTS", 409)
+    stored = await service.get(ActorKey("Cart", "c-1"), "r")
+    assert stored is not None and stored.data == b'"first"'
+    await service.create(replace(first, name="other", overwrite=False))  # a new name is created
+    assert await service.get(ActorKey("Cart", "c-1"), "other") is not None
+
+
+async def test_a_drop_failure_policy_is_not_retried(service: ReminderService) -> None:
+    fires = Fires(lambda r, n: False)  # the app fails every attempt
+    await watching(service, "Cart", fires)
+    await service.create(rem("c-1", failure_policy=FailurePolicy(drop=True)))
+    await eventually(lambda: fires.count("c-1") == 1)
+    await asyncio.sleep(2.0)  # the default policy would have retried after 1 s
+    assert fires.count("c-1") == 1
+
+
+async def test_a_constant_failure_policy_sets_interval_and_retries(service: ReminderService) -> None:
+    fires = Fires(lambda r, n: False)
+    await watching(service, "Cart", fires)
+    await service.create(rem("c-1", failure_policy=FailurePolicy(interval=0.2, max_retries=2)))
+    await eventually(lambda: fires.count("c-1") == 3, timeout=5)  # the attempt and two retries
+    times = [t for t, _ in fires.calls]
+    assert times[2] - times[0] == pytest.approx(0.4, abs=0.3)
+    await asyncio.sleep(1.0)
+    assert fires.count("c-1") == 3
 
 
 async def test_a_raising_fire_is_retried(service: ReminderService) -> None:

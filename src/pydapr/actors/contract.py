@@ -75,9 +75,23 @@ class TimerFire:
 
 
 @dataclass(frozen=True, slots=True)
+class FailurePolicy:
+    """What the scheduler does when the app fails a reminder (Dapr's ``common.v1.JobFailurePolicy``):
+    ``drop`` it, or retry every ``interval`` seconds (None: the scheduler's default) up to
+    ``max_retries`` times (None: until it succeeds)."""
+
+    drop: bool = False
+    interval: float | None = None
+    max_retries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Reminder:
     """A reminder as registered: ``due_time``, ``period`` and ``ttl`` are kept as the user wrote
-    them (Go durations, ISO 8601 ``PT1S`` / ``R5/PT1S``, RFC 3339 times) and parsed by the service."""
+    them (Go durations, ISO 8601 ``PT1S`` / ``R5/PT1S``, RFC 3339 times) and parsed by the service.
+
+    ``overwrite`` False refuses to replace one of the same name (ERR_ACTOR_REMINDER_ALREADY_EXISTS);
+    it and ``failure_policy`` apply to the registration and are not returned by get/list."""
 
     key: ActorKey
     name: str
@@ -85,6 +99,8 @@ class Reminder:
     period: str = ""
     ttl: str = ""
     data: bytes | None = None
+    overwrite: bool = field(default=True, compare=False)
+    failure_policy: FailurePolicy | None = field(default=None, compare=False)
 
 
 class ActorAppTransport(Protocol):

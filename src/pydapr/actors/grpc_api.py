@@ -23,7 +23,15 @@ import grpc
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from pydapr.actors import errors as actor_errors
-from pydapr.actors.contract import ActorKey, Actors, InvokeRequest, InvokeResult, Reminder, StateOperation
+from pydapr.actors.contract import (
+    ActorKey,
+    Actors,
+    FailurePolicy,
+    InvokeRequest,
+    InvokeResult,
+    Reminder,
+    StateOperation,
+)
 from pydapr.actors.stream import ActorStreams
 from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError, ErrorKind
@@ -80,6 +88,27 @@ def _registered_data(data: bytes) -> bytes | None:
     if not data:
         return None
     return json.dumps(base64.b64encode(data).decode("ascii")).encode()
+
+
+def _registration_options(request: Any) -> dict[str, Any]:
+    """``overwrite`` and ``failure_policy`` of a RegisterActorReminderRequest, where the installed
+    protos have them (dapr 1.16's do not)."""
+    fields = request.DESCRIPTOR.fields_by_name
+    options: dict[str, Any] = {}
+    if "overwrite" in fields and request.HasField("overwrite"):
+        options["overwrite"] = request.overwrite
+    if "failure_policy" in fields and request.HasField("failure_policy"):
+        policy = request.failure_policy
+        if policy.HasField("drop"):
+            options["failure_policy"] = FailurePolicy(drop=True)
+        elif policy.HasField("constant"):
+            constant = policy.constant
+            interval = (
+                constant.interval.ToTimedelta().total_seconds() if constant.HasField("interval") else None
+            )
+            retries = constant.max_retries if constant.HasField("max_retries") else None
+            options["failure_policy"] = FailurePolicy(interval=interval, max_retries=retries)
+    return options
 
 
 def _packed(data: bytes | None) -> Any:
@@ -194,6 +223,7 @@ class ActorsGrpc:
                 period=request.period,
                 ttl=request.ttl,
                 data=_registered_data(request.data),
+                **_registration_options(request),
             )
         )
         return empty_pb2.Empty()

@@ -17,10 +17,11 @@ from pydapr.api.http.router import Router
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.invoke.block import method_from_path
 from pydapr.invoke.headers import HOP_BY_HOP
+from pydapr.resources.durations import parse_duration
 
 from . import errors as E
 from .api import ActorMethodError, ActorsAPI, check_name
-from .contract import ActorKey, InvokeRequest, InvokeResult, Reminder, StateOperation
+from .contract import ActorKey, FailurePolicy, InvokeRequest, InvokeResult, Reminder, StateOperation
 from .turns import REENTRANCY_HEADER
 
 BASE = "/v1.0/actors/{actorType}/{actorId}"
@@ -47,11 +48,45 @@ class _TimerBody(msgspec.Struct, forbid_unknown_fields=True):
     data: msgspec.Raw = _NULL
 
 
+class _Constant(msgspec.Struct, forbid_unknown_fields=True):
+    interval: str | None = None  # a protojson Duration ("1.5s") or a Go duration
+    maxRetries: int | None = msgspec.field(default=None, name="maxRetries")
+    max_retries: int | None = None
+
+
+class _FailurePolicyBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Dapr's ``common.v1.JobFailurePolicy`` in protojson: ``{"drop": {}}`` or
+    ``{"constant": {"interval": "1s", "maxRetries": 3}}``."""
+
+    drop: dict[str, Any] | None = None
+    constant: _Constant | None = None
+
+
 class _ReminderBody(msgspec.Struct, forbid_unknown_fields=True):
     dueTime: str = ""
     period: str = ""
     ttl: str = ""
     data: msgspec.Raw = _NULL
+    overwrite: bool = True
+    failure_policy: _FailurePolicyBody | None = None
+
+
+def _failure_policy(body: _FailurePolicyBody | None) -> FailurePolicy | None:
+    if body is None:
+        return None
+    if body.drop is not None:
+        return FailurePolicy(drop=True)
+    if body.constant is None:
+        raise errors.MALFORMED_REQUEST("failure_policy: neither drop nor constant is set")
+    constant = body.constant
+    interval = None
+    if constant.interval is not None:
+        try:
+            interval = parse_duration(constant.interval)
+        except ValueError as exc:
+            raise errors.MALFORMED_REQUEST(f"failure_policy.constant.interval: {exc}") from None
+    retries = constant.maxRetries if constant.maxRetries is not None else constant.max_retries
+    return FailurePolicy(interval=interval, max_retries=retries)
 
 
 _TRANSACTION: BodyDecoder[list[_Operation] | None] = BodyDecoder(list[_Operation] | None)
@@ -155,7 +190,16 @@ def register(router: Router, api: ActorsAPI) -> None:
     async def create_reminder(req: Request, params: dict[str, str]) -> Response:
         body = _decode(_REMINDER, req.body) or _ReminderBody()
         await api.register_reminder(
-            Reminder(_key(params), params["name"], body.dueTime, body.period, body.ttl, _raw(body.data))
+            Reminder(
+                _key(params),
+                params["name"],
+                body.dueTime,
+                body.period,
+                body.ttl,
+                _raw(body.data),
+                overwrite=body.overwrite,
+                failure_policy=_failure_policy(body.failure_policy),
+            )
         )
         return Response.empty(204)
 

@@ -98,6 +98,13 @@ def to_job(reminder: Reminder, times: ActorTimes) -> pb.Job:
                     f"reminder {reminder.key}{_SEP}{reminder.name} has already expired: TTL: {reminder.ttl}"
                 )
             job.ttl = _rfc3339(times.expires - _BEFORE)
+    policy = reminder.failure_policy
+    if policy is not None and policy.drop:
+        job.failure_policy.drop.SetInParent()
+    elif policy is not None:
+        job.failure_policy.constant.interval_seconds = -1.0 if policy.interval is None else policy.interval
+        if policy.max_retries is not None:
+            job.failure_policy.constant.max_retries = policy.max_retries
     stored = _Stored(
         reminder.key.actor_id, reminder.name, reminder.due_time, reminder.period, reminder.ttl, reminder.data
     )
@@ -155,9 +162,12 @@ class ReminderService:
         except PeriodError as exc:
             raise errors.REMINDER_CREATE(str(exc)) from None
         try:
-            # Registering again replaces the reminder and restarts its schedule, as in Dapr.
-            await self._client(reminder.key.actor_type).schedule(job, overwrite=True)
+            # Registering again replaces the reminder and restarts its schedule, as in Dapr,
+            # unless the registration says overwrite: false.
+            await self._client(reminder.key.actor_type).schedule(job, overwrite=reminder.overwrite)
         except grpc.aio.AioRpcError as err:
+            if err.code() == grpc.StatusCode.ALREADY_EXISTS:
+                raise errors.REMINDER_EXISTS(reminder.name) from None
             raise _rpc_error(errors.REMINDER_CREATE, err) from None
 
     async def get(self, key: ActorKey, name: str) -> Reminder | None:
