@@ -171,6 +171,10 @@ class PlacementListener(Protocol):
 
     async def on_unlock(self) -> None: ...
 
+    async def on_halt(self) -> None:
+        """Placement has been out of reach long enough that it may give this sidecar's actors to
+        others: deactivate every local activation now, without draining (daprd's HaltAll)."""
+
 
 class Placement(Protocol):
     """The sidecar's view of the placement tables (``pydapr.placement.client.PlacementClient``)."""

@@ -310,3 +310,8 @@ class ActorHost:
 
     async def on_unlock(self) -> None:
         self._unlocked.set()
+
+    async def on_halt(self) -> None:
+        await asyncio.gather(
+            *(self.deactivate(a.key) for a in list(self._active.values())), return_exceptions=True
+        )

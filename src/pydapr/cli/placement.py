@@ -119,7 +119,7 @@ async def _serve(options: dict[str, Any]) -> None:
               help="The lease's row (SQL) or key (Redis); one per placement cluster.")  # fmt: skip
 @click.option("--lease-ttl", type=str, default="3s", show_default=True,
               help="How long a dead leader's lease lasts before a standby takes over.")  # fmt: skip
-@click.option("--leader-grace", type=str, default="2s", show_default=True,
+@click.option("--leader-grace", type=str, default="3s", show_default=True,
               help="A new leader collects reports this long before its first round.")  # fmt: skip
 @click.option("--keepalive-timeout", type=str, default="5s", show_default=True,
               help="A sidecar silent this long (it reports every second) leaves the table.")  # fmt: skip

@@ -125,7 +125,9 @@ class LocalPlacement:
         except LeaseError as exc:
             raise RuntimeError(f"cannot open the placement lease {self.lease_path}: {exc}") from None
         self._store = store
-        leadership = Leadership(store, f"control-plane-{socket.gethostname()}-{os.getpid()}", grace=0.0)
+        # The default grace: after a control-plane restart the sidecars must resync before the first
+        # round, or the first one back would be given the actors the others still run.
+        leadership = Leadership(store, f"control-plane-{socket.gethostname()}-{os.getpid()}")
         service = PlacementService(leadership)
         self._server, bound = await start_server(service, self.host, self.port, any_port_if_taken=True)
         await leadership.start()

@@ -7,7 +7,13 @@ listeners and acknowledges lock and update only once every listener returned, so
 move on while a sidecar still runs calls or still hosts actors that move away.
 
 While the stream is down the client keeps its table (and a lock it holds) and tries every address,
-with backoff, until one answers as leader; it then reports again and the new leader resyncs it.
+with backoff, until one answers as leader; it then reports again and the new leader resyncs it, and
+the actors it hosts stay active. Only a short while: placement forgets a host whose stream broke
+after ``leave_grace`` (3 s) and a new leader builds its first table ``leader grace`` (3 s) after it
+took over, and from then on another sidecar may be given these actors. So, as daprd halts its
+actors when its placement stream closes, a client cut off for ``HALT_AFTER`` (2 s, less than
+either) drops its table and halts: every local activation is deactivated and lookups wait for the
+next table. A leader restart or hand-over that resyncs within 2 s loses no active actor.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 1.0
 CONNECT_TIMEOUT = 3.0
 API_LEVEL = 20  # Dapr's actor API level today; reported, not enforced
+HALT_AFTER = 2.0  # seconds without placement before the actors halt (see the module docstring)
 
 
 def placement_addresses(value: str | None) -> list[str]:
@@ -65,6 +72,7 @@ class PlacementClient:
         namespace: str,
         host_address: str,
         heartbeat: float = HEARTBEAT,
+        halt_after: float = HALT_AFTER,
     ) -> None:
         if not addresses:
             raise ValueError("at least one placement address is needed")
@@ -73,6 +81,8 @@ class PlacementClient:
         self.namespace = namespace
         self.host_address = host_address
         self.heartbeat = heartbeat
+        self.halt_after = halt_after
+        self._halt: asyncio.Task[None] | None = None
         _, _, port = host_address.rpartition(":")
         self._port = int(port) if port.isdigit() else 0
         self._entities: tuple[str, ...] = ()
@@ -127,6 +137,8 @@ class PlacementClient:
 
     async def close(self) -> None:
         self._closed = True
+        if self._halt is not None:
+            self._halt.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,8 +193,10 @@ class PlacementClient:
                     log.exception("placement stream to %s failed", address)
                     served = False
                 finally:
-                    self._connected = False
+                    was_connected, self._connected = self._connected, False
                     self._outbox = None
+                    if was_connected and not self._closed:
+                        self._halt = asyncio.create_task(self._halt_unless_back(), name="placement-halt")
                 if served:
                     self._leader_index = index
                     delay = BACKOFF_FIRST
@@ -211,6 +225,9 @@ class PlacementClient:
             outbox: asyncio.Queue[pb.Host] = asyncio.Queue()
             self._outbox = outbox
             self._connected = True
+            if self._halt is not None:
+                self._halt.cancel()
+                self._halt = None
             log.info("connected to placement %s", address)
             writer = asyncio.create_task(self._write(call, outbox))
             beat = asyncio.create_task(self._heartbeat(outbox))
@@ -225,6 +242,21 @@ class PlacementClient:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
             return True
+
+    async def _halt_unless_back(self) -> None:
+        await asyncio.sleep(self.halt_after)
+        if self._connected or self._closed or self._tables is None:
+            return
+        log.warning(
+            "placement out of reach for %gs: halting this sidecar's actors until it is back", self.halt_after
+        )
+        self._tables = None
+        self._open.clear()
+        for listener in list(self._listeners):
+            try:
+                await listener.on_halt()
+            except Exception:
+                log.exception("halting actors failed")
 
     async def _write(self, call: Any, outbox: asyncio.Queue[pb.Host]) -> None:
         while True:

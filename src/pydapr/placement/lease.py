@@ -223,7 +223,7 @@ class Leadership:
         *,
         ttl: float = 3.0,
         renew: float = 1.0,
-        grace: float = 2.0,
+        grace: float = 3.0,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.store = store

@@ -40,7 +40,7 @@ class PlacementService(pb_grpc.PlacementServicer):
         replication_factor: int = DEFAULT_REPLICATION_FACTOR,
         debounce: float = 0.2,
         ack_timeout: float = 70.0,  # above Dapr's default drain (60 s): on_update may drain calls
-        leave_grace: float = 1.0,
+        leave_grace: float = 3.0,
         keepalive_timeout: float = 5.0,
     ) -> None:
         self.leadership = leadership

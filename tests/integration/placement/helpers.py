@@ -35,6 +35,9 @@ class Recorder:
     async def on_unlock(self) -> None:
         self._record("unlock")
 
+    async def on_halt(self) -> None:
+        self._record("halt")
+
     def _record(self, event: str) -> None:
         self.events.append(event)
         self.shared.append((self.name, event))
