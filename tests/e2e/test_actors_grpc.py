@@ -249,11 +249,14 @@ def test_bad_input_over_grpc_gets_daprs_status_codes(
             stub.InvokeActor(
                 runtime.InvokeActorRequest(actor_type="NobodyHostsThis", actor_id="1", method="m"), timeout=30
             )
-        # Placement has no host for the type (after daprd's not-found retries): the facade's
-        # ERR_ACTOR_INVOKE_METHOD, naming the lookup that failed.
+        # Placement has no host for the type (after daprd's not-found retries): daprd's gRPC API
+        # answers the lookup's own status, FAILED_PRECONDITION ERR_ACTOR_NO_ADDRESS.
         _, reason = grpc_error(unknown_type.value)
-        assert reason == "ERR_ACTOR_INVOKE_METHOD"
-        assert "did not find address for actor" in (unknown_type.value.details() or "")  # type: ignore[attr-defined]
+        assert reason == "ERR_ACTOR_NO_ADDRESS"
+        assert unknown_type.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+        assert (unknown_type.value.details() or "").startswith(  # type: ignore[attr-defined]
+            "failed to lookup actor: did not find address for actor 'NobodyHostsThis||1'"
+        )
 
         bad_tx = runtime.ExecuteActorStateTransactionRequest(
             actor_type=TYPE,

@@ -86,6 +86,21 @@ class ActorMethodError(DaprError):
         self.result = result
 
 
+class LookupFailed(DaprError):
+    """No sidecar hosts the actor's type, after the built-in retries. The HTTP API answers daprd's
+    ``ERR_ACTOR_INVOKE_METHOD`` (500; daprd's type assertion misses the wrapped error); the gRPC
+    API answers the lookup's own ``ERR_ACTOR_NO_ADDRESS`` (FAILED_PRECONDITION), which grpc-go's
+    ``status.FromError`` finds inside it (``grpc_status``)."""
+
+    def __init__(self, cause: DaprError) -> None:
+        self.lookup_message = f"failed to lookup actor: {cause.message}"
+        super().__init__(E.INVOKE_METHOD, E.INVOKE_METHOD.template.format(self.lookup_message))
+        self.cause = cause
+
+    def grpc_status(self) -> DaprError:
+        return DaprError(self.cause.kind, self.lookup_message, self.cause.metadata)
+
+
 def check_name(what: str, value: str) -> None:
     """daprd's ValidateName: no empty names, no path separators or query characters."""
     if not value or not _NAME.match(value) or value in (".", ".."):
@@ -252,7 +267,7 @@ class ActorsAPI:
         try:
             return await self._not_found.run(until_hosted, deadline=deadline)
         except _NoHost as exc:
-            raise E.INVOKE_METHOD(f"failed to lookup actor: {exc.error.message}") from None
+            raise LookupFailed(exc.error) from None
         except (NotHostedHere, PeerMoved, PeerUnreachable, PolicyTimeout):
             raise E.INVOKE_METHOD(f"no sidecar took the call for actor {key} before its deadline") from None
 

@@ -23,6 +23,7 @@ import grpc
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from pydapr.actors import errors as actor_errors
+from pydapr.actors.api import LookupFailed
 from pydapr.actors.contract import (
     ActorKey,
     Actors,
@@ -165,6 +166,8 @@ class ActorsGrpc:
         call = InvokeRequest(_key(request), method, request.data, dict(request.metadata))
         try:
             result = await self.api.invoke(call)
+        except LookupFailed as err:
+            raise err.grpc_status() from None
         except DaprError as err:
             # An actor method that raised is not a gRPC error in daprd: the app's body is the
             # answer. The facade raises it carrying that answer (ActorMethodError.result).
