@@ -32,6 +32,7 @@ from .contract import (
     ActorAppTransport,
     ActorKey,
     ActorLocation,
+    EntityConfig,
     HostedTypes,
     InvokeRequest,
     InvokeResult,
@@ -132,6 +133,9 @@ class ActorsAPI:
         self._not_found = (resiliency or ResiliencyPolicies()).builtin(BuiltIn.ACTOR_NOT_FOUND)
         self._attached: ActorAppTransport | None = None
         self._http_hosted: tuple[HostedTypes, ActorAppTransport | None] | None = None
+        # Actor types the sidecar itself hosts (the workflow engine's), beside the app's.
+        self._internal: tuple[dict[str, EntityConfig], ActorAppTransport] | None = None
+        self._app: tuple[HostedTypes, ActorAppTransport | None] = (HostedTypes({}), None)
 
     # --- hosted types ---------------------------------------------------------------------------
 
@@ -141,7 +145,7 @@ class ActorsAPI:
         if self._attached is not None:
             # A callback stream attached before the app's config was read (a gRPC app dials as
             # soon as it is up): it keeps its types, now reported to placement and reminders too.
-            self._apply(self.host.hosted, self._attached)
+            self._apply(self._app[0], self._attached)
             return
         self._apply(hosted, transport)
 
@@ -153,7 +157,7 @@ class ActorsAPI:
         if self._attached is not transport:
             return
         self._attached = None
-        gone = set(self.host.hosted.entities)
+        gone = set(self.host.hosted.entities) - set(self._internal[0] if self._internal else ())
         previous = self._http_hosted or (HostedTypes({}), None)
         self._apply(*previous)
         # The stream is gone: its activations cannot be reached any more.
@@ -161,7 +165,26 @@ class ActorsAPI:
         task = asyncio.get_running_loop().create_task(self.host.deactivate_all(orphans))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
+    def host_internal(
+        self, entities: Mapping[str, EntityConfig], transport: ActorAppTransport | None
+    ) -> None:
+        """Actor types served by ``transport`` inside the sidecar (the workflow engine's), hosted
+        beside the app's types; an empty mapping stops hosting them."""
+        before = set(self._internal[0]) if self._internal else set()
+        self._internal = (dict(entities), transport) if entities and transport is not None else None
+        self._apply(*self._app)
+        gone = before - set(entities)
+        if gone:
+            task = asyncio.get_running_loop().create_task(self.host.deactivate_all(gone))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
     def _apply(self, hosted: HostedTypes, transport: ActorAppTransport | None) -> None:
+        self._app = (hosted, transport)
+        if self._internal is not None:
+            internal, inner = self._internal
+            app_types = dict(hosted.entities) if transport is not None else {}
+            hosted = HostedTypes({**app_types, **internal}, hosted.scan_interval)
+            transport = _TypeRouter(transport, inner, frozenset(internal))
         self.host.set_app(hosted, transport)
         types = sorted(hosted.entities) if transport is not None else []
         if self.placement is not None:
@@ -454,6 +477,37 @@ def _timer_times(key: ActorKey, name: str, due_time: str, period: str, ttl: str)
         return parse_times(due_time, period, ttl, kind="timer", key=f"{key}||{name}")
     except PeriodError as exc:
         raise E.TIMER_CREATE(exc) from None
+
+
+class _TypeRouter:
+    """The host's one transport when the sidecar hosts types of its own: those go to ``inner``,
+    the app's to ``app``."""
+
+    def __init__(
+        self, app: ActorAppTransport | None, inner: ActorAppTransport, types: frozenset[str]
+    ) -> None:
+        self.app = app
+        self.inner = inner
+        self.types = types
+
+    def _for(self, actor_type: str) -> ActorAppTransport:
+        if actor_type in self.types:
+            return self.inner
+        if self.app is None:
+            raise E.NO_APP_CHANNEL()
+        return self.app
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        return await self._for(request.key.actor_type).invoke(request)
+
+    async def reminder(self, key: ActorKey, fire: ReminderFire) -> None:
+        await self._for(key.actor_type).reminder(key, fire)
+
+    async def timer(self, key: ActorKey, fire: TimerFire) -> None:
+        await self._for(key.actor_type).timer(key, fire)
+
+    async def deactivate(self, key: ActorKey) -> None:
+        await self._for(key.actor_type).deactivate(key)
 
 
 def _owned(placement: Placement, key: ActorKey) -> bool:

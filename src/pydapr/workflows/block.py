@@ -1,0 +1,71 @@
+"""The workflow building block: the engine on the actor runtime, the worker pool, and their APIs
+(the durabletask ``TaskHubSidecarService`` and the Dapr gRPC workflow RPCs on the gRPC port, the
+``/v1.0*/workflows`` HTTP routes).
+
+As in daprd, workflows need the actor runtime: a placement, a scheduler and an actor state store.
+Without them the APIs answer; calls that need the actors answer the actor runtime's error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydapr.sidecar.block import BuildingBlock
+
+from .engine import WorkflowEngine
+from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    from pydapr.api.http.router import Router
+    from pydapr.sidecar.runtime import Runtime
+
+log = logging.getLogger("pydapr.workflows")
+
+
+class WorkflowsBlock(BuildingBlock):
+    name = "workflows"
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.pool = WorkerPool()
+        self._engine: WorkflowEngine | None = None
+
+    @property
+    def engine(self) -> WorkflowEngine:
+        # Built on first use: the actors block it stands on is built beside this one.
+        if self._engine is None:
+            actors: Any = next((b for b in self.runtime.blocks if b.name == "actors"), None)
+            if actors is None:
+                raise RuntimeError("the workflow block needs the actors block (pydapr.actors)")
+            self._engine = WorkflowEngine(
+                app_id=self.runtime.app_id,
+                namespace=self.runtime.namespace,
+                actors=actors.api,
+                state=actors.state,
+                pool=self.pool,
+            )
+            self.pool.add_listener(self._engine)
+        return self._engine
+
+    def register_http(self, router: Router) -> None:
+        from .http_api import register
+
+        register(router, self.engine, self.runtime.app_id)
+
+    def grpc_handler(self) -> object | None:
+        from .grpc_service import DaprWorkflowApi
+
+        api: object = DaprWorkflowApi(self.engine, self.runtime.app_id)
+        return api
+
+    def grpc_services(self) -> list[Callable[[Any], None]]:
+        from .grpc_service import task_hub_service
+
+        return [task_hub_service(self.engine, self.pool)]
+
+    async def stop(self) -> None:
+        self.pool.close()
+        if self._engine is not None:
+            await self._engine.close()

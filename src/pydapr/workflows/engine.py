@@ -1,0 +1,758 @@
+"""The workflow engine: the workflow and activity actors, and the ``Workflows`` facade the APIs call.
+
+How a workflow runs (contract.py says why on actors):
+
+- ``start`` calls the instance's workflow actor (``CreateWorkflowInstance``): its ``ExecutionStarted``
+  event is stored in the inbox, a ``keepalive`` reminder is registered, and a run is scheduled.
+- A run (actor method ``Run``, one turn) sends the worker the history and the inbox, stores what
+  the worker answered (``history.apply``) in one transaction, and only then carries out the effects:
+  activities (calls to the activity actor of the target app), durable timers (reminders on the
+  scheduler), child workflows (calls to the child's workflow actor), events to other instances,
+  the parent's notification. Results come back as inbox events (``AddWorkflowEvent``), each
+  deduplicated, so each is recorded exactly once however often it is delivered.
+- Nothing lost: whenever an activation of an instance first loads it from the store (after a
+  restart, a rebalance or idle deactivation) it carries out again every effect still pending
+  (activities not answered, timers not fired, children not finished, the parent not told); the
+  receivers deduplicate. The ``keepalive`` reminder (every ``KEEPALIVE``) wakes an unfinished
+  instance after a crash and re-sends its pending activities, so an activity whose sidecar died
+  runs again (at least once). Activities are not stored by the activity actor: the workflow's
+  history is the one record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from pydapr.actors.api import ActorMethodError, ActorsAPI
+from pydapr.actors.contract import (
+    ActorKey,
+    EntityConfig,
+    InvokeRequest,
+    InvokeResult,
+    Reminder,
+    ReminderFire,
+    Reminders,
+    TimerFire,
+)
+from pydapr.actors.state import ActorState
+from pydapr.errors import DaprError, ErrorKind
+from pydapr.workflows._proto import durabletask_pb2 as pb
+
+from . import errors as E
+from .contract import NoWorker, StartRequest, WorkerPool, activity_actor_type, workflow_actor_type
+from .history import Effects, Instance, apply, event, propagation, target_app
+from .store import InstanceStore
+
+log = logging.getLogger("pydapr.workflows")
+
+KEEPALIVE = "10s"  # how soon an unfinished instance is woken after a crash
+WORKER_WAIT = 5.0  # seconds a run waits for a worker before the keepalive tries again
+POLL = 0.5  # seconds between polls of an instance hosted by another sidecar
+IDLE = 600.0  # the internal actors' idle timeout
+DONE_MEMORY = 10_000  # activity runs remembered as done, so a re-sent one is not run twice
+
+
+class _Create(msgspec.Struct):
+    start: bytes
+    propagated: bytes | None = None
+
+
+class _Purge(msgspec.Struct):
+    recursive: bool = True
+    force: bool = False
+
+
+class _Execute(msgspec.Struct):
+    request: bytes
+    app: str  # the workflow's app, where the result goes
+
+
+class _TimerData(msgspec.Struct):
+    id: int
+    generation: int
+
+
+class WorkflowEngine:
+    """``Workflows`` (contract.py) and the internal actors' transport (``ActorAppTransport``)."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        namespace: str,
+        actors: ActorsAPI,
+        state: ActorState,
+        pool: WorkerPool,
+    ) -> None:
+        self.app_id = app_id
+        self.namespace = namespace
+        self.actors = actors
+        self.pool = pool
+        self.store = InstanceStore(state)
+        self.state = state
+        self.wf_type = workflow_actor_type(namespace, app_id)
+        self.activity_type = activity_actor_type(namespace, app_id)
+        self.instances: dict[str, Instance] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._run_pending: set[str] = set()
+        self._running: set[str] = set()
+        self._done: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._hosting = False
+        self._closed = False
+
+    # --- hosting ---------------------------------------------------------------------------------
+
+    def on_workers(self, connected: int) -> None:
+        """The internal types are hosted here only while a worker of the app is connected."""
+        want = connected > 0 and not self._closed
+        if want == self._hosting:
+            return
+        self._hosting = want
+        if not want:
+            # No worker: the instances go to a replica that has one (or wait for one here).
+            for instance_id in list(self.instances):
+                self.store.forget(ActorKey(self.wf_type, instance_id))
+            self.instances.clear()
+        entities = (
+            {
+                t: EntityConfig(t, idle_timeout=IDLE, drain_ongoing_call_timeout=5.0)
+                for t in (self.wf_type, self.activity_type)
+            }
+            if want
+            else {}
+        )
+        self.actors.host_internal(entities, self if want else None)
+        log.info(
+            "workflow worker %s: %s",
+            "connected" if want else "gone",
+            ", ".join(entities) or "no types hosted",
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._closed:
+            coro.close()
+            return
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("workflow task failed: %s", task.exception())
+
+    # --- calls to the internal actors --------------------------------------------------------------
+
+    async def _call(self, actor_type: str, actor_id: str, method: str, data: bytes = b"") -> bytes:
+        try:
+            result = await self.actors.invoke(InvokeRequest(ActorKey(actor_type, actor_id), method, data))
+        except ActorMethodError as exc:
+            raise _decode_error(exc.result) from None
+        return result.data
+
+    def _reminders(self) -> Reminders:
+        reminders = self.actors.reminders
+        if reminders is None:
+            raise E.NO_ACTORS(self.actors.reminders_problem)
+        return reminders
+
+    # --- the facade (contract.Workflows) --------------------------------------------------------------
+
+    async def start(self, request: StartRequest) -> str:
+        instance_id = request.instance_id or uuid.uuid4().hex
+        start = pb.ExecutionStartedEvent(name=request.name)
+        if request.version:
+            start.version.value = request.version
+        if request.input is not None:
+            start.input.value = request.input
+        start.workflowInstance.instanceId = instance_id
+        start.workflowInstance.executionId.value = uuid.uuid4().hex
+        if request.scheduled_start is not None:
+            start.scheduledStartTimestamp.FromDatetime(request.scheduled_start.astimezone(UTC))
+        if request.trace_parent:
+            start.parentTraceContext.traceParent = request.trace_parent
+            if request.trace_state:
+                start.parentTraceContext.traceState.value = request.trace_state
+        for k, v in request.tags.items():
+            start.tags[k] = v
+        body = _Create(event(executionStarted=start).SerializeToString())
+        await self._call(self.wf_type, instance_id, "CreateWorkflowInstance", msgspec.msgpack.encode(body))
+        return instance_id
+
+    async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
+        local = self.instances.get(instance_id)
+        if local is not None:
+            return local.state(payloads=payloads)
+        data = await self._call(self.wf_type, instance_id, "GetWorkflowMetadata", b"1" if payloads else b"0")
+        return pb.WorkflowState.FromString(data) if data else None
+
+    async def wait(
+        self, instance_id: str, *, completion: bool, payloads: bool = True, timeout: float | None = None
+    ) -> pb.WorkflowState | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            changed = self._changed.setdefault(instance_id, asyncio.Event())
+            changed.clear()
+            state = await self.get(instance_id, payloads=payloads)
+            if state is None:
+                return None
+            status = state.workflowStatus
+            if completion and status in _DONE_STATUSES:
+                return state
+            if not completion and status != pb.ORCHESTRATION_STATUS_PENDING:
+                return state
+            left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if left <= 0:
+                raise TimeoutError(f"workflow {instance_id} did not reach the status in time")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+
+    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
+        e = event(eventRaised=pb.EventRaisedEvent(name=name))
+        if data is not None:
+            e.eventRaised.input.value = data
+        await self._add(instance_id, e)
+
+    async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
+        e = event(executionTerminated=pb.ExecutionTerminatedEvent(recurse=recursive))
+        if output is not None:
+            e.executionTerminated.input.value = output
+        await self._add(instance_id, e)
+
+    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+        e = event(executionSuspended=pb.ExecutionSuspendedEvent())
+        if reason is not None:
+            e.executionSuspended.input.value = reason
+        await self._add(instance_id, e)
+
+    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+        e = event(executionResumed=pb.ExecutionResumedEvent())
+        if reason is not None:
+            e.executionResumed.input.value = reason
+        await self._add(instance_id, e)
+
+    async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+        data = await self._call(
+            self.wf_type, instance_id, "PurgeWorkflowState", msgspec.msgpack.encode(_Purge(recursive, force))
+        )
+        return int(data or b"0")
+
+    async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
+        data = await self._call(self.wf_type, instance_id, "GetHistory")
+        if not data:
+            return None
+        return [pb.HistoryEvent.FromString(b) for b in msgspec.msgpack.decode(data, type=list[bytes])]
+
+    async def list_instance_ids(
+        self, token: str | None, page_size: int | None
+    ) -> tuple[list[str], str | None]:
+        store = self.state.store
+        if store is None:
+            raise E.NO_ACTORS("no actor state store")
+        prefix = f"{self.app_id}||{self.wf_type}||"
+        ids: list[str] = []
+        next_token = token or ""
+        limit = page_size or 1000
+        while len(ids) < limit:
+            page = await store.list_keys(prefix, 1000, next_token)
+            ids += [k[len(prefix) : -len("||metadata")] for k in page.keys if k.endswith("||metadata")]
+            next_token = page.token
+            if not next_token:
+                break
+        return ids[:limit], (next_token or None)
+
+    async def _add(self, instance_id: str, e: pb.HistoryEvent, app: str | None = None) -> None:
+        actor_type = self.wf_type if app in (None, self.app_id) else workflow_actor_type(self.namespace, app)
+        await self._call(actor_type, instance_id, "AddWorkflowEvent", e.SerializeToString())
+
+    # --- the internal actors' transport ------------------------------------------------------------
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResult:
+        try:
+            if request.key.actor_type == self.activity_type:
+                if request.method != "Execute":
+                    raise E.NO_ACTORS(f"unknown activity actor method {request.method}")
+                self._execute(request.key, msgspec.msgpack.decode(request.data, type=_Execute))
+                return InvokeResult()
+            return InvokeResult(data=await self._workflow_method(request.key, request.method, request.data))
+        except DaprError as err:
+            body = msgspec.json.encode(
+                {"errorCode": err.code, "message": err.message, "grpc": err.grpc_status.value[0]}
+            )
+            return InvokeResult(data=body, status=err.http_status, error=True)
+
+    async def reminder(self, key: ActorKey, fire: ReminderFire) -> None:
+        if key.actor_type != self.wf_type:
+            return
+        instance = await self._load(key)
+        if instance is None or instance.terminal:
+            if fire.name == "keepalive":
+                with contextlib.suppress(Exception):
+                    await self._reminders().delete(key, "keepalive")
+            return
+        if fire.name == "keepalive":
+            # A crash may have lost an activity run anywhere: send the pending ones again.
+            self._carry_out(instance, Effects(activities=instance.pending_activities()))
+            if instance.inbox:
+                self._schedule_run(instance.instance_id)
+        elif fire.name.startswith("timer-") and fire.data:
+            data = msgspec.msgpack.decode(fire.data, type=_TimerData)
+            if data.generation != instance.generation:
+                return
+            created = next(
+                (e for e in instance.history if e.eventId == data.id and e.HasField("timerCreated")), None
+            )
+            if created is None:
+                return
+            fired = event(timerFired=pb.TimerFiredEvent(timerId=data.id))
+            fired.timerFired.fireAt.CopyFrom(created.timerCreated.fireAt)
+            await self._add_event(key, instance, fired)
+        else:  # "start": a scheduled start time came
+            self._schedule_run(instance.instance_id)
+
+    async def timer(self, key: ActorKey, fire: TimerFire) -> None:
+        return None
+
+    async def deactivate(self, key: ActorKey) -> None:
+        if key.actor_type == self.wf_type:
+            self.instances.pop(key.actor_id, None)
+            self.store.forget(key)
+
+    # --- the workflow actor --------------------------------------------------------------------------
+
+    async def _load(self, key: ActorKey) -> Instance | None:
+        instance = self.instances.get(key.actor_id)
+        if instance is not None:
+            return instance
+        instance = await self.store.load(key)
+        if instance is None:
+            return None
+        self.instances[key.actor_id] = instance
+        self._recover(instance)
+        return instance
+
+    def _recover(self, instance: Instance) -> None:
+        """First load in this activation: carry out again whatever may not have been done."""
+        if instance.terminal:
+            self._carry_out(instance, Effects(completed=True))
+            return
+        effects = Effects(
+            activities=instance.pending_activities(),
+            timers=instance.pending_timers(),
+            children=instance.pending_children(),
+        )
+        self._carry_out(instance, effects)
+        if instance.inbox:
+            self._schedule_run(instance.instance_id)
+
+    async def _workflow_method(self, key: ActorKey, method: str, data: bytes) -> bytes:
+        if method == "Run":
+            await self._run(key)
+            return b""
+        if method == "AddWorkflowEvent":
+            instance = await self._load(key)
+            if instance is None:
+                raise E.NO_SUCH_INSTANCE()
+            await self._add_event(key, instance, pb.HistoryEvent.FromString(data))
+            return b""
+        if method == "CreateWorkflowInstance":
+            await self._create(key, msgspec.msgpack.decode(data, type=_Create))
+            return b""
+        if method == "GetWorkflowMetadata":
+            instance = await self._load(key)
+            return b"" if instance is None else instance.state(payloads=data != b"0").SerializeToString()
+        if method == "GetHistory":
+            instance = await self._load(key)
+            if instance is None:
+                return b""
+            return msgspec.msgpack.encode([e.SerializeToString() for e in instance.history])
+        if method == "PurgeWorkflowState":
+            return str(await self._purge(key, msgspec.msgpack.decode(data, type=_Purge))).encode()
+        raise E.NO_ACTORS(f"unknown workflow actor method {method}")
+
+    async def _create(self, key: ActorKey, body: _Create) -> None:
+        start = pb.HistoryEvent.FromString(body.start)
+        existing = await self._load(key)
+        generation = 0
+        if existing is not None:
+            if _same_parent(existing, start):
+                # A recovered parent creating its child again: the child is there already.
+                if existing.terminal:
+                    self._carry_out(existing, Effects(completed=True))
+                return
+            if not existing.terminal:
+                raise E.ALREADY_EXISTS(key.actor_id)
+            generation = existing.generation + 1
+            await self._forget(key, existing)
+        instance = Instance(key.actor_id, inbox=[start], generation=generation, recovered=True)
+        if body.propagated:
+            instance.propagated = pb.PropagatedHistory.FromString(body.propagated)
+        await self.store.save(key, instance, rewrite=True)
+        self.instances[key.actor_id] = instance
+        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
+        self._schedule_run(key.actor_id)
+        self._notify(key.actor_id)
+
+    async def _add_event(self, key: ActorKey, instance: Instance, e: pb.HistoryEvent) -> None:
+        if instance.terminal:
+            return  # as daprd: accepted, and nothing runs any more
+        if instance.is_duplicate(e):
+            return
+        instance.inbox.append(e)
+        await self.store.save(key, instance)
+        self._schedule_run(instance.instance_id)
+        self._notify(instance.instance_id)
+
+    def _schedule_run(self, instance_id: str) -> None:
+        if instance_id in self._run_pending:
+            return
+        self._run_pending.add(instance_id)
+        self._spawn(self._run_later(instance_id))
+
+    async def _run_later(self, instance_id: str) -> None:
+        try:
+            await self._call(self.wf_type, instance_id, "Run")
+        except DaprError as err:
+            self._run_pending.discard(instance_id)
+            log.debug("workflow %s: run failed: %s", instance_id, err)
+
+    async def _run(self, key: ActorKey) -> None:
+        self._run_pending.discard(key.actor_id)
+        instance = await self._load(key)
+        if instance is None or instance.terminal or not instance.inbox:
+            return
+        start = instance.start_event()
+        if start is None:
+            return
+        if start.HasField("scheduledStartTimestamp") and not instance.history:
+            at = start.scheduledStartTimestamp.ToDatetime(tzinfo=UTC)
+            if at > datetime.now(UTC):
+                await self._reminders().create(
+                    Reminder(key, "start", due_time=at.isoformat().replace("+00:00", "Z"))
+                )
+                return
+        sent = [event(workflowStarted=pb.WorkflowStartedEvent()), *instance.inbox]
+        request = pb.WorkflowRequest(
+            instanceId=instance.instance_id, pastEvents=instance.history, newEvents=sent
+        )
+        request.executionId.CopyFrom(start.workflowInstance.executionId)
+        if instance.propagated is not None:
+            request.propagatedHistory.CopyFrom(instance.propagated)
+        try:
+            response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
+        except NoWorker:
+            log.debug("workflow %s: no worker answered; the keepalive tries again", instance.instance_id)
+            return
+        instance.inbox = []
+        effects = apply(instance, sent, response, self.app_id)
+        await self.store.save(key, instance, rewrite=effects.continued)
+        self._carry_out(instance, effects)
+        if instance.inbox:
+            self._schedule_run(instance.instance_id)
+        self._notify(instance.instance_id)
+
+    async def _purge(self, key: ActorKey, body: _Purge) -> int:
+        instance = await self._load(key)
+        if instance is None:
+            raise E.NO_SUCH_INSTANCE()
+        if not instance.terminal and not body.force:
+            raise E.NOT_COMPLETED(key.actor_id)
+        count = 1
+        if body.recursive:
+            for child in instance.children():
+                app = target_app(child.router if child.HasField("router") else None, self.app_id)
+                try:
+                    data = await self._call(
+                        workflow_actor_type(self.namespace, app),
+                        child.childWorkflowInstanceCreated.instanceId,
+                        "PurgeWorkflowState",
+                        msgspec.msgpack.encode(body),
+                    )
+                    count += int(data or b"0")
+                except DaprError as err:
+                    if err.kind is not E.NO_SUCH_INSTANCE and err.code != E.NO_SUCH_INSTANCE.code:
+                        raise
+        await self._forget(key, instance)
+        self._notify(key.actor_id)
+        return count
+
+    async def _forget(self, key: ActorKey, instance: Instance) -> None:
+        """Deletes an instance's state and reminders."""
+        await self.store.delete(key)
+        self.instances.pop(key.actor_id, None)
+        reminders = self._reminders()
+        names = ["keepalive", "start"] + [
+            f"timer-{instance.generation}-{e.eventId}" for e in instance.pending_timers()
+        ]
+        for name in names:
+            with contextlib.suppress(Exception):
+                await reminders.delete(key, name)
+
+    def _notify(self, instance_id: str) -> None:
+        changed = self._changed.get(instance_id)
+        if changed is not None:
+            changed.set()
+
+    # --- effects -------------------------------------------------------------------------------------
+
+    def _carry_out(self, instance: Instance, effects: Effects) -> None:
+        start = instance.start_event()
+        key = ActorKey(self.wf_type, instance.instance_id)
+        for e in effects.activities:
+            self._spawn(self._schedule_activity(instance, start, e))
+        for e in effects.timers:
+            self._spawn(self._create_timer(key, instance.generation, e))
+        for e in effects.children:
+            self._spawn(self._create_child(instance, start, e))
+        for d in effects.detached:
+            self._spawn(self._create_detached(d))
+        for router, target, e in effects.events:
+            self._spawn(self._send(target_app(router, self.app_id), target, e))
+        if effects.terminate_children:
+            for child in instance.pending_children():
+                terminated = event(executionTerminated=pb.ExecutionTerminatedEvent(recurse=True))
+                app = target_app(child.router if child.HasField("router") else None, self.app_id)
+                self._spawn(self._send(app, child.childWorkflowInstanceCreated.instanceId, terminated))
+        if effects.completed:
+            self._spawn(self._completed(key, instance, start))
+
+    async def _retry(self, what: str, call: Coroutine[Any, Any, Any] | None, factory: Any) -> None:
+        """Runs ``factory()`` until it succeeds, backing off to 2 s, for about a minute (then the
+        keepalive or the next activation carries the effect out again)."""
+        if call is not None:
+            call.close()
+        delay = 0.05
+        until = time.monotonic() + 60.0
+        while True:
+            try:
+                await factory()
+                return
+            except DaprError as err:
+                if err.code == E.NO_SUCH_INSTANCE.code or time.monotonic() > until:
+                    log.warning("workflow: %s failed: %s", what, err.message)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _schedule_activity(
+        self, instance: Instance, start: pb.ExecutionStartedEvent | None, e: pb.HistoryEvent
+    ) -> None:
+        scheduled = e.taskScheduled
+        request = pb.ActivityRequest(
+            name=scheduled.name, taskId=e.eventId, taskExecutionId=scheduled.taskExecutionId
+        )
+        if scheduled.HasField("version"):
+            request.version.CopyFrom(scheduled.version)
+        if scheduled.HasField("input"):
+            request.input.CopyFrom(scheduled.input)
+        request.workflowInstance.instanceId = instance.instance_id
+        if start is not None:
+            request.workflowInstance.executionId.CopyFrom(start.workflowInstance.executionId)
+        if scheduled.HasField("historyPropagationScope"):
+            propagated = propagation(instance, scheduled.historyPropagationScope, self.app_id)
+            if propagated is not None:
+                request.propagatedHistory.CopyFrom(propagated)
+        app = target_app(e.router if e.HasField("router") else None, self.app_id)
+        actor_id = f"{instance.instance_id}::{e.eventId}::{instance.generation}"
+        body = msgspec.msgpack.encode(_Execute(request.SerializeToString(), self.app_id))
+        await self._retry(
+            f"scheduling activity {scheduled.name} of {instance.instance_id}",
+            None,
+            lambda: self._call(activity_actor_type(self.namespace, app), actor_id, "Execute", body),
+        )
+
+    async def _create_timer(self, key: ActorKey, generation: int, e: pb.HistoryEvent) -> None:
+        at = e.timerCreated.fireAt.ToDatetime(tzinfo=UTC)
+        due = "0s" if at <= datetime.now(UTC) else at.isoformat().replace("+00:00", "Z")
+        reminder = Reminder(
+            key,
+            f"timer-{generation}-{e.eventId}",
+            due_time=due,
+            data=msgspec.msgpack.encode(_TimerData(e.eventId, generation)),
+        )
+        await self._retry(
+            f"creating timer of {key.actor_id}", None, lambda: self._reminders().create(reminder)
+        )
+
+    async def _create_child(
+        self, instance: Instance, start: pb.ExecutionStartedEvent | None, e: pb.HistoryEvent
+    ) -> None:
+        created = e.childWorkflowInstanceCreated
+        child = pb.ExecutionStartedEvent(name=created.name)
+        if created.HasField("version"):
+            child.version.CopyFrom(created.version)
+        if created.HasField("input"):
+            child.input.CopyFrom(created.input)
+        child.workflowInstance.instanceId = created.instanceId
+        child.workflowInstance.executionId.value = uuid.uuid4().hex
+        parent = child.parentInstance
+        parent.taskScheduledId = e.eventId
+        parent.appID = self.app_id
+        parent.workflowInstance.instanceId = instance.instance_id
+        if start is not None:
+            parent.name.value = start.name
+            parent.workflowInstance.executionId.CopyFrom(start.workflowInstance.executionId)
+        propagated = None
+        if created.HasField("historyPropagationScope"):
+            scope = propagation(instance, created.historyPropagationScope, self.app_id)
+            propagated = scope.SerializeToString() if scope is not None else None
+        body = msgspec.msgpack.encode(_Create(event(executionStarted=child).SerializeToString(), propagated))
+        app = target_app(e.router if e.HasField("router") else None, self.app_id)
+
+        async def create() -> None:
+            try:
+                await self._call(
+                    workflow_actor_type(self.namespace, app),
+                    created.instanceId,
+                    "CreateWorkflowInstance",
+                    body,
+                )
+            except DaprError as err:
+                if err.code != E.ALREADY_EXISTS.code or err.grpc_status != E.ALREADY_EXISTS.grpc_status:
+                    raise
+                # Another workflow holds that id: the parent sees the child fail.
+                failed = pb.HistoryEvent(eventId=-1)
+                failed.timestamp.GetCurrentTime()
+                failed.childWorkflowInstanceFailed.taskScheduledId = e.eventId
+                failed.childWorkflowInstanceFailed.failureDetails.errorType = "WorkflowAlreadyExists"
+                failed.childWorkflowInstanceFailed.failureDetails.errorMessage = err.message
+                await self._add(instance.instance_id, failed)
+
+        await self._retry(f"creating child workflow {created.instanceId}", None, create)
+
+    async def _create_detached(self, d: pb.CreateDetachedWorkflowAction) -> None:
+        request = StartRequest(
+            name=d.name,
+            instance_id=d.instanceId,
+            input=d.input.value if d.HasField("input") else None,
+            version=d.version.value if d.HasField("version") else None,
+            tags=dict(d.tags),
+        )
+        await self._retry(f"creating workflow {d.instanceId}", None, lambda: self.start(request))
+
+    async def _send(self, app: str, instance_id: str, e: pb.HistoryEvent) -> None:
+        await self._retry(f"sending an event to {instance_id}", None, lambda: self._add(instance_id, e, app))
+
+    async def _completed(
+        self, key: ActorKey, instance: Instance, start: pb.ExecutionStartedEvent | None
+    ) -> None:
+        with contextlib.suppress(Exception):
+            await self._reminders().delete(key, "keepalive")
+        if start is None or not start.HasField("parentInstance"):
+            return
+        done = instance.completed_event()
+        if done is None:
+            return
+        parent = start.parentInstance
+        e = pb.HistoryEvent(eventId=-1)
+        e.timestamp.GetCurrentTime()
+        if done.workflowStatus == pb.ORCHESTRATION_STATUS_COMPLETED:
+            e.childWorkflowInstanceCompleted.taskScheduledId = parent.taskScheduledId
+            if done.HasField("result"):
+                e.childWorkflowInstanceCompleted.result.CopyFrom(done.result)
+        else:
+            e.childWorkflowInstanceFailed.taskScheduledId = parent.taskScheduledId
+            details = e.childWorkflowInstanceFailed.failureDetails
+            if done.HasField("failureDetails"):
+                details.CopyFrom(done.failureDetails)
+            else:
+                details.errorType = "WorkflowTerminated"
+                details.errorMessage = f"child workflow {instance.instance_id} was terminated"
+        app = parent.appID if parent.HasField("appID") and parent.appID else self.app_id
+        await self._send(app, parent.workflowInstance.instanceId, e)
+
+    # --- the activity actor --------------------------------------------------------------------------
+
+    def _execute(self, key: ActorKey, body: _Execute) -> None:
+        run_id = key.actor_id
+        if run_id in self._running or run_id in self._done:
+            return  # sent again (recovery, keepalive) while running or just done
+        self._running.add(run_id)
+        self._spawn(self._run_activity(run_id, pb.ActivityRequest.FromString(body.request), body.app))
+
+    async def _run_activity(self, run_id: str, request: pb.ActivityRequest, app: str) -> None:
+        try:
+            while True:
+                try:
+                    response = await self.pool.run_activity(request, wait=WORKER_WAIT)
+                    break
+                except NoWorker:
+                    await asyncio.sleep(0.5)
+            e = pb.HistoryEvent(eventId=-1)
+            e.timestamp.GetCurrentTime()
+            if response.HasField("failureDetails"):
+                e.taskFailed.taskScheduledId = request.taskId
+                e.taskFailed.failureDetails.CopyFrom(response.failureDetails)
+                e.taskFailed.taskExecutionId = request.taskExecutionId
+            else:
+                e.taskCompleted.taskScheduledId = request.taskId
+                e.taskCompleted.taskExecutionId = request.taskExecutionId
+                if response.HasField("result"):
+                    e.taskCompleted.result.CopyFrom(response.result)
+            await self._send(app, request.workflowInstance.instanceId, e)
+            self._done[run_id] = None
+            while len(self._done) > DONE_MEMORY:
+                self._done.popitem(last=False)
+        finally:
+            self._running.discard(run_id)
+
+
+_DONE_STATUSES = frozenset(
+    {
+        pb.ORCHESTRATION_STATUS_COMPLETED,
+        pb.ORCHESTRATION_STATUS_FAILED,
+        pb.ORCHESTRATION_STATUS_TERMINATED,
+        pb.ORCHESTRATION_STATUS_CANCELED,
+    }
+)
+
+_KINDS: dict[str, ErrorKind] = {
+    k.code + str(k.grpc_status.value[0]): k
+    for k in (E.NO_SUCH_INSTANCE, E.ALREADY_EXISTS, E.NOT_COMPLETED, E.NO_ACTORS)
+}
+
+
+def _decode_error(result: InvokeResult) -> DaprError:
+    """The DaprError an internal actor answered (possibly on another sidecar)."""
+    try:
+        body = msgspec.json.decode(result.data)
+        code, message, grpc_code = body["errorCode"], body["message"], int(body.get("grpc", 13))
+    except Exception:
+        return E.NO_ACTORS(f"workflow actor failed: {result.data[:200]!r}")
+    kind = _KINDS.get(code + str(grpc_code))
+    if kind is None:
+        import grpc
+
+        status = next((s for s in grpc.StatusCode if s.value[0] == grpc_code), grpc.StatusCode.INTERNAL)
+        kind = ErrorKind(code, result.status, status, "{0}")
+    return DaprError(kind, message)
+
+
+def _same_parent(existing: Instance, start: pb.HistoryEvent) -> bool:
+    old = existing.start_event()
+    new = start.executionStarted
+    if old is None or not old.HasField("parentInstance") or not new.HasField("parentInstance"):
+        return False
+    return (
+        old.parentInstance.workflowInstance.instanceId == new.parentInstance.workflowInstance.instanceId
+        and old.parentInstance.taskScheduledId == new.parentInstance.taskScheduledId
+    )
