@@ -61,6 +61,7 @@ BLOCKS = (
     "pydapr.pubsub.block:PubSubBlock",  # Dapr reads /dapr/subscribe before probing input bindings
     "pydapr.bindings.block:BindingsBlock",
     "pydapr.actors.block:ActorsBlock",  # after state (the actor state store), before jobs, as daprd
+    "pydapr.workflows.block:WorkflowsBlock",  # on the actor runtime
     "pydapr.jobs.block:JobsBlock",
     "pydapr.crypto.block:CryptoBlock",
     "pydapr.conversation.block:ConversationBlock",
