@@ -154,17 +154,20 @@ def test_body_over_max_body_size_is_refused(procs: Processes) -> None:
     assert sidecar.alive
 
 
-def test_unimplemented_api_answers_cleanly(procs: Processes) -> None:
+def test_workflow_api_without_placement_answers_cleanly(procs: Processes) -> None:
+    # Workflows stand on the actor runtime, as in daprd: with no placement every workflow call
+    # answers the API's error naming the cause, and the sidecar stays up.
     sidecar = procs.sidecar("plain")
-    for path in (
-        "/v1.0-beta1/workflows/dapr/abc",
-        "/v1.0/workflows/dapr/abc",
-        "/v1.0/workflows/dapr/wf/start",
-        "/v1.0-alpha1/workflows/dapr/abc/terminate",
+    for method, path, code in (
+        ("GET", "/v1.0-beta1/workflows/dapr/abc", "ERR_GET_WORKFLOW"),
+        ("GET", "/v1.0/workflows/dapr/abc", "ERR_GET_WORKFLOW"),
+        ("POST", "/v1.0/workflows/dapr/wf/start", "ERR_START_WORKFLOW"),
+        ("POST", "/v1.0-alpha1/workflows/dapr/abc/terminate", "ERR_TERMINATE_WORKFLOW"),
     ):
-        status, _, body = call(sidecar.url + path, "POST" if path.endswith(("start", "terminate")) else "GET")
-        assert status == 501, path
-        assert as_json(body)["errorCode"] == "ERR_API_UNIMPLEMENTED", path
+        status, _, body = call(sidecar.url + path, method)
+        assert status == 500, path
+        assert as_json(body)["errorCode"] == code, path
+        assert "placement service is not configured" in as_json(body)["message"], path
     from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
     from pydapr.api.grpc.wire import runtime
@@ -172,9 +175,10 @@ def test_unimplemented_api_answers_cleanly(procs: Processes) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
         with pytest.raises(grpc.RpcError) as info:
             dapr_pb2_grpc.DaprStub(channel).GetWorkflowBeta1(
-                runtime.GetWorkflowRequest(instance_id="x"), timeout=5
+                runtime.GetWorkflowRequest(instance_id="x", workflow_component="dapr"), timeout=5
             )
-        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert info.value.code() == grpc.StatusCode.INTERNAL
+        assert "placement service is not configured" in (info.value.details() or "")
     assert sidecar.alive
 
 
