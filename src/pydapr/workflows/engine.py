@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -535,16 +535,14 @@ class WorkflowEngine:
         if effects.completed:
             self._spawn(self._completed(key, instance, start))
 
-    async def _retry(self, what: str, call: Coroutine[Any, Any, Any] | None, factory: Any) -> None:
-        """Runs ``factory()`` until it succeeds, backing off to 2 s, for about a minute (then the
+    async def _retry(self, what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
+        """Runs ``attempt()`` until it succeeds, backing off to 2 s, for about a minute (then the
         keepalive or the next activation carries the effect out again)."""
-        if call is not None:
-            call.close()
         delay = 0.05
         until = time.monotonic() + 60.0
         while True:
             try:
-                await factory()
+                await attempt()
                 return
             except DaprError as err:
                 if err.code == E.NO_SUCH_INSTANCE.code or time.monotonic() > until:
@@ -576,7 +574,6 @@ class WorkflowEngine:
         body = msgspec.msgpack.encode(_Execute(request.SerializeToString(), self.app_id))
         await self._retry(
             f"scheduling activity {scheduled.name} of {instance.instance_id}",
-            None,
             lambda: self._call(activity_actor_type(self.namespace, app), actor_id, "Execute", body),
         )
 
@@ -589,9 +586,7 @@ class WorkflowEngine:
             due_time=due,
             data=msgspec.msgpack.encode(_TimerData(e.eventId, generation)),
         )
-        await self._retry(
-            f"creating timer of {key.actor_id}", None, lambda: self._reminders().create(reminder)
-        )
+        await self._retry(f"creating timer of {key.actor_id}", lambda: self._reminders().create(reminder))
 
     async def _create_child(
         self, instance: Instance, start: pb.ExecutionStartedEvent | None, e: pb.HistoryEvent
@@ -637,7 +632,7 @@ class WorkflowEngine:
                 failed.childWorkflowInstanceFailed.failureDetails.errorMessage = err.message
                 await self._add(instance.instance_id, failed)
 
-        await self._retry(f"creating child workflow {created.instanceId}", None, create)
+        await self._retry(f"creating child workflow {created.instanceId}", create)
 
     async def _create_detached(self, d: pb.CreateDetachedWorkflowAction) -> None:
         request = StartRequest(
@@ -647,10 +642,10 @@ class WorkflowEngine:
             version=d.version.value if d.HasField("version") else None,
             tags=dict(d.tags),
         )
-        await self._retry(f"creating workflow {d.instanceId}", None, lambda: self.start(request))
+        await self._retry(f"creating workflow {d.instanceId}", lambda: self.start(request))
 
     async def _send(self, app: str, instance_id: str, e: pb.HistoryEvent) -> None:
-        await self._retry(f"sending an event to {instance_id}", None, lambda: self._add(instance_id, e, app))
+        await self._retry(f"sending an event to {instance_id}", lambda: self._add(instance_id, e, app))
 
     async def _completed(
         self, key: ActorKey, instance: Instance, start: pb.ExecutionStartedEvent | None
