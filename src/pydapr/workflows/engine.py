@@ -265,20 +265,23 @@ class WorkflowEngine:
     async def list_instance_ids(
         self, token: str | None, page_size: int | None
     ) -> tuple[list[str], str | None]:
+        """Ids in key order; the token is the offset of the next page. Every instance has one
+        ``metadata`` key, so the store's key listing (KEYS_LIKE) finds them."""
         store = self.state.store
         if store is None:
             raise E.NO_ACTORS("no actor state store")
         prefix = f"{self.app_id}||{self.wf_type}||"
         ids: list[str] = []
-        next_token = token or ""
-        limit = page_size or 1000
-        while len(ids) < limit:
-            page = await store.list_keys(prefix, 1000, next_token)
+        store_token = ""
+        while True:
+            page = await store.list_keys(prefix, 1000, store_token)
             ids += [k[len(prefix) : -len("||metadata")] for k in page.keys if k.endswith("||metadata")]
-            next_token = page.token
-            if not next_token:
+            store_token = page.token
+            if not store_token:
                 break
-        return ids[:limit], (next_token or None)
+        start = int(token) if token and token.isdigit() else 0
+        end = len(ids) if not page_size else start + page_size
+        return ids[start:end], (str(end) if end < len(ids) else None)
 
     async def _add(self, instance_id: str, e: pb.HistoryEvent, app: str | None = None) -> None:
         actor_type = self.wf_type if app in (None, self.app_id) else workflow_actor_type(self.namespace, app)
