@@ -252,11 +252,6 @@ def test_auto_approval(background: Background) -> None:
     assert "Requesting approval" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pydapr: a workflow whose patch check was removed is not reported STALLED (test8), and "
-    "part2's runtime does not finish the stalled workflows part1 left",
-)
 def test_versioning(background: Background) -> None:
     """versioning.py part1 then part2 on one app id, as the README runs them; part2's runtime
     finds the workflows part1 left stalled and finishes them."""

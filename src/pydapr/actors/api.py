@@ -91,14 +91,14 @@ class LookupFailed(DaprError):
     """No sidecar hosts the actor's type, after the built-in retries. The HTTP API answers daprd's
     ``ERR_ACTOR_INVOKE_METHOD`` (500; daprd's type assertion misses the wrapped error); the gRPC
     API answers the lookup's own ``ERR_ACTOR_NO_ADDRESS`` (FAILED_PRECONDITION), which grpc-go's
-    ``status.FromError`` finds inside it (``grpc_status``)."""
+    ``status.FromError`` finds inside it (``grpc_error``)."""
 
     def __init__(self, cause: DaprError) -> None:
         self.lookup_message = f"failed to lookup actor: {cause.message}"
         super().__init__(E.INVOKE_METHOD, E.INVOKE_METHOD.template.format(self.lookup_message))
         self.cause = cause
 
-    def grpc_status(self) -> DaprError:
+    def grpc_error(self) -> DaprError:
         return DaprError(self.cause.kind, self.lookup_message, self.cause.metadata)
 
 

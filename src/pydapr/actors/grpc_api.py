@@ -167,7 +167,7 @@ class ActorsGrpc:
         try:
             result = await self.api.invoke(call)
         except LookupFailed as err:
-            raise err.grpc_status() from None
+            raise err.grpc_error() from None
         except DaprError as err:
             # An actor method that raised is not a gRPC error in daprd: the app's body is the
             # answer. The facade raises it carrying that answer (ActorMethodError.result).

@@ -117,16 +117,25 @@ class RedisStateStore(StateStore):
             raise ComponentConfigError(metadata.name, "redisHost", f"must be host:port, got {host_port!r}")
         default_ttl = metadata.get_int("ttlInSeconds", 0)
         self._default_ttl = default_ttl if default_ttl > 0 else None
-        self._client = aioredis.Redis(
+        # A blocking pool, as go-redis's (Dapr's poolSize / poolTimeout): a burst of more calls
+        # than connections waits for one instead of failing with "Too many connections".
+        tls: dict[str, Any] = (
+            {"connection_class": aioredis.SSLConnection} if metadata.get_bool("enableTLS", False) else {}
+        )
+        pool = aioredis.BlockingConnectionPool(
             host=host,
             port=int(port),
             db=metadata.get_int("redisDB", 0),
             username=metadata.get("redisUsername") or None,
             password=metadata.get("redisPassword") or None,
-            ssl=metadata.get_bool("enableTLS", False),
             socket_timeout=codec.parse_duration(metadata.get("timeout") or "30s"),
             socket_connect_timeout=codec.parse_duration(metadata.get("dialTimeout") or "5s"),
+            max_connections=max(1, metadata.get_int("poolSize", 100)),
+            timeout=codec.parse_duration(metadata.get("poolTimeout") or "5s"),
+            **tls,
         )
+        self._pool = pool
+        self._client = aioredis.Redis(connection_pool=pool)
         self._write = self._client.register_script(_WRITE)
         self._read = self._client.register_script(_READ)
         await self._client.ping()
@@ -135,6 +144,7 @@ class RedisStateStore(StateStore):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            await self._pool.disconnect()  # a pool handed to Redis() is the caller's to close
 
     @property
     def _c(self) -> aioredis.Redis:

@@ -465,6 +465,19 @@ class WorkflowEngine:
         except NoWorker:
             log.debug("workflow %s: no worker answered; the keepalive tries again", instance.instance_id)
             return
+        stall = _stall(instance, response)
+        if stall is not None:
+            # Nothing of the turn is applied; the inbox is kept, so a worker with the right code
+            # (the keepalive runs the instance again) picks it up where it stalled, as in daprd.
+            if not instance.stalled():
+                reason, description = stall
+                instance.history.append(
+                    event(executionStalled=pb.ExecutionStalledEvent(reason=reason, description=description))  # type: ignore[arg-type]
+                )
+                await self.store.save(key, instance)
+                log.warning("workflow %s stalled: %s", instance.instance_id, description)
+            self._notify(instance.instance_id)
+            return
         instance.inbox = []
         effects = apply(instance, sent, response, self.app_id)
         await self.store.save(key, instance, rewrite=effects.continued)
@@ -743,6 +756,25 @@ def _decode_error(result: InvokeResult) -> DaprError:
         status = next((s for s in grpc.StatusCode if s.value[0] == grpc_code), grpc.StatusCode.INTERNAL)
         kind = ErrorKind(code, result.status, status, "{0}")
     return DaprError(kind, message)
+
+
+def _stall(instance: Instance, response: pb.WorkflowResponse) -> tuple[int, str] | None:
+    """Why the worker's answer cannot be applied (daprd's stalled workflows): it does not know the
+    workflow's version, or its code no longer checks a patch an earlier turn recorded."""
+    for action in response.actions:
+        if action.HasField("workflowVersionNotAvailable"):
+            return pb.VERSION_NOT_AVAILABLE, "the workflow version is not available on the worker"
+    recorded = {
+        patch
+        for e in instance.history
+        if e.HasField("workflowStarted") and e.workflowStarted.HasField("version")
+        for patch in e.workflowStarted.version.patches
+    }
+    reported = set(response.version.patches) if response.HasField("version") else set()
+    missing = recorded - reported
+    if missing:
+        return pb.PATCH_MISMATCH, f"patches {sorted(missing)} were applied before but are not now"
+    return None
 
 
 def _same_parent(existing: Instance, start: pb.HistoryEvent) -> bool:
