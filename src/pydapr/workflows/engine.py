@@ -421,7 +421,8 @@ class WorkflowEngine:
         if instance.is_duplicate(e):
             return
         instance.inbox.append(e)
-        await self.store.save(key, instance)
+        if e.WhichOneof("eventType") not in _RECOVERABLE:
+            await self.store.save(key, instance)
         self._schedule_run(instance.instance_id)
         self._notify(instance.instance_id)
 
@@ -726,6 +727,19 @@ class WorkflowEngine:
         finally:
             self._running.discard(run_id)
 
+
+# Results the history can ask for again: an activity not answered runs again, a timer not fired is
+# set again, a child re-sends its end (``_recover``). They wait in memory for the next run, which
+# stores them with its history: one write per run instead of one more per result.
+_RECOVERABLE = frozenset(
+    {
+        "taskCompleted",
+        "taskFailed",
+        "timerFired",
+        "childWorkflowInstanceCompleted",
+        "childWorkflowInstanceFailed",
+    }
+)
 
 _DONE_STATUSES = frozenset(
     {
