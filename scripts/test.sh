@@ -26,8 +26,8 @@ if [ "$(cat "$LOWEST/.constraints.sha256" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$LOWEST"
   python3 -m venv "$LOWEST"
   install "$LOWEST" -q --upgrade pip
-  # Before 1.19 the SDK's grpc/fastapi/flask extensions are separate packages (pinned in the file).
-  install "$LOWEST" -q -c constraints/lowest.txt -e '.[test]' dapr-ext-grpc dapr-ext-fastapi flask-dapr
+  # Before 1.19 the SDK's grpc/fastapi/flask/workflow extensions are separate packages (pinned in the file).
+  install "$LOWEST" -q -c constraints/lowest.txt -e '.[test]' dapr-ext-grpc dapr-ext-fastapi flask-dapr dapr-ext-workflow
   echo "$stamp" >"$LOWEST/.constraints.sha256"
 fi
 
@@ -48,6 +48,6 @@ if [ $# -eq 0 ]; then
     tests/e2e/test_state_sdk.py tests/e2e/test_jobs_sdk.py tests/e2e/test_lock_sdk.py \
     tests/e2e/test_secrets_sdk.py tests/e2e/test_configuration_sdk.py tests/e2e/test_bindings_sdk.py \
     tests/e2e/test_bindings_grpc.py tests/e2e/test_crypto_sdk.py tests/e2e/test_invoke.py \
-    tests/e2e/test_sidecar.py || status=$?
+    tests/e2e/test_sidecar.py tests/e2e/test_workflows_sdk_basics.py || status=$?
 fi
 exit $status
