@@ -32,7 +32,6 @@ from typing import Protocol
 
 from pydapr.workflows._proto import durabletask_pb2 as pb
 
-WORKFLOW_COMPONENT = "dapr"  # the only workflow component name daprd accepts in its APIs
 MAX_INSTANCE_ID_LENGTH = 64  # Dapr rejects longer instance ids over its workflow APIs
 
 

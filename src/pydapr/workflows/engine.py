@@ -22,7 +22,6 @@ How a workflow runs (contract.py says why on actors):
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -50,7 +49,7 @@ from pydapr.workflows._proto import durabletask_pb2 as pb
 
 from . import errors as E
 from .contract import NoWorker, StartRequest, WorkerPool, activity_actor_type, workflow_actor_type
-from .history import Effects, Instance, apply, event, propagation, target_app
+from .history import TERMINAL, Effects, Instance, apply, event, propagation, target_app
 from .store import InstanceStore
 
 log = logging.getLogger("pydapr.workflows")
@@ -59,7 +58,6 @@ KEEPALIVE = "10s"  # how soon an unfinished instance is woken after a crash
 WORKER_WAIT = 5.0  # seconds a run waits for a worker before the keepalive tries again
 POLL = 0.5  # seconds between polls of an instance hosted by another sidecar
 IDLE = 600.0  # the internal actors' idle timeout
-DONE_MEMORY = 10_000  # activity runs remembered as done, so a re-sent one is not run twice
 
 
 class _Create(msgspec.Struct):
@@ -106,7 +104,6 @@ class WorkflowEngine:
         self._changed: dict[str, asyncio.Event] = {}
         self._run_pending: set[str] = set()
         self._running: set[str] = set()
-        self._done: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._hosting = False
         self._closed = False
@@ -216,7 +213,7 @@ class WorkflowEngine:
             if state is None:
                 return None
             status = state.workflowStatus
-            if completion and status in _DONE_STATUSES:
+            if completion and status in TERMINAL:
                 return state
             if not completion and status != pb.ORCHESTRATION_STATUS_PENDING:
                 return state
@@ -406,7 +403,7 @@ class WorkflowEngine:
                 raise E.ALREADY_EXISTS(key.actor_id)
             generation = existing.generation + 1
             await self._forget(key, existing)
-        instance = Instance(key.actor_id, inbox=[start], generation=generation, recovered=True)
+        instance = Instance(key.actor_id, inbox=[start], generation=generation)
         if body.propagated:
             instance.propagated = pb.PropagatedHistory.FromString(body.propagated)
         await self.store.save(key, instance, rewrite=True)
@@ -696,8 +693,11 @@ class WorkflowEngine:
 
     def _execute(self, key: ActorKey, body: _Execute) -> None:
         run_id = key.actor_id
-        if run_id in self._running or run_id in self._done:
-            return  # sent again (recovery, keepalive) while running or just done
+        if run_id in self._running:
+            # Sent again (recovery, keepalive) while it runs. Once its result is in the workflow's
+            # inbox it is no longer pending and is not sent again; a result lost with an unstored
+            # inbox makes it pending again, and then it must run again.
+            return
         self._running.add(run_id)
         self._spawn(self._run_activity(run_id, pb.ActivityRequest.FromString(body.request), body.app))
 
@@ -721,9 +721,6 @@ class WorkflowEngine:
                 if response.HasField("result"):
                     e.taskCompleted.result.CopyFrom(response.result)
             await self._send(app, request.workflowInstance.instanceId, e)
-            self._done[run_id] = None
-            while len(self._done) > DONE_MEMORY:
-                self._done.popitem(last=False)
         finally:
             self._running.discard(run_id)
 
@@ -738,15 +735,6 @@ _RECOVERABLE = frozenset(
         "timerFired",
         "childWorkflowInstanceCompleted",
         "childWorkflowInstanceFailed",
-    }
-)
-
-_DONE_STATUSES = frozenset(
-    {
-        pb.ORCHESTRATION_STATUS_COMPLETED,
-        pb.ORCHESTRATION_STATUS_FAILED,
-        pb.ORCHESTRATION_STATUS_TERMINATED,
-        pb.ORCHESTRATION_STATUS_CANCELED,
     }
 )
 

@@ -32,12 +32,6 @@ INSTANCE_ID_INVALID = ErrorKind(
     S.INVALID_ARGUMENT,
     "workflow instance ID '{0}' is invalid: only alphanumeric and underscore characters are allowed",
 )
-COMPONENT_NOT_FOUND = ErrorKind(
-    "ERR_WORKFLOW_COMPONENT_NOT_FOUND", 400, S.INVALID_ARGUMENT, "workflow component '{0}' does not exist"
-)
-COMPONENT_MISSING = ErrorKind(
-    "ERR_WORKFLOW_COMPONENT_MISSING", 400, S.INVALID_ARGUMENT, "no workflow component was provided"
-)
 INSTANCE_ID_MISSING = ErrorKind(
     "ERR_INSTANCE_ID_PROVIDED_MISSING", 400, S.INVALID_ARGUMENT, "no instance ID was provided"
 )

@@ -55,8 +55,6 @@ class Instance:
     propagated: pb.PropagatedHistory | None = None  # what the parent passed on (history propagation)
     created: float = 0.0
     updated: float = 0.0
-    # In memory only: work this activation already handed out (see engine.recover)
-    recovered: bool = False
 
     # --- what the instance is --------------------------------------------------------------------
 
