@@ -20,6 +20,7 @@ from google.protobuf import empty_pb2
 
 from pydapr import DAPR_COMPAT_VERSION, errors
 from pydapr.api.grpc.wire import runtime
+from pydapr.api.http import openapi
 from pydapr.http.messages import Request, Response
 from pydapr.sidecar.block import BuildingBlock
 
@@ -140,6 +141,7 @@ class MetadataBlock(BuildingBlock):
         router.add("GET", "/v1.0/metadata", self._get_metadata)
         router.add("PUT", "/v1.0/metadata/{key}", self._put_metadata)
         router.add(("POST", "PUT"), "/v1.0/shutdown", self._shutdown)
+        router.add("GET", openapi.ROUTE, self._openapi)
 
     async def _healthz(self, req: Request, params: dict[str, str]) -> Response:
         if req.query:
@@ -164,6 +166,9 @@ class MetadataBlock(BuildingBlock):
             raise errors.METADATA_KEY_INVALID()
         self.extended[key] = req.body.decode("utf-8", "replace")
         return Response.empty(204)
+
+    async def _openapi(self, req: Request, params: dict[str, str]) -> Response:
+        return Response.json(openapi.document_json())
 
     async def _shutdown(self, req: Request, params: dict[str, str]) -> Response:
         self.runtime.request_shutdown()

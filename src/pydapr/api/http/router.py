@@ -32,6 +32,8 @@ class Router:
     def __init__(self, serves: Callable[[str], bool] | None = None) -> None:
         self._root = _Node()
         self._serves = serves
+        # (verb, pattern) in the order added, for the OpenAPI document's coverage test.
+        self._routes: list[tuple[str, str]] = []
 
     def serves(self, pattern: str) -> bool:
         return self._serves is None or self._serves(pattern)
@@ -40,6 +42,7 @@ class Router:
         if self._serves is not None and not self._serves(pattern):
             return
         verbs = [methods] if isinstance(methods, str) else list(methods)
+        self._routes.extend((verb, pattern) for verb in verbs)
         node = self._root
         segments = [s for s in pattern.strip("/").split("/") if s]
         for i, seg in enumerate(segments):
@@ -63,6 +66,10 @@ class Router:
                 node = node.literals.setdefault(seg, _Node())
         for verb in verbs:
             node.handlers[verb] = handler
+
+    def routes(self) -> list[tuple[str, str]]:
+        """Every (verb, pattern) served, as added; ``*`` is any verb."""
+        return list(self._routes)
 
     def match(self, method: str, path: str) -> tuple[RouteHandler, dict[str, str]] | None:
         """Find the handler for ``path``; None when no route matches the path at all.
