@@ -104,6 +104,13 @@ DIRECT_INVOKE_NO_APP_ID = ErrorKind(
     S.NOT_FOUND,
     "failed getting app id either from the URL path or the header dapr-app-id",
 )
+# The callee's access control refused the caller (daprd: 403 over HTTP, PermissionDenied over gRPC).
+DIRECT_INVOKE_FORBIDDEN = ErrorKind(
+    "ERR_DIRECT_INVOKE",
+    403,
+    S.PERMISSION_DENIED,
+    "failed to invoke, id: {0}, err: rpc error: code = PermissionDenied desc = {1}",
+)
 DIRECT_INVOKE_METHOD = ErrorKind("ERR_DIRECT_INVOKE", 404, S.NOT_FOUND, "invalid method name")
 DIRECT_INVOKE_NOT_READY = ErrorKind("ERR_DIRECT_INVOKE", 500, S.INTERNAL, "invoke API is not ready")
 APP_CHANNEL_NIL = ErrorKind("ERR_APP_CHANNEL_NIL", 500, S.INTERNAL, "app channel is not initialized")

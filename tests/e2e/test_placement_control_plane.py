@@ -15,6 +15,10 @@ import pytest
 from pydapr.actors.contract import ActorKey
 from pydapr.controlplane import status, stop
 from pydapr.placement.client import PlacementClient
+from pydapr.security.identity import WorkloadIdentity
+from pydapr.security.mtls import Mtls
+from pydapr.security.spiffe import PLACEMENT_APP_ID, SpiffeId
+from pydapr.sentry.client import sentry_signer
 from tests.e2e.harness import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -71,11 +75,24 @@ def test_run_wires_sidecars_to_the_control_planes_placement(tmp_path: Path) -> N
         assert run(tmp_path, env, "unplaced", "--placement-host-address", "") == ""
 
         async def tables() -> None:
+            # The control plane's placement takes mTLS only: each client gets its certificate from
+            # the control plane's Sentry, as a sidecar does.
+            assert control_plane.sentry_address is not None and control_plane.trust_anchors_file is not None
+            anchors = control_plane.trust_anchors_file.read_bytes()
             hosts = ["127.0.0.1:7001", "127.0.0.1:7002"]
-            clients = [
-                PlacementClient([address], app_id=f"a{i}", namespace="default", host_address=h)
-                for i, h in enumerate(hosts)
-            ]
+            clients = []
+            for i, h in enumerate(hosts):
+                identity = WorkloadIdentity(
+                    SpiffeId("public", "default", f"a{i}"),
+                    sentry_signer(control_plane.sentry_address, anchors, "default"),
+                )
+                await identity.start()
+                channels = Mtls(identity, "default").control_plane_channels(PLACEMENT_APP_ID)
+                clients.append(
+                    PlacementClient(
+                        [address], app_id=f"a{i}", namespace="default", host_address=h, open_channel=channels
+                    )
+                )
             for c in clients:
                 c.set_hosted(["e2e-actor"])
                 await c.start()

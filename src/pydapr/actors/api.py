@@ -242,7 +242,7 @@ class ActorsAPI:
                 metadata=dict(request.metadata),
                 timeout=left,
             )
-            return await self.peers.send(location.address, "invoke", envelope)
+            return await self.peers.send(location.address, "invoke", envelope, location.app_id)
 
         return await self._owner_call(placement, request.key, deadline, local, remote)
 
@@ -317,7 +317,7 @@ class ActorsAPI:
                 period=reminder.period,
                 timeout=left,
             )
-            return await self.peers.send(location.address, "reminder", envelope)
+            return await self.peers.send(location.address, "reminder", envelope, location.app_id)
 
         try:
             await self._owner_call(placement, reminder.key, deadline, local, remote)
@@ -374,7 +374,7 @@ class ActorsAPI:
                 callback=callback,
                 timeout=left,
             )
-            return await self.peers.send(location.address, "timer", envelope)
+            return await self.peers.send(location.address, "timer", envelope, location.app_id)
 
         try:
             await self._owner_call(placement, key, time.monotonic() + DEFAULT_CALL_TIMEOUT, local, remote)
@@ -396,7 +396,7 @@ class ActorsAPI:
         async def remote(location: ActorLocation, left: float) -> InvokeResult:
             assert self.peers is not None
             envelope = Envelope(key.actor_type, key.actor_id, name=name, timeout=left)
-            return await self.peers.send(location.address, "timer-delete", envelope)
+            return await self.peers.send(location.address, "timer-delete", envelope, location.app_id)
 
         await self._owner_call(placement, key, time.monotonic() + DEFAULT_CALL_TIMEOUT, local, remote)
 

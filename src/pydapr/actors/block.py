@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pydapr.http.messages import Request, Response
+from pydapr.security.spiffe import PLACEMENT_APP_ID, SCHEDULER_APP_ID
 from pydapr.sidecar.block import BuildingBlock
 
 from .api import ActorsAPI
@@ -64,7 +65,7 @@ class ActorsBlock(BuildingBlock):
             host=self.host,
             state=self.state,
             placement=None,
-            peers=PeerClient(runtime.http_client, self.app_id),
+            peers=PeerClient(runtime.http_client, self.app_id, self.namespace, runtime.mtls),
             pipeline=runtime.pipeline,
             resiliency=runtime.resiliency,
         )
@@ -153,9 +154,14 @@ class ActorsBlock(BuildingBlock):
     def _placement_client(self) -> Placement:
         from pydapr.placement.client import PlacementClient
 
-        address = f"127.0.0.1:{self.runtime.internal_port}"
+        runtime = self.runtime
+        address = f"{runtime.advertise_host}:{runtime.internal_port}"
         client: Placement = PlacementClient(
-            self.addresses, app_id=self.app_id, namespace=self.namespace, host_address=address
+            self.addresses,
+            app_id=self.app_id,
+            namespace=self.namespace,
+            host_address=address,
+            open_channel=runtime.control_plane_channels(PLACEMENT_APP_ID),
         )
         return client
 
@@ -170,7 +176,15 @@ class ActorsBlock(BuildingBlock):
                 self.api.reminders_problem = "no scheduler: reminders are not available in this pydapr"
                 return None
             raise
-        service: Reminders = module.ReminderService(self.scheduler, self.namespace, self.app_id)
+        service: Reminders = module.ReminderService(
+            self.scheduler,
+            self.namespace,
+            self.app_id,
+            self.runtime.control_plane_channels(SCHEDULER_APP_ID),
+        )
+        mtls = self.runtime.mtls
+        if mtls is not None:
+            mtls.on_rotate(lambda _: service.renew_channels())  # type: ignore[attr-defined]
         return service
 
     async def stop(self) -> None:

@@ -14,6 +14,8 @@ Service invocation never uses these paths (app methods are not sent under ``/__p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
 import msgspec
 
@@ -22,6 +24,9 @@ from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpCli
 from pydapr.http.messages import Headers, Response
 
 from .contract import InvokeResult
+
+if TYPE_CHECKING:
+    from pydapr.security.mtls import Mtls
 
 PREFIX = "/__pydapr/actors/"
 MOVED = 421
@@ -93,12 +98,17 @@ def failure(err: errors.DaprError) -> Response:
 
 
 class PeerClient:
-    def __init__(self, client: HttpClient, app_id: str) -> None:
+    def __init__(self, client: HttpClient, app_id: str, namespace: str, mtls: Mtls | None = None) -> None:
         self.client = client
         self.app_id = app_id
+        self.namespace = namespace
+        self.mtls = mtls
 
-    async def send(self, address: str, op: str, envelope: Envelope) -> InvokeResult:
+    async def send(self, address: str, op: str, envelope: Envelope, peer_app_id: str) -> InvokeResult:
+        """Sends to the sidecar of ``peer_app_id`` at ``address`` (with mTLS, it must prove to be that
+        app's)."""
         host, _, port = address.rpartition(":")
+        mtls = self.mtls
         headers = Headers.from_lowercase(
             [("content-type", "application/msgpack"), ("dapr-caller-app-id", self.app_id)]
         )
@@ -111,6 +121,8 @@ class PeerClient:
                 headers,
                 _ENCODE(envelope),
                 timeout=envelope.timeout,
+                ssl=mtls.client_ssl if mtls is not None else None,
+                server_hostname=mtls.peer_hostname(self.namespace, peer_app_id) if mtls is not None else None,
             )
         except (ConnectError, ConnectionLost) as exc:
             # As daprd, which retries a remote actor call that ended UNAVAILABLE: the peer died or

@@ -34,6 +34,7 @@ from pydapr.actors.periods import ActorTimes, PeriodError, parse_times
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.jobs.client import SchedulerClient
 from pydapr.scheduler._proto import scheduler_pb2 as pb
+from pydapr.security.mtls import ChannelFactory, plain_channel
 
 log = logging.getLogger("pydapr.actors.reminders")
 
@@ -132,10 +133,17 @@ def _rpc_error(kind: ErrorKind, err: grpc.aio.AioRpcError) -> DaprError:
 class ReminderService:
     """``contract.Reminders`` on the scheduler at ``scheduler_addresses`` (any replica)."""
 
-    def __init__(self, scheduler_addresses: list[str], namespace: str, app_id: str) -> None:
+    def __init__(
+        self,
+        scheduler_addresses: list[str],
+        namespace: str,
+        app_id: str,
+        open_channel: ChannelFactory = plain_channel,
+    ) -> None:
         if not scheduler_addresses:
             raise ValueError("no scheduler address")
         self.addresses = list(scheduler_addresses)
+        self._open_channel = open_channel
         self.namespace = namespace
         self.app_id = app_id  # the registering app: logged only, reminders belong to the type
         self._clients: dict[str, SchedulerClient] = {}
@@ -149,7 +157,9 @@ class ReminderService:
             raise errors.RUNTIME_CLOSED()
         client = self._clients.get(actor_type)
         if client is None:
-            client = SchedulerClient(self.addresses, self.namespace, reminders_app_id(actor_type))
+            client = SchedulerClient(
+                self.addresses, self.namespace, reminders_app_id(actor_type), open_channel=self._open_channel
+            )
             self._clients[actor_type] = client
         return client
 
@@ -254,6 +264,11 @@ class ReminderService:
         """Whether this sidecar's watch stream for ``actor_type`` is open on every replica."""
         client = self._clients.get(actor_type)
         return actor_type in self._watching and client is not None and all(client.connected)
+
+    def renew_channels(self) -> None:
+        """After a certificate rotation: every scheduler client makes new channels."""
+        for client in self._clients.values():
+            client.renew_channels()
 
     async def close(self) -> None:
         self._closed = True

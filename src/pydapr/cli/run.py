@@ -190,6 +190,21 @@ def use_local_control_plane(configs: list[RunConfig], console: Console) -> None:
     if control_plane.placement_address is not None:  # a control plane from before placement joined it
         for cfg in no_placement:
             cfg.placement_host_address = control_plane.placement_address
+    # Its scheduler and placement speak mTLS when it runs Sentry (spec.mtls in <home>/config.yaml,
+    # on by default): the sidecars that use them get certificates from that Sentry, and speak mTLS
+    # to each other too, as Dapr's sidecars do under a control plane with mTLS.
+    anchors_file = control_plane.trust_anchors_file
+    if control_plane.sentry_address is not None and anchors_file is not None:
+        try:
+            anchors = anchors_file.read_text()
+        except OSError as exc:
+            console.failure(
+                f"The local control plane runs Sentry, but its trust anchors are unreadable: {exc}"
+            )
+            sys.exit(1)
+        for cfg in {id(c): c for c in [*no_scheduler, *no_placement]}.values():
+            cfg.sentry_address = control_plane.sentry_address
+            cfg.trust_anchors = anchors
 
 
 def config_from_flags(params: dict[str, Any]) -> RunConfig:

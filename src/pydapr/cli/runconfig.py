@@ -64,6 +64,9 @@ class RunConfig:
     # None: not given (pydapr passes nothing); "": disabled; else host[:port].
     placement_host_address: str | None = None
     scheduler_host_address: str | None = None
+    # mTLS with the local control plane's Sentry (set by use_local_control_plane).
+    sentry_address: str | None = None
+    trust_anchors: str | None = None  # PEM
     unix_domain_socket: Path | None = None
     max_body_size: str = "4Mi"
     app_ssl: bool = False
@@ -161,6 +164,8 @@ class RunConfig:
             argv += ["--placement-host-address", self.placement_host_address]
         if self.scheduler_host_address:
             argv += ["--scheduler-host-address", self.scheduler_host_address]
+        if self.sentry_address:
+            argv += ["--enable-mtls", "--sentry-address", self.sentry_address]
         if self.unix_domain_socket is not None:
             argv += ["--unix-domain-socket", str(self.unix_domain_socket)]
         if self.dapr_listen_addresses:
@@ -170,6 +175,8 @@ class RunConfig:
     def sidecar_env(self, base: Mapping[str, str]) -> dict[str, str]:
         env = dict(base)
         env.setdefault("DAPR_HOST_IP", "127.0.0.1")
+        if self.trust_anchors:
+            env["DAPR_TRUST_ANCHORS"] = self.trust_anchors
         return env
 
     def effective_app_protocol(self) -> str:

@@ -116,8 +116,29 @@ def sidecar_options(f: Any) -> Any:
         click.option("--unix-domain-socket", "-u", type=click.Path(path_type=Path), default=None),
         click.option("--dapr-listen-addresses", default="127.0.0.1", show_default=True),
         click.option("--app-ssl", is_flag=True, default=False, help="Deprecated: use --app-protocol https"),
-        click.option("--enable-mtls", is_flag=True, default=False),
-        click.option("--sentry-address", default=None),
+        click.option(
+            "--enable-mtls",
+            is_flag=True,
+            default=False,
+            help="mTLS for every call between sidecars and to the control plane (needs --sentry-address "
+            "and the trust anchors in DAPR_TRUST_ANCHORS)",
+        ),
+        click.option(
+            "--sentry-address", default=None, help="host:port of the Sentry that signs certificates"
+        ),
+        click.option("--control-plane-trust-domain", default=None, help="default: localhost"),
+        click.option("--control-plane-namespace", default=None, help="default: default"),
+        click.option(
+            "--dapr-internal-grpc-listen-address",
+            default=None,
+            help="Where the internal ports listen (default: all interfaces with mTLS, else 127.0.0.1)",
+        ),
+        click.option(
+            "--dapr-internal-proxy-port",
+            type=int,
+            default=None,
+            help="pydapr: the internal gRPC port for proxied calls from other sidecars (default: free)",
+        ),
         click.option("--mode", type=click.Choice(["standalone", "kubernetes"]), default="standalone"),
     ]
     for opt in reversed(opts):
@@ -168,6 +189,15 @@ def build_options(params: dict[str, Any]) -> SidecarOptions:
         app_ssl=params["app_ssl"],
         enable_mtls=params["enable_mtls"],
         sentry_address=params["sentry_address"],
+        # Flag, then daprd's environment variables, then daprd's defaults.
+        control_plane_trust_domain=params["control_plane_trust_domain"]
+        or os.environ.get("DAPR_CONTROLPLANE_TRUST_DOMAIN")
+        or "localhost",
+        control_plane_namespace=params["control_plane_namespace"]
+        or os.environ.get("DAPR_CONTROLPLANE_NAMESPACE")
+        or "default",
+        dapr_internal_grpc_listen_address=params["dapr_internal_grpc_listen_address"],
+        dapr_internal_proxy_port=params["dapr_internal_proxy_port"],
         mode=params["mode"],
         namespace=os.environ.get("NAMESPACE") or "default",
         base_dir=Path.cwd(),

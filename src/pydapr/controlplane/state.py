@@ -52,6 +52,14 @@ class ControlPlane:
     def sentry_address(self) -> str | None:
         return self.addresses.get("sentry")
 
+    @property
+    def trust_anchors_file(self) -> Path | None:
+        """The CA's trust anchors (PEM) sidecars need for mTLS with this control plane; None when
+        it runs without Sentry (mTLS off)."""
+        if self.sentry_address is None or self.home is None:
+            return None
+        return self.home / "sentry" / "ca.crt"
+
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "started_at": self.started_at, "addresses": dict(self.addresses)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
@@ -59,6 +59,7 @@ class Connection(asyncio.Protocol):
         "_hdr_bytes",
         "_hdr_pending",
         "_headers",
+        "_identity",
         "_in_headers",
         "_last_active",
         "_linger",
@@ -81,6 +82,7 @@ class Connection(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client: tuple[str, int] | None = None
+        self._identity: Any = None
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._hdr_bytes = 0
@@ -110,6 +112,14 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._client = (str(peer[0]), int(peer[1]))
+        identify = self._srv._identify
+        if identify is not None:
+            # An mTLS listener: the handshake verified the client's certificate; a certificate that
+            # names no workload (no SPIFFE id) is refused before any request is read.
+            self._identity = identify(transport.get_extra_info("peercert"))
+            if self._identity is None:
+                transport.abort()
+                return
         self._srv._conns.add(self)
         if self._srv._stopping:
             transport.close()
@@ -218,6 +228,7 @@ class Connection(asyncio.Protocol):
             b"",
             self._client,
         )
+        req.identity = self._identity
         req.keep_alive = parser.should_keep_alive()
         req.v10 = parser.get_http_version() == "1.0"
         self._cur = req

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class Headers:
@@ -65,7 +66,7 @@ class Headers:
 class Request:
     """One HTTP request with its whole body read (bodies are bounded by --max-body-size)."""
 
-    __slots__ = ("body", "client", "headers", "method", "path", "query")
+    __slots__ = ("body", "client", "headers", "identity", "method", "path", "query")
 
     def __init__(
         self,
@@ -82,6 +83,8 @@ class Request:
         self.headers = headers if headers is not None else Headers()
         self.body = body
         self.client = client
+        # The caller's verified SPIFFE id (pydapr.security.spiffe.SpiffeId) on an mTLS listener.
+        self.identity: Any = None
 
     @property
     def target(self) -> str:

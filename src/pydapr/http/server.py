@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import email.utils
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
+from typing import Any
 
 from pydapr.http._server_conn import Connection
 from pydapr.http.messages import Request, Response
@@ -40,6 +42,7 @@ class HttpServer:
         self._date = ""
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick_every = max(0.05, min(1.0, keepalive_timeout / 4))
+        self._identify: Callable[[Any], Any] | None = None
         self.port = 0
         self.in_flight = 0
 
@@ -54,19 +57,27 @@ class HttpServer:
         max_body_size: int = 4 * 1024 * 1024,
         max_header_bytes: int = 64 * 1024,
         keepalive_timeout: float = 75.0,
+        ssl: SSLContext | None = None,
+        identify: Callable[[Any], Any] | None = None,
     ) -> HttpServer:
+        """``ssl``: serve TLS only; ``identify``: the caller of a TLS connection from its verified
+        peer certificate (``ssl``'s decoded form), None refusing the connection."""
         self = cls(
             handler,
             max_body_size=max_body_size,
             max_header_bytes=max_header_bytes,
             keepalive_timeout=keepalive_timeout,
         )
+        self._identify = identify
         self._tick()
         try:
+            def connection() -> Connection:
+                return Connection(self)
+
             if unix_path is not None:
-                self._server = await self._loop.create_unix_server(lambda: Connection(self), unix_path)
+                self._server = await self._loop.create_unix_server(connection, unix_path, ssl=ssl)
             else:
-                self._server = await self._loop.create_server(lambda: Connection(self), host, port)
+                self._server = await self._loop.create_server(connection, host, port, ssl=ssl)
                 self.port = int(self._server.sockets[0].getsockname()[1])
         except BaseException:
             self._stop_ticking()

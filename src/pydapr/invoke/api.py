@@ -40,6 +40,7 @@ from pydapr.resiliency import (
 if TYPE_CHECKING:
     from pydapr.appchannel import AppChannel
     from pydapr.invoke.endpoints import Endpoint
+    from pydapr.security.mtls import Mtls
     from pydapr.sidecar.app_health import AppHealthChecker
     from pydapr.sidecar.runtime import Runtime
 
@@ -59,6 +60,7 @@ class InvokeAPI:
         resiliency: ResiliencyPolicies,
         pipeline: Pipeline,
         http_endpoints: dict[str, Endpoint],
+        mtls: Mtls | None = None,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -69,6 +71,7 @@ class InvokeAPI:
         self.resiliency = resiliency
         self.pipeline = pipeline
         self.http_endpoints = http_endpoints
+        self.mtls = mtls
         self._tls = ssl.create_default_context()
 
     @classmethod
@@ -83,6 +86,7 @@ class InvokeAPI:
             resiliency=runtime.resiliency,
             pipeline=runtime.pipeline,
             http_endpoints=runtime.http_endpoints,
+            mtls=runtime.mtls,
         )
 
     def split_target(self, target: str) -> tuple[str, str]:
@@ -149,6 +153,10 @@ class InvokeAPI:
         if request.query:
             target += "?" + request.query
         resolver = self.resolver
+        mtls = self.mtls
+        # With mTLS the callee must prove it is that app's sidecar (its certificate's name).
+        tls = mtls.client_ssl if mtls is not None else None
+        hostname = mtls.peer_hostname(namespace, app_id) if mtls is not None else None
 
         async def attempt() -> Response:
             try:
@@ -157,7 +165,14 @@ class InvokeAPI:
                 raise Permanent(errors.DIRECT_INVOKE(app_id, str(exc))) from exc
             try:
                 return await self.client.request(
-                    request.method, address.host, address.internal_port, target, fwd, request.body
+                    request.method,
+                    address.host,
+                    address.internal_port,
+                    target,
+                    fwd,
+                    request.body,
+                    ssl=tls,
+                    server_hostname=hostname,
                 )
             except ConnectError:
                 # Nothing reached the target: the built-in retry may try another instance.
@@ -233,5 +248,9 @@ def _rebuild_error(code: str, resp: Response) -> errors.DaprError:
         message = msgspec.json.decode(resp.body).get("message", "")
     except (msgspec.DecodeError, AttributeError):
         message = resp.body.decode("utf-8", "replace")
-    kind = errors.ErrorKind(code, resp.status, errors.DIRECT_INVOKE.grpc_status, "{0}")
+    # The callee's refusals keep their meaning over gRPC (access control: PermissionDenied).
+    status = (
+        errors.DIRECT_INVOKE_FORBIDDEN.grpc_status if resp.status == 403 else errors.DIRECT_INVOKE.grpc_status
+    )
+    kind = errors.ErrorKind(code, resp.status, status, "{0}")
     return kind(message)

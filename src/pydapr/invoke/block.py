@@ -84,6 +84,8 @@ class InvokeBlock(BuildingBlock):
         self.app_id = runtime.app_id
         self.pipeline = runtime.pipeline
         self.api = InvokeAPI.from_runtime(runtime)
+        self.access_control = runtime.access_control
+        self.app_is_http = not runtime.options.app_uses_grpc
 
     def register_http(self, router: Router) -> None:
         router.add("*", "/v1.0/invoke/{rest:*}", self._http_invoke)
@@ -107,16 +109,27 @@ class InvokeBlock(BuildingBlock):
     async def handle_internal(self, req: Request) -> Response:
         """A call from another sidecar for this sidecar's app (the internal port).
 
-        It runs through ``pipeline.chain(INBOUND_INTERNAL, <caller app id>)``, where access control
-        plugs in; the chain is empty today, and then the call is delivered directly.
+        Access control (``spec.accessControl``) decides first, on the caller's verified identity
+        (its certificate, with mTLS; none without). The call then runs through
+        ``pipeline.chain(INBOUND_INTERNAL, <caller app id>)`` and is delivered to the app.
         """
         callee = req.headers.get(h.CALLEE_APP_ID)
         if callee is not None and callee != self.app_id:
             # A stale registry entry pointed a caller at a port now used by another app.
             raise errors.DIRECT_INVOKE(callee, f"reached the sidecar of {self.app_id} instead")
-        caller = req.headers.get(h.CALLER_APP_ID) or ""
+        identity = req.identity
+        # With mTLS the caller is who its certificate says, whatever a header claims.
+        caller = identity.app_id if identity is not None else req.headers.get(h.CALLER_APP_ID) or ""
+        if identity is not None:
+            req.headers.set(h.CALLER_APP_ID, caller)
         method = req.path.lstrip("/")
         try:
+            if self.access_control is not None:
+                denial = self.access_control.denial(
+                    identity, method_from_path(req.path), req.method if self.app_is_http else None
+                )
+                if denial is not None:
+                    raise errors.DIRECT_INVOKE_FORBIDDEN(self.app_id, denial)
             chain = self.pipeline.chain(Direction.INBOUND_INTERNAL, caller)
             if chain.empty:
                 return await self.api.deliver(method, req, caller=caller)

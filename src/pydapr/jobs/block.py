@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydapr.jobs.api import JobsAPI
 from pydapr.jobs.client import SchedulerClient
 from pydapr.jobs.delivery import TriggerDelivery
+from pydapr.security.spiffe import SCHEDULER_APP_ID
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
@@ -30,8 +31,18 @@ class JobsBlock(BuildingBlock):
         self.channel = runtime.app_channel
         self.addresses = scheduler_addresses(runtime.options.scheduler_host_address)
         self.client = (
-            SchedulerClient(self.addresses, runtime.namespace, runtime.app_id) if self.addresses else None
+            SchedulerClient(
+                self.addresses,
+                runtime.namespace,
+                runtime.app_id,
+                open_channel=runtime.control_plane_channels(SCHEDULER_APP_ID),
+            )
+            if self.addresses
+            else None
         )
+        if self.client is not None and runtime.mtls is not None:
+            client = self.client
+            runtime.mtls.on_rotate(lambda _: client.renew_channels())
         self.api = JobsAPI(self.client, runtime.app_id, runtime.namespace)
 
     def register_http(self, router: Router) -> None:

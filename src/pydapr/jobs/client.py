@@ -22,6 +22,7 @@ from google.protobuf.any_pb2 import Any as AnyPb
 from pydapr.resiliency import Permanent, Policy, PolicyTimeout, RetrySchedule
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 from pydapr.scheduler._proto import scheduler_pb2_grpc as pb_grpc
+from pydapr.security.mtls import ChannelFactory, plain_channel, retire
 
 log = logging.getLogger("pydapr.jobs")
 
@@ -62,13 +63,23 @@ class _Delivered:
 
 
 class SchedulerClient:
-    def __init__(self, addresses: list[str], namespace: str, app_id: str, *, concurrency: int = 512) -> None:
+    def __init__(
+        self,
+        addresses: list[str],
+        namespace: str,
+        app_id: str,
+        *,
+        concurrency: int = 512,
+        open_channel: ChannelFactory = plain_channel,
+    ) -> None:
         if not addresses:
             raise ValueError("no scheduler address")
         self.namespace = namespace
         self.app_id = app_id
         self.instance_id = uuid.uuid4().hex
-        self._channels = [grpc.aio.insecure_channel(a) for a in addresses]
+        self.addresses = list(addresses)
+        self._open_channel = open_channel
+        self._channels = [open_channel(a) for a in addresses]
         self._stubs = [pb_grpc.SchedulerStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
         self._next = 0
         self._delivered = _Delivered()
@@ -126,11 +137,19 @@ class SchedulerClient:
         resp: pb.DeleteResponse = await self._call(lambda s: s.DeleteJobsByPrefix(req, timeout=10))
         return resp.deleted
 
+    def renew_channels(self) -> None:
+        """New channels (with the certificate just rotated in) for every call from now on; the old
+        ones, and the watch streams on them, go on until they end (a stream reconnects on a new one)."""
+        old = self._channels
+        self._channels = [self._open_channel(a) for a in self.addresses]
+        self._stubs = [pb_grpc.SchedulerStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
+        retire(old)
+
     # --- triggers ------------------------------------------------------------------------------
     def watch(self, deliver: Deliver) -> None:
         """Start receiving triggers from every replica; ``deliver`` returns True when the app took it."""
-        for i, stub in enumerate(self._stubs):
-            self._spawn(self._watch_one(i, stub, deliver))
+        for i in range(len(self._stubs)):
+            self._spawn(self._watch_one(i, deliver))
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -138,12 +157,12 @@ class SchedulerClient:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _watch_one(self, index: int, stub: pb_grpc.SchedulerStub, deliver: Deliver) -> None:
+    async def _watch_one(self, index: int, deliver: Deliver) -> None:
         hello = pb.WatchRequest(
             hello=pb.Hello(namespace=self.namespace, app_id=self.app_id, instance_id=self.instance_id)
         )
         while True:
-            call = stub.WatchJobs()
+            call = self._stubs[index].WatchJobs()  # the current channel: renewed on rotation
             results: list[pb.Result] = []
             ready = asyncio.Event()
             writer = self._spawn(self._write_results(call, results, ready))

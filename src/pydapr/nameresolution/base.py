@@ -11,9 +11,10 @@ class Address:
     """Where one instance of an app's sidecar listens."""
 
     host: str
-    internal_port: int  # sidecar-to-sidecar invocation
-    grpc_port: int  # public gRPC API (gRPC proxying lands here)
+    internal_port: int  # sidecar-to-sidecar invocation and actor calls (HTTP)
+    grpc_port: int  # public gRPC API
     http_port: int = 0
+    internal_grpc_port: int = 0  # gRPC proxying between sidecars
 
 
 @dataclass(frozen=True, slots=True)

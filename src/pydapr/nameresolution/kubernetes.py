@@ -16,6 +16,7 @@ class KubernetesDNS:
         self.cluster_domain = str(configuration.get("clusterDomain", "cluster.local"))
         self.internal_port = int(configuration.get("internalPort", 50002))
         self.grpc_port = int(configuration.get("grpcPort", 50001))
+        self.internal_grpc_port = int(configuration.get("internalGrpcPort", 50003))
 
     async def register(self, registration: Registration) -> None:
         return None
@@ -25,7 +26,12 @@ class KubernetesDNS:
 
     async def resolve(self, app_id: str, namespace: str) -> Address:
         host = f"{app_id}-dapr.{namespace or 'default'}.svc.{self.cluster_domain}"
-        return Address(host=host, internal_port=self.internal_port, grpc_port=self.grpc_port)
+        return Address(
+            host=host,
+            internal_port=self.internal_port,
+            grpc_port=self.grpc_port,
+            internal_grpc_port=self.internal_grpc_port,
+        )
 
     def forget(self, app_id: str, namespace: str, address: Address) -> None:
         return None

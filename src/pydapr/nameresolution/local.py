@@ -59,6 +59,7 @@ class LocalRegistry:
                     "internalPort": a.internal_port,
                     "grpcPort": a.grpc_port,
                     "httpPort": a.http_port,
+                    "internalGrpcPort": a.internal_grpc_port,
                     "pid": registration.pid,
                 }
             )
@@ -97,6 +98,7 @@ class LocalRegistry:
                     internal_port=int(data["internalPort"]),
                     grpc_port=int(data.get("grpcPort", 0)),
                     http_port=int(data.get("httpPort", 0)),
+                    internal_grpc_port=int(data.get("internalGrpcPort", 0)),
                 )
             )
         self._cache[folder] = (folder.stat().st_mtime_ns if folder.exists() else mtime, addresses)

@@ -31,6 +31,7 @@ from pydapr.actors.contract import ActorKey, ActorLocation, PlacementListener
 from pydapr.placement._proto import placement_pb2 as pb
 from pydapr.placement._proto import placement_pb2_grpc as pb_grpc
 from pydapr.placement.tables import Tables
+from pydapr.security.mtls import ChannelFactory, plain_channel
 
 log = logging.getLogger("pydapr.placement.client")
 
@@ -73,10 +74,12 @@ class PlacementClient:
         host_address: str,
         heartbeat: float = HEARTBEAT,
         halt_after: float = HALT_AFTER,
+        open_channel: ChannelFactory = plain_channel,
     ) -> None:
         if not addresses:
             raise ValueError("at least one placement address is needed")
         self.addresses = list(addresses)
+        self._open_channel = open_channel  # each session's channel: mTLS with the current certificate
         self.app_id = app_id
         self.namespace = namespace
         self.host_address = host_address
@@ -207,7 +210,7 @@ class PlacementClient:
 
     async def _session(self, address: str) -> bool:
         """One stream to ``address``; True if it answered as leader (then ended), False if refused."""
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with self._open_channel(address) as channel:
             stub = pb_grpc.PlacementStub(channel)  # type: ignore[no-untyped-call]
             call = stub.ReportDaprStatus()
             try:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -153,7 +153,12 @@ class PlacementService(pb_grpc.PlacementServicer):
 
 
 async def start_server(
-    service: PlacementService, host: str, port: int, *, any_port_if_taken: bool = False
+    service: PlacementService,
+    host: str,
+    port: int,
+    *,
+    any_port_if_taken: bool = False,
+    credentials: Callable[[], grpc.ServerCredentials] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Serves ``service``; raises OSError when ``host:port`` cannot be bound."""
     return await serve(
@@ -161,4 +166,5 @@ async def start_server(
         host,
         port,
         any_port_if_taken=any_port_if_taken,
+        credentials=credentials,
     )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -105,7 +105,12 @@ class SchedulerService(pb_grpc.SchedulerServicer):
 
 
 async def start_server(
-    service: SchedulerService, host: str, port: int, *, any_port_if_taken: bool = False
+    service: SchedulerService,
+    host: str,
+    port: int,
+    *,
+    any_port_if_taken: bool = False,
+    credentials: Callable[[], grpc.ServerCredentials] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Serves ``service``; raises OSError when ``host:port`` cannot be bound."""
     return await serve(
@@ -113,4 +118,5 @@ async def start_server(
         host,
         port,
         any_port_if_taken=any_port_if_taken,
+        credentials=credentials,
     )

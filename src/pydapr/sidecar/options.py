@@ -17,6 +17,9 @@ class SidecarOptions:
     dapr_http_port: int = 3500
     dapr_grpc_port: int = 50001
     dapr_internal_grpc_port: int | None = None  # None: a free port
+    # Where the internal listeners bind; None: all interfaces with mTLS, loopback without.
+    dapr_internal_grpc_listen_address: str | None = None
+    dapr_internal_proxy_port: int | None = None  # pydapr's internal gRPC (proxying) port; None: free
     metrics_port: int = 9090
     enable_metrics: bool = True
     dapr_listen_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -45,6 +48,8 @@ class SidecarOptions:
     app_ssl: bool = False
     enable_mtls: bool = False
     sentry_address: str | None = None
+    control_plane_trust_domain: str = "localhost"
+    control_plane_namespace: str = "default"
     control_plane_address: str | None = None
     # Working directory the sidecar was started in: relative paths in metadata resolve against it.
     base_dir: Path = field(default_factory=Path.cwd)

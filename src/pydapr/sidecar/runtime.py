@@ -40,11 +40,15 @@ from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
 from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
 from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
+from pydapr.security.acl import AccessControl
+from pydapr.security.mtls import ChannelFactory, Mtls, plain_channel
 from pydapr.sidecar.app_health import AppHealthChecker
 from pydapr.sidecar.block import BuildingBlock
 from pydapr.sidecar.component_deny import allowed_components
 from pydapr.sidecar.components import ComponentStartupError, ComponentStore
+from pydapr.sidecar.internal import InternalListeners, PeerChannels
 from pydapr.sidecar.options import SidecarOptions
+from pydapr.sidecar.security import SecurityStartupError, access_controls, start_mtls
 from pydapr.sidecar.unapplied import unapplied_settings
 
 log = logging.getLogger("pydapr.runtime")
@@ -116,13 +120,20 @@ class Runtime:
         self.http_port = 0
         self.grpc_port = 0
         self.internal_port = 0
+        self.internal_grpc_port = 0
+        # Security (pydapr.sidecar.security): set in start() before any listener or block exists.
+        self.mtls: Mtls | None = None
+        self.access_control: AccessControl | None = None  # service invocation, on the internal port
+        self.proxy_access_control: AccessControl | None = None  # gRPC proxying
+        # Where other sidecars reach this one (registered for name resolution and placement).
+        self.advertise_host = os.environ.get("DAPR_HOST_IP") or "127.0.0.1"
         self._http_servers: list[HttpServer] = []
-        self._internal_server: HttpServer | None = None
+        self._internal = InternalListeners(self)
         self._grpc_servers: list[Any] = []
         self._shutdown = asyncio.Event()
         self._app_task: asyncio.Task[None] | None = None
         self._started_blocks: list[BuildingBlock] = []
-        self._peers = _PeerChannels()
+        self._peers = PeerChannels(None, self.namespace)
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -147,6 +158,14 @@ class Runtime:
             self.pipeline.add(ApiLoggingSource(omit_health_checks=omit))
         for warning in unapplied_settings(opts, self.configuration, self.resources):
             log.warning("%s", warning)
+        try:
+            self.mtls = await start_mtls(opts, self.configuration)
+            self.access_control, self.proxy_access_control = access_controls(
+                self.configuration, app_is_http=not opts.app_uses_grpc
+            )
+        except (SecurityStartupError, ValueError) as exc:
+            raise StartupError(str(exc)) from None
+        self._peers = PeerChannels(self.mtls, self.namespace)
         nr = self.configuration.name_resolution if self.configuration else None
         try:
             self.resolver = create_resolver(
@@ -176,16 +195,25 @@ class Runtime:
             Registration(
                 app_id=self.app_id,
                 namespace=self.namespace,
-                address=Address("127.0.0.1", self.internal_port, self.grpc_port, self.http_port),
+                address=Address(
+                    self.advertise_host,
+                    self.internal_port,
+                    self.grpc_port,
+                    self.http_port,
+                    self.internal_grpc_port,
+                ),
                 pid=os.getpid(),
             )
         )
         self.outbound_ready = True
         log.info(
-            "dapr initialized. Status: Running. HTTP port %d, gRPC port %d, internal port %d",
+            "dapr initialized. Status: Running. HTTP port %d, gRPC port %d, internal port %d, "
+            "internal gRPC port %d, mTLS %s",
             self.http_port,
             self.grpc_port,
             self.internal_port,
+            self.internal_grpc_port,
+            f"on ({self.mtls.identity.identity})" if self.mtls is not None else "off",
         )
         self._app_task = asyncio.create_task(self._connect_app())
 
@@ -267,19 +295,20 @@ class Runtime:
                 f"cannot listen on port {opts.dapr_grpc_port} for the Dapr gRPC API: {_bind_problem(exc)}"
             ) from None
         if invoke is not None:
+            host = opts.dapr_internal_grpc_listen_address or (
+                "0.0.0.0" if self.mtls is not None else "127.0.0.1"
+            )
             try:
-                self._internal_server = await HttpServer.start(
-                    _internal_handler(invoke, next((b for b in self.blocks if b.name == "actors"), None)),
-                    host="127.0.0.1",
-                    port=opts.dapr_internal_grpc_port or 0,
-                    max_body_size=opts.max_body_size,
+                await self._internal.start(
+                    host, invoke, next((b for b in self.blocks if b.name == "actors"), None)
                 )
             except OSError as exc:
                 raise StartupError(
-                    f"cannot listen on port {opts.dapr_internal_grpc_port} for sidecar-to-sidecar calls: "
-                    f"{_bind_problem(exc)}"
+                    f"cannot listen on {host} (port {opts.dapr_internal_grpc_port or 'any'}) for "
+                    f"sidecar-to-sidecar calls: {_bind_problem(exc)}"
                 ) from None
-            self.internal_port = self._internal_server.port
+            self.internal_port = self._internal.http_port
+            self.internal_grpc_port = self._internal.grpc_port
 
     def _component_type(self, name: str) -> str:
         """The type of the loaded component ``name`` (``state.redis``), for Resiliency's defaults."""
@@ -293,8 +322,19 @@ class Runtime:
         target_id, _, namespace = app_id.partition(".")
         if target_id == self.app_id and (not namespace or namespace == self.namespace):
             return self.app_channel.grpc_proxy()
-        address = await self.resolver.resolve(target_id, namespace or self.namespace)
-        return self._peers.get(address), ()
+        namespace = namespace or self.namespace
+        address = await self.resolver.resolve(target_id, namespace)
+        if not address.internal_grpc_port:
+            raise LookupError(
+                f"the sidecar of {target_id} does not take proxied gRPC calls (an older pydapr)"
+            )
+        return self._peers.get(address, target_id, namespace), ()
+
+    def control_plane_channels(self, service_app_id: str) -> ChannelFactory:
+        """How this sidecar opens channels to a control-plane service (mTLS when on)."""
+        if self.mtls is None:
+            return plain_channel
+        return self.mtls.control_plane_channels(service_app_id)
 
     async def _connect_app(self) -> None:
         try:
@@ -343,8 +383,7 @@ class Runtime:
             except Exception:
                 log.exception("stopping block %s failed", block.name)
         waits: list[Any] = [s.shutdown(grace) for s in self._http_servers]
-        if self._internal_server is not None:
-            waits.append(self._internal_server.shutdown(grace))
+        waits.append(self._internal.stop(grace))
         waits.extend(s.stop(grace) for s in self._grpc_servers)
         await asyncio.gather(*waits, return_exceptions=True)
         self.outbound_ready = False
@@ -352,49 +391,11 @@ class Runtime:
         await self.app_channel.close()
         await self._peers.close()
         await self.http_client.close()
-
-
-def _internal_handler(invoke: BuildingBlock, actors: BuildingBlock | None) -> Any:
-    """The internal port's handler: actor calls from other sidecars under their reserved prefix
-    (``pydapr.actors.peers.PREFIX``), everything else is service invocation."""
-    deliver = invoke.handle_internal  # type: ignore[attr-defined]
-    if actors is None:
-        return deliver
-    from pydapr.actors.peers import PREFIX
-
-    actor_call = actors.handle_internal  # type: ignore[attr-defined]
-
-    async def handle(req: Any) -> Any:
-        if req.path.startswith(PREFIX):
-            return await actor_call(req)
-        return await deliver(req)
-
-    return handle
+        if self.mtls is not None:
+            await self.mtls.identity.stop()
 
 
 def _bind_problem(exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE or "address already in use" in str(exc):
         return "address already in use"
     return exc.strerror or str(exc)
-
-
-class _PeerChannels:
-    """One gRPC channel per peer sidecar, reused across proxied calls."""
-
-    def __init__(self) -> None:
-        self._channels: dict[tuple[str, int], Any] = {}
-
-    def get(self, address: Address) -> Any:
-        import grpc
-
-        key = (address.host, address.grpc_port)
-        channel = self._channels.get(key)
-        if channel is None:
-            channel = grpc.aio.insecure_channel(f"{address.host}:{address.grpc_port}")
-            self._channels[key] = channel
-        return channel
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()

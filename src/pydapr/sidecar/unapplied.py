@@ -21,21 +21,29 @@ def unapplied_settings(
     options: SidecarOptions, configuration: Configuration | None, resources: Resources
 ) -> Iterator[str]:
     """One message per setting given but not enforced, naming the flag, file and field."""
-    if options.enable_mtls:
-        yield "--enable-mtls: mTLS between sidecars is not implemented yet; calls between sidecars are plain"
     if configuration is not None:
-        yield from _configuration(configuration)
+        yield from _configuration(configuration, options)
     # Resiliency: targets.apps, targets.actors and targets.components are all applied (the pipeline).
     del resources  # kept in the signature for the next setting that is parsed before it is applied
 
 
-def _configuration(config: Configuration) -> Iterator[str]:
+def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[str]:
     where = f'{config.source or "configuration"}: Configuration "{config.name}"'
     spec = config.spec
-    if config.mtls is not None and config.mtls.enabled:
-        yield f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain"
-    if config.access_control is not None:
-        yield f"{where}: spec.accessControl is not enforced yet; every caller is allowed"
+    mtls = config.mtls
+    if mtls is not None and mtls.enabled != options.enable_mtls:
+        # As in Dapr, spec.mtls is the control plane's setting (Sentry, and whether sidecars get
+        # --enable-mtls); a sidecar follows its flag.
+        state = "on" if options.enable_mtls else "off"
+        yield (
+            f"{where}: spec.mtls.enabled is the control plane's setting (pydapr: <home>/config.yaml, "
+            f"`pydapr sentry --config`); this sidecar runs with mTLS {state}, as --enable-mtls says"
+        )
+    if config.access_control is not None and config.access_control.policies and not options.enable_mtls:
+        yield (
+            f"{where}: spec.accessControl.policies need mTLS to know the caller: without --enable-mtls "
+            f"only defaultAction ({config.access_control.default_action}) applies, as in daprd"
+        )
     yield from unapplied_selectors(config)
     tracing = config.tracing
     if "tracing" in spec and (tracing.zipkin_endpoint or tracing.otel_endpoint or tracing.stdout):

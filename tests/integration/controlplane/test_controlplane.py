@@ -33,13 +33,16 @@ def test_starts_in_background_and_is_reused(home: Path) -> None:
     assert cp.pid != os.getpid() and pid_alive(cp.pid)
     assert cp.scheduler_address.startswith("127.0.0.1:") and accepts(cp.scheduler_address)
     assert cp.placement_address is not None and accepts(cp.placement_address)
-    assert cp.sentry_address is None
+    # mTLS is on by default: Sentry runs, and its CA's trust anchors are in the home.
+    assert cp.sentry_address is not None and accepts(cp.sentry_address)
+    assert cp.trust_anchors_file is not None and b"BEGIN CERTIFICATE" in cp.trust_anchors_file.read_bytes()
     # Detached: its own session, and not our child (its parent went away once it was ready).
     assert os.getsid(cp.pid) != os.getsid(0)
     with pytest.raises(ChildProcessError):
         os.waitpid(cp.pid, os.WNOHANG)
     state = json.loads((home / "control-plane.json").read_text())
     assert state["pid"] == cp.pid and state["addresses"] == {
+        "sentry": cp.sentry_address,
         "scheduler": cp.scheduler_address,
         "placement": cp.placement_address,
     }
@@ -222,8 +225,19 @@ def test_sidecar_schedules_jobs_through_the_control_plane(home: Path, tmp_path: 
         script, record = tmp_path / "app.py", tmp_path / "triggers.jsonl"
         script.write_text(textwrap.dedent(HTTP_APP))
         wait_port(app_port, proc=procs.app("jobs", script, args=[str(record), str(app_port)]))
+        # The control plane's scheduler takes mTLS only: the sidecar gets a certificate from its Sentry.
+        assert cp.sentry_address is not None and cp.trust_anchors_file is not None
         sidecar = procs.sidecar(
-            "cp-jobs", app_port=app_port, args=["--scheduler-host-address", cp.scheduler_address]
+            "cp-jobs",
+            app_port=app_port,
+            args=[
+                "--scheduler-host-address",
+                cp.scheduler_address,
+                "--enable-mtls",
+                "--sentry-address",
+                cp.sentry_address,
+            ],
+            env={"DAPR_TRUST_ANCHORS": cp.trust_anchors_file.read_text()},
         )
         req = urllib.request.Request(
             f"{sidecar.url}/v1.0-alpha1/jobs/nightly",

@@ -67,7 +67,7 @@ def sidecar(
         host=host,
         state=ActorState(app_id="app", store=None, is_active=host.is_active),
         placement=placement,
-        peers=PeerClient(client, "app"),
+        peers=PeerClient(client, "app", "default"),
         pipeline=pipeline,
     )
     api.host_types(HostedTypes({"Counter": EntityConfig("Counter")}), app)

@@ -27,6 +27,11 @@ CONFIG = textwrap.dedent(
       accessControl:
         defaultAction: deny
         trustDomain: public
+        policies:
+          - appId: caller
+            trustDomain: public
+            namespace: default
+            defaultAction: allow
       api:
         allowed:
           - name: state
@@ -93,13 +98,14 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
     resources = tmp_path / "resources"
     resources.mkdir()
     (resources / "resiliency.yaml").write_text(RESILIENCY)
-    options = SidecarOptions(app_id="a", enable_mtls=True)
+    options = SidecarOptions(app_id="a", enable_mtls=False)
     loaded = load_resources([resources], app_id="a", namespace="default")
     where = f'{config_file}: Configuration "strict"'
     assert list(unapplied_settings(options, load_configurations([config_file]), loaded)) == [
-        "--enable-mtls: mTLS between sidecars is not implemented yet; calls between sidecars are plain",
-        f"{where}: spec.mtls is not applied yet; sidecar-to-sidecar calls are plain",
-        f"{where}: spec.accessControl is not enforced yet; every caller is allowed",
+        f"{where}: spec.mtls.enabled is the control plane's setting (pydapr: <home>/config.yaml, "
+        "`pydapr sentry --config`); this sidecar runs with mTLS off, as --enable-mtls says",
+        f"{where}: spec.accessControl.policies need mTLS to know the caller: without --enable-mtls "
+        "only defaultAction (deny) applies, as in daprd",
         f'{where}: spec.httpPipeline.handlers[0].selector is not applied (daprd ignores it too); '
         'handler "upper" runs for every request',
         f"{where}: spec.tracing is not applied yet; no spans are exported",
@@ -107,6 +113,14 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         f"{where}: spec.features HotReload: preview features are not applied by pydapr",
         f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
     ]
+
+
+def test_mtls_and_access_control_are_applied_with_mtls_on(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(CONFIG)
+    options = SidecarOptions(app_id="a", enable_mtls=True)
+    said = list(unapplied_settings(options, load_configurations([config_file]), Resources()))
+    assert not [line for line in said if "spec.mtls" in line or "spec.accessControl" in line]
 
 
 def test_nothing_to_say_for_what_is_applied(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ _SKIP = frozenset(
 )
 
 ChannelFor = Callable[[str], Awaitable[tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]]]
+# Given the full method name and the call, None to let it through, else the status to refuse it with
+# (access control on the receiving sidecar's internal port).
+Authorize = Callable[[str, "grpc.aio.ServicerContext[Any, Any]"], "tuple[grpc.StatusCode, str] | None"]
 
 
 def _identity(data: bytes) -> bytes:
@@ -33,8 +36,9 @@ def _identity(data: bytes) -> bytes:
 class ProxyHandler(grpc.GenericRpcHandler):
     """Serves any method not served by the Dapr API when ``dapr-app-id`` is present."""
 
-    def __init__(self, channel_for: ChannelFor) -> None:
+    def __init__(self, channel_for: ChannelFor, authorize: Authorize | None = None) -> None:
         self._channel_for = channel_for
+        self._authorize = authorize
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
@@ -50,10 +54,16 @@ class ProxyHandler(grpc.GenericRpcHandler):
 
     def _make_proxy(self, method: str, app_id: str) -> Callable[..., AsyncIterator[bytes]]:
         channel_for = self._channel_for
+        authorize = self._authorize
 
         async def proxy(
             request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[bytes]:
+            if authorize is not None:
+                refused = authorize(method, context)
+                if refused is not None:
+                    await context.abort(*refused)
+                    return
             try:
                 channel, extra = await channel_for(app_id)
             except LookupError as exc:
