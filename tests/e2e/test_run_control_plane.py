@@ -84,6 +84,9 @@ def test_run_starts_control_plane_and_jobs_fire(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stdout + out.stderr
         assert "Exited App successfully" in out.stdout
+        # mTLS is on by default: the sidecar got its certificate from the control plane's Sentry
+        # and reached the scheduler over mTLS (the job fired).
+        assert "mTLS on (spiffe://public/ns/default/cron)" in out.stdout
         lines = [json.loads(line) for line in received.read_text().splitlines()]
         jobs = [line for line in lines if line["path"] == "/job/ping"]
         assert len(jobs) == 1

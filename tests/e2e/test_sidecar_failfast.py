@@ -197,3 +197,43 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "said"),
+    [
+        (["--enable-mtls"], {}, "--enable-mtls needs --sentry-address"),
+        (
+            ["--enable-mtls", "--sentry-address", "127.0.0.1:1"],
+            {},
+            "--enable-mtls needs the trust anchors (PEM) in the DAPR_TRUST_ANCHORS environment variable",
+        ),
+    ],
+)
+def test_mtls_without_what_it_needs_exits_at_once(extra: list[str], env: dict[str, str], said: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAPR_TRUST_ANCHORS"} | env
+    started = time.monotonic()
+    out = subprocess.run(
+        _sidecar_argv("nomtls", *extra), env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert out.returncode == 1 and said in out.stdout + out.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_an_unreachable_sentry_fails_startup_after_a_bounded_wait(tmp_path: Path) -> None:
+    from pydapr.security.ca import CertificateAuthority
+    from pydapr.security.spiffe import SpiffeId
+
+    anchors = CertificateAuthority.generate("localhost", SpiffeId("localhost", "default", "dapr-sentry"))
+    dead = free_port()  # nothing listens there
+    env = {**os.environ, "DAPR_TRUST_ANCHORS": anchors.trust_anchors_pem.decode()}
+    argv = _sidecar_argv("nosentry", "--enable-mtls", "--sentry-address", f"127.0.0.1:{dead}")
+    started = time.monotonic()
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    took = time.monotonic() - started
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert (
+        f"Sentry at 127.0.0.1:{dead} did not sign a certificate for spiffe://public/ns/default/nosentry"
+        in (out.stdout + out.stderr)
+    )
+    assert took < 25

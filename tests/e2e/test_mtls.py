@@ -1,0 +1,431 @@
+"""mTLS between sidecars, end to end: a real ``pydapr sentry`` signs the certificates (6 s long, so
+they rotate every ~4 s during this module), sidecars call each other over mTLS, access control
+decides on the caller's certificate, and clients without a right certificate are refused.
+
+Apps: "orders" (FastAPI, HTTP) and "greeter" (dapr-ext-grpc, gRPC, whose sidecar requires a
+DAPR_API_TOKEN); "caller" and "stranger" are sidecars without an app that call them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import ssl
+import textwrap
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+
+from pydapr.security.ca import CertificateAuthority, key_pem, new_key
+from pydapr.security.spiffe import SENTRY_APP_ID, SpiffeId, dns_name
+from tests.e2e.conftest import APPS
+from tests.e2e.harness import Proc, Processes, Sidecar, free_port, wait_port
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "greeter-sidecar-token"
+CERT_TTL = 6  # seconds: renewed at 70%, so every ~4 s
+
+ORDERS_CONFIG = """
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: orders
+spec:
+  accessControl:
+    defaultAction: deny
+    trustDomain: public
+    policies:
+      - appId: caller
+        defaultAction: deny
+        trustDomain: public
+        namespace: default
+        operations:
+          - name: /echo/**
+            httpVerb: ["GET", "POST"]
+            action: allow
+          - name: /neworder
+            httpVerb: ["*"]
+            action: allow
+"""
+
+GREETER_CONFIG = """
+apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: greeter
+spec:
+  accessControl:
+    defaultAction: allow
+    trustDomain: public
+    policies:
+      - appId: caller
+        trustDomain: public
+        namespace: default
+        operations:
+          - name: /test.Greeter/Count
+            action: deny
+          - name: /fail
+            action: deny
+"""
+
+
+@dataclass
+class Secure:
+    procs: Processes
+    creds: Path  # Sentry's ca.crt, issuer.crt, issuer.key
+    orders: Sidecar
+    greeter: Sidecar
+    caller: Sidecar
+    stranger: Sidecar
+    apps: list[Proc]
+
+    def internal_ports(self, app_id: str) -> tuple[int, int]:
+        entry = next((self.procs.home / "registry" / "default" / app_id).glob("*.json"))
+        data = json.loads(entry.read_text())
+        return int(data["internalPort"]), int(data["internalGrpcPort"])
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        return CertificateAuthority.load(self.creds)
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
+    workdir = tmp_path_factory.mktemp("mtls")
+    home = workdir / "home"
+    home.mkdir()
+    procs = Processes(home=home, workdir=workdir)
+    try:
+        sentry_config = workdir / "sentry.yaml"
+        sentry_config.write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: daprsystem\nspec:\n"
+            f"  mtls:\n    enabled: true\n    workloadCertTTL: {CERT_TTL}s\n    allowedClockSkew: 2s\n"
+        )
+        creds = workdir / "creds"
+        sentry_port = free_port()
+        sentry = procs.spawn(
+            "sentry",
+            [
+                *_pydapr(),
+                "sentry",
+                "--port",
+                str(sentry_port),
+                "--issuer-credentials",
+                str(creds),
+                "--config",
+                str(sentry_config),
+            ],
+        )
+        wait_port(sentry_port, proc=sentry)
+        env = {"DAPR_TRUST_ANCHORS": (creds / "ca.crt").read_text()}
+        mtls = ["--enable-mtls", "--sentry-address", f"127.0.0.1:{sentry_port}"]
+        apps = []
+
+        def with_app(app_id: str, script: str, protocol: str, config: str, extra: dict[str, str]) -> Sidecar:
+            config_file = workdir / f"{app_id}.yaml"
+            config_file.write_text(textwrap.dedent(config))
+            app_port = free_port()
+            sidecar = procs.sidecar(
+                app_id,
+                app_port=app_port,
+                app_protocol=protocol,
+                config=config_file,
+                args=mtls,
+                env={**env, **extra},
+                wait=False,
+            )
+            app_env = {
+                "APP_ID": app_id,
+                "APP_PORT": str(app_port),
+                "DAPR_HTTP_PORT": str(sidecar.http_port),
+                "DAPR_GRPC_PORT": str(sidecar.grpc_port),
+                **extra,
+            }
+            app = procs.app(app_id, APPS / script, env=app_env)
+            apps.append(app)
+            wait_port(app_port, proc=app)
+            procs.wait_healthy(sidecar)
+            return sidecar
+
+        orders = with_app("orders", "http_app.py", "http", ORDERS_CONFIG, {})
+        greeter = with_app("greeter", "grpc_app.py", "grpc", GREETER_CONFIG, {"DAPR_API_TOKEN": TOKEN})
+        caller = procs.sidecar("caller", args=mtls, env=env)
+        stranger = procs.sidecar("stranger", args=mtls, env=env)
+        yield Secure(procs, creds, orders, greeter, caller, stranger, apps)
+    finally:
+        procs.stop_all()
+
+
+def _pydapr() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "pydapr"]
+
+
+def call(
+    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _ident(b: bytes) -> bytes:
+    return b
+
+
+# --- calls over mTLS, and who the caller is ------------------------------------------------------
+def test_invocation_runs_over_mtls_and_the_caller_is_its_certificate(secure: Secure) -> None:
+    status, body = call(
+        f"{secure.caller.url}/v1.0/invoke/orders/method/echo/hi",
+        "POST",
+        b"{}",
+        # A header cannot make the caller someone else: the callee takes the certificate's id.
+        headers={"dapr-caller-app-id": "admin", "content-type": "application/json"},
+    )
+    assert status == 200, body
+    assert body["app"] == "orders" and body["path"] == "hi"
+    assert body["headers"]["dapr-caller-app-id"] == "caller"
+    for sidecar in (secure.orders, secure.caller):
+        assert re.search(r"mTLS on \(spiffe://public/ns/default/" + sidecar.app_id + r"\)", sidecar.log())
+
+
+# --- access control ----------------------------------------------------------------------------------
+def test_access_control_over_http_by_operation_and_verb(secure: Secure) -> None:
+    base = f"{secure.caller.url}/v1.0/invoke/orders/method"
+    assert call(f"{base}/echo/a/b", "GET")[0] == 200  # /echo/** for GET and POST
+    assert call(f"{base}/neworder", "POST", b"{}", {"content-type": "application/json"})[0] == 200
+    status, err = call(f"{base}/echo/a", "DELETE")  # a verb the operation does not list
+    assert status == 403 and err["errorCode"] == "ERR_DIRECT_INVOKE"
+    assert (
+        "access control policy has denied access to id: spiffe://public/ns/default/caller "
+        "operation: echo/a verb: DELETE" in err["message"]
+    ), err
+    assert "code = PermissionDenied" in err["message"]
+    status, err = call(f"{base}/teapot")  # not listed: the app policy's default (deny)
+    assert status == 403 and "operation: teapot verb: GET" in err["message"]
+    # An app without a policy gets the global default (deny).
+    status, err = call(
+        f"{secure.stranger.url}/v1.0/invoke/orders/method/neworder",
+        "POST",
+        b"{}",
+        {"content-type": "application/json"},
+    )
+    assert status == 403 and "spiffe://public/ns/default/stranger" in err["message"]
+
+
+def test_access_control_over_grpc_invocation_with_the_sdk(secure: Secure, dapr_settings: Any) -> None:
+    from dapr.clients import DaprClient
+
+    dapr_settings(secure.caller, "grpc")
+    with DaprClient(f"127.0.0.1:{secure.caller.grpc_port}") as client:
+        resp = client.invoke_method("greeter", "echo", data=b"ping", http_verb="POST")
+        assert b"ping" in resp.data
+        with pytest.raises(grpc.RpcError) as info:  # the SDK's invoke_method raises grpc's own error
+            client.invoke_method("greeter", "fail", data=b"x", http_verb="POST")
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "access control policy has denied access" in (info.value.details() or "")
+
+
+def test_access_control_on_grpc_proxying_and_no_token_across_the_hop(secure: Secure) -> None:
+    # The greeter's sidecar requires DAPR_API_TOKEN on its public API; a proxied call reaches it on
+    # its internal mTLS port, where the caller's certificate, not a token, is the credential.
+    with grpc.insecure_channel(f"127.0.0.1:{secure.caller.grpc_port}") as channel:
+        say = channel.unary_unary(
+            "/test.Greeter/Say", request_serializer=_ident, response_deserializer=_ident
+        )
+        assert say(b"bob", metadata=(("dapr-app-id", "greeter"),), timeout=10) == b"hello bob from greeter"
+        count = channel.unary_stream(
+            "/test.Greeter/Count", request_serializer=_ident, response_deserializer=_ident
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            list(count(b"3", metadata=(("dapr-app-id", "greeter"),), timeout=10))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "operation: /test.Greeter/Count" in (info.value.details() or "")
+    # The stranger has no policy: the greeter's global default (allow) lets Count through.
+    with grpc.insecure_channel(f"127.0.0.1:{secure.stranger.grpc_port}") as channel:
+        count = channel.unary_stream(
+            "/test.Greeter/Count", request_serializer=_ident, response_deserializer=_ident
+        )
+        assert list(count(b"2", metadata=(("dapr-app-id", "greeter"),), timeout=10)) == [b"0", b"1"]
+    # Proxying from the greeter's own sidecar still needs its token there (its public API).
+    with grpc.insecure_channel(f"127.0.0.1:{secure.greeter.grpc_port}") as channel:
+        say = channel.unary_unary(
+            "/test.Greeter/Say", request_serializer=_ident, response_deserializer=_ident
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            say(b"x", metadata=(("dapr-app-id", "greeter"),), timeout=10)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        got = say(b"amy", metadata=(("dapr-app-id", "greeter"), ("dapr-api-token", TOKEN)), timeout=10)
+        assert got == b"hello amy from greeter"
+
+
+# --- who may connect at all ----------------------------------------------------------------------------
+def _client_context(
+    ca_pem: bytes, chain_pem: bytes | None = None, key: bytes | None = None, tmp: Path | None = None
+) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cadata=ca_pem.decode())
+    if chain_pem is not None and key is not None and tmp is not None:
+        (tmp / "c.pem").write_bytes(chain_pem)
+        (tmp / "k.pem").write_bytes(key)
+        ctx.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
+    return ctx
+
+
+def _get(port: int, ctx: ssl.SSLContext | None, server_name: str) -> str:
+    """GET /neworder on the internal port: 'ok <status>' or the reason the connection failed."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            if ctx is None:
+                return _exchange(raw)
+            with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+                return _exchange(tls)
+    except ssl.SSLCertVerificationError as exc:
+        return f"server refused: {exc.verify_message}"
+    except (ssl.SSLError, ConnectionError, OSError) as exc:
+        return f"failed: {type(exc).__name__}"
+
+
+def _exchange(sock: socket.socket) -> str:
+    sock.sendall(b"POST /neworder HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+    data = sock.recv(4096)
+    return "ok " + data.split(b" ", 2)[1].decode() if data else "closed"
+
+
+def _signed(ca: CertificateAuthority, who: SpiffeId | None, *, not_after: dt.datetime) -> tuple[bytes, bytes]:
+    """A client certificate from ``ca`` (any validity; no SPIFFE id when ``who`` is None)."""
+    key = new_key()
+    now = dt.datetime.now(dt.UTC)
+    names: list[x509.GeneralName] = [x509.DNSName("client.example")]
+    if who is not None:
+        names.append(x509.UniformResourceIdentifier(who.uri))
+    issuer = ca.issuer_chain[0]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")]))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=2))
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca.issuer_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    from cryptography.hazmat.primitives import serialization
+
+    chain = cert.public_bytes(serialization.Encoding.PEM) + b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in ca.issuer_chain
+    )
+    return chain, key_pem(key)
+
+
+def test_clients_without_a_right_certificate_are_refused(secure: Secure, tmp_path: Path) -> None:
+    http_port, grpc_port = secure.internal_ports("orders")
+    ca = secure.ca
+    anchors = ca.trust_anchors_pem
+    orders_name = dns_name("default", "orders")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    caller_id = SpiffeId("public", "default", "caller")
+
+    good_chain, good_key = _signed(ca, caller_id, not_after=later)
+    assert _get(http_port, _client_context(anchors, good_chain, good_key, tmp_path), orders_name) == "ok 200"
+
+    assert _get(http_port, None, orders_name) == "closed"  # plaintext
+    assert _get(http_port, _client_context(anchors), orders_name).startswith(("closed", "failed"))  # no cert
+    foreign = CertificateAuthority.generate("public", SpiffeId("public", "default", SENTRY_APP_ID))
+    chain, key = _signed(foreign, caller_id, not_after=later)
+    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name).startswith(
+        ("closed", "failed")
+    )
+    chain, key = _signed(ca, caller_id, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name).startswith(
+        ("closed", "failed")
+    )
+    chain, key = _signed(ca, None, not_after=later)  # from the right CA, but names no workload
+    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name) == "closed"
+    # The other way round: a caller that means to reach "greeter" refuses the orders sidecar.
+    refused = _get(
+        http_port, _client_context(anchors, good_chain, good_key, tmp_path), dns_name("default", "greeter")
+    )
+    assert refused.startswith("server refused: Hostname mismatch")
+
+    # The internal gRPC port: plaintext and a foreign CA get nothing through.
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        say = channel.unary_unary(
+            "/test.Greeter/Say", request_serializer=_ident, response_deserializer=_ident
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            say(b"x", metadata=(("dapr-app-id", "orders"),), timeout=3)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    chain, key = _signed(foreign, caller_id, not_after=later)
+    creds = grpc.ssl_channel_credentials(anchors, key, chain)
+    options = [("grpc.ssl_target_name_override", orders_name)]
+    with grpc.secure_channel(f"127.0.0.1:{grpc_port}", creds, options) as channel:
+        say = channel.unary_unary(
+            "/test.Greeter/Say", request_serializer=_ident, response_deserializer=_ident
+        )
+        with pytest.raises(grpc.RpcError) as info:
+            say(b"x", metadata=(("dapr-app-id", "orders"),), timeout=3)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert secure.orders.alive
+
+
+# --- rotation ------------------------------------------------------------------------------------------
+def test_certificates_rotate_under_load_without_a_failed_call(secure: Secure) -> None:
+    renewed_before = secure.caller.log().count("certificate for spiffe://public/ns/default/caller renewed")
+    failures: list[str] = []
+    done = {"http": 0, "grpc": 0}
+    stop = time.monotonic() + 3 * CERT_TTL * 0.7 + 1  # at least three rotations on every side
+
+    def http_load() -> None:
+        while time.monotonic() < stop:
+            status, body = call(
+                f"{secure.caller.url}/v1.0/invoke/orders/method/neworder",
+                "POST",
+                b"{}",
+                {"content-type": "application/json"},
+            )
+            if status != 200:
+                failures.append(f"http {status} {body}")
+            done["http"] += 1
+
+    def grpc_load() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{secure.caller.grpc_port}") as channel:
+            say = channel.unary_unary(
+                "/test.Greeter/Say", request_serializer=_ident, response_deserializer=_ident
+            )
+            while time.monotonic() < stop:
+                try:
+                    say(b"r", metadata=(("dapr-app-id", "greeter"),), timeout=5)
+                except grpc.RpcError as exc:
+                    failures.append(f"grpc {exc.code()} {exc.details()}")
+                done["grpc"] += 1
+
+    threads = [threading.Thread(target=http_load), threading.Thread(target=grpc_load)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == [], failures[:5]
+    assert done["http"] > 50 and done["grpc"] > 50, done
+    for sidecar in (secure.caller, secure.orders, secure.greeter):
+        renewed = sidecar.log().count(f"certificate for spiffe://public/ns/default/{sidecar.app_id} renewed")
+        assert renewed >= 3 if sidecar is not secure.caller else renewed - renewed_before >= 3, sidecar.app_id
