@@ -429,3 +429,83 @@ def test_certificates_rotate_under_load_without_a_failed_call(secure: Secure) ->
     for sidecar in (secure.caller, secure.orders, secure.greeter):
         renewed = sidecar.log().count(f"certificate for spiffe://public/ns/default/{sidecar.app_id} renewed")
         assert renewed >= 3 if sidecar is not secure.caller else renewed - renewed_before >= 3, sidecar.app_id
+
+
+# --- actors over mTLS, on the local control plane ------------------------------------------------
+def test_actor_calls_between_sidecars_over_mtls_with_the_control_plane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control plane pydapr run uses (Sentry, and placement and the scheduler over mTLS): two
+    actor hosts and a caller; calls cross sidecars on their internal mTLS ports, and a reminder
+    comes back from the scheduler over mTLS."""
+    import redis
+
+    from pydapr.controlplane import ensure_running
+    from tests.e2e.actor_mesh import redis_actor_store, start_host, wait_placement
+
+    home = tmp_path / "home"
+    procs = Processes(home=home, workdir=tmp_path)
+    app_id = f"actors-mtls-{free_port()}"
+    try:
+        cp = ensure_running(home)
+        assert cp.sentry_address is not None and cp.trust_anchors_file is not None
+        assert cp.placement_address is not None
+        monkeypatch.setenv("DAPR_TRUST_ANCHORS", cp.trust_anchors_file.read_text())
+        mtls = [
+            "--enable-mtls",
+            "--sentry-address",
+            cp.sentry_address,
+            "--scheduler-host-address",
+            cp.scheduler_address,
+        ]
+        resources = tmp_path / "resources"
+        redis_actor_store(resources)
+        hosts = [
+            start_host(
+                procs,
+                name=name,
+                app_id=app_id,
+                script=APPS / "actor_http_app.py",
+                placement=[cp.placement_address],
+                resources=resources,
+                actor_type="CounterActor",
+                sidecar_args=mtls,
+            )
+            for name in ("h1", "h2")
+        ]
+        caller = procs.sidecar("actor-caller", args=["--placement-host-address", cp.placement_address, *mtls])
+        wait_placement(caller)
+        ran_on: set[str] = set()
+        deadline = time.monotonic() + 30
+        while ran_on != {"h1", "h2"} and time.monotonic() < deadline:
+            for i in range(16):
+                status, body = call_raw(caller, "PUT", f"/v1.0/actors/CounterActor/m-{i}/method/Whoami")
+                assert status == 200, body
+                ran_on.add(json.loads(body))
+            time.sleep(0.3)
+        assert ran_on == {"h1", "h2"}  # both hosts, so calls crossed sidecars
+        for host in hosts:
+            assert "mTLS on (spiffe://public/ns/default/" + app_id in host.sidecar.log()
+        # A reminder is a job on the scheduler, reached over mTLS.
+        entry = hosts[0].sidecar
+        reminder = json.dumps({"dueTime": "1h", "period": "1h", "data": "x"}).encode()
+        status, body = call_raw(entry, "PUT", "/v1.0/actors/CounterActor/m-0/reminders/r1", reminder)
+        assert status == 204, body
+        status, body = call_raw(entry, "GET", "/v1.0/actors/CounterActor/m-0/reminders/r1")
+        assert status == 200 and json.loads(body)["period"] == "1h", body
+        assert call_raw(entry, "DELETE", "/v1.0/actors/CounterActor/m-0/reminders/r1")[0] == 204
+    finally:
+        procs.stop_all()
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        keys = list(client.scan_iter(f"{app_id}||*"))
+        if keys:
+            client.delete(*keys)
+
+
+def call_raw(sidecar: Sidecar, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(sidecar.url + path, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
