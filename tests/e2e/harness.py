@@ -8,6 +8,7 @@ when a test fails, so no process outlives its test.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -25,16 +26,39 @@ STARTUP_TIMEOUT = 30.0
 _handed_out: set[int] = set()
 
 
+def _shared_record() -> Path | None:
+    """Under pytest-xdist, the file where all workers of this run record the ports they handed out."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"pydapr-test-ports-{run}" if run else None
+
+
 def free_port() -> int:
-    """A port nothing listens on, never one this process handed out before: the kernel may give a
-    just-released port again, and two of them (say a sidecar's HTTP and gRPC ports) would collide."""
+    """A port nothing listens on, never one handed out before in this test run: the kernel may give
+    a just-released port again, and two of them (say a sidecar's HTTP and gRPC ports, or two
+    workers' sidecars under pytest-xdist) would collide."""
+    record = _shared_record()
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port not in _handed_out:
+        if port in _handed_out:
+            continue
+        if record is not None and not _claim(record, port):
             _handed_out.add(port)
-            return port
+            continue
+        _handed_out.add(port)
+        return port
+
+
+def _claim(record: Path, port: int) -> bool:
+    """Adds ``port`` to the run's shared record unless another worker has it (under a file lock)."""
+    with record.open("a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        if str(port) in f.read().split():
+            return False
+        f.write(f"{port}\n")
+        return True
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

@@ -92,6 +92,7 @@ class Secure:
     caller: Sidecar
     stranger: Sidecar
     apps: list[Proc]
+    sentry_address: str
 
     def internal_ports(self, app_id: str) -> tuple[int, int]:
         entry = next((self.procs.home / "registry" / "default" / app_id).glob("*.json"))
@@ -165,7 +166,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
         greeter = with_app("greeter", "grpc_app.py", "grpc", GREETER_CONFIG, {"DAPR_API_TOKEN": TOKEN})
         caller = procs.sidecar("caller", args=mtls, env=env)
         stranger = procs.sidecar("stranger", args=mtls, env=env)
-        yield Secure(procs, creds, orders, greeter, caller, stranger, apps)
+        yield Secure(procs, creds, orders, greeter, caller, stranger, apps, f"127.0.0.1:{sentry_port}")
     finally:
         procs.stop_all()
 
@@ -509,3 +510,66 @@ def call_raw(sidecar: Sidecar, method: str, path: str, body: bytes | None = None
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+# --- a standalone scheduler and placement with --tls-enabled ----------------------------------------
+def test_standalone_scheduler_and_placement_with_tls(secure: Secure) -> None:
+    procs = secure.procs
+    tls = [
+        "--tls-enabled",
+        "--sentry-address",
+        secure.sentry_address,
+        "--trust-anchors-file",
+        str(secure.creds / "ca.crt"),
+    ]
+    sched_port, place_port = free_port(), free_port()
+    db = procs.workdir / "tls-jobs.db"
+    scheduler = procs.spawn(
+        "tls-scheduler",
+        [*_pydapr(), "scheduler", "--port", str(sched_port), "--storage", f"sqlite:///{db}", *tls],
+    )
+    placement = procs.spawn(
+        "tls-placement",
+        [
+            *_pydapr(),
+            "placement",
+            "--port",
+            str(place_port),
+            "--store",
+            f"sqlite://{procs.workdir}/tls-p.db",
+            *tls,
+        ],
+    )
+    wait_port(sched_port, proc=scheduler)
+    wait_port(place_port, proc=placement)
+    env = {"DAPR_TRUST_ANCHORS": (secure.creds / "ca.crt").read_text()}
+    common = [
+        "--scheduler-host-address",
+        f"127.0.0.1:{sched_port}",
+        "--placement-host-address",
+        f"127.0.0.1:{place_port}",
+    ]
+    with_mtls = procs.sidecar(
+        "tls-jobs", args=[*common, "--enable-mtls", "--sentry-address", secure.sentry_address], env=env
+    )
+    job = json.dumps({"dueTime": "1h", "data": "x"}).encode()
+    headers = {"content-type": "application/json"}
+    assert call(f"{with_mtls.url}/v1.0-alpha1/jobs/tls-job", "POST", job, headers)[0] == 204
+    status, got = call(f"{with_mtls.url}/v1.0-alpha1/jobs/tls-job")
+    assert status == 200 and got["dueTime"] == "1h", got
+    deadline = time.monotonic() + 15
+    while _metadata_actor_runtime(with_mtls) != "placement":
+        assert time.monotonic() < deadline, with_mtls.log()
+        time.sleep(0.2)
+    # A sidecar without a certificate gets no connection to them.
+    plain = procs.sidecar("tls-plain", args=common)
+    time.sleep(3)
+    assert _metadata_actor_runtime(plain) == ""
+    assert _metadata_actor_runtime(with_mtls) == "placement"
+    assert scheduler.alive and placement.alive
+
+
+def _metadata_actor_runtime(sidecar: Sidecar) -> str:
+    status, meta = call(f"{sidecar.url}/v1.0/metadata")
+    runtime = meta.get("actorRuntime", {}) if status == 200 and isinstance(meta, dict) else {}
+    return "placement" if runtime.get("placement", "").startswith("placement: connected") else ""

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from pydapr.placement.ring import DEFAULT_REPLICATION_FACTOR
+from pydapr.sentry.service_tls import TLS_OPTIONS
 
 log = logging.getLogger("pydapr.placement")
 
@@ -29,10 +30,6 @@ UNAPPLIED = (
     "healthz-port",
     "healthz-listen-address",
     "metadata-enabled",
-    "tls-enabled",
-    "trust-domain",
-    "trust-anchors-file",
-    "sentry-address",
     "mode",
     "keepalive-time",
     "disseminate-coalesce-window",
@@ -73,8 +70,20 @@ async def _serve(options: dict[str, Any]) -> None:
         ack_timeout=options["disseminate_timeout"],
         keepalive_timeout=options["keepalive_timeout"],
     )
+    identity, credentials = None, None
+    if options["tls_enabled"]:
+        from pydapr.security.spiffe import PLACEMENT_APP_ID
+        from pydapr.sentry.service_tls import service_credentials
+
+        identity, credentials = await service_credentials(
+            PLACEMENT_APP_ID,
+            sentry_address=options["sentry_address"],
+            anchors_file=options["trust_anchors_file"],
+            trust_domain=options["trust_domain"],
+            namespace=options["tls_namespace"],
+        )
     try:
-        server, bound = await start_server(service, options["host"], options["port"])
+        server, bound = await start_server(service, options["host"], options["port"], credentials=credentials)
     except OSError as exc:
         await store.close()
         raise click.ClickException(str(exc)) from None
@@ -91,6 +100,8 @@ async def _serve(options: dict[str, Any]) -> None:
     service.step_down()
     await server.stop(grace=1.0)
     await store.close()
+    if identity is not None:
+        await identity.stop()
 
 
 @click.command("placement")
@@ -126,6 +137,11 @@ async def _serve(options: dict[str, Any]) -> None:
 @click.option("--disseminate-timeout", type=str, default="70s", show_default=True,
               help="A sidecar not acknowledging a lock or update this fast leaves the table.")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True)
+@TLS_OPTIONS[0]
+@TLS_OPTIONS[1]
+@TLS_OPTIONS[2]
+@TLS_OPTIONS[3]
+@TLS_OPTIONS[4]
 def command(**options: Any) -> None:
     """Run the actor placement service."""
     logging.basicConfig(

@@ -8,14 +8,22 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 import click
 
 from pydapr.scheduler.store import DEFAULT_PARTITIONS
+from pydapr.sentry.service_tls import TLS_OPTIONS
 
 
 async def _serve(
-    host: str, port: int, storage: str, partitions: int, lease_ttl: float, replica_id: str
+    host: str,
+    port: int,
+    storage: str,
+    partitions: int,
+    lease_ttl: float,
+    replica_id: str,
+    tls: dict[str, Any],
 ) -> None:
     from pydapr.scheduler.engine import Engine
     from pydapr.scheduler.server import SchedulerService, start_server
@@ -28,8 +36,22 @@ async def _serve(
     except StoreError as exc:
         raise click.ClickException(f"cannot open the scheduler storage: {exc}") from None
     engine = Engine(store, replica_id, lease_ttl=lease_ttl)
+    identity, credentials = None, None
+    if tls["tls_enabled"]:
+        from pydapr.security.spiffe import SCHEDULER_APP_ID
+        from pydapr.sentry.service_tls import service_credentials
+
+        identity, credentials = await service_credentials(
+            SCHEDULER_APP_ID,
+            sentry_address=tls["sentry_address"],
+            anchors_file=tls["trust_anchors_file"],
+            trust_domain=tls["trust_domain"],
+            namespace=tls["tls_namespace"],
+        )
     try:
-        server, bound = await start_server(SchedulerService(store, engine), host, port)
+        server, bound = await start_server(
+            SchedulerService(store, engine), host, port, credentials=credentials
+        )
     except OSError as exc:
         await store.close()
         raise click.ClickException(str(exc)) from None
@@ -44,6 +66,8 @@ async def _serve(
     await server.stop(grace=2.0)
     await engine.stop()
     await store.close()
+    if identity is not None:
+        await identity.stop()
 
 
 @click.command("scheduler")
@@ -73,8 +97,20 @@ async def _serve(
 )
 @click.option("--replica-id", default="", help="Name of this replica (default: host-pid).")
 @click.option("--log-level", default="info", show_default=True)
+@TLS_OPTIONS[0]
+@TLS_OPTIONS[1]
+@TLS_OPTIONS[2]
+@TLS_OPTIONS[3]
+@TLS_OPTIONS[4]
 def command(
-    port: int, host: str, storage: str, partitions: int, lease_ttl: float, replica_id: str, log_level: str
+    port: int,
+    host: str,
+    storage: str,
+    partitions: int,
+    lease_ttl: float,
+    replica_id: str,
+    log_level: str,
+    **tls: Any,
 ) -> None:
     """Run the scheduler service."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -82,6 +118,6 @@ def command(
     try:
         import uvloop
 
-        uvloop.run(_serve(host, port, storage, partitions, lease_ttl, rid))
+        uvloop.run(_serve(host, port, storage, partitions, lease_ttl, rid, tls))
     except KeyboardInterrupt:
         pass
