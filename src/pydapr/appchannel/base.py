@@ -3,9 +3,10 @@
 Every call to the app goes through an ``AppChannel`` method, and every method runs its call with
 ``_call``: the call goes through ``pipeline.chain(Direction.OUTBOUND_APP, app_id)`` (one ``Call`` per
 call to the app, ``operation`` = the path or RPC), then holds one ``--app-max-concurrency`` slot
-while it runs. The app API token (``APP_API_TOKEN``) is read here once; each implementation puts
-it on the wire (an HTTP header, gRPC metadata). Blocks only call these methods: none of them knows
-which protocol the app speaks.
+while it runs. The app API token (``APP_API_TOKEN`` or ``APP_API_TOKEN_FILE``, pydapr.security.tokens)
+is read here once; each implementation puts it on every call to the app (an HTTP header, gRPC
+metadata), replacing any ``dapr-api-token`` a forwarded call carried, as daprd's channels.
+Blocks only call these methods: none of them knows which protocol the app speaks.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydapr.http.messages import Headers, Response
 from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.resiliency import NOOP, Policy
+from pydapr.security import tokens
 from pydapr.sidecar.options import SidecarOptions
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class AppChannel(abc.ABC):
         self.port = options.app_port
         self.app_id = app_id
         self._pipeline = pipeline
-        self._token = os.environ.get("APP_API_TOKEN") or None
+        self._token = tokens.app_api_token()  # raises TokenFileError: a startup error
         limit = options.app_max_concurrency
         self._limit = asyncio.Semaphore(limit) if limit > 0 else None
         self._grpc: grpc.aio.Channel | None = None
@@ -129,14 +130,21 @@ class AppChannel(abc.ABC):
                 self._grpc = grpc.aio.insecure_channel(target)
         return self._grpc
 
-    def grpc_metadata(self) -> tuple[tuple[str, str], ...]:
-        return ((APP_API_TOKEN_HEADER, self._token),) if self._token else ()
+    def grpc_metadata(
+        self, carried: Iterable[tuple[str, str | bytes]] = ()
+    ) -> tuple[tuple[str, str | bytes], ...]:
+        """``carried`` (a forwarded call's metadata) with the app token set on it: a
+        ``dapr-api-token`` it carries is replaced, as daprd's ``md.Set``, so the app sees one value."""
+        if not self._token:
+            return tuple(carried)
+        kept = tuple((k, v) for k, v in carried if k.lower() != APP_API_TOKEN_HEADER)
+        return (*kept, (APP_API_TOKEN_HEADER, self._token))
 
     def grpc_proxy(self) -> tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]:
         """Where the sidecar's gRPC proxy sends a call for this app, with the metadata to add."""
         if not self.configured:
             raise LookupError("this app has no --app-port")
-        return self.grpc_channel(), self.grpc_metadata()
+        return self.grpc_channel(), ((APP_API_TOKEN_HEADER, self._token),) if self._token else ()
 
     async def close(self) -> None:
         if self._grpc is not None:

@@ -62,7 +62,7 @@ class GrpcAppChannel(AppChannel):
             content_type=content_type,
             http_extension=common.HTTPExtension(verb=_VERBS.get(verb, _VERBS["POST"]), querystring=query),
         )
-        metadata = (*h.to_grpc_metadata(headers), *self.grpc_metadata())
+        metadata = self.grpc_metadata(h.to_grpc_metadata(headers))
 
         async def send() -> Any:
             return await self._callback().OnInvoke(request, metadata=metadata)
@@ -107,7 +107,7 @@ class GrpcAppChannel(AppChannel):
 
         # The path as the app listed it: the gRPC SDK looks its handler up by it.
         req = topic_event_request(event, topic=sub.topic, pubsub=sub.pubsub, path=path)
-        md = (*self.grpc_metadata(), *app_metadata.grpc_metadata(metadata))
+        md = self.grpc_metadata(app_metadata.grpc_metadata(metadata))
 
         async def send() -> Any:
             return await self._callback().OnTopicEvent(req, metadata=md)

@@ -1,4 +1,13 @@
-"""API-token check for the gRPC API (``dapr-api-token`` metadata, when DAPR_API_TOKEN is set)."""
+"""API-token check for the gRPC API: with ``DAPR_API_TOKEN`` set, every method and stream on the
+sidecar's gRPC port (the Dapr service, the workflow TaskHubSidecarService, any other service, and
+paths no service serves) needs ``dapr-api-token`` metadata equal to it.
+
+As daprd's ``pkg/api/grpc/auth.go``: the first ``dapr-api-token`` value counts; a call without one,
+or with another value, ends with UNAUTHENTICATED, message ``Unauthorized`` and an ErrorInfo whose
+``http.error_message`` says which (never the value). A stream is refused before its handler runs,
+so it never opens. Handlers that forward metadata (service invocation, the gRPC proxy) leave
+``dapr-api-token`` out themselves, as daprd removes it after this check.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +17,49 @@ from typing import Any
 
 import grpc
 
-from pydapr import errors
-from pydapr.api.grpc.status import to_rpc_status
+from pydapr.api.grpc.status import http_code_status
 
-
-async def _deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    await context.abort_with_status(to_rpc_status(errors.UNAUTHORIZED()))
+API_TOKEN_METADATA = "dapr-api-token"
+MISSING = http_code_status(401, "missing api token in request metadata")
+MISMATCH = http_code_status(401, "authentication error: api token mismatch")
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str) -> None:
         self._token = token.encode()
 
+    def refusal(self, metadata: Any) -> grpc.Status | None:
+        """Why a call with this invocation metadata is refused; None when its token is right."""
+        given = next((v for k, v in metadata or () if k == API_TOKEN_METADATA), None)
+        if given is None:
+            return MISSING
+        raw = given if isinstance(given, bytes) else str(given).encode()
+        return None if hmac.compare_digest(raw, self._token) else MISMATCH
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
-        given = metadata.get("dapr-api-token")
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self._token):
+        refused = self.refusal(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+        if refused is None:
             return await continuation(handler_call_details)
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return grpc.unary_unary_rpc_method_handler(_deny_unary)
-        if handler.request_streaming or handler.response_streaming:
+        return _deny(refused, await continuation(handler_call_details))
 
-            async def deny_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-                await context.abort_with_status(to_rpc_status(errors.UNAUTHORIZED()))
 
-            return grpc.stream_stream_rpc_method_handler(
-                deny_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_unary_rpc_method_handler(
-            _deny_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def _deny(status: grpc.Status, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as ``handler`` (unary reply or stream) that ends the call with
+    ``status`` at once. The request is never parsed (no deserializer): a caller without the token
+    gets nothing past this point, however malformed what it sent."""
+    serializer = handler.response_serializer if handler is not None else None
+    if handler is not None and (handler.request_streaming or handler.response_streaming):
+
+        async def deny_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort_with_status(status)
+
+        return grpc.stream_stream_rpc_method_handler(deny_stream, response_serializer=serializer)
+
+    async def deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort_with_status(status)
+
+    return grpc.unary_unary_rpc_method_handler(deny_unary, response_serializer=serializer)

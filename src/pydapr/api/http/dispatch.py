@@ -20,18 +20,30 @@ from pydapr.http.messages import Request, Response
 Handler = Callable[[Request], Awaitable[Response]]
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
 
-# Dapr lets probes through without the API token (Kubernetes probes cannot send one).
-TOKEN_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
+# daprd (pkg/api/http/middlewares.go) lets health probes through without the token, GET only
+# (Kubernetes probes cannot send one); the path is compared without its surrounding slashes.
+TOKEN_EXEMPT = frozenset({"v1.0/healthz", "v1.0/healthz/outbound"})
+API_TOKEN_HEADER = "dapr-api-token"
+
+
+def token_exempt(method: str, path: str) -> bool:
+    return method == "GET" and path.strip("/") in TOKEN_EXEMPT
 
 
 def api_token_middleware(token: str) -> Middleware:
+    """Every request but a health probe must carry ``dapr-api-token: <token>`` (401 otherwise).
+
+    The header is then taken off the request, as daprd does, so it goes no further: a service
+    invocation does not hand the caller's Dapr token to the app. Compared in constant time; the
+    value given is never logged nor echoed in the error."""
     expected = token.encode()
 
     async def check_token(req: Request, call_next: Handler) -> Response:
-        if req.path not in TOKEN_EXEMPT:
-            given = req.headers.get("dapr-api-token")
-            if given is None or not hmac.compare_digest(given.encode(), expected):
-                raise errors.UNAUTHORIZED()
+        given = req.headers.get(API_TOKEN_HEADER)
+        valid = given is not None and hmac.compare_digest(given.encode(), expected)
+        if not valid and not token_exempt(req.method, req.path):
+            raise errors.UNAUTHORIZED()
+        req.headers.remove(API_TOKEN_HEADER)
         return await call_next(req)
 
     return check_token
