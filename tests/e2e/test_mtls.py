@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
-import ssl
 import textwrap
 import threading
 import time
@@ -25,14 +23,12 @@ from typing import Any
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 
-from pydapr.security.ca import CertificateAuthority, key_pem, new_key
+from pydapr.security.ca import CertificateAuthority
 from pydapr.security.spiffe import SENTRY_APP_ID, SpiffeId, dns_name
 from tests.e2e.conftest import APPS
 from tests.e2e.harness import Proc, Processes, Sidecar, free_port, wait_port
+from tests.e2e.tls_clients import client_context, signed_client_cert, tls_get
 
 pytestmark = pytest.mark.e2e
 
@@ -279,65 +275,6 @@ def test_access_control_on_grpc_proxying_and_no_token_across_the_hop(secure: Sec
 
 
 # --- who may connect at all ----------------------------------------------------------------------------
-def _client_context(
-    ca_pem: bytes, chain_pem: bytes | None = None, key: bytes | None = None, tmp: Path | None = None
-) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(cadata=ca_pem.decode())
-    if chain_pem is not None and key is not None and tmp is not None:
-        (tmp / "c.pem").write_bytes(chain_pem)
-        (tmp / "k.pem").write_bytes(key)
-        ctx.load_cert_chain(tmp / "c.pem", tmp / "k.pem")
-    return ctx
-
-
-def _get(port: int, ctx: ssl.SSLContext | None, server_name: str) -> str:
-    """GET /neworder on the internal port: 'ok <status>' or the reason the connection failed."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            if ctx is None:
-                return _exchange(raw)
-            with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-                return _exchange(tls)
-    except ssl.SSLCertVerificationError as exc:
-        return f"server refused: {exc.verify_message}"
-    except (ssl.SSLError, ConnectionError, OSError) as exc:
-        return f"failed: {type(exc).__name__}"
-
-
-def _exchange(sock: socket.socket) -> str:
-    sock.sendall(b"POST /neworder HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
-    data = sock.recv(4096)
-    return "ok " + data.split(b" ", 2)[1].decode() if data else "closed"
-
-
-def _signed(ca: CertificateAuthority, who: SpiffeId | None, *, not_after: dt.datetime) -> tuple[bytes, bytes]:
-    """A client certificate from ``ca`` (any validity; no SPIFFE id when ``who`` is None)."""
-    key = new_key()
-    now = dt.datetime.now(dt.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName("client.example")]
-    if who is not None:
-        names.append(x509.UniformResourceIdentifier(who.uri))
-    issuer = ca.issuer_chain[0]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client")]))
-        .issuer_name(issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=2))
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(ca.issuer_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    from cryptography.hazmat.primitives import serialization
-
-    chain = cert.public_bytes(serialization.Encoding.PEM) + b"".join(
-        c.public_bytes(serialization.Encoding.PEM) for c in ca.issuer_chain
-    )
-    return chain, key_pem(key)
-
-
 def test_clients_without_a_right_certificate_are_refused(secure: Secure, tmp_path: Path) -> None:
     http_port, grpc_port = secure.internal_ports("orders")
     ca = secure.ca
@@ -346,25 +283,31 @@ def test_clients_without_a_right_certificate_are_refused(secure: Secure, tmp_pat
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     caller_id = SpiffeId("public", "default", "caller")
 
-    good_chain, good_key = _signed(ca, caller_id, not_after=later)
-    assert _get(http_port, _client_context(anchors, good_chain, good_key, tmp_path), orders_name) == "ok 200"
+    good_chain, good_key = signed_client_cert(ca, caller_id, not_after=later)
+    assert (
+        tls_get(http_port, client_context(anchors, good_chain, good_key, tmp_path), orders_name) == "ok 200"
+    )
 
-    assert _get(http_port, None, orders_name) == "closed"  # plaintext
-    assert _get(http_port, _client_context(anchors), orders_name).startswith(("closed", "failed"))  # no cert
+    assert tls_get(http_port, None, orders_name) == "closed"  # plaintext
+    assert tls_get(http_port, client_context(anchors), orders_name).startswith(
+        ("closed", "failed")
+    )  # no cert
     foreign = CertificateAuthority.generate("public", SpiffeId("public", "default", SENTRY_APP_ID))
-    chain, key = _signed(foreign, caller_id, not_after=later)
-    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name).startswith(
+    chain, key = signed_client_cert(foreign, caller_id, not_after=later)
+    assert tls_get(http_port, client_context(anchors, chain, key, tmp_path), orders_name).startswith(
         ("closed", "failed")
     )
-    chain, key = _signed(ca, caller_id, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name).startswith(
+    chain, key = signed_client_cert(
+        ca, caller_id, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    )
+    assert tls_get(http_port, client_context(anchors, chain, key, tmp_path), orders_name).startswith(
         ("closed", "failed")
     )
-    chain, key = _signed(ca, None, not_after=later)  # from the right CA, but names no workload
-    assert _get(http_port, _client_context(anchors, chain, key, tmp_path), orders_name) == "closed"
+    chain, key = signed_client_cert(ca, None, not_after=later)  # from the right CA, but names no workload
+    assert tls_get(http_port, client_context(anchors, chain, key, tmp_path), orders_name) == "closed"
     # The other way round: a caller that means to reach "greeter" refuses the orders sidecar.
-    refused = _get(
-        http_port, _client_context(anchors, good_chain, good_key, tmp_path), dns_name("default", "greeter")
+    refused = tls_get(
+        http_port, client_context(anchors, good_chain, good_key, tmp_path), dns_name("default", "greeter")
     )
     assert refused.startswith("server refused: Hostname mismatch")
 
@@ -376,7 +319,7 @@ def test_clients_without_a_right_certificate_are_refused(secure: Secure, tmp_pat
         with pytest.raises(grpc.RpcError) as info:
             say(b"x", metadata=(("dapr-app-id", "orders"),), timeout=3)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    chain, key = _signed(foreign, caller_id, not_after=later)
+    chain, key = signed_client_cert(foreign, caller_id, not_after=later)
     creds = grpc.ssl_channel_credentials(anchors, key, chain)
     options = [("grpc.ssl_target_name_override", orders_name)]
     with grpc.secure_channel(f"127.0.0.1:{grpc_port}", creds, options) as channel:

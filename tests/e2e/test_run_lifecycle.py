@@ -441,5 +441,35 @@ def test_sdk_apps_call_each_other_through_the_sidecars_pydapr_run_started(
                     raise
                 time.sleep(0.1)
         assert json.loads(reply["body"])["app"] == "callee", reply
+    _callee_takes_only_mtls(tmp_path / "home", tmp_path)
     os.kill(runner.popen.pid, signal.SIGINT)
     assert runner.wait() == 0, runner.out + runner.err
+    daprd_log = next((tmp_path / "callee" / ".dapr" / "logs").glob("*daprd*")).read_text()
+    assert "mTLS on (spiffe://public/ns/default/callee)" in daprd_log
+
+
+def _callee_takes_only_mtls(home: Path, tmp: Path) -> None:
+    """pydapr run's sidecars speak mTLS by default (the control plane runs Sentry): the callee's
+    internal port takes a certificate of its CA and refuses a raw client without one, with a
+    foreign CA's, or with an expired one."""
+    import datetime as dt
+
+    from pydapr.security.ca import CertificateAuthority
+    from pydapr.security.spiffe import SpiffeId, dns_name
+    from tests.e2e.tls_clients import client_context, signed_client_cert, tls_get
+
+    port = json.loads(next((home / "registry" / "default" / "callee").glob("*.json")).read_text())[
+        "internalPort"
+    ]
+    ca = CertificateAuthority.load(home / "sentry")
+    anchors, name = ca.trust_anchors_pem, dns_name("default", "callee")
+    me = SpiffeId("public", "default", "caller")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    good = signed_client_cert(ca, me, not_after=later)
+    assert tls_get(port, client_context(anchors, *good, tmp), name).startswith("ok ")
+    assert tls_get(port, client_context(anchors), name).startswith(("closed", "failed"))
+    foreign = CertificateAuthority.generate("public", SpiffeId("public", "default", "dapr-sentry"))
+    bad = signed_client_cert(foreign, me, not_after=later)
+    assert tls_get(port, client_context(anchors, *bad, tmp), name).startswith(("closed", "failed"))
+    expired = signed_client_cert(ca, me, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    assert tls_get(port, client_context(anchors, *expired, tmp), name).startswith(("closed", "failed"))

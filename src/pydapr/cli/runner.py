@@ -11,6 +11,7 @@ from typing import Any
 
 from pydapr.cli.process import Child, Console, LineSink, exit_description, http_request, spawn
 from pydapr.cli.runconfig import RunConfig
+from pydapr.security import tokens
 
 # dapr's CLI gives the app 5 s between SIGTERM and SIGKILL.
 APP_STOP_GRACE = 5.0
@@ -106,7 +107,11 @@ class AppRun:
 
     async def _request(self, method: str, path: str, body: bytes = b"", timeout: float = 2.0) -> int | None:
         headers = {"Content-Type": "text/plain"} if body else {}
-        token = os.environ.get("DAPR_API_TOKEN")
+        try:
+            token = tokens.dapr_api_token()
+        except tokens.TokenFileError:
+            token = None  # the sidecar stops at startup, naming the file
+
         if token:
             headers["dapr-api-token"] = token
         uds = self.cfg.socket_path("http")

@@ -40,6 +40,7 @@ from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
 from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
 from pydapr.resources import Configuration, ResourceError, Resources, load_configurations, load_resources
+from pydapr.security import tokens
 from pydapr.security.acl import AccessControl
 from pydapr.security.mtls import ChannelFactory, Mtls, plain_channel
 from pydapr.sidecar.app_health import AppHealthChecker
@@ -134,10 +135,16 @@ class Runtime:
         self._app_task: asyncio.Task[None] | None = None
         self._started_blocks: list[BuildingBlock] = []
         self._peers = PeerChannels(None, self.namespace)
+        self._api_token: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         opts = self.options
+        try:  # first: a token file that gives no token stops startup before anything is loaded
+            self._api_token = tokens.dapr_api_token()
+            tokens.app_api_token()
+        except tokens.TokenFileError as exc:
+            raise StartupError(str(exc)) from None
         try:
             if opts.configs:
                 self.configuration = load_configurations(list(opts.configs))
@@ -229,7 +236,7 @@ class Runtime:
         invoke = next((b for b in self.blocks if b.name == "invoke"), None)
         # The header-addressed invocation fallback is the invoke API too (daprd's IsFallback route).
         fallback = getattr(invoke, "invoke_fallback", None) if router.serves("/v1.0/invoke/") else None
-        token = os.environ.get("DAPR_API_TOKEN") or None
+        token = self._api_token
         middlewares: list[Middleware] = []
         cors = cors_middleware(opts.allowed_origins)
         if cors is not None:  # before the token check, as in daprd: preflights carry no token

@@ -42,11 +42,19 @@ def api_token_middleware(token: str) -> Middleware:
         given = req.headers.get(API_TOKEN_HEADER)
         valid = given is not None and hmac.compare_digest(given.encode(), expected)
         if not valid and not token_exempt(req.method, req.path):
-            raise errors.UNAUTHORIZED()
+            return _unauthorized()
         req.headers.remove(API_TOKEN_HEADER)
         return await call_next(req)
 
     return check_token
+
+
+def _unauthorized() -> Response:
+    """daprd's answer, word for word (Go's ``http.Error``): plain text, not a JSON error body."""
+    resp = Response(401, body=b"invalid api token\n")
+    resp.headers.set("content-type", "text/plain; charset=utf-8")
+    resp.headers.set("x-content-type-options", "nosniff")
+    return resp
 
 
 class Routes:
