@@ -142,9 +142,13 @@ class WorkloadIdentity:
             self._install(fresh)
 
     def _install(self, svid: Svid) -> None:
+        old = self._svid
         self._svid = svid
         self.rotations += 1
+        new_anchors = old is None or svid.trust_anchors_pem != old.trust_anchors_pem
         for ctx in (*self._server_contexts, *self._client_contexts):
+            if new_anchors:  # the bundle Sentry sent: added, so peers on the old roots still verify
+                ctx.load_verify_locations(cadata=svid.trust_anchors_pem.decode())
             _load(ctx, svid)
         log.info("certificate for %s renewed, valid until %s", self.identity, svid.not_after.isoformat())
         for listener in self._listeners:
