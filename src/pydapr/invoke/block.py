@@ -122,6 +122,7 @@ class InvokeBlock(BuildingBlock):
         caller = identity.app_id if identity is not None else req.headers.get(h.CALLER_APP_ID) or ""
         if identity is not None:
             req.headers.set(h.CALLER_APP_ID, caller)
+            req.headers.set(h.CALLER_NAMESPACE, identity.namespace)
         method = req.path.lstrip("/")
         try:
             if self.access_control is not None:
