@@ -1,8 +1,9 @@
 """The public gRPC API's one interception point: the API token, then the method's chain.
 
 Each method's chain (``Direction.INBOUND_GRPC``, target = the full method name) is built once, the
-first time the method is called; a method with an empty chain gets its handler back untouched, so
-it costs nothing per call. The source added here is the gRPC side of ``spec.api`` (allowed /
+first time the method is called, together with the handler served for it (request decoding moved
+into the call, so malformed protobuf gets daprd's INTERNAL, see decode.py); a method with an empty
+chain costs one dict lookup per call. The source added here is the gRPC side of ``spec.api`` (allowed /
 denied); API logging (pydapr.api.api_logging), tracing and metrics add theirs to the same pipeline.
 
 Streaming methods run their chain around opening the stream (the access check, the log line); the
@@ -19,6 +20,7 @@ from typing import Any
 import grpc
 
 from pydapr.api.access import ApiAccess
+from pydapr.api.grpc.decode import decoding_handler
 from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
@@ -72,6 +74,9 @@ class AccessSource:
 class ChainInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        # Per method: the servicer's handler and the one served for it (decoding in the call, then
+        # the chain), built once; the servicer hands out the same handler object on every call.
+        self._served: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -79,11 +84,19 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        chain = self.pipeline.chain(Direction.INBOUND_GRPC, method)
-        if handler is None or chain.empty:
+        if handler is None:
             return handler
-        return _wrapped(handler, chain.run, method)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        served = self._served.get(method)
+        if served is not None and served[0] is handler:
+            return served[1]
+        chain = self.pipeline.chain(Direction.INBOUND_GRPC, method)
+        wrapped = decoding_handler(handler)
+        if not chain.empty:
+            wrapped = _wrapped(wrapped, chain.run, method)
+        if wrapped is not handler:
+            self._served[method] = (handler, wrapped)
+        return wrapped
 
 
 Run = Callable[[Call, Operation[Any]], Awaitable[Any]]
