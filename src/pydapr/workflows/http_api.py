@@ -47,7 +47,7 @@ def _check_body(req: Request, message: str) -> None:
         return
     try:
         json_format.Parse(req.body, getattr(runtime, message)(), ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
+    except (json_format.ParseError, UnicodeDecodeError) as exc:  # bytes that are no UTF-8 too
         raise errors.MALFORMED_REQUEST(exc) from None
 
 

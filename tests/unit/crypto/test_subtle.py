@@ -418,3 +418,22 @@ async def test_api_subtle_errors(
     with pytest.raises(DaprError) as info:
         await getattr(api, call)(request_)
     assert (info.value.code, info.value.message) == (code, message)
+
+
+@pytest.mark.parametrize("op", ["getkey", "encrypt", "decrypt", "wrapkey", "unwrapkey", "sign", "verify"])
+async def test_http_subtle_body_that_is_no_utf8_is_a_malformed_request(api: CryptoAPI, op: str) -> None:
+    # Found by tests/fuzz/test_http_fuzz.py: such a body answered 500 ERR_INTERNAL (UnicodeDecodeError);
+    # daprd's universal handler answers protojson's failure as 400 ERR_MALFORMED_REQUEST.
+    from pydapr.api.http.crypto import register
+    from pydapr.api.http.router import Router
+    from pydapr.http.messages import Request
+
+    router = Router()
+    register(router, api)
+    path = f"/v1.0-alpha1/subtlecrypto/keys/{op}"
+    found = router.match("POST", path)
+    assert found is not None
+    handler, params = found
+    with pytest.raises(DaprError) as info:
+        await handler(Request("POST", path, body=b'x\xcbfJ\xff\xfe|'), params)
+    assert (info.value.code, info.value.http_status) == ("ERR_MALFORMED_REQUEST", 400)

@@ -385,3 +385,13 @@ async def test_http_routes_answer_as_daprd() -> None:
 
     bad_app = await call(router, "POST", "/v1.0/workflows/dapr/known/pause?appID=a.b")
     assert (bad_app.status, json.loads(bad_app.body)["errorCode"]) == (400, "ERR_WORKFLOW_APP_ID_INVALID")
+
+
+async def test_http_body_that_is_no_utf8_is_a_malformed_request() -> None:
+    # A body that is no UTF-8 answered 500 ERR_INTERNAL (UnicodeDecodeError); daprd's protojson
+    # decoding answers 400 ERR_MALFORMED_REQUEST.
+    router = Router()
+    register(router, OneInstance(), APP)
+    for op in ("terminate", "pause", "resume", "purge"):
+        answer = await call(router, "POST", f"/v1.0/workflows/dapr/known/{op}", b"\xff\xfe{")
+        assert (answer.status, json.loads(answer.body)["errorCode"]) == (400, "ERR_MALFORMED_REQUEST"), op

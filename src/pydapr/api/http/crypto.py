@@ -90,7 +90,7 @@ def _universal(request_type: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
         if req.body:
             try:
                 json_format.Parse(req.body, message, ignore_unknown_fields=True)
-            except json_format.ParseError as exc:
+            except (json_format.ParseError, UnicodeDecodeError) as exc:  # bytes that are no UTF-8 too
                 raise E.MALFORMED_REQUEST(exc) from None
         message.component_name = params["name"]
         result = await call(message)
