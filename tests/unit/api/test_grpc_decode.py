@@ -11,6 +11,7 @@ import grpc
 import pytest
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
+from pydapr.api.grpc.decode import decodes_protobuf, decoding_handler
 from pydapr.api.grpc.inbound import ChainInterceptor
 from pydapr.api.grpc.wire import runtime
 from pydapr.pipeline import Pipeline
@@ -79,3 +80,18 @@ async def test_stream_request(channel: grpc.aio.Channel) -> None:
             answers.append(runtime.EncryptResponse.FromString(answer).payload.data)
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert answers == [b"x"]  # the valid message before the malformed one was served
+
+
+def test_raw_bytes_handlers_are_left_as_they_are() -> None:
+    # The gRPC proxy passes bytes through: nothing to decode, and its handler is served untouched.
+    def identity(data: bytes) -> bytes:
+        return data
+
+    raw = grpc.stream_stream_rpc_method_handler(lambda it, ctx: it, request_deserializer=identity)
+    assert not decodes_protobuf(raw)
+    assert decoding_handler(raw) is raw
+    typed = grpc.unary_unary_rpc_method_handler(
+        lambda r, c: r, request_deserializer=runtime.GetStateRequest.FromString
+    )
+    assert decodes_protobuf(typed)
+    assert decoding_handler(typed) is not typed

@@ -14,16 +14,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 Deserializer = Callable[[bytes], Any]
 
 
+def decodes_protobuf(handler: grpc.RpcMethodHandler) -> bool:
+    """Whether the handler's requests are decoded with a protobuf message's ``FromString`` (the
+    generated services'), not passed as bytes (the gRPC proxy's, built anew for every call)."""
+    owner = getattr(handler.request_deserializer, "__self__", None)
+    return isinstance(owner, type) and issubclass(owner, Message)
+
+
 def decoding_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """``handler`` with its request decoding moved into the call; one without a deserializer
-    (the gRPC proxy's raw bytes) is returned as it is."""
-    decode: Deserializer | None = handler.request_deserializer
-    if decode is None:
+    """``handler`` with its request decoding moved into the call; a handler that does not decode
+    protobuf is returned as it is."""
+    if not decodes_protobuf(handler):
         return handler
+    decode: Deserializer = handler.request_deserializer
     serialize = {"response_serializer": handler.response_serializer}
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(_unary_request(handler.unary_unary, decode), **serialize)

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from pydapr.api.access import ApiAccess
-from pydapr.api.grpc.decode import decoding_handler
+from pydapr.api.grpc.decode import decodes_protobuf, decoding_handler
 from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
@@ -94,7 +94,9 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         wrapped = decoding_handler(handler)
         if not chain.empty:
             wrapped = _wrapped(wrapped, chain.run, method)
-        if wrapped is not handler:
+        if decodes_protobuf(handler):
+            # A registered service's handler, the same object on every call (the proxy's is new
+            # each time and is not kept, so arbitrary method names cannot grow this table).
             self._served[method] = (handler, wrapped)
         return wrapped
 
