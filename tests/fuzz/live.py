@@ -145,6 +145,14 @@ class Live:
     def healthy(self) -> bool:
         return self.sidecar.alive and self.request("GET", "/v1.0/healthz", timeout=5.0)[0] == 204
 
+    def check_survived(self) -> None:
+        """Alive, healthy, and no exception escaped into the sidecar's log (it runs at warn level,
+        so the log holds only problems; a traceback there is an exception nothing handled)."""
+        log = self.sidecar.log()
+        assert self.sidecar.alive, f"the sidecar died:\n{log[-4000:]}"
+        assert self.healthy(), f"the sidecar is unhealthy:\n{log[-4000:]}"
+        assert "Traceback" not in log, f"an exception escaped in the sidecar:\n{log[-6000:]}"
+
     def seed(self) -> None:
         """Write the seeded state, lock and job (again): after a request that succeeded may have
         changed them, the next rejected one is checked against fresh values."""
