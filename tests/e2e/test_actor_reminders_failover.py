@@ -41,7 +41,7 @@ from tests.e2e.actor_mesh import (
 )
 from tests.e2e.harness import Processes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 APP = APPS / "actor_reminder_app.py"
 REMINDERS = 2000

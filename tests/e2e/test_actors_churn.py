@@ -50,7 +50,7 @@ from tests.e2e.actor_mesh import (
 )
 from tests.e2e.harness import Processes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 TYPE = "ChurnActor"
 APP = APPS / "actor_churn_app.py"

@@ -57,7 +57,7 @@ import pytest
 from tests.e2e.conftest import APPS
 from tests.e2e.harness import Proc, Processes, Sidecar, free_port, wait_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 COUNT = 10_000
 RATE = 1000  # messages/s offered by the publisher

@@ -24,7 +24,7 @@ from dapr.ext.workflow.workflow_management import WorkflowHistoryEventType as Ev
 from tests.e2e.harness import Processes
 from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, wait_port_free
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(120)]
 
 RUN = "wfcrash" + uuid.uuid4().hex[:8]
 FAN_OUT = 100
