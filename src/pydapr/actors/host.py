@@ -73,6 +73,9 @@ class ActorHost:
         self.hosted: HostedTypes = NO_TYPES
         self.transport: ActorAppTransport | None = None
         self._active: dict[ActorKey, Activation] = {}
+        # Deactivations in progress, until the app has been told: the next activation of the same
+        # id waits for it, so the app never gets a call for an actor it is deactivating.
+        self._deactivating: dict[ActorKey, asyncio.Future[None]] = {}
         self._unlocked = asyncio.Event()
         self._unlocked.set()
         self._scanner: asyncio.Task[None] | None = None
@@ -155,6 +158,9 @@ class ActorHost:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._unlocked.wait(), UNLOCK_WAIT)
         for _ in range(3):
+            pending = self._deactivating.get(key)
+            if pending is not None and not reentering:
+                await asyncio.shield(pending)
             activation = self._activation(key)
             try:
                 turn = await activation.lock.acquire(reentrancy_id)
@@ -237,18 +243,25 @@ class ActorHost:
         if activation is None or activation.closed:
             return False
         activation.closed = True
-        for task in activation.timers.values():
-            task.cancel()
-        activation.timers.clear()
-        await activation.lock.close(drain)
-        if self._active.get(key) is activation:
-            del self._active[key]
-        transport = self.transport
-        if transport is not None:
-            try:
-                await transport.deactivate(key)
-            except Exception as exc:
-                log.warning("deactivating actor %s failed: %s", key, exc)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deactivating[key] = done
+        try:
+            for task in activation.timers.values():
+                task.cancel()
+            activation.timers.clear()
+            await activation.lock.close(drain)
+            if self._active.get(key) is activation:
+                del self._active[key]
+            transport = self.transport
+            if transport is not None:
+                try:
+                    await transport.deactivate(key)
+                except Exception as exc:
+                    log.warning("deactivating actor %s failed: %s", key, exc)
+        finally:
+            if self._deactivating.get(key) is done:
+                del self._deactivating[key]
+            done.set_result(None)
         log.debug("deactivated actor %s", key)
         return True
 

@@ -245,3 +245,31 @@ async def test_a_reentrant_call_gets_in_while_placement_drains_the_actor() -> No
     assert time.monotonic() - started < 1.0  # not the drain timeout: the nested call got in
     assert (await outer).data == b'"outer"'
     assert [c.method for c in app.calls] == ["inner", "outer"]
+
+
+async def test_a_call_during_the_apps_deactivation_waits_for_it() -> None:
+    """The app is told to deactivate an id before it gets the next call for it: a call arriving
+    while the app handles the deactivation would otherwise meet an actor the app is dropping (the
+    SDK answers ERR_ACTOR_INSTANCE_MISSING)."""
+    events: list[str] = []
+
+    class SlowDeactivation(RecordingApp):
+        async def invoke(self, request: InvokeRequest):  # type: ignore[no-untyped-def]
+            events.append(f"call {request.method}")
+            return await super().invoke(request)
+
+        async def deactivate(self, key: ActorKey) -> None:
+            events.append("deactivate begins")
+            await asyncio.sleep(0.1)
+            events.append("deactivate ends")
+            await super().deactivate(key)
+
+    app = SlowDeactivation()
+    api, host, _ = build(app)
+    await api.invoke(call("1", "first"))
+    deactivating = asyncio.create_task(host.deactivate(ActorKey("Counter", "1")))
+    await asyncio.sleep(0.02)  # the app is in the middle of deactivating
+    await api.invoke(call("1", "second"))
+    await deactivating
+    assert events == ["call first", "deactivate begins", "deactivate ends", "call second"]
+    assert host.is_active(ActorKey("Counter", "1"))
