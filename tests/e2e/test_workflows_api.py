@@ -506,3 +506,35 @@ def test_grpc_api(main: WorkflowHost) -> None:
             stub.TerminateWorkflowBeta1(wpb.TerminateWorkflowRequest(workflow_component="dapr"), timeout=WAIT)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert err.value.details() == "no instance ID was provided"
+
+
+def test_the_workflow_actor_types_are_not_reachable_through_the_actor_api(main: WorkflowHost) -> None:
+    """As daprd: the runtime's own actor types refuse the generic actor APIs (403 / PermissionDenied
+    ERR_ACTOR_TYPE_RESERVED), so no caller can corrupt an instance's history behind its back."""
+    import grpc
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc
+
+    from pydapr.api.grpc.wire import runtime  # the SDK's messages, wherever its release keeps them
+
+    reserved = f"dapr.internal.default.{main.app_id}.workflow"
+    base = f"http://127.0.0.1:{main.http_port}/v1.0/actors/{reserved}/some-instance"
+    for verb, path, body in [
+        ("PUT", "/method/AddWorkflowEvent", {}),
+        ("GET", "/state/metadata", None),
+        ("PUT", "/reminders/r", {"dueTime": "1s"}),
+        ("GET", "/reminders/r", None),
+        ("DELETE", "/reminders/r", None),
+        ("PUT", "/timers/t", {"dueTime": "1s", "callback": "x"}),
+    ]:
+        got = http(verb, base + path, body)
+        assert got.status == 403, (verb, path, got)
+        assert got.body["errorCode"] == "ERR_ACTOR_TYPE_RESERVED", (verb, path, got)
+    with grpc.insecure_channel(f"127.0.0.1:{main.grpc_port}") as channel:
+        stub = dapr_pb2_grpc.DaprStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.InvokeActor(
+                runtime.InvokeActorRequest(actor_type=reserved, actor_id="some-instance", method="x"),
+                timeout=10,
+            )
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "is reserved for the Dapr workflow runtime" in (info.value.details() or "")

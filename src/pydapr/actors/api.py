@@ -201,7 +201,15 @@ class ActorsAPI:
 
     async def invoke(self, request: InvokeRequest, *, timeout: float | None = None) -> InvokeResult:
         """Routes the call to the actor's owner and returns the method's result (see the module
-        docstring for the errors). ``timeout``: seconds left before the caller's deadline."""
+        docstring for the errors). ``timeout``: seconds left before the caller's deadline.
+
+        The Dapr API's entry: the workflow runtime's reserved types are refused, as daprd does
+        (ERR_ACTOR_TYPE_RESERVED); the runtime itself calls ``invoke_internal``."""
+        _reject_reserved(request.key.actor_type)
+        return await self.invoke_internal(request, timeout=timeout)
+
+    async def invoke_internal(self, request: InvokeRequest, *, timeout: float | None = None) -> InvokeResult:
+        """``invoke`` for the sidecar's own internal actor types (workflows)."""
         placement = self._placement()
         deadline = time.monotonic() + (timeout if timeout and timeout > 0 else DEFAULT_CALL_TIMEOUT)
 
@@ -412,19 +420,24 @@ class ActorsAPI:
         return self.reminders
 
     async def register_reminder(self, reminder: Reminder) -> None:
+        _reject_reserved(reminder.key.actor_type)
         check_name("reminder name", reminder.name)
         await self._reminders(reminder.key.actor_type, E.REMINDER_CREATE).create(reminder)
 
     async def unregister_reminder(self, key: ActorKey, name: str) -> None:
+        _reject_reserved(key.actor_type)
         await self._reminders(key.actor_type, E.REMINDER_DELETE).delete(key, name)
 
     async def get_reminder(self, key: ActorKey, name: str) -> Reminder | None:
+        _reject_reserved(key.actor_type)
         return await self._reminders(key.actor_type, E.REMINDER_GET).get(key, name)
 
     async def list_reminders(self, actor_type: str, actor_id: str | None = None) -> list[Reminder]:
+        _reject_reserved(actor_type)
         return await self._reminders(actor_type, E.REMINDER_GET).list(actor_type, actor_id)
 
     async def unregister_reminders(self, actor_type: str, actor_id: str | None = None) -> None:
+        _reject_reserved(actor_type)
         await self._reminders(actor_type, E.REMINDER_DELETE).delete_all(actor_type, actor_id)
 
     # --- calls from other sidecars (the internal port) --------------------------------------------

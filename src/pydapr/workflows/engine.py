@@ -161,7 +161,9 @@ class WorkflowEngine:
 
     async def _call(self, actor_type: str, actor_id: str, method: str, data: bytes = b"") -> bytes:
         try:
-            result = await self.actors.invoke(InvokeRequest(ActorKey(actor_type, actor_id), method, data))
+            result = await self.actors.invoke_internal(
+                InvokeRequest(ActorKey(actor_type, actor_id), method, data)
+            )
         except ActorMethodError as exc:
             raise _decode_error(exc.result) from None
         return result.data
