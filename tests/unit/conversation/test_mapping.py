@@ -296,3 +296,23 @@ async def test_a_body_that_is_not_the_requests_json_is_malformed(router: Router)
     assert (status, got["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
     status, got = await post(router, A2.format("echo"), {"inputs": "nope"})
     assert (status, got["errorCode"]) == (400, "ERR_MALFORMED_REQUEST")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "expected"),
+    [
+        (86400, 500_000_000, 86400.5),
+        # Found by tests/fuzz/test_grpc_fuzz.py: past timedelta's range the request failed with an
+        # OverflowError (500 INTERNAL); daprd's AsDuration saturates at Go's time.Duration range.
+        (2**63 - 1, 999_999_999, (2**63 - 1) / 1e9),
+        (-(2**63), -999_999_999, -(2**63) / 1e9),
+    ],
+)
+def test_alpha2_prompt_cache_retention_saturates_as_daprd(seconds: int, nanos: int, expected: float) -> None:
+    from pydapr.api.grpc import conversation as mapping
+    from pydapr.api.grpc.wire import runtime
+
+    msg = runtime.ConversationRequestAlpha2(name="echo")
+    msg.prompt_cache_retention.seconds = seconds
+    msg.prompt_cache_retention.nanos = nanos
+    assert mapping.alpha2_request(msg).prompt_cache_retention_seconds == pytest.approx(expected)

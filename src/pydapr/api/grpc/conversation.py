@@ -9,7 +9,6 @@ written only when the installed definitions have them.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from google.protobuf import json_format
@@ -72,6 +71,18 @@ def _message(msg: Any) -> InputMessage:
     return InputMessage(kind, texts)
 
 
+# Go's time.Duration range, in seconds: daprd reads the Duration with AsDuration, which saturates.
+_GO_DURATION_MAX = (2**63 - 1) / 1e9
+_GO_DURATION_MIN = -(2**63) / 1e9
+
+
+def go_duration_seconds(duration: Any) -> float:
+    """A google.protobuf.Duration in seconds, clamped as daprd's ``AsDuration`` clamps it (any
+    int64 of seconds is a valid message; past Go's range it saturates instead of failing)."""
+    seconds = float(duration.seconds + duration.nanos / 1e9)
+    return min(max(seconds, _GO_DURATION_MIN), _GO_DURATION_MAX)
+
+
 def alpha2_request(msg: Any) -> Alpha2Request:
     tools = tuple(
         Tool(
@@ -84,9 +95,7 @@ def alpha2_request(msg: Any) -> Alpha2Request:
     )
     retention = None
     if _has(msg, "prompt_cache_retention"):
-        retention = timedelta(
-            seconds=msg.prompt_cache_retention.seconds, microseconds=msg.prompt_cache_retention.nanos / 1000
-        ).total_seconds()
+        retention = go_duration_seconds(msg.prompt_cache_retention)
     return Alpha2Request(
         name=msg.name,
         inputs=tuple(Alpha2Input(tuple(_message(m) for m in i.messages), i.scrub_pii) for i in msg.inputs),
