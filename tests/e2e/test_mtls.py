@@ -386,6 +386,7 @@ def test_actor_calls_between_sidecars_over_mtls_with_the_control_plane(
 
     from pydapr.controlplane import ensure_running
     from tests.e2e.actor_mesh import redis_actor_store, start_host, wait_placement
+    from tests.e2e.test_actors_http import http
 
     home = tmp_path / "home"
     procs = Processes(home=home, workdir=tmp_path)
@@ -423,7 +424,7 @@ def test_actor_calls_between_sidecars_over_mtls_with_the_control_plane(
         deadline = time.monotonic() + 30
         while ran_on != {"h1", "h2"} and time.monotonic() < deadline:
             for i in range(16):
-                status, body = call_raw(caller, "PUT", f"/v1.0/actors/CounterActor/m-{i}/method/Whoami")
+                status, body = http(caller, "PUT", f"/v1.0/actors/CounterActor/m-{i}/method/Whoami")
                 assert status == 200, body
                 ran_on.add(json.loads(body))
             time.sleep(0.3)
@@ -433,26 +434,17 @@ def test_actor_calls_between_sidecars_over_mtls_with_the_control_plane(
         # A reminder is a job on the scheduler, reached over mTLS.
         entry = hosts[0].sidecar
         reminder = json.dumps({"dueTime": "1h", "period": "1h", "data": "x"}).encode()
-        status, body = call_raw(entry, "PUT", "/v1.0/actors/CounterActor/m-0/reminders/r1", reminder)
+        status, body = http(entry, "PUT", "/v1.0/actors/CounterActor/m-0/reminders/r1", reminder)
         assert status == 204, body
-        status, body = call_raw(entry, "GET", "/v1.0/actors/CounterActor/m-0/reminders/r1")
+        status, body = http(entry, "GET", "/v1.0/actors/CounterActor/m-0/reminders/r1")
         assert status == 200 and json.loads(body)["period"] == "1h", body
-        assert call_raw(entry, "DELETE", "/v1.0/actors/CounterActor/m-0/reminders/r1")[0] == 204
+        assert http(entry, "DELETE", "/v1.0/actors/CounterActor/m-0/reminders/r1")[0] == 204
     finally:
         procs.stop_all()
         client = redis.Redis(host="127.0.0.1", port=6379)
         keys = list(client.scan_iter(f"{app_id}||*"))
         if keys:
             client.delete(*keys)
-
-
-def call_raw(sidecar: Sidecar, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(sidecar.url + path, data=body, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 # --- a standalone scheduler and placement with --tls-enabled ----------------------------------------

@@ -70,18 +70,10 @@ async def _serve(options: dict[str, Any]) -> None:
         ack_timeout=options["disseminate_timeout"],
         keepalive_timeout=options["keepalive_timeout"],
     )
-    identity, credentials = None, None
-    if options["tls_enabled"]:
-        from pydapr.security.spiffe import PLACEMENT_APP_ID
-        from pydapr.sentry.service_tls import service_credentials
+    from pydapr.security.spiffe import PLACEMENT_APP_ID
+    from pydapr.sentry.service_tls import credentials_from_flags
 
-        identity, credentials = await service_credentials(
-            PLACEMENT_APP_ID,
-            sentry_address=options["sentry_address"],
-            anchors_file=options["trust_anchors_file"],
-            trust_domain=options["trust_domain"],
-            namespace=options["tls_namespace"],
-        )
+    identity, credentials = await credentials_from_flags(PLACEMENT_APP_ID, options)
     try:
         server, bound = await start_server(service, options["host"], options["port"], credentials=credentials)
     except OSError as exc:

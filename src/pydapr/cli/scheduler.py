@@ -36,18 +36,10 @@ async def _serve(
     except StoreError as exc:
         raise click.ClickException(f"cannot open the scheduler storage: {exc}") from None
     engine = Engine(store, replica_id, lease_ttl=lease_ttl)
-    identity, credentials = None, None
-    if tls["tls_enabled"]:
-        from pydapr.security.spiffe import SCHEDULER_APP_ID
-        from pydapr.sentry.service_tls import service_credentials
+    from pydapr.security.spiffe import SCHEDULER_APP_ID
+    from pydapr.sentry.service_tls import credentials_from_flags
 
-        identity, credentials = await service_credentials(
-            SCHEDULER_APP_ID,
-            sentry_address=tls["sentry_address"],
-            anchors_file=tls["trust_anchors_file"],
-            trust_domain=tls["trust_domain"],
-            namespace=tls["tls_namespace"],
-        )
+    identity, credentials = await credentials_from_flags(SCHEDULER_APP_ID, tls)
     try:
         server, bound = await start_server(
             SchedulerService(store, engine), host, port, credentials=credentials

@@ -52,13 +52,7 @@ def from_certificate(cert: x509.Certificate) -> SpiffeId | None:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
-    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    if len(uris) != 1:
-        return None
-    try:
-        return SpiffeId.parse(uris[0])
-    except ValueError:
-        return None
+    return _only_id(san.get_values_for_type(x509.UniformResourceIdentifier))
 
 
 def from_pem(pem: bytes) -> SpiffeId | None:
@@ -72,7 +66,11 @@ def from_peercert(peercert: dict[str, Any] | None) -> SpiffeId | None:
     """The id in ``ssl``'s decoded peer certificate (``getpeercert()``), or None."""
     if not peercert:
         return None
-    uris = [value for kind, value in peercert.get("subjectAltName", ()) if kind == "URI"]
+    return _only_id([value for kind, value in peercert.get("subjectAltName", ()) if kind == "URI"])
+
+
+def _only_id(uris: list[str]) -> SpiffeId | None:
+    """An SVID has exactly one URI name, a SPIFFE id."""
     if len(uris) != 1:
         return None
     try:

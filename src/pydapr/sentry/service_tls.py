@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import grpc
@@ -60,3 +61,18 @@ def _read_anchors(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise click.ClickException(f"--trust-anchors-file {path}: {exc.strerror or exc}") from None
+
+
+async def credentials_from_flags(
+    app_id: str, flags: dict[str, Any]
+) -> tuple[WorkloadIdentity | None, Callable[[], grpc.ServerCredentials] | None]:
+    """(None, None) without ``--tls-enabled``; else ``service_credentials`` from the TLS_OPTIONS."""
+    if not flags["tls_enabled"]:
+        return None, None
+    return await service_credentials(
+        app_id,
+        sentry_address=flags["sentry_address"],
+        anchors_file=flags["trust_anchors_file"],
+        trust_domain=flags["trust_domain"],
+        namespace=flags["tls_namespace"],
+    )

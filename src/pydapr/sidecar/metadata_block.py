@@ -35,8 +35,15 @@ _SUBSCRIPTION_TYPES = dict(runtime.PubsubSubscriptionType.items())
 
 # Feature order as contrib's components declare them (state/feature.go, pubsub/feature.go).
 _FEATURE_ORDER: dict[str, tuple[str, ...]] = {
-    "state": ("ETAG", "TRANSACTIONAL", "TTL", "QUERY_API", "DELETE_WITH_PREFIX", "PARTITION_KEY",
-              "KEYS_LIKE"),
+    "state": (
+        "ETAG",
+        "TRANSACTIONAL",
+        "TTL",
+        "QUERY_API",
+        "DELETE_WITH_PREFIX",
+        "PARTITION_KEY",
+        "KEYS_LIKE",
+    ),
     "pubsub": ("MESSAGE_TTL", "SUBSCRIBE_WILDCARDS", "BULK_PUBSUB", "BULK_SUBSCRIBE_IMMEDIATE"),
 }
 _FEATURED_FAMILIES = frozenset({"state", "pubsub", "secretstores"})
