@@ -36,6 +36,7 @@ from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
+from pydapr.observability.tracing import Tracing, start_tracing
 from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
 from pydapr.resiliency import ResiliencyError, ResiliencyPolicies, compile_policies
@@ -136,6 +137,7 @@ class Runtime:
         self._started_blocks: list[BuildingBlock] = []
         self._peers = PeerChannels(None, self.namespace)
         self._api_token: str | None = None
+        self.tracing = Tracing()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -158,6 +160,11 @@ class Runtime:
         except ResiliencyError as exc:
             raise StartupError(str(exc)) from None
         # Every source before the first chain is handed out (components keep theirs from load).
+        # Tracing is outermost: the span covers the whole call, retries included, and the trace
+        # context is set for everything inside it (log lines, outbound hops).
+        self.tracing = start_tracing(self.configuration, self.app_id, self.namespace)
+        for source in self.tracing.sources:
+            self.pipeline.add(source)
         self.pipeline.add(ResiliencySource(self.resiliency, self._component_type))
         api_logging = self.configuration.api_logging if self.configuration else None
         if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
@@ -400,6 +407,7 @@ class Runtime:
         await self.http_client.close()
         if self.mtls is not None:
             await self.mtls.identity.stop()
+        await self.tracing.shutdown()
 
 
 def _bind_problem(exc: OSError) -> str:
