@@ -66,7 +66,7 @@ class Headers:
 class Request:
     """One HTTP request with its whole body read (bodies are bounded by --max-body-size)."""
 
-    __slots__ = ("body", "client", "headers", "identity", "method", "path", "query")
+    __slots__ = ("body", "client", "headers", "identity", "method", "path", "query", "route")
 
     def __init__(
         self,
@@ -85,6 +85,9 @@ class Request:
         self.client = client
         # The caller's verified SPIFFE id (pydapr.security.spiffe.SpiffeId) on an mTLS listener.
         self.identity: Any = None
+        # The API route that matched (``/v1.0/state/{storeName}/{key}``), "" before routing or
+        # when none did (set by pydapr.api.http.dispatch.Routes).
+        self.route = ""
 
     @property
     def target(self) -> str:

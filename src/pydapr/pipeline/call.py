@@ -47,3 +47,6 @@ class Call:
     classify: Callable[[Any], Failure | None] | None = None
     status: str = ""  # set by the transport as the call ends: an HTTP status or a gRPC code name
     instance: str = ""  # which one of the target the call is for: the actor id (OUTBOUND_ACTOR)
+    # The API route that matched (INBOUND_HTTP: ``/v1.0/state/{storeName}/{key}``), set by the
+    # transport as the call ends; "" when none did. Logs and metrics use it to bound cardinality.
+    route: str = ""

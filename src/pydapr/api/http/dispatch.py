@@ -69,9 +69,9 @@ class Routes:
         self.fallback = fallback
 
     async def __call__(self, req: Request) -> Response:
-        found = self.router.match(req.method, req.path)
+        found = self.router.match_route(req.method, req.path)
         if found is not None:
-            handler, params = found
+            handler, params, req.route = found
             return await handler(req, params)
         if self.fallback is not None:
             return await self.fallback(req)

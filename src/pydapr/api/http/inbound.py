@@ -41,11 +41,14 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
                 resp = await call_next(req)
             except errors.DaprError as err:
                 call.status = f"{err.http_status} {err.code}"
+                call.route = req.route
                 raise
             except Exception:
                 call.status = "500"
+                call.route = req.route
                 raise
             call.status = str(resp.status)
+            call.route = req.route
             return resp
 
         resp: Response = await chain.run(call, proceed)

@@ -34,6 +34,9 @@ class Router:
         self._serves = serves
         # (verb, pattern) in the order added, for the OpenAPI document's coverage test.
         self._routes: list[tuple[str, str]] = []
+        # The pattern each node's handlers were added under, by the handlers dict's id: a matched
+        # request is logged and measured by its route (/v1.0/state/{storeName}/{key}), not its path.
+        self._pattern_of: dict[int, str] = {}
 
     def serves(self, pattern: str) -> bool:
         return self._serves is None or self._serves(pattern)
@@ -54,6 +57,7 @@ class Router:
                     node.rest = (name, {})
                 for verb in verbs:
                     node.rest[1][verb] = handler
+                self._pattern_of[id(node.rest[1])] = pattern
                 return
             if seg.startswith("{") and seg.endswith("}"):
                 name = seg[1:-1]
@@ -66,6 +70,7 @@ class Router:
                 node = node.literals.setdefault(seg, _Node())
         for verb in verbs:
             node.handlers[verb] = handler
+        self._pattern_of[id(node.handlers)] = pattern
 
     def routes(self) -> list[tuple[str, str]]:
         """Every (verb, pattern) served, as added; ``*`` is any verb."""
@@ -76,6 +81,11 @@ class Router:
 
         A path that matches but not for this verb raises ERR_METHOD_NOT_ALLOWED.
         """
+        found = self.match_route(method, path)
+        return None if found is None else (found[0], found[1])
+
+    def match_route(self, method: str, path: str) -> tuple[RouteHandler, dict[str, str], str] | None:
+        """As ``match``, with the pattern of the route that matched."""
         segments = path.strip("/").split("/") if path not in ("", "/") else []
         params: dict[str, str] = {}
         found = self._walk(self._root, segments, 0, params)
@@ -90,7 +100,7 @@ class Router:
         handler = handler or handlers.get("*")
         if handler is None:
             raise errors.METHOD_NOT_ALLOWED(method, path)
-        return handler, params
+        return handler, params, self._pattern_of.get(id(handlers), "")
 
     def _walk(
         self, node: _Node, segments: list[str], i: int, params: dict[str, str]
