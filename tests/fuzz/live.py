@@ -275,3 +275,29 @@ def _wait_scheduler(live: Live, timeout: float = 20.0) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"jobs not schedulable: {status} {body!r}\n{live.sidecar.log()[-3000:]}")
+
+
+class SeedGuard:
+    """Seeds are written again after a request that may have changed them, and read back after
+    each refused one: a refused request must change nothing."""
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self.expected = live.snapshot()
+        self.dirty = False
+
+    def before(self) -> None:
+        if self.dirty:
+            self.live.seed()
+            self.expected = self.live.snapshot()
+            self.dirty = False
+
+    def accepted(self) -> None:
+        """The request may have written: the next one starts from fresh seeds."""
+        self.dirty = True
+
+    def refused(self, what: str) -> None:
+        now = self.live.snapshot()
+        if now != self.expected:
+            self.dirty = True  # the next case starts from fresh seeds, so one defect reports once
+        assert now == self.expected, f"refused {what} changed the seeded data"
