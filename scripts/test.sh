@@ -43,8 +43,8 @@ status=0
 # Three workers, a test file each at a time (a module's fixtures are per file): about a third of the
 # serial time on 2 cores. Ports are unique across workers (tests/e2e/harness.py free_port). Then,
 # alone, the tests that kill processes and bound the recovery in seconds (marker "serial").
-.venv/bin/python -m pytest -n 3 --dist loadfile -m "not serial" "$@" || status=$?
-.venv/bin/python -m pytest -m serial "$@" || [ $? -eq 5 ] || status=1  # 5: none selected
+.venv/bin/python -m pytest -n 3 --dist loadfile -m "not serial" --durations=15 "$@" || status=$?
+.venv/bin/python -m pytest -m serial --durations=10 "$@" || [ $? -eq 5 ] || status=1  # 5: none selected
 if [ $# -eq 0 ]; then
   # test_pubsub_sdk.py is left out: its gRPC subscriber uses dapr-ext-grpc's SubscriptionMessage (1.17+).
   echo "== pytest, lowest versions ($LOWEST): the e2e tests with the official SDK"
