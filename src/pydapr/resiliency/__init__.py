@@ -23,10 +23,11 @@ from .policies import (
     ActorPolicies,
     BuiltIn,
     ResiliencyError,
+    ResiliencyMetrics,
     ResiliencyPolicies,
     compile_policies,
 )
-from .policy import Classify, EventSink, Policy, PolicyEvent, PolicyTimeout, Timing
+from .policy import Classify, EventSink, Policy, PolicyEvent, PolicyMetrics, PolicyTimeout, Timing
 
 __all__ = [
     "BUILT_IN_RETRIES",
@@ -47,8 +48,10 @@ __all__ = [
     "Permanent",
     "Policy",
     "PolicyEvent",
+    "PolicyMetrics",
     "PolicyTimeout",
     "ResiliencyError",
+    "ResiliencyMetrics",
     "ResiliencyPolicies",
     "RetrySchedule",
     "StatusError",

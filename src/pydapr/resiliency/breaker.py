@@ -22,7 +22,6 @@ __all__ = ["BreakerState", "CircuitBreaker", "CircuitBreakerOpen", "Counts", "Tr
 log = logging.getLogger("pydapr.resiliency")
 
 
-
 @functools.cache
 def _cel() -> Any:
     """The CEL environment, made on the first trip expression: importing cel-python and building its

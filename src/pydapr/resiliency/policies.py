@@ -14,14 +14,14 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydapr.resources.models import CircuitBreakerPolicy, Resiliency, RetryPolicy, TargetPolicy
 
 from .backoff import RetrySchedule
 from .breaker import BreakerState, CircuitBreaker, TripRule, compile_trip
 from .outcome import CodeRanges
-from .policy import DEFAULT_TIMING, EventSink, Policy, PolicyEvent, Timing
+from .policy import DEFAULT_TIMING, EventSink, Policy, PolicyEvent, PolicyMetrics, Timing
 
 __all__ = [
     "BUILT_IN_RETRIES",
@@ -36,6 +36,14 @@ log = logging.getLogger("pydapr.resiliency")
 
 Direction = Literal["inbound", "outbound"]
 TargetKind = Literal["app", "actor", "component"]
+
+
+class ResiliencyMetrics(PolicyMetrics, Protocol):
+    """Dapr's resiliency metrics for one sidecar: the policy runs' part, resources loaded, breakers moving."""
+
+    def loaded(self, name: str, namespace: str) -> None: ...
+
+    def breaker_changed(self, target: str, direction: str, state: str) -> None: ...
 
 
 class ResiliencyError(ValueError):
@@ -149,9 +157,15 @@ class _Target:
 class ResiliencyPolicies:
     """The compiled lookups; build with ``compile_policies``. Lookups are cheap enough per call."""
 
-    def __init__(self, timing: Timing = DEFAULT_TIMING, on_event: EventSink | None = None) -> None:
+    def __init__(
+        self,
+        timing: Timing = DEFAULT_TIMING,
+        on_event: EventSink | None = None,
+        metrics: ResiliencyMetrics | None = None,
+    ) -> None:
         self.timing = timing
         self.on_event = on_event
+        self.metrics = metrics
         self.name = ""  # the last resource's name, as Dapr labels its metrics
         self.timeouts: dict[str, float] = {}
         self.retries: dict[str, RetrySchedule] = dict(BUILT_IN_RETRIES)
@@ -231,8 +245,9 @@ class ResiliencyPolicies:
         """A built-in retry (overridable by a retry policy of the same name); retry only."""
         policy = self._builtins.get(name)
         if policy is None:
+            # Not measured: daprd reports no resiliency metrics for its built-in policies.
             policy = self._builtins[name] = self._policy(
-                str(name), "outbound", _Names(0.0, self.retries.get(name), None), None
+                str(name), "outbound", _Names(0.0, self.retries.get(name), None), None, measured=False
             )
         return policy
 
@@ -273,6 +288,8 @@ class ResiliencyPolicies:
             self._actor_names[actor] = policy
         for component, pair in targets.components.items():
             self._component_names[component] = (pair.inbound, pair.outbound)
+        if self.metrics is not None:
+            self.metrics.loaded(resiliency.name, resiliency.namespace or "")
 
     def resolve(self) -> None:
         """Bind targets to policy values once every resource is merged (names are global)."""
@@ -330,7 +347,9 @@ class ResiliencyPolicies:
         self._default_levels[levels] = names
         return names
 
-    def _policy(self, label: str, direction: Direction, names: _Names, key: str | None) -> Policy:
+    def _policy(
+        self, label: str, direction: Direction, names: _Names, key: str | None, *, measured: bool = True
+    ) -> Policy:
         breaker = None
         if names.breaker is not None and key is not None:
             breaker = self._new_breaker(names.breaker, key, label, direction)
@@ -343,12 +362,16 @@ class ResiliencyPolicies:
             breaker=breaker,
             timing=self.timing,
             on_event=self.on_event,
+            metrics=self.metrics if measured else None,
         )
 
     def _new_breaker(self, template: _Breaker, key: str, label: str, direction: Direction) -> CircuitBreaker:
         sink = self.on_event
+        metrics = self.metrics
 
         def changed(_: CircuitBreaker, previous: BreakerState, state: BreakerState) -> None:
+            if metrics is not None:
+                metrics.breaker_changed(label, direction, state.value)
             if sink is not None:
                 sink(
                     PolicyEvent(
@@ -374,15 +397,30 @@ def compile_policies(
     app_id: str | None = None,
     timing: Timing = DEFAULT_TIMING,
     on_event: EventSink | None = None,
+    metrics: ResiliencyMetrics | Literal["sidecar"] | None = "sidecar",
 ) -> ResiliencyPolicies:
-    """Compile resources in load order (later ones override); scoped ones apply only to ``app_id``."""
-    policies = ResiliencyPolicies(timing, on_event)
+    """Compile resources in load order (later ones override); scoped ones apply only to ``app_id``.
+
+    ``metrics``: where Dapr's resiliency metrics go; ``"sidecar"`` (the default) is the sidecar's
+    registry labelled with ``app_id`` when one is given, None records nothing (metrics disabled).
+    """
+    if metrics == "sidecar":
+        metrics = _sidecar_metrics(app_id)
+    policies = ResiliencyPolicies(timing, on_event, metrics)
     for resiliency in resiliencies:
         if resiliency.scopes and app_id is not None and app_id not in resiliency.scopes:
             continue
         policies.add(resiliency)
     policies.resolve()
     return policies
+
+
+def _sidecar_metrics(app_id: str | None) -> ResiliencyMetrics | None:
+    if app_id is None:
+        return None
+    from pydapr.observability.metrics.blocks.resiliency import SidecarResiliencyMetrics
+
+    return SidecarResiliencyMetrics(app_id)
 
 
 def _schedule(retry: RetryPolicy, where: str) -> RetrySchedule:

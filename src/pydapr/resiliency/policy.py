@@ -13,13 +13,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from .backoff import Backoff, RetrySchedule
 from .breaker import CircuitBreaker
 from .outcome import Failure, NotAFailure, Permanent, failure_of
 
-__all__ = ["Classify", "Policy", "PolicyEvent", "PolicyTimeout", "Timing"]
+__all__ = ["Classify", "Policy", "PolicyEvent", "PolicyMetrics", "PolicyTimeout", "Timing"]
 
 log = logging.getLogger("pydapr.resiliency")
 
@@ -54,6 +54,17 @@ class PolicyEvent:
 EventSink = Callable[[PolicyEvent], None]
 
 
+class PolicyMetrics(Protocol):
+    """What a run tells Dapr's resiliency metrics (pydapr.observability.metrics.blocks.resiliency):
+    that it applied its policies, that its timeout fired (once per run, as daprd), that it retried."""
+
+    def executed(self, policy: Policy) -> None: ...
+
+    def timed_out(self, policy: Policy) -> None: ...
+
+    def retried(self, policy: Policy) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     """The clock, sleep and randomness policies use; tests pass fakes."""
@@ -78,6 +89,7 @@ class Policy:
     breaker: CircuitBreaker | None = None
     timing: Timing = DEFAULT_TIMING
     on_event: EventSink | None = field(default=None, repr=False)
+    metrics: PolicyMetrics | None = field(default=None, repr=False)
     noop: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +126,10 @@ class Policy:
         start = clock()
         backoff = self.retry.start(self.timing.rand) if self.retry is not None else None
         breaker = self.breaker
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.executed(self)
+        timed_out = False
         attempt = 0
         while True:
             attempt += 1
@@ -141,6 +157,10 @@ class Policy:
                     breaker.after(generation, False)
                 error = exc
                 failure = failure_of(exc)
+                if metrics is not None and isinstance(exc, PolicyTimeout) and not timed_out:
+                    timed_out = self.timeout > 0  # a caller's deadline alone is no policy's timeout
+                    if timed_out:
+                        metrics.timed_out(self)
             except BaseException:
                 if breaker is not None:
                     breaker.release(generation)
@@ -165,6 +185,8 @@ class Policy:
                     raise error
                 return result  # type: ignore[return-value]  # a classified result
             self._emit("retry", attempt)
+            if metrics is not None:
+                metrics.retried(self)
             if attempt == 1:
                 log.warning("error processing operation %s; retrying in %.3gs", self.name, wait)
             log.debug("operation %s attempt %d failed: %s", self.name, attempt, error or failure)
