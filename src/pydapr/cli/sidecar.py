@@ -70,7 +70,21 @@ def sidecar_options(f: Any) -> Any:
         click.option("--dapr-grpc-port", "-G", type=int, default=50001, show_default=True),
         click.option("--dapr-internal-grpc-port", "-I", type=int, default=None),
         click.option("--metrics-port", "-M", type=int, default=9090, show_default=True),
-        click.option("--enable-metrics/--disable-metrics", default=True, show_default=True),
+        click.option(
+            "--enable-metrics",
+            type=click.BOOL,
+            default=True,
+            is_flag=False,
+            flag_value=True,
+            show_default=True,
+            help="Serve Prometheus metrics on --metrics-port (daprd's Go flag: --enable-metrics=false)",
+        ),
+        click.option(
+            "--metrics-listen-address",
+            default="0.0.0.0",
+            show_default=True,
+            help="The address the metrics server listens on",
+        ),
         click.option(
             "--resources-path",
             "--components-path",
@@ -166,6 +180,7 @@ def build_options(params: dict[str, Any]) -> SidecarOptions:
         dapr_internal_grpc_port=params["dapr_internal_grpc_port"],
         metrics_port=params["metrics_port"],
         enable_metrics=params["enable_metrics"],
+        metrics_listen_address=params["metrics_listen_address"],
         dapr_listen_addresses=tuple(
             a.strip() for a in params["dapr_listen_addresses"].split(",") if a.strip()
         ),

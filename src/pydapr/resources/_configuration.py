@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._fields import Doc, join
@@ -12,6 +13,8 @@ from .models import (
     AppPolicy,
     Configuration,
     HandlerSpec,
+    MetricRule,
+    MetricSpec,
     MTLSSpec,
     NameResolutionSpec,
     OperationRule,
@@ -33,13 +36,15 @@ def parse_configuration(
     handlers = _pipeline(doc, spec, "httpPipeline")
     api = doc.mapping(spec, "api", "spec")
     components = doc.mapping(spec, "components", "spec")
+    metric = _metric(doc, spec)
     return Configuration(
         name=doc.name or "",
         namespace=namespace,
         source=doc.file,
         spec=spec,
         tracing=_tracing(doc, spec),
-        metrics_enabled=_metrics_enabled(doc, spec),
+        metrics_enabled=metric.enabled,
+        metric=metric,
         access_control=_access_control(doc, spec, standalone),
         features=_features(doc, spec),
         api_allowed=_api_rules(doc, api, "allowed"),
@@ -104,11 +109,53 @@ def _sampling_rate(doc: Doc, text: str | None, where: str) -> float:
     return rate
 
 
-def _metrics_enabled(doc: Doc, spec: dict[str, Any]) -> bool:
+def _metric(doc: Doc, spec: dict[str, Any]) -> MetricSpec:
     # Dapr's runtime reads ``metric``; its docs write ``metrics``. Both are honoured.
     key = "metric" if doc.get(spec, "metric") is not None else "metrics"
-    metrics = doc.mapping(spec, key, "spec")
-    return doc.boolean(metrics, "enabled", join("spec", key), True)
+    where = join("spec", key)
+    metric = doc.mapping(spec, key, "spec")
+    http = doc.mapping(metric, "http", where)
+    http_where = join(where, "http")
+    # An empty list is no path matching at all, as in Dapr.
+    path_matching = doc.strings(http, "pathMatching", http_where) or None
+    return MetricSpec(
+        enabled=bool(doc.boolean(metric, "enabled", where, True)),
+        increased_cardinality=bool(doc.boolean(http, "increasedCardinality", http_where, False)),
+        path_matching=path_matching,
+        exclude_verbs=bool(doc.boolean(http, "excludeVerbs", http_where, False)),
+        latency_buckets=_latency_buckets(doc, metric, where),
+        rules=tuple(_metric_rule(doc, rule, at) for at, rule in doc.items(metric, "rules", where)),
+        record_error_codes=bool(doc.boolean(metric, "recordErrorCodes", where, False)),
+    )
+
+
+def _latency_buckets(doc: Doc, metric: dict[str, Any], where: str) -> tuple[int, ...] | None:
+    value = doc.get(metric, "latencyDistributionBuckets")
+    if value is None:
+        return None
+    at = join(where, "latencyDistributionBuckets")
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise doc.error(at, "expected a list of whole milliseconds")
+    # Dapr sorts and de-duplicates the bounds; an empty list keeps its default buckets.
+    return tuple(sorted(set(value))) or None
+
+
+def _metric_rule(doc: Doc, rule: dict[str, Any], where: str) -> MetricRule:
+    labels = []
+    for at, label in doc.items(rule, "labels", where):
+        regex = doc.mapping(label, "regex", at)
+        pairs = []
+        for replacement, pattern in regex.items():
+            if not isinstance(pattern, str):
+                raise doc.error(join(join(at, "regex"), str(replacement)), "expected a regular expression")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                field = join(join(at, "regex"), str(replacement))
+                raise doc.error(field, f"not a valid regex: {exc}") from None
+            pairs.append((str(replacement), pattern))
+        labels.append((doc.required(label, "name", at), tuple(pairs)))
+    return MetricRule(name=doc.required(rule, "name", where), labels=tuple(labels))
 
 
 def _access_control(doc: Doc, spec: dict[str, Any], standalone: bool) -> AccessControlSpec | None:

@@ -21,6 +21,8 @@ __all__ = [
     "HandlerSpec",
     "MTLSSpec",
     "MetadataItem",
+    "MetricRule",
+    "MetricSpec",
     "NameResolutionSpec",
     "OperationRule",
     "Resiliency",
@@ -191,12 +193,36 @@ class APILoggingSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricRule:
+    """``spec.metric.rules[]``: for one metric (Dapr's name), label → ((replacement, regex) ...)."""
+
+    name: str
+    labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """``spec.metric`` (or Dapr's older spelling ``spec.metrics``), with Dapr's defaults."""
+
+    enabled: bool = True
+    # spec.metric.http: the path label is dropped (False, Dapr 1.14+'s default) or Dapr's legacy
+    # per-path label (True); pathMatching lists patterns the path label may take instead.
+    increased_cardinality: bool = False
+    path_matching: tuple[str, ...] | None = None
+    exclude_verbs: bool = False
+    latency_buckets: tuple[int, ...] | None = None  # latencyDistributionBuckets (ms)
+    rules: tuple[MetricRule, ...] = ()
+    record_error_codes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Configuration:
     name: str = "default"
     source: Path | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     tracing: TracingSpec = TracingSpec()
     metrics_enabled: bool = True
+    metric: MetricSpec = MetricSpec()
     access_control: AccessControlSpec | None = None
     features: dict[str, bool] = field(default_factory=dict)
     api_allowed: tuple[APIRule, ...] = ()

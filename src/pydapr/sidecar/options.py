@@ -22,6 +22,7 @@ class SidecarOptions:
     dapr_internal_proxy_port: int | None = None  # pydapr's internal gRPC (proxying) port; None: free
     metrics_port: int = 9090
     enable_metrics: bool = True
+    metrics_listen_address: str = "0.0.0.0"  # daprd's default: every interface
     dapr_listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     dapr_public_port: int | None = None
     resources_paths: tuple[Path, ...] = ()

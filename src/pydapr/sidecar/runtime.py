@@ -36,6 +36,7 @@ from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
+from pydapr.observability.metrics.lifecycle import Metrics, start_metrics
 from pydapr.observability.tracing import Tracing, start_tracing
 from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
@@ -138,6 +139,7 @@ class Runtime:
         self._peers = PeerChannels(None, self.namespace)
         self._api_token: str | None = None
         self.tracing = Tracing()
+        self.metrics = Metrics()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -165,6 +167,19 @@ class Runtime:
         self.tracing = start_tracing(self.configuration, self.app_id, self.namespace)
         for source in self.tracing.sources:
             self.pipeline.add(source)
+        # Metrics next, outside Resiliency: one count per call as its caller sees it, retries inside.
+        self.metrics = start_metrics(
+            opts.enable_metrics,
+            self.configuration,
+            app_id=self.app_id,
+            namespace=self.namespace,
+            app_uses_grpc=opts.app_uses_grpc,
+            health_check_path=opts.app_health_check_path,
+            component_type=self._component_type,
+            is_remote_app=self._is_remote_app,
+        )
+        if self.metrics.source is not None:
+            self.pipeline.add(self.metrics.source)
         self.pipeline.add(ResiliencySource(self.resiliency, self._component_type))
         api_logging = self.configuration.api_logging if self.configuration else None
         if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
@@ -179,6 +194,8 @@ class Runtime:
             )
         except (SecurityStartupError, ValueError) as exc:
             raise StartupError(str(exc)) from None
+        if self.mtls is not None and self.metrics.families is not None:
+            self.metrics.families.mtls_init.inc((self.app_id,))
         self._peers = PeerChannels(self.mtls, self.namespace)
         nr = self.configuration.name_resolution if self.configuration else None
         try:
@@ -190,7 +207,11 @@ class Runtime:
             raise StartupError(f"{where}: {exc}") from None
         try:
             deny = self.configuration.components_deny if self.configuration else ()
-            await self.components.load_all(allowed_components(self.resources.components, deny))
+            specs = allowed_components(self.resources.components, deny)
+            try:
+                await self.components.load_all(specs)
+            finally:
+                self._count_components(specs)
             self.http_endpoints = await resolve_endpoints(self.resources.http_endpoints, self.components)
         except (ComponentStartupError, ComponentConfigError) as exc:
             raise StartupError(str(exc)) from None
@@ -308,6 +329,15 @@ class Runtime:
             raise StartupError(
                 f"cannot listen on port {opts.dapr_grpc_port} for the Dapr gRPC API: {_bind_problem(exc)}"
             ) from None
+        if self.metrics.enabled:
+            host = opts.metrics_listen_address
+            try:
+                await self.metrics.serve(host, opts.metrics_port)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {host or '0.0.0.0'} port {opts.metrics_port} for metrics "
+                    f"(--metrics-port; --enable-metrics=false turns metrics off): {_bind_problem(exc)}"
+                ) from None
         if invoke is not None:
             host = opts.dapr_internal_grpc_listen_address or (
                 "0.0.0.0" if self.mtls is not None else "127.0.0.1"
@@ -323,6 +353,27 @@ class Runtime:
                 ) from None
             self.internal_port = self._internal.http_port
             self.internal_grpc_port = self._internal.grpc_port
+
+    def _count_components(self, specs: list[Any]) -> None:
+        """daprd's component metrics at init: loaded, initialized, failed (ignoreErrors or fatal)."""
+        families = self.metrics.families
+        if families is None:
+            return
+        loaded = {c.name for c in self.components.all()}
+        for spec in specs:
+            if spec.name in loaded:
+                families.component_loaded.inc((self.app_id,))
+                families.component_init.inc((self.app_id, spec.type))
+            elif spec.ignore_errors:  # a fatal failure stops the sidecar before any scrape
+                families.component_init_fail.inc((self.app_id, spec.type, "init", spec.name))
+
+    def _is_remote_app(self, target: str) -> bool:
+        """An invocation target served by another app's sidecar (not the own app, not a URL or
+        HTTPEndpoint), where daprd counts service invocation metrics."""
+        if target.startswith(("http://", "https://")) or target in self.http_endpoints:
+            return False
+        app_id, _, namespace = target.partition(".")
+        return not (app_id == self.app_id and namespace in ("", self.namespace))
 
     def _component_type(self, name: str) -> str:
         """The type of the loaded component ``name`` (``state.redis``), for Resiliency's defaults."""
@@ -399,6 +450,7 @@ class Runtime:
         waits: list[Any] = [s.shutdown(grace) for s in self._http_servers]
         waits.append(self._internal.stop(grace))
         waits.extend(s.stop(grace) for s in self._grpc_servers)
+        waits.append(self.metrics.stop(grace))
         await asyncio.gather(*waits, return_exceptions=True)
         self.outbound_ready = False
         await self.components.close_all()

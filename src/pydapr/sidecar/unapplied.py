@@ -48,8 +48,10 @@ def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[s
     tracing = config.tracing
     if "tracing" in spec and (tracing.zipkin_endpoint or tracing.otel_endpoint or tracing.stdout):
         yield f"{where}: spec.tracing is not applied yet; no spans are exported"
-    if "metric" in spec or "metrics" in spec:
-        yield f"{where}: spec.metric is not applied yet; no metrics are served"
+    metric = config.metric
+    if metric.enabled and metric.record_error_codes:
+        key = "metric" if "metric" in spec else "metrics"
+        yield f"{where}: spec.{key}.recordErrorCodes is not applied yet; no dapr_error_code_total series"
     enabled = sorted(name for name, on in config.features.items() if on and name not in APPLIED_FEATURES)
     if enabled:
         yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"

@@ -1,0 +1,146 @@
+"""Counters and histograms with Dapr's exact series names, collected into the one registry.
+
+prometheus_client's own ``Counter`` always exposes ``<name>_total``, but most of daprd's counters
+(OpenCensus views: ``dapr_http_server_request_count``) have no such suffix, and dashboards query the
+names daprd serves. So the sidecar's families are plain dicts of label values → numbers, exposed
+through a prometheus_client collector (``render`` fixes the one header line the text encoder
+would rename). Recording is a dict update on the event loop: no lock, no per-call allocation
+beyond the label tuple.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from .labels import Rewrites, apply_rewrites
+
+Labels = tuple[str, ...]
+
+
+class _BareCounter(Metric):
+    """A counter whose samples keep their name (no ``_total`` appended), as daprd serves it."""
+
+    bare = True
+
+
+class CounterFamily:
+    __slots__ = ("doc", "label_names", "name", "rewrites", "values")
+
+    def __init__(self, name: str, doc: str, label_names: Sequence[str], rewrites: Rewrites = ()) -> None:
+        self.name = name
+        self.doc = doc
+        self.label_names = tuple(label_names)
+        self.rewrites = rewrites  # spec.metric.rules for this metric, applied before the value counts
+        self.values: dict[Labels, float] = {}
+
+    def inc(self, labels: Labels, amount: float = 1.0) -> None:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
+        values = self.values
+        values[labels] = values.get(labels, 0.0) + amount
+
+    def metric(self) -> Metric:
+        if self.name.endswith("_total"):
+            metric = Metric(self.name[: -len("_total")], self.doc, "counter")
+        else:
+            metric = _BareCounter(self.name, self.doc, "counter")
+        # A copy: a scrape from another thread never sees the dict change size under it.
+        for labels, value in self.values.copy().items():
+            metric.add_sample(self.name, _label_dict(self.label_names, labels), value)
+        return metric
+
+
+class HistogramFamily:
+    __slots__ = ("bounds", "doc", "label_names", "le", "name", "rewrites", "values")
+
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        label_names: Sequence[str],
+        bounds: Sequence[float],
+        rewrites: Rewrites = (),
+    ) -> None:
+        self.name = name
+        self.rewrites = rewrites
+        self.doc = doc
+        self.label_names = tuple(label_names)
+        self.bounds = tuple(bounds)
+        self.le = (*(_go_number(b) for b in self.bounds), "+Inf")
+        # Per label values: [count per bucket ..., +Inf bucket, sum]
+        self.values: dict[Labels, list[float]] = {}
+
+    def observe(self, labels: Labels, value: float) -> None:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
+        cells = self.values.get(labels)
+        if cells is None:
+            cells = self.values[labels] = [0.0] * (len(self.bounds) + 2)
+        # Prometheus buckets are "less than or equal": bisect_left puts a value equal to a bound in it.
+        cells[bisect_left(self.bounds, value)] += 1
+        cells[-1] += value
+
+    def metric(self) -> Metric:
+        metric = Metric(self.name, self.doc, "histogram")
+        for labels, cells in self.values.copy().items():
+            base = _label_dict(self.label_names, labels)
+            running = 0.0
+            for le, count in zip(self.le, cells, strict=False):
+                running += count
+                metric.add_sample(self.name + "_bucket", {**base, "le": le}, running)
+            metric.add_sample(self.name + "_sum", base, cells[-1])
+            metric.add_sample(self.name + "_count", base, running)
+        return metric
+
+
+Family = CounterFamily | HistogramFamily
+
+
+class FamilyCollector(Collector):
+    """Hands the registry a snapshot of some families at each scrape."""
+
+    def __init__(self, families: Iterable[Family]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.families:
+            if family.values:
+                yield family.metric()
+
+
+class _One(Collector):
+    def __init__(self, metric: Metric) -> None:
+        self.metric = metric
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.metric
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text format (0.0.4) of everything in ``registry``."""
+    parts = []
+    for metric in registry.collect():
+        text = generate_latest(_One(metric))
+        if getattr(metric, "bare", False):
+            # Only the HELP and TYPE lines carry the encoder's "_total"; the samples are already right.
+            wrong = f" {metric.name}_total ".encode()
+            head, _, rest = text.partition(b"\n")
+            kind, _, samples = rest.partition(b"\n")
+            right = f" {metric.name} ".encode()
+            text = b"\n".join((head.replace(wrong, right, 1), kind.replace(wrong, right, 1), samples))
+        parts.append(text)
+    return b"".join(parts)
+
+
+def _label_dict(names: Labels, values: Labels) -> dict[str, str]:
+    return dict(zip(names, values, strict=True))
+
+
+def _go_number(bound: float) -> str:
+    # As Go's strconv.FormatFloat(b, 'f', -1, 64) writes a bucket bound: 1, 2.5, 1048576.
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))

@@ -1,0 +1,30 @@
+"""The metrics port: ``GET /metrics`` in the Prometheus text format, as daprd's metrics server
+(any path other than /metrics is 404, a verb other than GET or HEAD 405)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from pydapr.http.messages import Headers, Request, Response
+from pydapr.http.server import Handler, HttpServer
+
+from .families import render
+
+
+def metrics_handler(registry: CollectorRegistry) -> Handler:
+    content_type = Headers.from_lowercase([("content-type", CONTENT_TYPE_LATEST)])
+
+    async def serve(req: Request) -> Response:
+        if req.path != "/metrics":
+            return Response(404, body=b"404 page not found\n")
+        if req.method not in ("GET", "HEAD"):
+            return Response(405, body=b"method not allowed\n")
+        body = render(registry)
+        return Response(200, content_type, b"" if req.method == "HEAD" else body)
+
+    return serve
+
+
+async def start_metrics_server(registry: CollectorRegistry, host: str, port: int) -> HttpServer:
+    """Raises OSError when the address cannot be bound (the runtime turns it into a startup error)."""
+    return await HttpServer.start(metrics_handler(registry), host=host, port=port, max_body_size=64 * 1024)
