@@ -21,6 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.http.messages import Request, Response
@@ -47,6 +48,9 @@ from .host import ActorHost, NotHostedHere
 from .peers import Envelope, PeerClient, PeerMoved, PeerUnreachable, answer, decode_envelope, failure, moved
 from .periods import ActorTimes, PeriodError, parse_times
 from .state import ActorState
+
+if TYPE_CHECKING:
+    from pydapr.observability.metrics.blocks.actors import ActorMetrics
 
 log = logging.getLogger("pydapr.actors")
 
@@ -121,9 +125,11 @@ class ActorsAPI:
         reminders: Reminders | None = None,
         reminders_problem: str = "no scheduler is configured (--scheduler-host-address)",
         resiliency: ResiliencyPolicies | None = None,
+        metrics: ActorMetrics | None = None,
     ) -> None:
         self.app_id = app_id
         self.host = host
+        self.metrics = metrics  # Dapr's actor metrics (reminders fired), None when metrics are off
         self.state = state
         self.placement = placement
         self.peers = peers
@@ -327,11 +333,16 @@ class ActorsAPI:
             )
             return await self.peers.send(location.address, "reminder", envelope, location.app_id)
 
+        metrics = self.metrics
         try:
             await self._owner_call(placement, reminder.key, deadline, local, remote)
         except Exception as exc:
+            if metrics is not None:
+                metrics.reminder_fired(reminder.key.actor_type, False)
             log.error("error executing reminder %s for actor %s: %s", reminder.name, reminder.key, exc)
             return False
+        if metrics is not None:
+            metrics.reminder_fired(reminder.key.actor_type, True)
         return True
 
     # --- state ----------------------------------------------------------------------------------

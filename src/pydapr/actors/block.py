@@ -26,6 +26,7 @@ from .state import ActorState
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.observability.metrics.blocks.actors import ActorMetrics
     from pydapr.sidecar.runtime import Runtime
 
 log = logging.getLogger("pydapr.actors")
@@ -52,7 +53,8 @@ class ActorsBlock(BuildingBlock):
         ]
         self.placement: Placement | None = None
         self.reminders: Reminders | None = None
-        self.host = ActorHost(owns=self._owns, resiliency=runtime.resiliency)
+        self.metrics = actor_metrics(runtime)
+        self.host = ActorHost(owns=self._owns, resiliency=runtime.resiliency, metrics=self.metrics)
         features = runtime.configuration.features if runtime.configuration else {}
         self.state = ActorState(
             app_id=self.app_id,
@@ -68,6 +70,7 @@ class ActorsBlock(BuildingBlock):
             peers=PeerClient(runtime.http_client, self.app_id, self.namespace, runtime.mtls),
             pipeline=runtime.pipeline,
             resiliency=runtime.resiliency,
+            metrics=self.metrics,
         )
         self._started = False
         self._grpc: Any = None  # the gRPC handler (pydapr.actors.grpc_api), its streams end on stop
@@ -221,6 +224,15 @@ class ActorsBlock(BuildingBlock):
                 "placement": "placement: connected" if connected else "placement: disconnected",
             },
         }
+
+
+def actor_metrics(runtime: Runtime) -> ActorMetrics | None:
+    """Dapr's actor metrics for this sidecar, unless its Configuration turns metrics off."""
+    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+        return None
+    from pydapr.observability.metrics.blocks.actors import ActorMetrics
+
+    return ActorMetrics(runtime.app_id)
 
 
 def _actor_store(runtime: Runtime) -> tuple[Any, str]:

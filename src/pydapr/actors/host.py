@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pydapr.resiliency import NOOP, Policy, ResiliencyPolicies
 
@@ -36,6 +37,9 @@ from .contract import (
 )
 from .periods import ActorTimes
 from .turns import REENTRANCY_HEADER, Turn, TurnLock, TurnLockClosed
+
+if TYPE_CHECKING:
+    from pydapr.observability.metrics.blocks.actors import ActorMetrics
 
 log = logging.getLogger("pydapr.actors")
 
@@ -58,7 +62,8 @@ class Activation:
 
 
 class ActorHost:
-    """``owns(key)`` answers from the current placement table whether this sidecar hosts ``key``."""
+    """``owns(key)`` answers from the current placement table whether this sidecar hosts ``key``;
+    ``metrics`` records Dapr's actor metrics (None: metrics are off)."""
 
     def __init__(
         self,
@@ -66,10 +71,12 @@ class ActorHost:
         owns: Callable[[ActorKey], bool],
         resiliency: ResiliencyPolicies | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics: ActorMetrics | None = None,
     ) -> None:
         self.owns = owns
         self.resiliency = resiliency
         self.clock = clock
+        self.metrics = metrics
         self.hosted: HostedTypes = NO_TYPES
         self.transport: ActorAppTransport | None = None
         self._active: dict[ActorKey, Activation] = {}
@@ -132,15 +139,20 @@ class ActorHost:
     async def _fire_timer(self, activation: Activation, fire: TimerFire) -> None:
         key = activation.key
         try:
-            turn = await activation.lock.acquire(None)
+            turn = await self._acquire(activation, None)
         except TurnLockClosed:
             return
+        metrics = self.metrics
         try:
             activation.last_used = self.clock()
             await self._post_lock(key).run(lambda: self._transport().timer(key, fire))
+            if metrics is not None:
+                metrics.timer_fired(key.actor_type, True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if metrics is not None:
+                metrics.timer_fired(key.actor_type, False)
             log.error("error executing timer %s for actor %s: %s", fire.name, key, exc)
         finally:
             turn.release()
@@ -163,12 +175,24 @@ class ActorHost:
                 await asyncio.shield(pending)
             activation = self._activation(key)
             try:
-                turn = await activation.lock.acquire(reentrancy_id)
+                turn = await self._acquire(activation, reentrancy_id)
             except TurnLockClosed:
                 continue  # deactivated while waiting: a new activation, if this sidecar still owns it
             activation.last_used = self.clock()
             return activation, turn
         raise NotHostedHere()
+
+    async def _acquire(self, activation: Activation, reentrancy_id: str | None) -> Turn:
+        metrics = self.metrics
+        if metrics is None:
+            return await activation.lock.acquire(reentrancy_id)
+        # As daprd's lock: every call counts as pending while it waits for the actor's turn.
+        actor_type = activation.key.actor_type
+        metrics.waiting(actor_type, 1)
+        try:
+            return await activation.lock.acquire(reentrancy_id)
+        finally:
+            metrics.waiting(actor_type, -1)
 
     def _activation(self, key: ActorKey) -> Activation:
         activation = self._active.get(key)
@@ -204,6 +228,8 @@ class ActorHost:
         old = activation.timers.pop(fire.name, None)
         if old is not None:
             old.cancel()
+        elif self.metrics is not None:
+            self.metrics.timers(key.actor_type, 1)
         activation.timers[fire.name] = asyncio.create_task(
             self._run_timer(activation, fire, times), name=f"actor timer {key}/{fire.name}"
         )
@@ -215,6 +241,7 @@ class ActorHost:
         task = activation.timers.pop(name, None)
         if task is not None:
             task.cancel()
+            self._timers_gone(key.actor_type, 1)
 
     async def _run_timer(self, activation: Activation, fire: TimerFire, times: ActorTimes) -> None:
         when, fired, period = times.due, 0, times.period
@@ -233,6 +260,11 @@ class ActorHost:
         finally:
             if activation.timers.get(fire.name) is asyncio.current_task():
                 del activation.timers[fire.name]
+                self._timers_gone(activation.key.actor_type, 1)
+
+    def _timers_gone(self, actor_type: str, count: int) -> None:
+        if self.metrics is not None and count:
+            self.metrics.timers(actor_type, -count)
 
     # --- deactivation -----------------------------------------------------------------------------
 
@@ -243,11 +275,15 @@ class ActorHost:
         if activation is None or activation.closed:
             return False
         activation.closed = True
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.halted(key.actor_type)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._deactivating[key] = done
         try:
             for task in activation.timers.values():
                 task.cancel()
+            self._timers_gone(key.actor_type, len(activation.timers))
             activation.timers.clear()
             await activation.lock.close(drain)
             if self._active.get(key) is activation:
@@ -257,7 +293,12 @@ class ActorHost:
                 try:
                     await transport.deactivate(key)
                 except Exception as exc:
+                    if metrics is not None:
+                        metrics.deactivated(key.actor_type, False)
                     log.warning("deactivating actor %s failed: %s", key, exc)
+                else:
+                    if metrics is not None:
+                        metrics.deactivated(key.actor_type, True)
         finally:
             if self._deactivating.get(key) is done:
                 del self._deactivating[key]
