@@ -471,5 +471,5 @@ def test_config_is_repeatable_and_api_logging_follows_it(procs: Processes, tmp_p
     named = [line for line in log.splitlines() if "names no protocol and applies to neither" in line]
     assert len(named) == 1 and "second.yaml" in named[0], log
     # ... and the second's API logging is on, without the health probes.
-    assert "HTTP API called: GET /v1.0/metadata -> 200" in log
-    assert "HTTP API called: GET /v1.0/healthz" not in log
+    assert "code=200 " in log and 'method="GET /v1.0/metadata" scope=dapr.runtime.http-info ' in log
+    assert 'method="GET /v1.0/healthz' not in log

@@ -32,7 +32,7 @@ def test_logging_step_sees_the_status(caplog: Any) -> None:
         await middleware(Request("GET", "/v1.0/metadata", "", Headers(), b""), handler)
         await middleware(Request("GET", "/v1.0/healthz", "", Headers(), b""), handler)
 
-    with caplog.at_level("INFO", logger="pydapr.api"):
+    with caplog.at_level("INFO", logger="pydapr.runtime.http-info"):
         asyncio.run(main())
-    lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 1 and lines[0].startswith("HTTP API called: GET /v1.0/metadata -> 204 ("), lines
+    lines = [(r.getMessage(), r.dapr_fields["method"], r.dapr_fields["code"]) for r in caplog.records]
+    assert lines == [("HTTP API Called", "GET /v1.0/metadata", 204)], lines
