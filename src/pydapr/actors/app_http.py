@@ -15,6 +15,7 @@ import msgspec
 from pydapr.http.client import HttpClientError
 from pydapr.http.messages import Headers, Response
 from pydapr.invoke.headers import HOP_BY_HOP
+from pydapr.observability import trace_context
 
 from . import errors as E
 from .contract import ActorKey, InvokeRequest, InvokeResult, ReminderFire, TimerFire
@@ -47,6 +48,7 @@ class HttpActorTransport:
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         headers = Headers([(k, v) for k, v in request.metadata.items() if k.lower() not in HOP_BY_HOP])
         path = f"{actor_path(request.key)}/method/{request.method}"
+        trace_context.inject_headers(headers)
         resp = await self._send("PUT", path, headers, request.data, "actor method")
         out_headers = {k: v for k, v in resp.headers.items() if k not in HOP_BY_HOP}
         return InvokeResult(

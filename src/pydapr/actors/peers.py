@@ -22,6 +22,7 @@ import msgspec
 from pydapr import errors
 from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpClientError
 from pydapr.http.messages import Headers, Response
+from pydapr.observability import trace_context
 
 from .contract import InvokeResult
 
@@ -112,6 +113,13 @@ class PeerClient:
         headers = Headers.from_lowercase(
             [("content-type", "application/msgpack"), ("dapr-caller-app-id", self.app_id)]
         )
+        traceparent = trace_context.current_traceparent.get()
+        if traceparent and envelope.method:
+            # The host sends the envelope's metadata to its app as headers: the call's context goes there.
+            envelope.metadata = {**envelope.metadata, trace_context.TRACEPARENT: traceparent}
+            state = trace_context.current_tracestate.get()
+            if state:
+                envelope.metadata[trace_context.TRACESTATE] = state
         try:
             resp = await self.client.request(
                 "POST",

@@ -20,6 +20,7 @@ from pydapr.api.grpc.wire import common, runtime
 from pydapr.http.messages import Headers, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.codes import http_status_from_grpc
+from pydapr.observability import trace_context
 from pydapr.pipeline import Pipeline
 from pydapr.resiliency import NOOP, Permanent, Policy
 from pydapr.sidecar.options import SidecarOptions
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("pydapr.appchannel")
 
 _VERBS = {name: value for name, value in common.HTTPExtension.Verb.items()}
+
+
+# The call's trace context, read as the RPC is sent (inside the OUTBOUND_APP chain).
+with_trace = trace_context.with_grpc_trace
 
 
 class GrpcAppChannel(AppChannel):
@@ -65,7 +70,7 @@ class GrpcAppChannel(AppChannel):
         metadata = self.grpc_metadata(h.to_grpc_metadata(headers))
 
         async def send() -> Any:
-            return await self._callback().OnInvoke(request, metadata=metadata)
+            return await self._callback().OnInvoke(request, metadata=with_trace(metadata))
 
         try:
             reply: Any = await self._call("OnInvoke", send)
@@ -110,7 +115,7 @@ class GrpcAppChannel(AppChannel):
         md = self.grpc_metadata(app_metadata.grpc_metadata(metadata))
 
         async def send() -> Any:
-            return await self._callback().OnTopicEvent(req, metadata=md)
+            return await self._callback().OnTopicEvent(req, metadata=with_trace(md))
 
         try:
             resp = await self._call("OnTopicEvent", send)
@@ -151,11 +156,11 @@ class GrpcAppChannel(AppChannel):
 
         async def send() -> Any:
             try:
-                return await self._callback().OnBulkTopicEvent(req, metadata=md)
+                return await self._callback().OnBulkTopicEvent(req, metadata=with_trace(md))
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                     raise
-                return await self._callback_alpha().OnBulkTopicEventAlpha1(req, metadata=md)
+                return await self._callback_alpha().OnBulkTopicEventAlpha1(req, metadata=with_trace(md))
 
         try:
             resp = await self._call("OnBulkTopicEvent", send)
@@ -211,7 +216,9 @@ class GrpcAppChannel(AppChannel):
         request = runtime.BindingEventRequest(name=name, data=event.data, metadata=event.metadata)
 
         async def send() -> Any:
-            return await self._callback().OnBindingEvent(request, metadata=self.grpc_metadata(), timeout=60)
+            return await self._callback().OnBindingEvent(
+                request, metadata=with_trace(self.grpc_metadata()), timeout=60
+            )
 
         reply = await self._call("OnBindingEvent", send)
         return BindingReply(
@@ -236,7 +243,7 @@ class GrpcAppChannel(AppChannel):
             # SDK 1.16's AppCallback protos have no stable OnJobEvent: Alpha1 only there.
             if not self._alpha_jobs_only and hasattr(stub, "OnJobEvent"):
                 try:
-                    await stub.OnJobEvent(req, metadata=meta, timeout=JOB_TRIGGER_TIMEOUT)
+                    await stub.OnJobEvent(req, metadata=with_trace(meta), timeout=JOB_TRIGGER_TIMEOUT)
                     return
                 except grpc.aio.AioRpcError as err:
                     # Apps built before the stable API serve only AppCallbackAlpha.OnJobEventAlpha1.
@@ -245,7 +252,9 @@ class GrpcAppChannel(AppChannel):
                     ):
                         raise
                     self._alpha_jobs_only = True
-            await self._callback_alpha().OnJobEventAlpha1(req, metadata=meta, timeout=JOB_TRIGGER_TIMEOUT)
+            await self._callback_alpha().OnJobEventAlpha1(
+                req, metadata=with_trace(meta), timeout=JOB_TRIGGER_TIMEOUT
+            )
 
         try:
             await self._call("OnJobEvent", send)

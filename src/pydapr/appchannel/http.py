@@ -20,6 +20,7 @@ from pydapr.api.http.dispatch import build_pipeline
 from pydapr.http.client import ConnectError, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.middleware.contract import Middleware
+from pydapr.observability import trace_context
 from pydapr.pipeline import Pipeline
 from pydapr.resiliency import NOOP, Policy
 from pydapr.sidecar.options import SidecarOptions
@@ -103,6 +104,8 @@ class HttpAppChannel(AppChannel):
         if self._through_middlewares is not None and not direct:
             timeout = _timeout.get()  # behind the middlewares, the request's timeout comes this way
         target = f"{req.path}?{req.query}" if req.query else req.path
+        # Last, so the app's request is a child of the call it is made in, whatever it carried.
+        trace_context.inject_headers(req.headers)
         if not target.startswith("/"):
             target = "/" + target
         return await self._client.request(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from pydapr.bindings import errors as E
 from pydapr.bindings.contract import InvokeRequest, InvokeResponse, OutputBinding
+from pydapr.observability import trace_context
 
 
 class BindingsAPI:
@@ -28,7 +29,20 @@ class BindingsAPI:
                 f"binding {name} does not support operation {request.operation}. "
                 f"supported operations:{' '.join(supported)}",
             )
+        _add_trace(request)
         try:
             return await binding.invoke(request)
         except Exception as exc:
             raise E.INVOKE_OUTPUT_BINDING(name, str(exc) or type(exc).__name__) from exc
+
+
+def _add_trace(request: InvokeRequest) -> None:
+    """As daprd: the call's ``traceparent``/``tracestate`` go to the binding in its metadata (the
+    HTTP binding sends them as headers), unless the caller set its own."""
+    traceparent = trace_context.current_traceparent.get()
+    if not traceparent:
+        return
+    request.metadata.setdefault(trace_context.TRACEPARENT, traceparent)
+    state = trace_context.current_tracestate.get()
+    if state:
+        request.metadata.setdefault(trace_context.TRACESTATE, state)

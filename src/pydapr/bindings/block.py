@@ -39,6 +39,7 @@ from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import EventHandler, InputBinding, InvokeRequest, OutputBinding, ReadEvent
 from pydapr.components.base import ComponentMetadata
 from pydapr.pipeline import Call, Direction
+from pydapr.pubsub.delivery import only_observes
 from pydapr.resiliency import (
     OPEN_BREAKER_PAUSE,
     CircuitBreakerOpen,
@@ -170,9 +171,17 @@ class BindingsBlock(BuildingBlock):
         if chain.empty:
             reply = await self._until_delivered.run(attempt, classify=_failed_reply)
         else:
-            call = Call(Direction.INBOUND_COMPONENT, name, route, classify=_failed_reply)
+            # An event may carry its producer's context (a Kafka or HTTP header): the delivery continues it.
+            trace = event.metadata.get("traceparent") or ""
+            call = Call(Direction.INBOUND_COMPONENT, name, route, classify=_failed_reply, trace=trace)
+            until_delivered = self._until_delivered
+            run = (
+                attempt
+                if not only_observes(chain)
+                else lambda: until_delivered.run(attempt, classify=_failed_reply)
+            )
             try:
-                reply = await chain.run(call, attempt)
+                reply = await chain.run(call, run)
             except CircuitBreakerOpen:
                 # Handed back after a pause: a binding that redelivers at once must not spin on it.
                 with contextlib.suppress(TimeoutError):

@@ -25,6 +25,7 @@ from pydapr.http.client import ConnectError, HttpClient, HttpClientError, Reques
 from pydapr.http.messages import Request, Response
 from pydapr.invoke import headers as h
 from pydapr.nameresolution import NameResolver, ResolveError
+from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.resiliency import (
     NOOP,
@@ -142,6 +143,7 @@ class InvokeAPI:
         fwd = h.forwardable(request.headers)
         fwd.set(h.CALLER_APP_ID, caller)
         fwd.set(h.CALLEE_APP_ID, self.app_id)
+        trace_context.inject_headers(fwd)
         return await channel.invoke(method, request.method, request.query, fwd, request.body)
 
     async def _remote(self, app_id: str, namespace: str, method: str, request: Request) -> Response:
@@ -149,6 +151,7 @@ class InvokeAPI:
         fwd.set(h.CALLER_APP_ID, self.app_id)
         fwd.set(h.CALLER_NAMESPACE, self.namespace)
         fwd.set(h.CALLEE_APP_ID, app_id)
+        trace_context.inject_headers(fwd)
         target = "/" + method.lstrip("/")
         if request.query:
             target += "?" + request.query
@@ -220,6 +223,7 @@ class InvokeAPI:
         for k, v in extra_headers.items():
             fwd.set(k, v)
         fwd.set("host", parts.netloc)
+        trace_context.inject_headers(fwd)
         try:
             resp = await self.client.request(
                 request.method,

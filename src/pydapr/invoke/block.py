@@ -18,6 +18,7 @@ from pydapr.http.messages import Headers, Request, Response
 from pydapr.invoke import headers as h
 from pydapr.invoke.api import InvokeAPI
 from pydapr.invoke.codes import grpc_code_from_int
+from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction
 from pydapr.sidecar.block import BuildingBlock
 
@@ -134,8 +135,19 @@ class InvokeBlock(BuildingBlock):
             chain = self.pipeline.chain(Direction.INBOUND_INTERNAL, caller)
             if chain.empty:
                 return await self.api.deliver(method, req, caller=caller)
-            call = Call(Direction.INBOUND_INTERNAL, caller, method, caller=caller)
-            return await chain.run(call, lambda: self.api.deliver(method, req, caller=caller))  # type: ignore[no-any-return]
+            call = Call(
+                Direction.INBOUND_INTERNAL,
+                caller,
+                method,
+                caller=caller,
+                trace=req.headers.get("traceparent") or "",
+            )
+            state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")
+            state_token = trace_context.current_tracestate.set(state)
+            try:
+                return await chain.run(call, lambda: self.api.deliver(method, req, caller=caller))  # type: ignore[no-any-return]
+            finally:
+                trace_context.current_tracestate.reset(state_token)
         except errors.DaprError as err:
             resp = Response.json(err.http_body(), err.http_status)
             resp.headers.add(h.SIDECAR_ERROR, err.code)

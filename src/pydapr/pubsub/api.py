@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydapr.errors import DaprError
+from pydapr.observability import trace_context
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub import errors
 from pydapr.pubsub.contract import (
@@ -111,6 +112,10 @@ class PubSubAPI:
         trace: Trace,
     ) -> bytes:
         """The bytes to hand to the broker: the CloudEvent Dapr would build for this request."""
+        # Inside a traced publish the API call's span is the parent of the delivery's, as daprd.
+        current = trace_context.current_traceparent.get()
+        if current:
+            trace = Trace(current, trace_context.current_tracestate.get())
         traceparent = trace.traceparent or ce.new_traceparent()
         try:
             if ce.is_cloudevent_content_type(content_type):

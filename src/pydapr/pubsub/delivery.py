@@ -27,7 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.pipeline import Call, Chain, Direction, Pipeline
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub.contract import Handler, Message
 from pydapr.pubsub.subscriptions import TopicSubscription
@@ -109,7 +109,11 @@ class InboundRunner:
         self.pipeline = pipeline
         self.default = default
 
-    async def run(self, pubsub: str, topic: str, attempt: Attempt, classify: Classify) -> Any:
+    async def run(
+        self, pubsub: str, topic: str, attempt: Attempt, classify: Classify, trace: str = ""
+    ) -> Any:
+        """``trace`` is the message's traceparent (the delivery continues the publisher's trace)."""
+
         async def guarded() -> Any:
             try:
                 return await attempt()
@@ -121,7 +125,12 @@ class InboundRunner:
         try:
             if chain is None or chain.empty:
                 return await self.default.run(guarded, classify=classify)
-            call = Call(Direction.INBOUND_COMPONENT, pubsub, f"deliver {topic}", classify=classify)
+            call = Call(
+                Direction.INBOUND_COMPONENT, pubsub, f"deliver {topic}", classify=classify, trace=trace
+            )
+            if only_observes(chain):
+                default = self.default
+                return await chain.run(call, lambda: default.run(guarded, classify=classify))
             return await chain.run(call, guarded)
         except NotAFailure as exc:  # an interceptor other than Resiliency let it through
             raise exc.error from None
@@ -129,6 +138,12 @@ class InboundRunner:
             # Handed back after a pause: a broker that redelivers at once must not spin on it.
             await asyncio.sleep(OPEN_BREAKER_PAUSE)
             raise
+
+
+def only_observes(chain: Chain) -> bool:
+    """True when no interceptor of ``chain`` governs the call (tracing only watches it): the
+    block's own default policy still applies then, as when the chain is empty."""
+    return all(getattr(step, "observes_only", False) for step in chain.steps)
 
 
 def outcome_from_http(status: int, body: bytes) -> Outcome:
@@ -235,7 +250,10 @@ class Deliverer:
 
         last = "retry"
         try:
-            outcome = await self._runner.run(sub.pubsub, sub.topic, attempt, failed_outcome)
+            trace = event.get("traceparent")
+            outcome = await self._runner.run(
+                sub.pubsub, sub.topic, attempt, failed_outcome, trace if isinstance(trace, str) else ""
+            )
         except SubscriptionClosed:
             raise
         except Exception as exc:  # the app failed (or a timeout, an open breaker) on the last attempt

@@ -23,6 +23,7 @@ from pydapr.api.access import ApiAccess
 from pydapr.api.grpc.decode import decodes_protobuf, decoding_handler
 from pydapr.api.grpc.status import http_code_status
 from pydapr.api.grpc.token import TokenInterceptor
+from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
 from pydapr.resources import Configuration
 
@@ -120,7 +121,9 @@ def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcM
 
 def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        described = Call(Direction.INBOUND_GRPC, method, method, trace=_traceparent(context))
+        traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
+        described = Call(Direction.INBOUND_GRPC, method, method, trace=traceparent)
+        state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 
         async def proceed() -> Any:
             try:
@@ -134,13 +137,17 @@ def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...,
         except Refused as refused:
             described.status = refused.status.code.name
             await context.abort_with_status(refused.status)
+        finally:
+            trace_context.current_tracestate.reset(state_token)
 
     return call
 
 
 def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        described = Call(Direction.INBOUND_GRPC, method, method, trace=_traceparent(context))
+        traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
+        described = Call(Direction.INBOUND_GRPC, method, method, trace=traceparent)
+        state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 
         async def open_stream() -> Any:
             return behavior(request, context)
@@ -150,6 +157,8 @@ def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...
         except Refused as refused:
             await context.abort_with_status(refused.status)
             return
+        finally:
+            trace_context.current_tracestate.reset(state_token)
         if inspect.isasyncgen(opened):
             async for item in opened:
                 yield item
@@ -165,10 +174,3 @@ def _code_name(context: grpc.aio.ServicerContext[Any, Any], default: str) -> str
     except Exception:
         return default
     return code.name if isinstance(code, grpc.StatusCode) else default
-
-
-def _traceparent(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "traceparent" and isinstance(value, str):
-            return value
-    return ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydapr import errors
 from pydapr.api.http.dispatch import Handler, Middleware
 from pydapr.http.messages import Request, Response
+from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Pipeline
 
 
@@ -35,6 +36,9 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
         if chain.empty:
             return await call_next(req)
         call = Call(inbound, group, f"{req.method} {req.path}", trace=req.headers.get("traceparent") or "")
+        # The Call carries the traceparent; its tracestate goes to the tracing interceptor this way.
+        state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")
+        state_token = trace_context.current_tracestate.set(state)
 
         async def proceed() -> Response:
             try:
@@ -51,7 +55,10 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
             call.route = req.route
             return resp
 
-        resp: Response = await chain.run(call, proceed)
+        try:
+            resp: Response = await chain.run(call, proceed)
+        finally:
+            trace_context.current_tracestate.reset(state_token)
         return resp
 
     return through_chain

@@ -1,0 +1,146 @@
+"""The tracing pipeline source: one span per call at the points daprd traces, and the call's trace
+context set in ``trace_context`` for everything that runs inside it (outbound hops read it).
+
+Interceptors here only observe: they never refuse, retry or change a result (but for the
+``traceparent`` response header daprd sets), so they are marked ``observes_only`` and a block that
+applies its own default policy when no policy governs a target still does so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+from opentelemetry.trace import Tracer as OtelTracer
+
+from pydapr.http.messages import Response
+from pydapr.observability import trace_context as tc
+from pydapr.pipeline import Call, Direction, Interceptor, Operation
+
+from . import spans
+
+Namer = Callable[[Call], tuple[str, spans.Attributes]]
+
+# daprd does not trace its health endpoints (isHealthzRequest), nor the gRPC health service.
+_UNTRACED_HTTP_GROUPS = frozenset({"healthz"})
+_UNTRACED_GRPC_PREFIX = "/grpc.health."
+_JOB_OPERATIONS = ("/job/", "OnJobEvent")
+
+
+class TracingSource:
+    def __init__(self, tracer: OtelTracer, app_id: str) -> None:
+        self.tracer = tracer
+        self.app_id = app_id
+
+    def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
+        if direction is Direction.INBOUND_HTTP:
+            if target in _UNTRACED_HTTP_GROUPS:
+                return None
+            return self._traced(direction, spans.http_span, answers=True)
+        if direction is Direction.INBOUND_GRPC:
+            if target.startswith(_UNTRACED_GRPC_PREFIX):
+                return None
+            return self._traced(direction, spans.grpc_span)
+        if direction is Direction.INBOUND_INTERNAL:
+            app_id = self.app_id
+            return self._traced(direction, lambda call: spans.internal_span(call, app_id))
+        if direction is Direction.INBOUND_COMPONENT:
+            return self._traced(direction, spans.component_span)
+        if direction is Direction.OUTBOUND_ACTOR:
+            return self._traced(direction, spans.actor_span, child_only=True)
+        if direction is Direction.OUTBOUND_APP:
+            return self._job_root()
+        return None
+
+    def _traced(
+        self, direction: Direction, name_of: Namer, *, answers: bool = False, child_only: bool = False
+    ) -> Interceptor:
+        tracer = self.tracer
+
+        async def traced(call: Call, proceed: Operation[Any]) -> Any:
+            if child_only:
+                parent_tp, parent_ts = tc.current_traceparent.get(), tc.current_tracestate.get()
+            else:
+                parent_tp, parent_ts = call.trace, tc.current_tracestate.get()
+            name, attrs = name_of(call)
+            span = tracer.start_span(
+                name, context=parent_context(parent_tp, parent_ts), kind=spans.kind_of(direction, call)
+            )
+            ctx = span.get_span_context()
+            traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags)
+            parent_token = tc.current_traceparent.set(traceparent)
+            state_token = tc.current_tracestate.set(parent_ts)
+            try:
+                result = await proceed()
+            except BaseException as exc:
+                if span.is_recording():
+                    span.set_attributes(attrs)
+                    if call.status:
+                        span.set_attribute(spans.DAPR_STATUS_CODE, call.status.split(" ", 1)[0])
+                    span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__name__))
+                span.end()
+                raise
+            finally:
+                tc.current_traceparent.reset(parent_token)
+                tc.current_tracestate.reset(state_token)
+            # daprd answers with the call's traceparent when the handler set none.
+            if answers and isinstance(result, Response) and result.headers.get(tc.TRACEPARENT) is None:
+                result.headers.set(tc.TRACEPARENT, traceparent)
+            if span.is_recording():
+                span.set_attributes(attrs)
+                code = _status_code(call, result)
+                if code:
+                    span.set_attribute(spans.DAPR_STATUS_CODE, code)
+                    if code.isdigit() and int(code) >= 400:
+                        span.set_status(Status(StatusCode.ERROR, f"Code({code})"))
+                    elif not code.isdigit() and code != "OK":
+                        span.set_status(Status(StatusCode.ERROR, code))
+            span.end()
+            return result
+
+        traced.observes_only = True  # type: ignore[attr-defined]
+        return traced
+
+    def _job_root(self) -> Interceptor:
+        """A job trigger has no caller to continue: it starts its own trace, as a root span the
+        app's request is a child of. Other calls to the app are children of the call they are
+        made in (their span is that call's), or the sidecar's own (probes) and not traced."""
+        traced = self._traced(Direction.OUTBOUND_APP, spans.job_span)
+
+        async def job_root(call: Call, proceed: Operation[Any]) -> Any:
+            if tc.current_traceparent.get() or not call.operation.startswith(_JOB_OPERATIONS):
+                return await proceed()
+            return await traced(call, proceed)
+
+        job_root.observes_only = True  # type: ignore[attr-defined]
+        return job_root
+
+
+def parent_context(traceparent: str, tracestate: str = "") -> Context | None:
+    """The remote parent a span continues, None (a new trace) when ``traceparent`` is absent or invalid."""
+    parsed = tc.parse_traceparent(traceparent) if traceparent else None
+    if parsed is None:
+        return None
+    trace_id, span_id, flags = parsed
+    state = TraceState.from_header([tracestate]) if tracestate else None
+    remote = SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1), trace_state=state
+    )
+    return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def _status_code(call: Call, result: Any) -> str:
+    if call.status:
+        return call.status.split(" ", 1)[0]
+    status = getattr(result, "status", None)  # a Response, a binding's reply
+    return str(status) if isinstance(status, int) else ""

@@ -1,0 +1,124 @@
+"""What a span is called and what it says, per interception point, as daprd names its spans
+(pkg/diagnostics/http_tracing.go, grpc_tracing.go, consts)."""
+
+from __future__ import annotations
+
+from opentelemetry.trace import SpanKind
+
+from pydapr.pipeline import Call, Direction
+
+# Attribute keys (daprd's diagnostics/consts, OpenTelemetry semantic conventions 1.25).
+DB_SYSTEM = "db.system"
+DB_NAME = "db.name"
+DB_STATEMENT = "db.statement"
+DB_CONNECTION_STRING = "db.connection_string"
+MESSAGING_SYSTEM = "messaging.system"
+MESSAGING_DESTINATION = "messaging.destination.name"
+RPC_SERVICE = "rpc.service"
+NET_PEER_NAME = "net.peer.name"
+DAPR_API = "dapr.api"
+DAPR_STATUS_CODE = "dapr.status_code"
+DAPR_PROTOCOL = "dapr.protocol"
+DAPR_INVOKE_METHOD = "dapr.invoke_method"
+DAPR_ACTOR = "dapr.actor"
+
+SERVICE_INVOCATION = "ServiceInvocation"
+DAPR_SERVICE = "Dapr"
+_DB_GROUPS = {"state": "state", "secrets": "secrets", "bindings": "bindings"}
+_GRPC_DB = {
+    "GetState": "state",
+    "GetBulkState": "state",
+    "SaveState": "state",
+    "DeleteState": "state",
+    "DeleteBulkState": "state",
+    "ExecuteStateTransaction": "state",
+    "QueryStateAlpha1": "state",
+    "GetSecret": "secrets",
+    "GetBulkSecret": "secrets",
+    "InvokeBinding": "bindings",
+}
+
+Attributes = dict[str, str]
+
+
+def http_span(call: Call) -> tuple[str, Attributes]:
+    """An INBOUND_HTTP call (``operation`` = ``"<verb> <path>"``): the span is named by the path, a
+    service invocation ``CallLocal/<app id>/<method>``; attributes by the API the path names."""
+    _, _, path = call.operation.partition(" ")
+    parts = path.split("/")  # "", "v1.0", group, component/app, ...
+    group = call.target
+    attrs: Attributes = {DAPR_PROTOCOL: "http", DAPR_API: call.operation}
+    name = path
+    if group in _DB_GROUPS and len(parts) > 3:
+        system = _DB_GROUPS[group]
+        attrs.update(
+            {DB_SYSTEM: system, DB_NAME: parts[3], DB_STATEMENT: call.operation, DB_CONNECTION_STRING: system}
+        )
+    elif group == "invoke" and len(parts) > 5 and parts[4] == "method":
+        target, method = parts[3], "/".join(parts[5:])
+        attrs.update({RPC_SERVICE: SERVICE_INVOCATION, NET_PEER_NAME: target, DAPR_INVOKE_METHOD: method})
+        name = f"CallLocal/{target}/{method}"
+    elif group == "publish" and len(parts) > 4:
+        attrs.update({MESSAGING_SYSTEM: "pubsub", MESSAGING_DESTINATION: "/".join(parts[4:])})
+    return name, attrs
+
+
+def grpc_span(call: Call) -> tuple[str, Attributes]:
+    """An INBOUND_GRPC call: named by the full method, as daprd before it reads the request."""
+    method = call.target
+    short = method.rsplit("/", 1)[-1]
+    attrs: Attributes = {DAPR_PROTOCOL: "grpc", DAPR_API: method, RPC_SERVICE: DAPR_SERVICE}
+    if short == "InvokeService":
+        attrs[RPC_SERVICE] = SERVICE_INVOCATION
+    elif short in ("PublishEvent", "BulkPublishEvent", "BulkPublishEventAlpha1"):
+        attrs[MESSAGING_SYSTEM] = "pubsub"
+    elif short in _GRPC_DB:
+        system = _GRPC_DB[short]
+        attrs.update({DB_SYSTEM: system, DB_STATEMENT: method, DB_CONNECTION_STRING: system})
+    return method, attrs
+
+
+def internal_span(call: Call, app_id: str) -> tuple[str, Attributes]:
+    """A call from another sidecar for this app: daprd's internal server span."""
+    method = call.operation
+    return f"CallLocal/{app_id}/{method}", {
+        RPC_SERVICE: SERVICE_INVOCATION,
+        DAPR_INVOKE_METHOD: method,
+        DAPR_PROTOCOL: "http",
+        DAPR_API: f"CallLocal/{app_id}/{method}",
+    }
+
+
+def component_span(call: Call) -> tuple[str, Attributes]:
+    """A pub/sub delivery (``operation`` = ``"deliver <topic>"``) or an input-binding event."""
+    if call.operation.startswith("deliver "):
+        topic = call.operation[len("deliver ") :]
+        return f"pubsub/{topic}", {
+            MESSAGING_SYSTEM: "pubsub",
+            MESSAGING_DESTINATION: topic,
+            DB_NAME: call.target,
+        }
+    return f"bindings/{call.target}", {DB_SYSTEM: "bindings", DB_NAME: call.target}
+
+
+def actor_span(call: Call) -> tuple[str, Attributes]:
+    return f"CallActor/{call.target}/{call.operation}", {
+        RPC_SERVICE: SERVICE_INVOCATION,
+        DAPR_ACTOR: f"{call.target}.{call.instance}",
+        DAPR_INVOKE_METHOD: call.operation,
+    }
+
+
+def job_span(call: Call) -> tuple[str, Attributes]:
+    name = call.operation.rsplit("/", 1)[-1]
+    return f"jobs/{name}", {DAPR_API: call.operation}
+
+
+def kind_of(direction: Direction, call: Call) -> SpanKind:
+    """daprd's kinds: the public APIs' spans are CLIENT (the sidecar calls on the app's behalf),
+    the internal server's SERVER, deliveries to the app CLIENT (its callbacks)."""
+    if direction is Direction.INBOUND_INTERNAL:
+        return SpanKind.SERVER
+    if direction is Direction.INBOUND_GRPC and call.target.startswith("/dapr.proto.internals."):
+        return SpanKind.SERVER
+    return SpanKind.CLIENT
