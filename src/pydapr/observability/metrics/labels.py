@@ -167,9 +167,24 @@ def apply_rewrites(values: tuple[str, ...], rewrites: Rewrites) -> tuple[str, ..
     for index, pairs in rewrites:
         value = out[index]
         for regex, replacement in pairs:
-            value = regex.sub(replacement, value)
+            value = _go_replace_all(regex, replacement, value)
         out[index] = value
     return tuple(out)
+
+
+def _go_replace_all(regex: re.Pattern[str], replacement: str, text: str) -> str:
+    # Go's ReplaceAllString: unlike Python's sub, an empty match right after a match is not one
+    # more match ("store" with ".*" → "X", where re.sub gives "XX").
+    parts: list[str] = []
+    position, last_end = 0, -1
+    for match in regex.finditer(text):
+        start, end = match.span()
+        if start == end == last_end:
+            continue
+        parts += (text[position:start], match.expand(replacement))
+        position = last_end = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def _metric_key(name: str) -> str:
