@@ -19,6 +19,7 @@ from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
     from pydapr.sidecar.runtime import Runtime
 
 log = logging.getLogger("pydapr.workflows")
@@ -45,6 +46,7 @@ class WorkflowsBlock(BuildingBlock):
                 actors=actors.api,
                 state=actors.state,
                 pool=self.pool,
+                metrics=workflow_metrics(self.runtime),
             )
             self.pool.add_listener(self._engine)
         return self._engine
@@ -69,3 +71,12 @@ class WorkflowsBlock(BuildingBlock):
         self.pool.close()
         if self._engine is not None:
             await self._engine.close()
+
+
+def workflow_metrics(runtime: Runtime) -> WorkflowMetrics | None:
+    """Dapr's workflow metrics for this sidecar, unless its Configuration turns metrics off."""
+    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+        return None
+    from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
+
+    return WorkflowMetrics(runtime.app_id, runtime.namespace)

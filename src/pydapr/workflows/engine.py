@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -52,7 +52,11 @@ from .contract import NoWorker, StartRequest, WorkerPool, activity_actor_type, w
 from .history import TERMINAL, Effects, Instance, apply, event, propagation, target_app
 from .store import InstanceStore
 
+if TYPE_CHECKING:
+    from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
+
 log = logging.getLogger("pydapr.workflows")
+T = TypeVar("T")
 
 KEEPALIVE = "10s"  # how soon an unfinished instance is woken after a crash
 WORKER_WAIT = 5.0  # seconds a run waits for a worker before the keepalive tries again
@@ -91,8 +95,10 @@ class WorkflowEngine:
         actors: ActorsAPI,
         state: ActorState,
         pool: WorkerPool,
+        metrics: WorkflowMetrics | None = None,
     ) -> None:
         self.app_id = app_id
+        self.metrics = metrics  # Dapr's workflow metrics; None when metrics are off
         self.namespace = namespace
         self.actors = actors
         self.pool = pool
@@ -194,8 +200,23 @@ class WorkflowEngine:
         for k, v in request.tags.items():
             start.tags[k] = v
         body = _Create(event(executionStarted=start).SerializeToString())
-        await self._call(self.wf_type, instance_id, "CreateWorkflowInstance", msgspec.msgpack.encode(body))
+        create = self._call(self.wf_type, instance_id, "CreateWorkflowInstance", msgspec.msgpack.encode(body))
+        await self._measured("create_workflow", create)
         return instance_id
+
+    async def _measured(self, operation: str, call: Awaitable[T]) -> T:
+        """Awaits one API operation, counted and timed as daprd's workflow operation metrics."""
+        metrics = self.metrics
+        if metrics is None:
+            return await call
+        started = time.perf_counter()
+        try:
+            result = await call
+        except Exception:
+            metrics.operation(operation, False, (time.perf_counter() - started) * 1000)
+            raise
+        metrics.operation(operation, True, (time.perf_counter() - started) * 1000)
+        return result
 
     async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
         local = self.instances.get(instance_id)
@@ -229,30 +250,31 @@ class WorkflowEngine:
         e = event(eventRaised=pb.EventRaisedEvent(name=name))
         if data is not None:
             e.eventRaised.input.value = data
-        await self._add(instance_id, e)
+        await self._measured("add_event", self._add(instance_id, e))
 
     async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
         e = event(executionTerminated=pb.ExecutionTerminatedEvent(recurse=recursive))
         if output is not None:
             e.executionTerminated.input.value = output
-        await self._add(instance_id, e)
+        await self._measured("add_event", self._add(instance_id, e))
 
     async def suspend(self, instance_id: str, reason: str | None = None) -> None:
         e = event(executionSuspended=pb.ExecutionSuspendedEvent())
         if reason is not None:
             e.executionSuspended.input.value = reason
-        await self._add(instance_id, e)
+        await self._measured("add_event", self._add(instance_id, e))
 
     async def resume(self, instance_id: str, reason: str | None = None) -> None:
         e = event(executionResumed=pb.ExecutionResumedEvent())
         if reason is not None:
             e.executionResumed.input.value = reason
-        await self._add(instance_id, e)
+        await self._measured("add_event", self._add(instance_id, e))
 
     async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
-        data = await self._call(
+        purge = self._call(
             self.wf_type, instance_id, "PurgeWorkflowState", msgspec.msgpack.encode(_Purge(recursive, force))
         )
+        data = await self._measured("purge_workflow", purge)
         return int(data or b"0")
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
@@ -460,6 +482,8 @@ class WorkflowEngine:
         request.executionId.CopyFrom(start.workflowInstance.executionId)
         if instance.propagated is not None:
             request.propagatedHistory.CopyFrom(instance.propagated)
+        if self.metrics is not None:
+            _record_scheduling(self.metrics, instance)
         try:
             response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
         except NoWorker:
@@ -481,6 +505,8 @@ class WorkflowEngine:
         instance.inbox = []
         effects = apply(instance, sent, response, self.app_id)
         await self.store.save(key, instance, rewrite=effects.continued)
+        if self.metrics is not None and instance.terminal:
+            _record_execution(self.metrics, instance)
         self._carry_out(instance, effects)
         if instance.inbox:
             self._schedule_run(instance.instance_id)
@@ -704,6 +730,7 @@ class WorkflowEngine:
         self._spawn(self._run_activity(run_id, pb.ActivityRequest.FromString(body.request), body.app))
 
     async def _run_activity(self, run_id: str, request: pb.ActivityRequest, app: str) -> None:
+        started = time.perf_counter()
         try:
             while True:
                 try:
@@ -711,6 +738,9 @@ class WorkflowEngine:
                     break
                 except NoWorker:
                     await asyncio.sleep(0.5)
+            if self.metrics is not None:
+                failed = response.HasField("failureDetails")
+                self.metrics.activity(request.name, not failed, (time.perf_counter() - started) * 1000)
             e = pb.HistoryEvent(eventId=-1)
             e.timestamp.GetCurrentTime()
             if response.HasField("failureDetails"):
@@ -760,6 +790,40 @@ def _decode_error(result: InvokeResult) -> DaprError:
         status = next((s for s in grpc.StatusCode if s.value[0] == grpc_code), grpc.StatusCode.INTERNAL)
         kind = ErrorKind(code, result.status, status, "{0}")
     return DaprError(kind, message)
+
+
+def _record_scheduling(metrics: WorkflowMetrics, instance: Instance) -> None:
+    """The first run of an execution (its ExecutionStarted still in the inbox): how long after
+    the requested start, or the scheduled one, it runs (daprd's scheduling latency)."""
+    for e in instance.inbox:
+        if e.HasField("executionStarted"):
+            started = e.executionStarted
+            at = (
+                started.scheduledStartTimestamp
+                if started.HasField("scheduledStartTimestamp")
+                else e.timestamp
+            )
+            elapsed = datetime.now(UTC) - at.ToDatetime(tzinfo=UTC)
+            metrics.scheduled(started.name, elapsed.total_seconds() * 1000)
+            return
+
+
+def _record_execution(metrics: WorkflowMetrics, instance: Instance) -> None:
+    """A run ended the workflow: its status as daprd labels it, and the time since its first run."""
+    start, done = instance.start_event(), instance.completed_event()
+    if start is None or done is None:
+        return
+    if done.workflowStatus == pb.ORCHESTRATION_STATUS_COMPLETED:
+        status = "success"
+    elif done.workflowStatus == pb.ORCHESTRATION_STATUS_TERMINATED:
+        status = "terminated"
+    else:
+        status = "failed"
+    first = next((e for e in instance.history if e.HasField("workflowStarted")), None)
+    elapsed = 0.0
+    if first is not None:
+        elapsed = (datetime.now(UTC) - first.timestamp.ToDatetime(tzinfo=UTC)).total_seconds() * 1000
+    metrics.execution(start.name, status, elapsed)
 
 
 def _stall(instance: Instance, response: pb.WorkflowResponse) -> tuple[int, str] | None:
