@@ -13,6 +13,7 @@ from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.observability.metrics.blocks.jobs import JobMetrics
     from pydapr.sidecar.runtime import Runtime
 
 log = logging.getLogger("pydapr.jobs")
@@ -64,9 +65,20 @@ class JobsBlock(BuildingBlock):
     async def start(self) -> None:
         # Like daprd, only a sidecar with an app to deliver to watches for triggers.
         if self.client is not None and self.channel.configured:
-            self.client.watch(TriggerDelivery(self.channel))
+            deliver = TriggerDelivery(self.channel)
+            metrics = job_metrics(self.runtime)
+            self.client.watch(deliver if metrics is None else metrics.measure(deliver))
             log.info("watching the scheduler at %s for job triggers", ", ".join(self.addresses))
 
     async def stop(self) -> None:
         if self.client is not None:
             await self.client.close()
+
+
+def job_metrics(runtime: Runtime) -> JobMetrics | None:
+    """Dapr's job trigger metrics for this sidecar, unless its Configuration turns metrics off."""
+    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+        return None
+    from pydapr.observability.metrics.blocks.jobs import JobMetrics
+
+    return JobMetrics(runtime.app_id, runtime.namespace)
