@@ -77,7 +77,8 @@ class TracingSource:
                 name, context=parent_context(parent_tp, parent_ts), kind=spans.kind_of(direction, call)
             )
             ctx = span.get_span_context()
-            traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags)
+            # Only the sampled flag, as daprd sends it (the SDK also sets W3C level 2's "random" bit).
+            traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
             parent_token = tc.current_traceparent.set(traceparent)
             state_token = tc.current_tracestate.set(parent_ts)
             try:
