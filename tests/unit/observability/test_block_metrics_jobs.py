@@ -5,7 +5,6 @@ one job and refuses another."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 
@@ -29,9 +28,12 @@ def job(name: str) -> pb.Job:
 async def test_taken_and_refused_triggers_are_counted_and_timed(tmp_path: Path) -> None:
     app_id, namespace = f"jobs-{uuid.uuid4().hex[:8]}", "ns-jobs"
     seen: list[str] = []
+    all_seen = asyncio.Event()
 
     async def app(name: str, data: AnyPb) -> bool:
         seen.append(name)
+        if len(seen) == 3:
+            all_seen.set()
         await asyncio.sleep(0.002)
         return name != "refused"
 
@@ -46,9 +48,7 @@ async def test_taken_and_refused_triggers_are_counted_and_timed(tmp_path: Path) 
             for name in ("taken", "refused", "taken-too"):
                 await client.schedule(job(name), overwrite=False)
             client.watch(JobMetrics(app_id, namespace).measure(app))
-            deadline = time.monotonic() + 15
-            while len(seen) < 3 and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await asyncio.wait_for(all_seen.wait(), 15)
             await asyncio.sleep(0.3)  # a retried trigger would show up here
         finally:
             await client.close()
