@@ -42,9 +42,9 @@ grpc_log = logging.getLogger("pydapr.runtime.grpc.api-info")
 
 HTTP_MESSAGE = "HTTP API Called"
 GRPC_MESSAGE = "gRPC API Called"
+# /v1.0/healthz and /v1.0/healthz/outbound, daprd's IsHealthCheck endpoints. The gRPC API has no
+# health method (daprd's neither), so omitHealthChecks leaves every gRPC line in.
 HTTP_HEALTH_GROUP = "healthz"
-# daprd's public gRPC API has no health service; pydapr's is a probe like /v1.0/healthz.
-GRPC_HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 _GRPC_CODES = {code.name: int(code.value[0]) for code in grpc.StatusCode}
 
@@ -63,8 +63,6 @@ class ApiLoggingSource:
                 return None
             return self._log_http
         if direction is Direction.INBOUND_GRPC:
-            if self.omit_health_checks and target.startswith(GRPC_HEALTH_PREFIX):
-                return None
             return _log_grpc
         return None
 

@@ -317,21 +317,6 @@ def test_no_line_for_a_call_spec_api_refuses(lines: list[dict[str, Any]]) -> Non
     assert lines == []
 
 
-def test_grpc_health_checks_are_left_out_with_omit_health_checks() -> None:
-    assert (
-        ApiLoggingSource(omit_health_checks=True).interceptor(
-            Direction.INBOUND_GRPC, "/grpc.health.v1.Health/Check"
-        )
-        is None
-    )
-    assert (
-        ApiLoggingSource(omit_health_checks=False).interceptor(
-            Direction.INBOUND_GRPC, "/grpc.health.v1.Health/Check"
-        )
-        is not None
-    )
-
-
 def test_only_the_public_apis_are_logged() -> None:
     source = ApiLoggingSource(omit_health_checks=False)
     for direction in Direction:
