@@ -12,6 +12,9 @@ def test_default_drops_the_path_whatever_the_url() -> None:
     labels = HttpLabels(MetricSpec())
     assert {labels.path(f"/v1.0/state/s/key-{i}") for i in range(1000)} == {""}
     assert labels.path("/v1.0/invoke/app/method/orders/17") == ""
+    # the app channel's own calls keep their static path, the server drops even those
+    assert labels.path("/dapr/config") == "/dapr/config"
+    assert labels.path("/dapr/config", server=True) == ""
 
 
 @pytest.mark.parametrize(

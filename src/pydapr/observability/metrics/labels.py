@@ -123,8 +123,10 @@ class HttpLabels:
             return ""
         return method if method in HTTP_VERBS else "UNKNOWN"
 
-    def path(self, path: str) -> str:
-        if self.matcher is None and not self.legacy:
+    def path(self, path: str, *, server: bool = False) -> str:
+        """``server``: the public API, where daprd drops the path before anything else by default;
+        its client (the app channel) keeps the static paths (``/dapr/config`` ...) even then."""
+        if server and self.matcher is None and not self.legacy:
             return ""  # the default: one series whatever the URL
         if path in STATIC_PATHS:
             return path

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.http.server import Handler, HttpServer
@@ -12,7 +12,8 @@ from .families import render
 
 
 def metrics_handler(registry: CollectorRegistry) -> Handler:
-    content_type = Headers.from_lowercase([("content-type", CONTENT_TYPE_LATEST)])
+    # The classic text format, as daprd's Go client serves it to a Prometheus scrape.
+    content_type = Headers.from_lowercase([("content-type", "text/plain; version=0.0.4; charset=utf-8")])
 
     async def serve(req: Request) -> Response:
         if req.path != "/metrics":

@@ -123,7 +123,7 @@ class MetricsSource:
                 elapsed = _ms(started)
                 verb, _, path = call.operation.partition(" ")
                 status = call.status.partition(" ")[0] or "500"
-                key = (app_id, labels.method(verb), labels.path(path), status)
+                key = (app_id, labels.method(verb), labels.path(path, server=True), status)
                 count.inc(key)
                 latency.observe(key, elapsed)
                 if response_count is not None:
