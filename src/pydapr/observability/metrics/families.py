@@ -87,7 +87,8 @@ class HistogramFamily:
 
     def metric(self) -> Metric:
         metric = Metric(self.name, self.doc, "histogram")
-        for labels, cells in self.values.copy().items():
+        for labels, live in self.values.copy().items():
+            cells = list(live)  # one consistent snapshot of the buckets, the sum and the count
             base = _label_dict(self.label_names, labels)
             running = 0.0
             for le, count in zip(self.le, cells, strict=False):

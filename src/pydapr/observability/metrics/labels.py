@@ -119,9 +119,9 @@ class HttpLabels:
         self.matcher = PathMatcher(spec.path_matching) if spec.path_matching else None
 
     def method(self, method: str) -> str:
-        if self.exclude_verbs:
-            return ""
-        return method if method in HTTP_VERBS else "UNKNOWN"
+        if method in HTTP_VERBS:
+            return "" if self.exclude_verbs else method
+        return "" if self.exclude_verbs else "UNKNOWN"
 
     def path(self, path: str, *, server: bool = False) -> str:
         """``server``: the public API, where daprd drops the path before anything else by default;

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry
 
 from pydapr.http.messages import Headers, Request, Response
@@ -20,7 +22,8 @@ def metrics_handler(registry: CollectorRegistry) -> Handler:
             return Response(404, body=b"404 page not found\n")
         if req.method not in ("GET", "HEAD"):
             return Response(405, body=b"method not allowed\n")
-        body = render(registry)
+        # Off the event loop: the families are copied under the GIL, so calls go on meanwhile.
+        body = await asyncio.to_thread(render, registry)
         return Response(200, content_type, b"" if req.method == "HEAD" else body)
 
     return serve

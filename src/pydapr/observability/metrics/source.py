@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from pydapr.http.messages import Response
 from pydapr.pipeline import Call, Direction, Interceptor, Operation
 from pydapr.resources.models import MetricSpec
 
@@ -104,35 +105,36 @@ class MetricsSource:
     # --- the public APIs -------------------------------------------------------------------------
     def _http_server(self) -> Interceptor:
         m, labels, app_id = self.metrics, self.http, self.app_id
-        count, latency, response_bytes = (
-            m.http_server_request_count,
-            m.http_server_latency,
-            m.http_server_response_bytes,
-        )
-        request_bytes = m.http_server_request_bytes
+        count, latency = m.http_server_request_count, m.http_server_latency
+        request_bytes, response_bytes = m.http_server_request_bytes, m.http_server_response_bytes
         response_count = m.http_server_response_count if self.legacy else None
+        # The default drops the path (and keeps the verb): decided once here, not per call.
+        path_label = None if labels.matcher is None and not labels.legacy else labels.path
+        method_label = labels.method
+        sized = "request_size" in Call.__slots__  # type: ignore[attr-defined]  # when the transport says
         only_app = (app_id,)
+        clock = time.perf_counter
 
         async def record(call: Call, proceed: Operation[Any]) -> Any:
-            started = _now()
+            started = clock()
             resp = None
             try:
                 resp = await proceed()
                 return resp
             finally:
-                elapsed = _ms(started)
+                elapsed = (clock() - started) * 1000.0
                 verb, _, path = call.operation.partition(" ")
                 status = call.status.partition(" ")[0] or "500"
-                key = (app_id, labels.method(verb), labels.path(path, server=True), status)
+                path = "" if path_label is None else path_label(path, server=True)
+                key = (app_id, method_label(verb), path, status)
                 count.inc(key)
                 latency.observe(key, elapsed)
                 if response_count is not None:
                     response_count.inc(key)
-                size = getattr(call, "request_size", None)  # when the transport says (see docs)
-                if size is not None:
-                    request_bytes.observe(only_app, size)
-                body = getattr(resp, "body", b"")
-                response_bytes.observe(only_app, len(body) if isinstance(body, bytes | bytearray) else 0)
+                if sized:
+                    request_bytes.observe(only_app, call.request_size)  # type: ignore[attr-defined]
+                body = resp.body if isinstance(resp, Response) else b""
+                response_bytes.observe(only_app, len(body))
 
         return _observer(record)
 
