@@ -302,6 +302,8 @@ class MetricsSource:
         if family not in pairs:
             return None  # lock and middleware components: daprd has no metric for them
         count, latency = pairs[family]
+        # daprd labels every crypto operation alike ("crypto_op", universal/crypto.go).
+        fixed = "crypto_op" if family == "crypto" else None
 
         async def record(call: Call, proceed: Operation[Any]) -> Any:
             started, ok = _now(), False
@@ -310,7 +312,7 @@ class MetricsSource:
                 ok = True
                 return result
             finally:
-                operation = _COMPONENT_OPERATIONS.get(call.operation, call.operation)
+                operation = fixed or _COMPONENT_OPERATIONS.get(call.operation, call.operation)
                 key = (app_id, name, namespace, operation, "true" if ok else "false")
                 count.inc(key)
                 latency.observe(key, _ms(started))
