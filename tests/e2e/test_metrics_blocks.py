@@ -1,12 +1,14 @@
 """The building blocks' metrics as a Prometheus scrape of a real sidecar sees them: an actor app
 written with the official SDK (tests/e2e/apps/actor_http_app.py), ``pydapr placement``, a Redis
-actor state store and a Resiliency resource with an actor target; ``GET /metrics`` on the
+actor state store and a Resiliency resource with an actor target; a workflow app written with the
+SDK (tests/e2e/workflow_apps/worker.py) on ``pydapr scheduler`` too. ``GET /metrics`` on the
 sidecar's ``--metrics-port``, with daprd's metric names, labels and counts."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 import urllib.request
 import uuid
@@ -19,7 +21,8 @@ import redis
 from dapr.actor import ActorId, ActorInterface, ActorProxy, actormethod
 
 from tests.e2e.actor_mesh import APPS, read_jsonl, redis_actor_store, start_host, start_placement
-from tests.e2e.harness import Processes, free_port
+from tests.e2e.harness import Processes, Sidecar, free_port
+from tests.e2e.workflow_mesh import WORKER, WorkflowMesh, wait_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -207,3 +210,89 @@ async def test_metrics_disabled_serve_no_block_metrics(  # type: ignore[no-untyp
     assert await counter.Add(1) == 1
     with pytest.raises(OSError):
         scrape(metrics_port)  # no metrics server at all
+
+
+# The client names a workflow by its function: these stand for the worker's, which run there.
+def chain(ctx: Any, n: int) -> Any: ...
+
+
+def fails(ctx: Any, message: str) -> Any: ...
+
+
+def await_approval(ctx: Any, _: Any) -> Any: ...
+
+
+def test_workflow_metrics_on_the_metrics_port(procs: Processes, tmp_path: Path) -> None:
+    from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+
+    run = "wfmetrics" + uuid.uuid4().hex[:8]
+    mesh = WorkflowMesh(procs, run)
+    app_id, http_port, grpc_port, metrics_port = f"{run}-app", free_port(), free_port(), free_port()
+    config = tmp_path / "buckets.yaml"
+    config.write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: buckets\n"
+        "spec:\n  metric:\n    latencyDistributionBuckets: [50, 60000]\n"
+    )
+    argv = [
+        "pydapr", "sidecar", "--app-id", app_id, "--dapr-http-port", str(http_port),
+        "--dapr-grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
+        "--resources-path", str(mesh.resources), "--config", str(config),
+        "--placement-host-address", mesh.placement, "--scheduler-host-address", mesh.scheduler,
+    ]  # fmt: skip
+    base = procs.spawn(f"sidecar-{app_id}", [sys.executable, "-m", *argv])
+    procs.procs.pop()
+    sidecar = Sidecar(base.name, base.popen, base.log_path, app_id, http_port, grpc_port)
+    procs.procs.append(sidecar)
+    try:
+        procs.wait_healthy(sidecar, "/v1.0/healthz")
+        env = {"APP_ID": app_id, "DAPR_HTTP_PORT": str(http_port), "DAPR_GRPC_PORT": str(grpc_port)}
+        wait_line(procs.app(app_id, WORKER, env=env), "worker ready", 30)
+        client = DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port))
+        done = client.schedule_new_workflow(workflow=chain, input=3, instance_id=f"{run}-chain")
+        failed = client.schedule_new_workflow(workflow=fails, input="no", instance_id=f"{run}-fails")
+        stuck = client.schedule_new_workflow(workflow=await_approval, input="-", instance_id=f"{run}-wait")
+        client.wait_for_workflow_start(stuck, timeout_in_seconds=30)
+        client.terminate_workflow(stuck)
+        states = {
+            i: client.wait_for_workflow_completion(i, timeout_in_seconds=60) for i in (done, failed, stuck)
+        }
+        assert states[done] is not None and states[done].runtime_status == WorkflowStatus.COMPLETED
+        assert states[failed] is not None and states[failed].runtime_status == WorkflowStatus.FAILED
+        assert states[stuck] is not None and states[stuck].runtime_status == WorkflowStatus.TERMINATED
+        client.purge_workflow(stuck)
+        time.sleep(0.5)  # the runs' last bookkeeping after the state the client read was stored
+
+        seen = scrape(metrics_port)
+    finally:
+        mesh.cleanup()
+    base_labels = {"app_id": app_id, "namespace": "default"}
+    ops = {
+        op: seen.value("dapr_runtime_workflow_operation_count", **base_labels, operation=op, status="success")
+        for op in ("create_workflow", "add_event", "purge_workflow")
+    }
+    assert ops == {"create_workflow": 3.0, "add_event": 1.0, "purge_workflow": 1.0}
+    executions = {
+        (name, status): seen.value(
+            "dapr_runtime_workflow_execution_count", **base_labels, workflow_name=name, status=status
+        )
+        for name, status in (("chain", "success"), ("fails", "failed"), ("await_approval", "terminated"))
+    }
+    assert executions == {
+        ("chain", "success"): 1.0, ("fails", "failed"): 1.0, ("await_approval", "terminated"): 1.0
+    }  # fmt: skip
+    activity = {**base_labels, "activity_name": "record", "status": "success"}
+    assert seen.value("dapr_runtime_workflow_activity_execution_count", **activity) == 3.0
+    # The Configuration's latencyDistributionBuckets: 50 ms and 60 s, and each activity sleeps 100 ms.
+    assert seen.value("dapr_runtime_workflow_activity_execution_latency_bucket", **activity, le="50") == 0.0
+    assert (
+        seen.value("dapr_runtime_workflow_activity_execution_latency_bucket", **activity, le="60000") == 3.0
+    )
+    assert seen.value("dapr_runtime_workflow_activity_execution_latency_bucket", **activity, le="+Inf") == 3.0
+    for name in ("chain", "fails", "await_approval"):
+        labels = {**base_labels, "workflow_name": name}
+        assert seen.value("dapr_runtime_workflow_scheduling_latency_count", **labels) == 1.0
+    chain_done = {**base_labels, "workflow_name": "chain", "status": "success"}
+    assert seen.value("dapr_runtime_workflow_execution_latency_count", **chain_done) == 1.0
+    assert (seen.value("dapr_runtime_workflow_execution_latency_sum", **chain_done) or 0) >= 300  # 3 x 100 ms
+    assert seen.types["dapr_runtime_workflow_operation_count"] == "counter"
+    assert seen.types["dapr_runtime_workflow_execution_latency"] == "histogram"

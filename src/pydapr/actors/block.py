@@ -227,8 +227,10 @@ class ActorsBlock(BuildingBlock):
 
 
 def actor_metrics(runtime: Runtime) -> ActorMetrics | None:
-    """Dapr's actor metrics for this sidecar, unless its Configuration turns metrics off."""
-    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+    """Dapr's actor metrics for this sidecar, when it serves metrics."""
+    from pydapr.observability.metrics.blocks.sidecar import recording
+
+    if not recording(runtime):
         return None
     from pydapr.observability.metrics.blocks.actors import ActorMetrics
 

@@ -76,8 +76,10 @@ class JobsBlock(BuildingBlock):
 
 
 def job_metrics(runtime: Runtime) -> JobMetrics | None:
-    """Dapr's job trigger metrics for this sidecar, unless its Configuration turns metrics off."""
-    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+    """Dapr's job trigger metrics for this sidecar, when it serves metrics."""
+    from pydapr.observability.metrics.blocks.sidecar import recording
+
+    if not recording(runtime):
         return None
     from pydapr.observability.metrics.blocks.jobs import JobMetrics
 

@@ -74,8 +74,10 @@ class WorkflowsBlock(BuildingBlock):
 
 
 def workflow_metrics(runtime: Runtime) -> WorkflowMetrics | None:
-    """Dapr's workflow metrics for this sidecar, unless its Configuration turns metrics off."""
-    if runtime.configuration is not None and not runtime.configuration.metrics_enabled:
+    """Dapr's workflow metrics for this sidecar, when it serves metrics."""
+    from pydapr.observability.metrics.blocks.sidecar import recording
+
+    if not recording(runtime):
         return None
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
 

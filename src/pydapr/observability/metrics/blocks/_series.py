@@ -104,6 +104,7 @@ class Histogram(Series):
     ) -> None:
         super().__init__(name, documentation, labelnames)
         self.bounds = tuple(float(b) for b in buckets)
+        self.latency = tuple(buckets) == LATENCY_BUCKETS_MS  # follows latencyDistributionBuckets
         # Per label set: one count per bound (not cumulative) plus +Inf, then the sum.
         self.cells: dict[Labels, list[float]] = {}
 
@@ -135,6 +136,19 @@ def _le(bound: float) -> str:
         return "+Inf"
     short = f"{bound:g}"
     return short if float(short) == bound else repr(bound)
+
+
+_latency_buckets: tuple[float, ...] | None = None  # the Configuration's, once a sidecar set them
+
+
+def use_latency_buckets(bounds: Sequence[float]) -> None:
+    """The Configuration's latency buckets (ms) for every block latency histogram still empty,
+    and for those a block module registers later (one sidecar per process)."""
+    global _latency_buckets
+    _latency_buckets = tuple(float(b) for b in bounds)
+    for series in COLLECTOR.series:
+        if isinstance(series, Histogram) and series.latency and not series.cells:
+            series.bounds = _latency_buckets
 
 
 class BlockCollector(Collector):
@@ -173,5 +187,7 @@ def histogram(
     name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float] = LATENCY_BUCKETS_MS
 ) -> Histogram:
     series = Histogram(name, documentation, labelnames, buckets)
+    if series.latency and _latency_buckets is not None:
+        series.bounds = _latency_buckets
     COLLECTOR.add(series)
     return series
