@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -57,18 +58,35 @@ def level_name(levelno: int) -> str:
 
 def rfc3339nano(created: float) -> str:
     """Go's ``time.RFC3339Nano`` in local time: trailing zeros of the fraction dropped, ``Z`` at UTC."""
-    moment = datetime.fromtimestamp(created).astimezone()
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{moment.microsecond:06d}".rstrip("0")
-    if fraction:
-        text = f"{text}.{fraction}"
+    whole = int(created)
+    second, head, zone = _last_second
+    if whole != second or time.timezone != _last_timezone:
+        head, zone = _second_of(whole)
+    micro = min(round((created - whole) * 1_000_000), 999_999)
+    fraction = f"{micro:06d}".rstrip("0")
+    return f"{head}.{fraction}{zone}" if fraction else f"{head}{zone}"
+
+
+def _second_of(whole: int) -> tuple[str, str]:
+    """The date-time and zone parts of one second, kept: a sidecar logs many lines per second and
+    the local-time conversion is most of a line's formatting cost."""
+    global _last_second, _last_timezone
+    moment = datetime.fromtimestamp(whole).astimezone()
     offset = moment.utcoffset()
     seconds = int(offset.total_seconds()) if offset is not None else 0
     if seconds == 0:
-        return text + "Z"
-    sign = "+" if seconds > 0 else "-"
-    seconds = abs(seconds)
-    return f"{text}{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+        zone = "Z"
+    else:
+        sign = "+" if seconds > 0 else "-"
+        zone = f"{sign}{abs(seconds) // 3600:02d}:{abs(seconds) % 3600 // 60:02d}"
+    head = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    _last_second = (whole, head, zone)
+    _last_timezone = time.timezone  # changes only with TZ and time.tzset()
+    return head, zone
+
+
+_last_second: tuple[int, str, str] = (-1, "", "")
+_last_timezone = time.timezone
 
 
 def go_quote(value: str) -> str:
