@@ -4,7 +4,7 @@ one run; and a sidecar's memory after a million requests to distinct paths.
 Latency paths, loaded by ``hey`` at fixed rates, 16 connections, 1 KiB POST body:
   direct:       hey -> app                              /echo
   metrics off:  hey -> sidecar A  -> sidecar B  -> app  (--enable-metrics=false on both)
-  metrics on:   hey -> sidecar Am -> sidecar Bm -> app  (the default, scraped once a second)
+  metrics on:   hey -> sidecar Am -> sidecar Bm -> app  (the default, scraped every --scrape-interval s)
 Runs are interleaved (direct, off, on, ...) after a warm-up of each; figures are medians across
 rounds of each run's p50/p90/p99. The app is bench/invoke_http.py's echo server.
 
@@ -12,7 +12,8 @@ Memory: one sidecar with an in-memory state store, ``GET /v1.0/state/store/key-<
 keys (missing: 204) from a pipelined asyncio client (8 connections, 200 requests in flight on
 each); RSS before and after, and the number of series on /metrics, with metrics on and off.
 
-    python bench/metrics.py [--rates 500,1000] [--duration 10] [--rounds 2] [--distinct 1000000]
+    python bench/metrics.py [--rates 500,1000] [--duration 10] [--rounds 2] [--scrape-interval 15]
+                            [--distinct 1000000]
 """
 
 from __future__ import annotations
@@ -56,15 +57,16 @@ def scrape(port: int) -> str:
 
 
 class Scraper(threading.Thread):
-    """Scrapes like a Prometheus server would (once a second), so its cost is in the figures."""
+    """Scrapes like a Prometheus server would, so its cost is in the figures."""
 
-    def __init__(self, ports: list[int]) -> None:
+    def __init__(self, ports: list[int], interval: float) -> None:
         super().__init__(daemon=True)
         self.ports = ports
+        self.interval = interval
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        while not self.stopping.wait(1.0):
+        while not self.stopping.wait(self.interval):
             for port in self.ports:
                 with contextlib.suppress(OSError):
                     scrape(port)
@@ -121,6 +123,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--scrape-interval", type=float, default=15.0, help="s between scrapes (0: none)")
     ap.add_argument("--distinct", type=int, default=1_000_000, help="requests to distinct paths (0: skip)")
     args = ap.parse_args()
     if shutil.which("hey") is None:
@@ -153,8 +156,9 @@ def main() -> None:
             pids[label] = {"A": side_a.pid, "B": side_b.pid}
             if not flags:
                 scraped += [a_metrics, b_metrics]
-        scraper = Scraper(scraped)
-        scraper.start()
+        scraper = Scraper(scraped, args.scrape_interval)
+        if args.scrape_interval > 0:
+            scraper.start()
 
         results: dict[tuple[int, str], list[c.HeyResult]] = {}
         usage: dict[tuple[int, str], list[dict[str, c.Usage]]] = {}
@@ -186,7 +190,7 @@ def main() -> None:
     lines.append(
         f"Load: {CONCURRENCY} connections, 1 KiB POST, {args.rounds} rounds of {args.duration:g} s per path "
         f"and rate, interleaved after {args.warmup:g} s warm-up; medians across rounds; the metrics-on "
-        "sidecars scraped once a second."
+        f"sidecars scraped every {args.scrape_interval:g} s."
     )
     lines.append("")
     lines.append(
