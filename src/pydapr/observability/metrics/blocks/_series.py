@@ -20,6 +20,9 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from pydapr.resources.models import MetricRule
+
+from ..labels import Relabel, Rewrites, apply_rewrites
 from ..registry import REGISTRY
 
 Labels = tuple[str, ...]
@@ -45,6 +48,7 @@ class Series:
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self.values: dict[Labels, float] = {}
+        self.rewrites: Rewrites = ()  # spec.metric.rules for this metric, applied as values come in
 
     def samples(self, metric: Metric) -> None:
         for labels, value in self.values.copy().items():
@@ -72,6 +76,8 @@ class Counter(Series):
         return _BareCounter(self.name, self.documentation, "counter")
 
     def inc(self, labels: Labels, amount: float = 1.0) -> None:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
         values = self.values
         values[labels] = values.get(labels, 0.0) + amount
 
@@ -82,9 +88,13 @@ class Gauge(Series):
     kind = "gauge"
 
     def set(self, labels: Labels, value: float) -> None:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
         self.values[labels] = value
 
     def add(self, labels: Labels, amount: float) -> float:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
         values = self.values
         value = values[labels] = values.get(labels, 0.0) + amount
         return value
@@ -109,6 +119,8 @@ class Histogram(Series):
         self.cells: dict[Labels, list[float]] = {}
 
     def observe(self, labels: Labels, value: float) -> None:
+        if self.rewrites:
+            labels = apply_rewrites(labels, self.rewrites)
         cells = self.cells.get(labels)
         if cells is None:
             cells = self.cells[labels] = [0.0] * (len(self.bounds) + 2)
@@ -139,6 +151,15 @@ def _le(bound: float) -> str:
 
 
 _latency_buckets: tuple[float, ...] | None = None  # the Configuration's, once a sidecar set them
+_relabel: Relabel | None = None  # the Configuration's spec.metric.rules, once a sidecar set them
+
+
+def use_rules(rules: Sequence[MetricRule]) -> None:
+    """``spec.metric.rules`` for every block series, as the core applies them to its families."""
+    global _relabel
+    _relabel = Relabel(rules)
+    for series in COLLECTOR.series:
+        series.rewrites = _relabel.for_metric(series.name, series.labelnames)
 
 
 def use_latency_buckets(bounds: Sequence[float]) -> None:
@@ -158,6 +179,8 @@ class BlockCollector(Collector):
         self.series: list[Series] = []
 
     def add(self, series: Series) -> None:
+        if _relabel is not None:
+            series.rewrites = _relabel.for_metric(series.name, series.labelnames)
         self.series.append(series)
 
     def collect(self) -> Iterator[Metric]:
