@@ -280,8 +280,9 @@ def test_the_flag_wins_over_the_configuration_and_logs_at_any_level(procs: Proce
         "logflag", config=off, args=["--enable-api-logging", "--log-as-json", "--log-level", "warn"]
     )
     call(f"{flagged.url}/v1.0/metadata")
-    lines = _api_lines(flagged, 2)
-    assert [x["method"] for x in lines] == ["GET /v1.0/healthz/outbound", "GET /v1.0/metadata"]
+    methods = [x["method"] for x in _api_lines(flagged, 2)]
+    # The harness's readiness probes (as many as it took), then the call.
+    assert methods[-1] == "GET /v1.0/metadata" and set(methods[:-1]) == {"GET /v1.0/healthz/outbound"}
     infos = [line for line in flagged.log().splitlines() if '"level":"info"' in line]
     assert all('API Called"' in line for line in infos), infos  # warn: no other info line
     quiet = procs.sidecar("logquiet", config=off, args=["--log-as-json"])
@@ -311,3 +312,40 @@ def test_calls_the_api_token_refuses_are_not_logged(procs: Processes) -> None:
         ("GET /v1.0/metadata", 200),
         (DAPR + "GetMetadata", 0),
     ]
+
+
+def test_lines_written_inside_a_traced_call_carry_its_trace_id(procs: Processes, tmp_path: Path) -> None:
+    """With tracing on, every line of a call (the API line and what the call logs on its way, here
+    the secret store's debug lines for keys the scopes hide) has the trace id the sidecar answered
+    with in ``traceparent``; lines outside the call have none."""
+    from tests.e2e.collectors import ZipkinCollector, running
+
+    with running(ZipkinCollector(drop=True)) as zipkin:
+        config = tmp_path / "traced.yaml"
+        config.write_text(
+            "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: traced\nspec:\n"
+            f'  tracing:\n    samplingRate: "1"\n    zipkin:\n      endpointAddress: "{zipkin.endpoint}"\n'
+            "  secrets:\n    scopes:\n    - storeName: envstore\n      defaultAccess: deny\n"
+            "      allowedSecrets: [LOGS_VISIBLE]\n"
+        )
+        envstore = "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: envstore\nspec:\n"
+        envstore += "  type: secretstores.local.env\n  version: v1\n"
+        sidecar = procs.sidecar(
+            "logtraced",
+            resources=_resources(tmp_path, envstore),
+            config=config,
+            args=["--enable-api-logging", "--log-as-json", "--log-level", "debug"],
+            env={"LOGS_VISIBLE": "1", "LOGS_HIDDEN": "2"},
+        )
+        status, headers, body = call(f"{sidecar.url}/v1.0/secrets/envstore/bulk")
+        assert status == 200 and set(json.loads(body)) == {"LOGS_VISIBLE"}
+        answered = headers["traceparent"].split("-")[1]
+        api = [x for x in _api_lines(sidecar, 2) if x["method"] == "GET /v1.0/secrets/envstore/bulk"]
+        assert [x.get("trace_id") for x in api] == [answered]
+        parsed = [json.loads(line) for line in sidecar.log().splitlines() if line.startswith("{")]
+        hidden = [
+            x for x in parsed if x["msg"] == 'access denied by policy to get "LOGS_HIDDEN" from "envstore"'
+        ]
+        assert [x.get("trace_id") for x in hidden] == [answered], hidden
+        ready = [x for x in parsed if x["msg"].startswith("sidecar ready")]
+        assert ready and "trace_id" not in ready[0]

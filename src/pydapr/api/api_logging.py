@@ -93,27 +93,31 @@ class ApiLoggingSource:
                 "size": size,
                 "duration": _milliseconds(started),
             }
-            _write(http_log, HTTP_MESSAGE, call, values)
+            _write(http_log, HTTP_MESSAGE, call, values, _call_trace(call))
 
 
 async def _log_grpc(call: Call, proceed: Operation[Any]) -> Any:
     started = time.perf_counter()
+    # Taken now: a stream's messages (and its line) come after tracing has left the call's context.
+    trace = _call_trace(call)
     try:
         result = await proceed()
     except Refused:
         raise  # spec.api refusals come before daprd's logging interceptor: no line
     except BaseException as exc:
-        _write_grpc(call, started, exc)
+        _write_grpc(call, started, trace, exc)
         raise
     if inspect.isasyncgen(result):
-        return _logged_stream(result, call, started)
+        return _logged_stream(result, call, started, trace)
     if inspect.iscoroutine(result):
-        return _logged_writer(result, call, started)
-    _write_grpc(call, started, None)
+        return _logged_writer(result, call, started, trace)
+    _write_grpc(call, started, trace, None)
     return result
 
 
-async def _logged_stream(stream: AsyncIterator[Any], call: Call, started: float) -> AsyncIterator[Any]:
+async def _logged_stream(
+    stream: AsyncIterator[Any], call: Call, started: float, trace: str
+) -> AsyncIterator[Any]:
     failure: BaseException | None = None
     try:
         async for item in stream:
@@ -122,10 +126,10 @@ async def _logged_stream(stream: AsyncIterator[Any], call: Call, started: float)
         failure = exc
         raise
     finally:
-        _write_grpc(call, started, failure)
+        _write_grpc(call, started, trace, failure)
 
 
-async def _logged_writer(writer: Coroutine[Any, Any, Any], call: Call, started: float) -> Any:
+async def _logged_writer(writer: Coroutine[Any, Any, Any], call: Call, started: float, trace: str) -> Any:
     """A streaming behaviour that writes with ``context.write()``: logged once it returns."""
     failure: BaseException | None = None
     try:
@@ -134,28 +138,31 @@ async def _logged_writer(writer: Coroutine[Any, Any, Any], call: Call, started: 
         failure = exc
         raise
     finally:
-        _write_grpc(call, started, failure)
+        _write_grpc(call, started, trace, failure)
 
 
-def _write_grpc(call: Call, started: float, failure: BaseException | None) -> None:
+def _write_grpc(call: Call, started: float, trace: str, failure: BaseException | None) -> None:
     values: dict[str, Any] = {
         "method": call.operation,
         "code": _grpc_code(call.status, failure),
         "duration": _milliseconds(started),
     }
-    _write(grpc_log, GRPC_MESSAGE, call, values)
+    _write(grpc_log, GRPC_MESSAGE, call, values, trace)
 
 
-def _write(log: logging.Logger, message: str, call: Call, values: dict[str, Any]) -> None:
+def _write(log: logging.Logger, message: str, call: Call, values: dict[str, Any], trace: str) -> None:
     user_agent = getattr(call, "user_agent", "")  # set by the transports once Call carries it
     if user_agent:
         values["useragent"] = user_agent
-    if not trace_id():
-        # Tracing not on (or not landed): the line still belongs to the caller's trace.
-        caller_trace = trace_id(call.trace)
-        if caller_trace:
-            values[TRACE_ID] = caller_trace
+    if trace:
+        values[TRACE_ID] = trace
     log.info(message, extra=fields(**values))
+
+
+def _call_trace(call: Call) -> str:
+    """The trace id tracing set for the call, else the caller's own (tracing off: the line still
+    belongs to the caller's trace)."""
+    return trace_id() or trace_id(call.trace)
 
 
 def _milliseconds(started: float) -> int:

@@ -279,6 +279,28 @@ def test_a_stream_is_logged_once_when_it_ends(lines: list[dict[str, Any]]) -> No
     assert lines[0]["duration"] >= 10  # the whole stream, not its opening
 
 
+def test_a_streams_line_carries_the_trace_of_its_opening(lines: list[dict[str, Any]]) -> None:
+    """Tracing sets the call's context while the stream opens; its messages and its end come after."""
+    chain = Pipeline([ApiLoggingSource(omit_health_checks=False)]).chain(Direction.INBOUND_GRPC, SUBSCRIBE)
+
+    async def events() -> AsyncIterator[int]:
+        yield 1
+
+    async def open_stream() -> AsyncIterator[int]:
+        return events()
+
+    async def main() -> None:
+        token = current_traceparent.set("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        try:
+            stream = await chain.run(Call(Direction.INBOUND_GRPC, SUBSCRIBE, SUBSCRIBE), open_stream)
+        finally:
+            current_traceparent.reset(token)
+        assert [item async for item in stream] == [1]
+
+    asyncio.run(main())
+    assert [x.get("trace_id") for x in lines] == ["4bf92f3577b34da6a3ce929d0e0e4736"]
+
+
 def test_a_stream_cancelled_by_its_client_is_logged_as_cancelled(lines: list[dict[str, Any]]) -> None:
     source = ApiLoggingSource(omit_health_checks=False)
     chain = Pipeline([source]).chain(Direction.INBOUND_GRPC, SUBSCRIBE)
