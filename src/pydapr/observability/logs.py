@@ -177,6 +177,12 @@ def _text_line(when: str, level: str, message: str, entries: dict[str, Any]) -> 
 
 
 def configure_logging(app_id: str, level: str, as_json: bool) -> None:
+    # A line names no source file, thread or process: not computing them per record (the logging
+    # HOWTO's "Optimization") takes a third off the cost of a line, which API logging pays per call.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(DaprFormatter(app_id, as_json))
     root = logging.getLogger()
