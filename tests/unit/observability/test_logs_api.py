@@ -330,6 +330,48 @@ def test_a_stream_cancelled_by_its_client_is_logged_as_cancelled(lines: list[dic
     assert [x["code"] for x in lines] == [grpc.StatusCode.CANCELLED.value[0]]
 
 
+def test_a_failed_stream_is_logged_with_the_status_the_transport_recorded(
+    lines: list[dict[str, Any]],
+) -> None:
+    chain = Pipeline([ApiLoggingSource(omit_health_checks=False)]).chain(Direction.INBOUND_GRPC, SUBSCRIBE)
+    call = Call(Direction.INBOUND_GRPC, SUBSCRIBE, SUBSCRIBE)
+
+    async def events() -> AsyncIterator[int]:
+        yield 1
+        call.status = "FAILED_PRECONDITION"  # what the transport sets as the stream ends with it
+        raise RuntimeError("aborted")
+
+    async def open_stream() -> AsyncIterator[int]:
+        return events()
+
+    async def main() -> None:
+        stream = await chain.run(call, open_stream)
+        with pytest.raises(RuntimeError):
+            async for _ in stream:
+                pass
+
+    asyncio.run(main())
+    assert [x["code"] for x in lines] == [grpc.StatusCode.FAILED_PRECONDITION.value[0]]
+    lines.clear()
+    call.status = ""
+
+    async def unrecorded() -> AsyncIterator[int]:
+        raise RuntimeError("aborted")
+        yield 1
+
+    async def open_unrecorded() -> AsyncIterator[int]:
+        return unrecorded()
+
+    async def again() -> None:
+        stream = await chain.run(call, open_unrecorded)
+        with pytest.raises(RuntimeError):
+            async for _ in stream:
+                pass
+
+    asyncio.run(again())
+    assert [x["code"] for x in lines] == [grpc.StatusCode.UNKNOWN.value[0]]  # nothing recorded
+
+
 def test_no_line_for_a_call_spec_api_refuses(lines: list[dict[str, Any]]) -> None:
     async def refused() -> Any:
         raise Refused(http_code_status(501, "requested endpoint is not available"))
