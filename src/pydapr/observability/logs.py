@@ -10,6 +10,7 @@ with every key in alphabetical order, escaped as Go's ``encoding/json`` does (``
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -116,8 +117,23 @@ def go_quote(value: str) -> str:
 
 
 def _text_value(value: Any) -> str:
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if isinstance(value, str):
+        return _quoted_if_needed(value) if len(value) <= _KEPT_LENGTH else _quote_if_needed(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)  # digits and a sign: always bare
+    return _quote_if_needed(str(value))
+
+
+def _quote_if_needed(text: str) -> str:
     return text if _BARE.fullmatch(text) else go_quote(text)
+
+
+# Most values repeat line after line (scope, instance, version, app id, an API line's method):
+# short ones are rendered once.
+_KEPT_LENGTH = 160
+_quoted_if_needed = functools.lru_cache(maxsize=2048)(_quote_if_needed)
 
 
 class DaprFormatter(logging.Formatter):
@@ -154,6 +170,7 @@ class DaprFormatter(logging.Formatter):
         return _text_line(when, level, message, entries)
 
 
+@functools.lru_cache(maxsize=512)
 def _scope(name: str) -> str:
     return "dapr" + name[len("pydapr") :] if name == "pydapr" or name.startswith("pydapr.") else name
 
@@ -169,7 +186,7 @@ def _json_line(when: str, level: str, message: str, entries: dict[str, Any]) -> 
 
 
 def _text_line(when: str, level: str, message: str, entries: dict[str, Any]) -> str:
-    parts = [f"time={_text_value(when)}", f"level={level}"]
+    parts = [f'time="{when}"', f"level={level}"]  # an RFC 3339 time always has ':' to quote
     if message:  # logrus leaves an empty message out of text lines (JSON keeps it)
         parts.append(f"msg={_text_value(message)}")
     parts.extend(f"{key}={_text_value(entries[key])}" for key in sorted(entries))
