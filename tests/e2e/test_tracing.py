@@ -275,9 +275,7 @@ def test_a_callers_traceparent_is_continued(mesh: Mesh) -> None:
 def test_an_unsampled_callers_trace_is_propagated_not_exported(mesh: Mesh) -> None:
     trace_id = uuid.uuid4().hex
     given = {"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-00"}
-    status, _, body = http(
-        f"{mesh.caller.url}/v1.0/invoke/{RECEIVER}/method/hello", "POST", b"{}", given
-    )
+    status, _, body = http(f"{mesh.caller.url}/v1.0/invoke/{RECEIVER}/method/hello", "POST", b"{}", given)
     assert status == 200, body
     seen = json.loads(body)
     assert parts(seen["traceparent"])[0] == trace_id and seen["traceparent"].endswith("-00")
