@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -91,9 +92,13 @@ def _request(sidecar: Sidecar, method: str, path: str, body: bytes | None = None
     req = urllib.request.Request(sidecar.url + path, data=body, method=method)
     if body is not None:
         req.add_header("content-type", "application/json")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        resp.read()
-        return int(resp.status)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as refused:
+        with refused:  # an error answer holds its connection until closed
+            return int(refused.code)
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +265,43 @@ def test_a_taken_metrics_port_fails_startup_at_once(procs: Processes) -> None:
     assert out.returncode == 1
     assert f"cannot listen on 0.0.0.0 port {port} for metrics" in out.stderr
     assert "address already in use" in out.stderr
+
+
+def test_path_matching_buckets_and_rules_from_the_configuration(procs: Processes, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        """apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: shaped
+spec:
+  metric:
+    latencyDistributionBuckets: [5, 50]
+    http:
+      pathMatching: ["/v1.0/metadata", "/v1.0/state/{store}/{key}"]
+    rules:
+      - name: dapr_http_server_request_count
+        labels:
+          - name: status
+            regex:
+              "5xx": "^5..$"
+"""
+    )
+    port = free_port()
+    sidecar = procs.sidecar("metrics-shaped", config=config, args=["--metrics-port", str(port)])
+    assert _request(sidecar, "GET", "/v1.0/metadata") == 200
+    for key in ("a", "b", "c"):
+        assert _request(sidecar, "GET", f"/v1.0/state/nostore/{key}") == 500  # no state store configured
+    samples = scrape(port)
+    count = "dapr_http_server_request_count"
+    app = sidecar.app_id
+    assert value(samples, count, app_id=app, method="GET", path="/v1.0/metadata", status="200") == 1
+    state = "/v1.0/state/{store}/{key}"
+    assert value(samples, count, app_id=app, method="GET", path=state, status="5xx") == 3
+    assert not [ls for (name, ls) in samples if name == count and dict(ls)["status"] == "500"]
+    # paths no pattern matches (the health probes) keep no path label
+    assert total(samples, count, path="") >= 1
+    bounds = {
+        dict(ls)["le"] for (name, ls) in samples if name == "dapr_http_server_latency_bucket"
+    }
+    assert bounds == {"5", "50", "+Inf"}
