@@ -219,3 +219,30 @@ def test_the_sampler_follows_daprs_ratio() -> None:
         TracerProvider(sampler=dapr_sampler(0)).get_tracer("t").start_span("x").is_recording()
         for _ in range(50)
     )
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "tracestate"),
+    [
+        ("00-zz-zz-zz", "a=b"),
+        (f"00-{TRACE}-{PARENT}-01", "BAD KEY=1,a=b,a=c"),
+        ("\x00" * 80, "\udcff=1"),
+        (f"00-{TRACE}-{PARENT}-ff", ""),
+    ],
+)
+def test_bad_trace_context_from_a_caller_never_fails_the_call(
+    traceparent: str, tracestate: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline, exporter = traced()
+    token = tc.current_tracestate.set(tracestate)
+    try:
+        resp = run(
+            pipeline,
+            Call(Direction.INBOUND_HTTP, "state", "GET /v1.0/state/s/k", trace=traceparent),
+            Response(200),
+        )
+    finally:
+        tc.current_tracestate.reset(token)
+    assert tc.parse_traceparent(resp.headers.get("traceparent") or "") is not None
+    assert len(exporter.get_finished_spans()) <= 1
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # no per-call log spam

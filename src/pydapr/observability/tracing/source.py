@@ -19,7 +19,6 @@ from opentelemetry.trace import (
     Status,
     StatusCode,
     TraceFlags,
-    TraceState,
 )
 from opentelemetry.trace import Tracer as OtelTracer
 
@@ -74,7 +73,7 @@ class TracingSource:
                 parent_tp, parent_ts = call.trace, tc.current_tracestate.get()
             name, attrs = name_of(call)
             span = tracer.start_span(
-                name, context=parent_context(parent_tp, parent_ts), kind=spans.kind_of(direction, call)
+                name, context=parent_context(parent_tp), kind=spans.kind_of(direction, call)
             )
             ctx = span.get_span_context()
             # Only the sampled flag, as daprd sends it (the SDK also sets W3C level 2's "random" bit).
@@ -127,16 +126,15 @@ class TracingSource:
         return job_root
 
 
-def parent_context(traceparent: str, tracestate: str = "") -> Context | None:
+def parent_context(traceparent: str) -> Context | None:
     """The remote parent a span continues, None (a new trace) when ``traceparent`` is absent or invalid."""
     parsed = tc.parse_traceparent(traceparent) if traceparent else None
     if parsed is None:
         return None
     trace_id, span_id, flags = parsed
-    state = TraceState.from_header([tracestate]) if tracestate else None
-    remote = SpanContext(
-        trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1), trace_state=state
-    )
+    # The tracestate is carried beside the span (current_tracestate), as received: the SDK's own
+    # parser logs a warning for each entry it dislikes, which a caller could turn into log spam.
+    remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1))
     return trace.set_span_in_context(NonRecordingSpan(remote))
 
 
