@@ -305,3 +305,31 @@ spec:
         dict(ls)["le"] for (name, ls) in samples if name == "dapr_http_server_latency_bucket"
     }
     assert bounds == {"5", "50", "+Inf"}
+
+
+def test_a_component_that_fails_with_ignore_errors_is_counted(procs: Processes, tmp_path: Path) -> None:
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    closed = free_port()  # nothing listens there: the store's init fails at once
+    (resources / "broken.yaml").write_text(
+        f"""apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: broken
+spec:
+  type: state.redis
+  version: v1
+  ignoreErrors: true
+  initTimeout: 5s
+  metadata:
+  - {{name: redisHost, value: "127.0.0.1:{closed}"}}
+"""
+    )
+    port = free_port()
+    sidecar = procs.sidecar("metrics-broken", resources=resources, args=["--metrics-port", str(port)])
+    samples = scrape(port)
+    app = sidecar.app_id
+    fail = "dapr_runtime_component_init_fail_total"
+    failed = {"component": "state.redis", "reason": "init", "componentName": "broken"}
+    assert value(samples, fail, app_id=app, **failed) == 1
+    assert value(samples, "dapr_runtime_component_loaded", app_id=app) == 0
