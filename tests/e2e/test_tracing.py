@@ -398,3 +398,13 @@ def test_otlp_exporters(mesh: Mesh, protocol: str) -> None:
             assert span.headers.get("x-collector-key") == key
         finally:
             side.stop()
+
+
+def test_an_api_error_answer_names_its_span_too(mesh: Mesh) -> None:
+    status, headers, body = http(f"{mesh.caller.url}/v1.0/state/{RUN}-nostore/k")
+    assert status >= 400 and json.loads(body)["errorCode"].startswith("ERR_")
+    trace_id, span_id = parts(headers["traceparent"])
+    spans = mesh.zipkin.wait_for(lambda spans: any(s.trace_id == trace_id for s in spans))
+    span = one(in_trace(spans, trace_id), service=CALLER, name=f"/v1.0/state/{RUN}-nostore/k")
+    assert span.span_id == span_id and span.attributes["dapr.status_code"] == str(status)
+    assert span.attributes["db.system"] == "state" and span.attributes["db.name"] == f"{RUN}-nostore"

@@ -100,19 +100,30 @@ def test_an_answer_that_sets_its_own_traceparent_keeps_it() -> None:
     assert resp.headers.get("traceparent") == mine
 
 
-def test_a_failed_call_is_an_error_span() -> None:
+def test_an_http_api_error_is_answered_with_the_traceparent_and_an_error_span() -> None:
     pipeline, exporter = traced()
     call = Call(Direction.INBOUND_HTTP, "state", "GET /v1.0/state/s/k")
     call.status = "404 ERR_NOT_FOUND"
-    with pytest.raises(errors.DaprError):
-        run(
-            pipeline,
-            call,
-            errors.NOT_FOUND("/v1.0/state/s/k"),
-        )
+    resp = run(pipeline, call, errors.NOT_FOUND("/v1.0/state/s/k"))
+    assert resp.status == 404 and b"ERR_NOT_FOUND" in resp.body  # what the transport would answer
     (span,) = exporter.get_finished_spans()
+    assert resp.headers.get("traceparent") == tc.format_traceparent(
+        span.context.trace_id, span.context.span_id, 1
+    )  # type: ignore[union-attr]
     assert span.status.status_code is StatusCode.ERROR
     assert dict(span.attributes or {})["dapr.status_code"] == "404"
+
+
+def test_a_failed_grpc_call_is_an_error_span_and_still_fails() -> None:
+    pipeline, exporter = traced()
+    call = Call(
+        Direction.INBOUND_GRPC, "/dapr.proto.runtime.v1.Dapr/GetState", "/dapr.proto.runtime.v1.Dapr/GetState"
+    )
+    call.status = "NOT_FOUND"
+    with pytest.raises(errors.DaprError):
+        run(pipeline, call, errors.NOT_FOUND("x"))
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
 
 
 def test_an_http_4xx_answer_is_an_error_span() -> None:

@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import (
     NonRecordingSpan,
+    Span,
     SpanContext,
     Status,
     StatusCode,
@@ -22,6 +23,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace import Tracer as OtelTracer
 
+from pydapr.errors import DaprError
 from pydapr.http.messages import Response
 from pydapr.observability import trace_context as tc
 from pydapr.pipeline import Call, Direction, Interceptor, Operation
@@ -82,13 +84,15 @@ class TracingSource:
             state_token = tc.current_tracestate.set(parent_ts)
             try:
                 result = await proceed()
+            except DaprError as err:
+                if not answers:
+                    _end_failed(span, attrs, call, err)
+                    raise
+                # The HTTP API's error answer, rendered here as the transport would, so that it
+                # carries the traceparent header too (daprd sets it before any answer is written).
+                result = Response.json(err.http_body(), err.http_status)
             except BaseException as exc:
-                if span.is_recording():
-                    span.set_attributes(attrs)
-                    if call.status:
-                        span.set_attribute(spans.DAPR_STATUS_CODE, call.status.split(" ", 1)[0])
-                    span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__name__))
-                span.end()
+                _end_failed(span, attrs, call, exc)
                 raise
             finally:
                 tc.current_traceparent.reset(parent_token)
@@ -136,6 +140,15 @@ def parent_context(traceparent: str) -> Context | None:
     # parser logs a warning for each entry it dislikes, which a caller could turn into log spam.
     remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1))
     return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def _end_failed(span: Span, attrs: spans.Attributes, call: Call, exc: BaseException) -> None:
+    if span.is_recording():
+        span.set_attributes(attrs)
+        if call.status:
+            span.set_attribute(spans.DAPR_STATUS_CODE, call.status.split(" ", 1)[0])
+        span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__name__))
+    span.end()
 
 
 def _status_code(call: Call, result: Any) -> str:
