@@ -150,6 +150,7 @@ def test_missing_secret_stops_startup_naming_store_and_key(
         str(resources),
     ]
     argv += ["--dapr-http-port", str(free_port()), "--dapr-grpc-port", str(free_port())]
+    argv += ["--metrics-port", str(free_port())]
     out = subprocess.run(
         argv, check=False, env=procs.env(), capture_output=True, text=True, timeout=30, cwd=procs.workdir
     )

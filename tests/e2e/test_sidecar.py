@@ -32,6 +32,8 @@ def _sidecar_argv(app_id: str, *extra: str) -> list[str]:
         str(free_port()),
         "--dapr-grpc-port",
         str(free_port()),
+        "--metrics-port",
+        str(free_port()),
         *extra,
     ]
 
@@ -58,6 +60,8 @@ def test_port_taken_is_one_clear_line_and_exit_1(procs: Processes) -> None:
                 "--dapr-http-port",
                 str(port),
                 "--dapr-grpc-port",
+                str(free_port()),
+                "--metrics-port",
                 str(free_port()),
             ],
             procs,

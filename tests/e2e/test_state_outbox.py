@@ -134,6 +134,8 @@ def test_outbox_needs_a_loaded_pubsub(procs: Processes, tmp_path: Path) -> None:
             str(free_port()),
             "--dapr-grpc-port",
             str(free_port()),
+            "--metrics-port",
+            str(free_port()),
             "--resources-path",
             str(res),
         ],

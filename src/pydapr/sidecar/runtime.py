@@ -36,7 +36,7 @@ from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline
 from pydapr.nameresolution import NameResolver, create_resolver
 from pydapr.nameresolution.base import Address, Registration
-from pydapr.observability.metrics.lifecycle import Metrics, start_metrics
+from pydapr.observability.metrics.lifecycle import Metrics, metric_spec, start_metrics
 from pydapr.observability.tracing import Tracing, start_tracing
 from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
@@ -158,7 +158,11 @@ class Runtime:
         except ResourceError as exc:
             raise StartupError(str(exc)) from None
         try:
-            self.resiliency = compile_policies(self.resources.resiliencies, app_id=self.app_id)
+            # Resiliency metrics only when metrics are served (recording them costs per policy run).
+            served = opts.enable_metrics and metric_spec(self.configuration).enabled
+            self.resiliency = compile_policies(
+                self.resources.resiliencies, app_id=self.app_id, metrics="sidecar" if served else None
+            )
         except ResiliencyError as exc:
             raise StartupError(str(exc)) from None
         # Every source before the first chain is handed out (components keep theirs from load).
