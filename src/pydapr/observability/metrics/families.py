@@ -11,7 +11,7 @@ beyond the label tuple.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -83,8 +83,9 @@ class HistogramFamily:
         cells = self.values.get(labels)
         if cells is None:
             cells = self.values[labels] = [0.0] * (len(self.bounds) + 2)
-        # Prometheus buckets are "less than or equal": bisect_left puts a value equal to a bound in it.
-        cells[bisect_left(self.bounds, value)] += 1
+        # As daprd's OpenCensus views count (a value lands in the first bucket whose bound is
+        # greater than it), so a value equal to a bound is in the next bucket, as daprd serves it.
+        cells[bisect_right(self.bounds, value)] += 1
         cells[-1] += value
 
     def metric(self) -> Metric:
