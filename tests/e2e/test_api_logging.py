@@ -292,6 +292,17 @@ def test_the_flag_wins_over_the_configuration_and_logs_at_any_level(procs: Proce
     assert _api_lines(quiet, 0, 0) == []
 
 
+def test_the_flag_false_turns_off_what_the_configuration_enables(procs: Processes, tmp_path: Path) -> None:
+    on = _config(tmp_path, "      enabled: true\n")
+    silenced = procs.sidecar("logoff", config=on, args=["--enable-api-logging=false", "--log-as-json"])
+    call(f"{silenced.url}/v1.0/metadata")
+    time.sleep(0.3)
+    assert _api_lines(silenced, 0, 0) == []
+    logged = procs.sidecar("logon", config=on, args=["--log-as-json"])
+    call(f"{logged.url}/v1.0/metadata")
+    assert _api_lines(logged, 2)[-1]["method"] == "GET /v1.0/metadata"
+
+
 def test_calls_the_api_token_refuses_are_not_logged(procs: Processes) -> None:
     """daprd checks the token before its API logging, over HTTP and gRPC: a refused call has no line."""
     token = uuid.uuid4().hex

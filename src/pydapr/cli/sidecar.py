@@ -109,7 +109,15 @@ def sidecar_options(f: Any) -> Any:
             show_default=True,
         ),
         click.option("--log-as-json", is_flag=True, default=False),
-        click.option("--enable-api-logging", is_flag=True, default=False),
+        click.option(
+            "--enable-api-logging",
+            type=click.BOOL,
+            default=None,
+            is_flag=False,
+            flag_value=True,
+            help="Log every API call (daprd's Go flag: --enable-api-logging=false turns off what a "
+            "Configuration's logging.apiLogging.enabled turns on; unset, the Configuration decides)",
+        ),
         click.option(
             "--allowed-origins",
             default="*",

@@ -29,7 +29,7 @@ class SidecarOptions:
     configs: tuple[Path, ...] = ()  # --config, repeatable as daprd's: combined in order
     log_level: str = "info"
     log_as_json: bool = False
-    enable_api_logging: bool = False
+    enable_api_logging: bool | None = None  # None: the Configuration's apiLogging.enabled decides
     allowed_origins: str = "*"  # --allowed-origins: CORS, comma-separated; "*" adds no CORS headers
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     read_buffer_size: int = 4 * 1024

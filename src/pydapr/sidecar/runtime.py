@@ -186,7 +186,11 @@ class Runtime:
             self.pipeline.add(self.metrics.source)
         self.pipeline.add(ResiliencySource(self.resiliency, self._component_type))
         api_logging = self.configuration.api_logging if self.configuration else None
-        if opts.enable_api_logging or (api_logging is not None and api_logging.enabled):
+        # daprd: the flag when given, else the Configuration's logging.apiLogging.enabled.
+        log_api = opts.enable_api_logging
+        if log_api is None:
+            log_api = api_logging is not None and bool(api_logging.enabled)
+        if log_api:
             omit = api_logging is not None and api_logging.omit_health_checks
             self.pipeline.add(ApiLoggingSource(omit_health_checks=omit))
         for warning in unapplied_settings(opts, self.configuration, self.resources):
