@@ -114,6 +114,19 @@ def on_order(event: SubscriptionMessage) -> None:
         out.write(json.dumps(line) + "\\n")
 
 
+def probe(request, context):
+    md = dict(context.invocation_metadata())
+    return json.dumps({"traceparent": md.get("traceparent", "")}).encode()
+
+
+def add_probe(servicer, server):
+    import grpc
+
+    handler = grpc.unary_unary_rpc_method_handler(probe)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("trace.Probe", {"Echo": handler}),))
+
+
+app.add_external_service(add_probe, None)  # reached through the sidecars' gRPC proxy
 app.run(int(sys.argv[1]))
 '''
 
@@ -408,3 +421,19 @@ def test_an_api_error_answer_names_its_span_too(mesh: Mesh) -> None:
     span = one(in_trace(spans, trace_id), service=CALLER, name=f"/v1.0/state/{RUN}-nostore/k")
     assert span.span_id == span_id and span.attributes["dapr.status_code"] == str(status)
     assert span.attributes["db.system"] == "state" and span.attributes["db.name"] == f"{RUN}-nostore"
+
+
+def test_grpc_proxy_call_is_one_trace(mesh: Mesh) -> None:
+    import grpc
+
+    ident: Any = lambda b: b  # noqa: E731 - raw bytes both ways
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.caller.grpc_port}") as channel:
+        echo = channel.unary_unary("/trace.Probe/Echo", request_serializer=ident, response_deserializer=ident)
+        seen = json.loads(echo(b"x", metadata=(("dapr-app-id", RECEIVER),), timeout=10))
+    trace_id, parent_id = parts(seen["traceparent"])
+    spans = mesh.zipkin.wait_for(lambda spans: len([s for s in in_trace(spans, trace_id)]) >= 2)
+    spans = in_trace(spans, trace_id)
+    client = one(spans, service=CALLER, name="/trace.Probe/Echo")
+    server = one(spans, service=RECEIVER, name="/trace.Probe/Echo")
+    assert client.parent_id == "" and server.parent_id == client.span_id
+    assert parent_id == server.span_id  # the app's call is a child of the receiving sidecar's span

@@ -62,7 +62,13 @@ class InternalListeners:
             ]
         )
         server.add_generic_rpc_handlers(
-            [ProxyHandler(self._to_own_app, _authorizer(mtls, self.runtime.proxy_access_control))]
+            [
+                ProxyHandler(
+                    self._to_own_app,
+                    _authorizer(mtls, self.runtime.proxy_access_control),
+                    inbound=self.runtime.pipeline,
+                )
+            ]
         )
         address = f"{host}:{opts.dapr_internal_proxy_port or 0}"
         try:

@@ -12,6 +12,7 @@ messages then flow without further interception.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -149,7 +150,12 @@ def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...
         described = Call(Direction.INBOUND_GRPC, method, method, trace=traceparent)
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 
+        # The chain runs around opening the stream only; the trace context it set is kept for
+        # the stream's life, so what the stream does (the gRPC proxy's next hop, log lines) is in it.
+        inside: list[str] = []
+
         async def open_stream() -> Any:
+            inside[:] = [trace_context.current_traceparent.get(), trace_context.current_tracestate.get()]
             return behavior(request, context)
 
         try:
@@ -159,11 +165,18 @@ def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...
             return
         finally:
             trace_context.current_tracestate.reset(state_token)
-        if inspect.isasyncgen(opened):
-            async for item in opened:
-                yield item
-        else:
-            await opened  # a behaviour that writes with context.write()
+        traceparent_token = trace_context.current_traceparent.set(inside[0] if inside else "")
+        tracestate_token = trace_context.current_tracestate.set(inside[1] if inside else "")
+        try:
+            if inspect.isasyncgen(opened):
+                async for item in opened:
+                    yield item
+            else:
+                await opened  # a behaviour that writes with context.write()
+        finally:
+            with contextlib.suppress(ValueError):  # the stream ended in another context
+                trace_context.current_traceparent.reset(traceparent_token)
+                trace_context.current_tracestate.reset(tracestate_token)
 
     return call
 

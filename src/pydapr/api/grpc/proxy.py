@@ -15,6 +15,9 @@ from typing import Any
 
 import grpc
 
+from pydapr.observability import trace_context
+from pydapr.pipeline import Call, Direction, Pipeline
+
 log = logging.getLogger("pydapr.api.grpc.proxy")
 
 APP_ID_KEY = "dapr-app-id"
@@ -36,9 +39,14 @@ def _identity(data: bytes) -> bytes:
 class ProxyHandler(grpc.GenericRpcHandler):
     """Serves any method not served by the Dapr API when ``dapr-app-id`` is present."""
 
-    def __init__(self, channel_for: ChannelFor, authorize: Authorize | None = None) -> None:
+    def __init__(
+        self, channel_for: ChannelFor, authorize: Authorize | None = None, inbound: Pipeline | None = None
+    ) -> None:
+        """``inbound``: on the internal port, the pipeline whose INBOUND_INTERNAL chain (per calling
+        app id) a proxied call from another sidecar enters, as its HTTP invocations do."""
         self._channel_for = channel_for
         self._authorize = authorize
+        self._inbound = inbound
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
@@ -55,6 +63,7 @@ class ProxyHandler(grpc.GenericRpcHandler):
     def _make_proxy(self, method: str, app_id: str) -> Callable[..., AsyncIterator[bytes]]:
         channel_for = self._channel_for
         authorize = self._authorize
+        inbound = self._inbound
 
         async def proxy(
             request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
@@ -64,6 +73,9 @@ class ProxyHandler(grpc.GenericRpcHandler):
                 if refused is not None:
                     await context.abort(*refused)
                     return
+            if inbound is not None:
+                # The chain runs around the call's start; its trace context stays for the stream.
+                await _enter_internal(inbound, method, context)
             try:
                 channel, extra = await channel_for(app_id)
             except LookupError as exc:
@@ -75,6 +87,8 @@ class ProxyHandler(grpc.GenericRpcHandler):
                 if k not in _SKIP and not k.startswith(":")
             ]
             metadata.extend(extra)
+            # The next hop is a child of this call's span (the tracing step's, kept for the stream).
+            metadata = list(trace_context.with_grpc_trace(metadata))
             timeout = context.time_remaining()
             call = channel.stream_stream(
                 method, request_serializer=_identity, response_deserializer=_identity
@@ -106,3 +120,29 @@ class ProxyHandler(grpc.GenericRpcHandler):
                     await pumping
 
         return proxy
+
+
+async def _enter_internal(
+    pipeline: Pipeline, method: str, context: grpc.aio.ServicerContext[Any, Any]
+) -> None:
+    metadata = context.invocation_metadata() or ()
+    caller = next((v for k, v in metadata if k == "dapr-caller-app-id" and isinstance(v, str)), "")
+    chain = pipeline.chain(Direction.INBOUND_INTERNAL, caller)
+    if chain.empty:
+        return
+    traceparent, tracestate = trace_context.from_grpc_metadata(metadata)
+    call = Call(Direction.INBOUND_INTERNAL, caller, method, caller=caller, trace=traceparent)
+    inside: list[str] = []
+
+    async def enter() -> None:
+        inside[:] = [trace_context.current_traceparent.get(), trace_context.current_tracestate.get()]
+
+    token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
+    try:
+        await chain.run(call, enter)
+    finally:
+        trace_context.current_tracestate.reset(token)
+    if inside:
+        # Set in the proxy's own task, which ends with the call: nothing to reset.
+        trace_context.current_traceparent.set(inside[0])
+        trace_context.current_tracestate.set(inside[1])

@@ -81,6 +81,8 @@ def grpc_span(call: Call) -> tuple[str, Attributes]:
 def internal_span(call: Call, app_id: str) -> tuple[str, Attributes]:
     """A call from another sidecar for this app: daprd's internal server span."""
     method = call.operation
+    if method.startswith("/"):  # a gRPC call through the proxy: named by its full method, as daprd
+        return method, {DAPR_PROTOCOL: "grpc", DAPR_API: method, RPC_SERVICE: method.split("/")[1]}
     return f"CallLocal/{app_id}/{method}", {
         RPC_SERVICE: SERVICE_INVOCATION,
         DAPR_INVOKE_METHOD: method,
