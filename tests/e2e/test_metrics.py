@@ -45,6 +45,16 @@ spec:
   version: v1
   metadata:
   - {{name: redisHost, value: "127.0.0.1:6379"}}
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: mfiles
+spec:
+  type: bindings.localstorage
+  version: v1
+  metadata:
+  - {{name: rootPath, value: "{root}"}}
 """
 
 _SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)")
@@ -108,7 +118,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     home.mkdir()
     resources = workdir / "resources"
     resources.mkdir()
-    (resources / "components.yaml").write_text(RESOURCES.format(prefix=f"metrics-{uuid.uuid4().hex}"))
+    (resources / "components.yaml").write_text(
+        RESOURCES.format(prefix=f"metrics-{uuid.uuid4().hex}", root=workdir / "files")
+    )
     procs = Processes(home=home, workdir=workdir)
     suffix = uuid.uuid4().hex[:6]
     try:
@@ -174,8 +186,9 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     assert total(after, "dapr_component_state_latencies_count", component="mstate") == total(
         after, state, component="mstate"
     )
-    # The publish.
-    assert total(after, "dapr_component_pubsub_egress_count", app_id=a, component="mbus", success="true") == 1
+    # The publish, labelled with its topic as daprd's.
+    egress = "dapr_component_pubsub_egress_count"
+    assert total(after, egress, app_id=a, component="mbus", success="true", topic="orders") == 1
     # Service invocation, seen from the caller ...
     req_sent = "dapr_runtime_service_invocation_req_sent_total"
     assert value(after, req_sent, app_id=a, dst_app_id=b, type="unary") == 4
@@ -191,10 +204,11 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     assert total(seen, "dapr_http_client_completed_count", app_id=b, path="", status="200") == 4
     assert total(seen, "dapr_http_client_completed_count", app_id=b, path="/dapr/config") == 1
     # The runtime, at startup: both components loaded.
-    assert value(after, "dapr_runtime_component_loaded", app_id=a) == 2
+    assert value(after, "dapr_runtime_component_loaded", app_id=a) == 3
     init = "dapr_runtime_component_init_total"
     assert value(after, init, app_id=a, component="state.redis") == 1
     assert value(after, init, app_id=a, component="pubsub.redis") == 1
+    assert value(after, init, app_id=a, component="bindings.localstorage") == 1
     # Every series carries app_id.
     assert all(dict(labels_).get("app_id") for (_, labels_) in after)
 
@@ -204,7 +218,8 @@ def test_buckets_are_daprs_milliseconds(mesh: Mesh) -> None:
     bounds = sorted(
         float(dict(ls)["le"])
         for (name, ls), _ in samples.items()
-        if name == "dapr_http_server_latency_bucket" and dict(ls)["method"] == "GET"
+        if name == "dapr_http_server_latency_bucket"
+        and dict(ls)["method"] == "GET"
         and dict(ls)["status"] == "204"
     )
     assert bounds[:5] == [1, 2, 3, 4, 5] and bounds[-2:] == [100000, float("inf")]
@@ -301,9 +316,7 @@ spec:
     assert not [ls for (name, ls) in samples if name == count and dict(ls)["status"] == "500"]
     # paths no pattern matches (the health probes) keep no path label
     assert total(samples, count, path="") >= 1
-    bounds = {
-        dict(ls)["le"] for (name, ls) in samples if name == "dapr_http_server_latency_bucket"
-    }
+    bounds = {dict(ls)["le"] for (name, ls) in samples if name == "dapr_http_server_latency_bucket"}
     assert bounds == {"5", "50", "+Inf"}
 
 
@@ -333,3 +346,18 @@ spec:
     failed = {"component": "state.redis", "reason": "init", "componentName": "broken"}
     assert value(samples, fail, app_id=app, **failed) == 1
     assert value(samples, "dapr_runtime_component_loaded", app_id=app) == 0
+
+
+def test_an_output_binding_is_counted_by_its_operation(mesh: Mesh) -> None:
+    before = scrape(mesh.caller_metrics)
+    for operation, status in (("create", 200), ("get", 200), ("delete", 204)):
+        body = {"operation": operation, "data": "x", "metadata": {"fileName": "m1.txt"}}
+        assert _request(mesh.caller, "POST", "/v1.0/bindings/mfiles", json.dumps(body).encode()) == status
+    after = scrape(mesh.caller_metrics)
+    name = "dapr_component_output_binding_count"
+    labels = {"app_id": mesh.caller.app_id, "component": "mfiles", "namespace": "default", "success": "true"}
+    for operation in ("create", "get", "delete"):
+        got = value(after, name, operation=operation, **labels) - value(
+            before, name, operation=operation, **labels
+        )
+        assert got == 1, operation

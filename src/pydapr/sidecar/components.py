@@ -331,6 +331,21 @@ def _error_classifier(family: str) -> ErrorKind:
     return classify
 
 
+def _instance_of(operation: str, args: tuple[Any, ...]) -> str:
+    """What of the component the operation is for, as daprd's metrics label it: a publish's topic
+    (``PublishRequest.topic``, ``bulk_publish``'s first argument) or an output binding's operation
+    (``InvokeRequest.operation``); "" for every other operation."""
+    if not args or operation not in _LABELLED_OPERATIONS:
+        return ""
+    first = args[0]
+    value = first if isinstance(first, str) else getattr(first, _LABELLED_OPERATIONS[operation], "")
+    return value if isinstance(value, str) else ""
+
+
+# The request field naming the instance, by operation (bulkPublish's topic is its first argument).
+_LABELLED_OPERATIONS = {"publish": "topic", "bulkPublish": "topic", "invoke": "operation"}
+
+
 def _guarded(
     instance: Component,
     original: Callable[..., Awaitable[Any]],
@@ -360,7 +375,10 @@ def _guarded(
 
         token = _INSIDE.set(inside | {key})
         try:
-            return await chain.run(Call(Direction.OUTBOUND_COMPONENT, target, operation), attempt)
+            call = Call(
+                Direction.OUTBOUND_COMPONENT, target, operation, instance=_instance_of(operation, args)
+            )
+            return await chain.run(call, attempt)
         except (NotAFailure, Permanent) as exc:  # an interceptor other than Resiliency let it through
             raise exc.error from None
         except StatusError as exc:

@@ -30,9 +30,7 @@ from .families import CounterFamily, HistogramFamily
 from .labels import HttpLabels
 
 # Go's codes.Code.String(), which daprd's labels carry (grpc.StatusCode names are upper snake case).
-_GO_CODE = {
-    code: "".join(part.capitalize() for part in code.name.split("_")) for code in grpc.StatusCode
-}
+_GO_CODE = {code: "".join(part.capitalize() for part in code.name.split("_")) for code in grpc.StatusCode}
 _GO_CODE[grpc.StatusCode.OK] = "OK"
 _GO_CODE[grpc.StatusCode.CANCELLED] = "Canceled"
 _GO_NAME = {code.name: name for code, name in _GO_CODE.items()}
@@ -304,6 +302,7 @@ class MetricsSource:
         count, latency = pairs[family]
         # daprd labels every crypto operation alike ("crypto_op", universal/crypto.go).
         fixed = "crypto_op" if family == "crypto" else None
+        bindings = family == "bindings"
 
         async def record(call: Call, proceed: Operation[Any]) -> Any:
             started, ok = _now(), False
@@ -312,7 +311,12 @@ class MetricsSource:
                 ok = True
                 return result
             finally:
-                operation = fixed or _COMPONENT_OPERATIONS.get(call.operation, call.operation)
+                # An output binding's operation is the request's (create, get ...), as daprd labels it.
+                operation = fixed or (
+                    call.instance
+                    if bindings and call.instance
+                    else _COMPONENT_OPERATIONS.get(call.operation, call.operation)
+                )
                 key = (app_id, name, namespace, operation, "true" if ok else "false")
                 count.inc(key)
                 latency.observe(key, _ms(started))
@@ -413,4 +417,3 @@ def _process_status(outcome: object) -> str:
 def _reply_ok(reply: object) -> bool:
     status = getattr(reply, "status", None)
     return not isinstance(status, int) or 200 <= status < 300
-
