@@ -437,3 +437,21 @@ def test_grpc_proxy_call_is_one_trace(mesh: Mesh) -> None:
     server = one(spans, service=RECEIVER, name="/trace.Probe/Echo")
     assert client.parent_id == "" and server.parent_id == client.span_id
     assert parent_id == server.span_id  # the app's call is a child of the receiving sidecar's span
+
+
+def test_grpc_invocation_span_is_named_as_daprd(mesh: Mesh, dapr_settings: Any) -> None:
+    from dapr.clients import DaprClient
+
+    dapr_settings(mesh.caller, "grpc")
+    with DaprClient() as client:
+        resp = client.invoke_method(RECEIVER, "hello", data=b"{}")
+    trace_id, parent_id = parts(json.loads(resp.data)["traceparent"])
+    name = f"CallLocal/{RECEIVER}/hello"
+    spans = mesh.zipkin.wait_for(
+        lambda spans: len([s for s in in_trace(spans, trace_id) if s.name == name]) >= 2
+    )
+    client_span = one(in_trace(spans, trace_id), service=CALLER, name=name)
+    server_span = one(in_trace(spans, trace_id), service=RECEIVER, name=name)
+    assert client_span.kind == "CLIENT" and client_span.attributes["dapr.protocol"] == "grpc"
+    assert client_span.attributes["net.peer.name"] == RECEIVER
+    assert server_span.parent_id == client_span.span_id and parent_id == server_span.span_id

@@ -184,7 +184,7 @@ def test_untraced_targets_get_no_interceptor() -> None:
     assert pipeline.chain(Direction.INBOUND_HTTP, "healthz").empty
     assert pipeline.chain(Direction.INBOUND_GRPC, "/grpc.health.v1.Health/Check").empty
     assert pipeline.chain(Direction.OUTBOUND_COMPONENT, "store").empty
-    assert pipeline.chain(Direction.OUTBOUND_INVOKE, "other").empty
+    assert pipeline.chain(Direction.OUTBOUND_APP, "me").steps[0].observes_only  # type: ignore[attr-defined]
     steps = pipeline.chain(Direction.INBOUND_COMPONENT, "broker").steps
     assert all(getattr(step, "observes_only", False) for step in steps)
 
@@ -257,3 +257,25 @@ def test_bad_trace_context_from_a_caller_never_fails_the_call(
     assert tc.parse_traceparent(resp.headers.get("traceparent") or "") is not None
     assert len(exporter.get_finished_spans()) <= 1
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # no per-call log spam
+
+
+def test_an_invoke_service_span_takes_the_invocations_name() -> None:
+    pipeline, exporter = traced()
+    method = "/dapr.proto.runtime.v1.Dapr/InvokeService"
+
+    async def serve() -> None:
+        async def invoke() -> Any:
+            return await pipeline.run(Call(Direction.OUTBOUND_INVOKE, "orders", "checkout"), proceed)
+
+        async def proceed() -> None:
+            return None
+
+        await pipeline.run(Call(Direction.INBOUND_GRPC, method, method), invoke)
+        # An invocation outside any InvokeService call renames nothing.
+        await pipeline.run(Call(Direction.OUTBOUND_INVOKE, "orders", "other"), proceed)
+
+    asyncio.run(serve())
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "CallLocal/orders/checkout" and span.kind is SpanKind.CLIENT
+    attrs = dict(span.attributes or {})
+    assert attrs["net.peer.name"] == "orders" and attrs["rpc.service"] == "ServiceInvocation"

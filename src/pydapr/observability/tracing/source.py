@@ -9,6 +9,7 @@ applies its own default policy when no policy governs a target still does so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
@@ -36,6 +37,11 @@ Namer = Callable[[Call], tuple[str, spans.Attributes]]
 _UNTRACED_HTTP_GROUPS = frozenset({"healthz"})
 _UNTRACED_GRPC_PREFIX = "/grpc.health."
 _JOB_OPERATIONS = ("/job/", "OnJobEvent")
+_INVOKE_SERVICE = "/dapr.proto.runtime.v1.Dapr/InvokeService"
+
+# The span of the gRPC API call being served, when it is InvokeService: the invocation inside it
+# gives it daprd's name (CallLocal/<app id>/<method>), which the undecoded request could not.
+_invoke_service_span: ContextVar[Span | None] = ContextVar("pydapr_invoke_service_span", default=None)
 
 
 class TracingSource:
@@ -61,6 +67,8 @@ class TracingSource:
             return self._traced(direction, spans.actor_span, child_only=True)
         if direction is Direction.OUTBOUND_APP:
             return self._job_root()
+        if direction is Direction.OUTBOUND_INVOKE:
+            return _name_invoke_service
         return None
 
     def _traced(
@@ -82,6 +90,7 @@ class TracingSource:
             traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
             parent_token = tc.current_traceparent.set(traceparent)
             state_token = tc.current_tracestate.set(parent_ts)
+            naming = _invoke_service_span.set(span if call.target == _INVOKE_SERVICE else None)
             try:
                 result = await proceed()
             except DaprError as err:
@@ -97,6 +106,7 @@ class TracingSource:
             finally:
                 tc.current_traceparent.reset(parent_token)
                 tc.current_tracestate.reset(state_token)
+                _invoke_service_span.reset(naming)
             # daprd answers with the call's traceparent when the handler set none.
             if answers and isinstance(result, Response) and result.headers.get(tc.TRACEPARENT) is None:
                 result.headers.set(tc.TRACEPARENT, traceparent)
@@ -128,6 +138,23 @@ class TracingSource:
 
         job_root.observes_only = True  # type: ignore[attr-defined]
         return job_root
+
+
+async def _name_invoke_service(call: Call, proceed: Operation[Any]) -> Any:
+    span = _invoke_service_span.get()
+    if span is not None and span.is_recording():
+        span.update_name(f"CallLocal/{call.target}/{call.operation}")
+        span.set_attributes(
+            {
+                spans.RPC_SERVICE: spans.SERVICE_INVOCATION,
+                spans.NET_PEER_NAME: call.target,
+                spans.DAPR_INVOKE_METHOD: call.operation,
+            }
+        )
+    return await proceed()
+
+
+_name_invoke_service.observes_only = True  # type: ignore[attr-defined]
 
 
 def parent_context(traceparent: str) -> Context | None:
