@@ -229,11 +229,6 @@ def test_omit_health_checks_leaves_out_both_probes(procs: Processes, tmp_path: P
     assert [x["method"] for x in lines] == ["GET /v1.0/metadata"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime.py builds ApiLoggingSource without obfuscate_urls (change reported); "
-    "until then the sidecar warns that obfuscateURLs is not applied",
-)
 def test_obfuscate_urls_logs_the_endpoint_name_not_the_path(
     procs: Processes, tmp_path: Path, dapr_settings: Callable[[Sidecar], None]
 ) -> None:

@@ -151,7 +151,7 @@ def _write_grpc(call: Call, started: float, trace: str, failure: BaseException |
 
 
 def _write(log: logging.Logger, message: str, call: Call, values: dict[str, Any], trace: str) -> None:
-    user_agent = getattr(call, "user_agent", "")  # set by the transports once Call carries it
+    user_agent = call.user_agent
     if user_agent:
         values["useragent"] = user_agent
     if trace:

@@ -1,6 +1,6 @@
 """The one description every call carries through the sidecar, whatever its direction.
 
-Interceptors (access rules, API logging, Resiliency, and later tracing and metrics) read only this;
+Interceptors (tracing, metrics, access rules, Resiliency, API logging) read only this;
 the bytes of the call stay with the transport that carries them.
 """
 
@@ -50,3 +50,4 @@ class Call:
     # The API route that matched (INBOUND_HTTP: ``/v1.0/state/{storeName}/{key}``), set by the
     # transport as the call ends; "" when none did. Logs and metrics use it to bound cardinality.
     route: str = ""
+    user_agent: str = ""  # the caller's User-Agent header / user-agent metadata, for the API log

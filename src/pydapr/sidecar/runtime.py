@@ -192,7 +192,8 @@ class Runtime:
             log_api = api_logging is not None and bool(api_logging.enabled)
         if log_api:
             omit = api_logging is not None and api_logging.omit_health_checks
-            self.pipeline.add(ApiLoggingSource(omit_health_checks=omit))
+            obfuscate = api_logging is not None and api_logging.obfuscate_urls
+            self.pipeline.add(ApiLoggingSource(omit_health_checks=omit, obfuscate_urls=obfuscate))
         for warning in unapplied_settings(opts, self.configuration, self.resources):
             log.warning("%s", warning)
         try:
@@ -283,7 +284,7 @@ class Runtime:
             middlewares.extend(http_pipeline(self.configuration, self.components))
         except ValueError as exc:
             raise StartupError(str(exc)) from None
-        # Last: the step into the pipeline (API logging, and later tracing and metrics).
+        # Last: the step into the pipeline (tracing, metrics, Resiliency, API logging).
         middlewares.append(pipeline_middleware(self.pipeline))
         dispatcher = build_pipeline(Routes(router, fallback), middlewares)
         uds = opts.unix_domain_socket

@@ -55,5 +55,3 @@ def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[s
     enabled = sorted(name for name, on in config.features.items() if on and name not in APPLIED_FEATURES)
     if enabled:
         yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"
-    if config.api_logging.obfuscate_urls:
-        yield f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths"

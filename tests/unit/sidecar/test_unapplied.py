@@ -110,7 +110,6 @@ def test_each_unapplied_setting_is_named(tmp_path: Path) -> None:
         'handler "upper" runs for every request',
         f"{where}: spec.tracing is not applied yet; no spans are exported",
         f"{where}: spec.features HotReload: preview features are not applied by pydapr",
-        f"{where}: spec.logging.apiLogging.obfuscateURLs is not applied yet; API logs show full paths",
     ]
 
 
