@@ -39,7 +39,6 @@ from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import EventHandler, InputBinding, InvokeRequest, OutputBinding, ReadEvent
 from pydapr.components.base import ComponentMetadata
 from pydapr.pipeline import Call, Direction
-from pydapr.pubsub.delivery import only_observes
 from pydapr.resiliency import (
     OPEN_BREAKER_PAUSE,
     CircuitBreakerOpen,
@@ -177,7 +176,7 @@ class BindingsBlock(BuildingBlock):
             until_delivered = self._until_delivered
             run = (
                 attempt
-                if not only_observes(chain)
+                if not chain.observes_only
                 else lambda: until_delivered.run(attempt, classify=_failed_reply)
             )
             try:

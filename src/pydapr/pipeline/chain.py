@@ -37,13 +37,17 @@ async def direct(call: Call, proceed: Operation[T]) -> T:
 class Chain:
     """The interceptors for one target, outermost first. ``await chain.run(call, operation)``."""
 
-    __slots__ = ("direction", "empty", "run", "steps", "target")
+    __slots__ = ("direction", "empty", "observes_only", "run", "steps", "target")
 
     def __init__(self, direction: Direction, target: str, steps: Sequence[Interceptor]) -> None:
         self.direction = direction
         self.target = target
         self.steps = tuple(steps)
         self.empty = not self.steps
+        # No step governs the call (tracing and metrics only watch it, marked ``observes_only``):
+        # a block's own default policy (pub/sub's retries, bindings' until-delivered) still
+        # applies then, as when the chain is empty. A Resiliency policy is a step that governs.
+        self.observes_only = all(getattr(step, "observes_only", False) for step in self.steps)
         self.run: Callable[[Call, Operation[Any]], Awaitable[Any]]
         if self.empty:
             self.run = direct

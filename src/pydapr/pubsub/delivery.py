@@ -27,7 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydapr.pipeline import Call, Chain, Direction, Pipeline
+from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.pubsub import cloudevents as ce
 from pydapr.pubsub.contract import Handler, Message
 from pydapr.pubsub.subscriptions import TopicSubscription
@@ -128,7 +128,7 @@ class InboundRunner:
             call = Call(
                 Direction.INBOUND_COMPONENT, pubsub, f"deliver {topic}", classify=classify, trace=trace
             )
-            if only_observes(chain):
+            if chain.observes_only:
                 default = self.default
                 return await chain.run(call, lambda: default.run(guarded, classify=classify))
             return await chain.run(call, guarded)
@@ -138,12 +138,6 @@ class InboundRunner:
             # Handed back after a pause: a broker that redelivers at once must not spin on it.
             await asyncio.sleep(OPEN_BREAKER_PAUSE)
             raise
-
-
-def only_observes(chain: Chain) -> bool:
-    """True when no interceptor of ``chain`` governs the call (tracing only watches it): the
-    block's own default policy still applies then, as when the chain is empty."""
-    return all(getattr(step, "observes_only", False) for step in chain.steps)
 
 
 def outcome_from_http(status: int, body: bytes) -> Outcome:

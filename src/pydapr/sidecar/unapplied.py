@@ -45,9 +45,6 @@ def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[s
             f"only defaultAction ({config.access_control.default_action}) applies, as in daprd"
         )
     yield from unapplied_selectors(config)
-    tracing = config.tracing
-    if "tracing" in spec and (tracing.zipkin_endpoint or tracing.otel_endpoint or tracing.stdout):
-        yield f"{where}: spec.tracing is not applied yet; no spans are exported"
     metric = config.metric
     if metric.enabled and metric.record_error_codes:
         key = "metric" if "metric" in spec else "metrics"

@@ -118,3 +118,22 @@ def test_resiliency_source_intercepts_only_targets_with_policies() -> None:
 
     with pytest.raises(PolicyTimeout):
         asyncio.run(step(Call(IN, "slowstore", "get"), slow))
+
+
+def test_a_chain_of_observers_only_leaves_the_blocks_default_policy_on() -> None:
+    """Tracing and metrics mark their steps observes_only: pub/sub keeps its default retries and
+    bindings their until-delivered policy behind them; a Resiliency step governs the call."""
+
+    async def watch(call: Call, proceed: Operation[Any]) -> Any:
+        return await proceed()
+
+    watch.observes_only = True  # type: ignore[attr-defined]
+
+    class Watching:
+        def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
+            return watch
+
+    empty = Pipeline().chain(IN, "c")
+    watched = Pipeline([Watching()]).chain(IN, "c")
+    governed = Pipeline([Watching(), Recording("r", [])]).chain(IN, "c")
+    assert (empty.observes_only, watched.observes_only, governed.observes_only) == (True, True, False)

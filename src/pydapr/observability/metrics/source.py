@@ -384,7 +384,7 @@ class MetricsSource:
 
 def _observer(interceptor: Interceptor) -> Interceptor:
     # Metrics only watch a call: a block whose chain holds only observers keeps its own default
-    # policy (pubsub/delivery.py only_observes).
+    # policy (pipeline/chain.py Chain.observes_only).
     interceptor.observes_only = True  # type: ignore[attr-defined]
     return interceptor
 
