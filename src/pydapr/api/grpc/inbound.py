@@ -12,6 +12,7 @@ messages then flow without further interception.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -123,7 +124,9 @@ def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcM
 def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
-        described = Call(Direction.INBOUND_GRPC, method, method, trace=traceparent)
+        described = Call(
+            Direction.INBOUND_GRPC, method, method, trace=traceparent, user_agent=_user_agent(context)
+        )
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 
         async def proceed() -> Any:
@@ -147,7 +150,9 @@ def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...,
 def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
-        described = Call(Direction.INBOUND_GRPC, method, method, trace=traceparent)
+        described = Call(
+            Direction.INBOUND_GRPC, method, method, trace=traceparent, user_agent=_user_agent(context)
+        )
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 
         # The chain runs around opening the stream only; the trace context it set is kept for
@@ -156,7 +161,7 @@ def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...
 
         async def open_stream() -> Any:
             inside[:] = [trace_context.current_traceparent.get(), trace_context.current_tracestate.get()]
-            return behavior(request, context)
+            return _ending(behavior(request, context), context, described)
 
         try:
             opened = await run(described, open_stream)
@@ -179,6 +184,31 @@ def _stream(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...
                 trace_context.current_tracestate.reset(tracestate_token)
 
     return call
+
+
+async def _ending(
+    opened: Any, context: grpc.aio.ServicerContext[Any, Any], described: Call
+) -> AsyncIterator[Any]:
+    """The stream, recording on the call the status it ends with (the API log's line is written then)."""
+    try:
+        if inspect.isasyncgen(opened):
+            async for item in opened:
+                yield item
+        else:
+            await opened  # a behaviour that writes with context.write()
+    except asyncio.CancelledError:
+        described.status = "CANCELLED"
+        raise
+    except BaseException:
+        described.status = _code_name(context, "UNKNOWN")
+        raise
+
+
+def _user_agent(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "user-agent" and isinstance(value, str):
+            return value
+    return ""
 
 
 def _code_name(context: grpc.aio.ServicerContext[Any, Any], default: str) -> str:

@@ -35,7 +35,13 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
         chain = chain_for(inbound, group)
         if chain.empty:
             return await call_next(req)
-        call = Call(inbound, group, f"{req.method} {req.path}", trace=req.headers.get("traceparent") or "")
+        call = Call(
+            inbound,
+            group,
+            f"{req.method} {req.path}",
+            trace=req.headers.get("traceparent") or "",
+            user_agent=req.headers.get("user-agent") or "",
+        )
         # The Call carries the traceparent; its tracestate goes to the tracing interceptor this way.
         state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")
         state_token = trace_context.current_tracestate.set(state)
