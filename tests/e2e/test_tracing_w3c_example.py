@@ -2,15 +2,13 @@
 runs it (``dapr run --app-id invoke-receiver --app-protocol grpc --app-port 3001 -- python3
 invoke-receiver.py``, then the caller), with the README's expected output and Zipkin query.
 
-The example's files are read from the SDK's repository (``PYDAPR_SDK_REPO``, a git directory,
-default the local mirror); only its fixed ports are replaced: the receiver's 3001 and Zipkin's
-9411 become free ones (tests run in parallel), the Zipkin being the tests' collector.
+The example's two files are copied unchanged in tests/e2e/w3c_tracing_example (its README says
+from where); only their fixed ports are replaced when run: the receiver's 3001 and Zipkin's 9411
+become free ones (tests run in parallel), the Zipkin being the tests' collector.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +20,7 @@ from tests.e2e.harness import Processes, free_port, wait_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-SDK_REPO = Path(os.environ.get("PYDAPR_SDK_REPO", "/work/.mirror/dapr+python-sdk/repo"))
-EXAMPLE = "examples/w3c-tracing"
+EXAMPLE = Path(__file__).resolve().parent / "w3c_tracing_example"
 FILES = ("invoke-receiver.py", "invoke-caller.py")
 # ~/.dapr/config.yaml as `dapr init` writes it, the Zipkin address made the collector's.
 DAPR_INIT_CONFIG = """\
@@ -40,21 +37,11 @@ spec:
 
 
 def example_source(name: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(SDK_REPO), "show", f"HEAD:{EXAMPLE}/{name}"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"the SDK's {EXAMPLE} is not readable from {SDK_REPO}: {exc}")
+    return (EXAMPLE / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("opentelemetry.instrumentation.grpc", reason="the example's requirements.txt")
     return tmp_path_factory.mktemp("w3c-tracing")
 
 
