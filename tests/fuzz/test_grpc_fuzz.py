@@ -187,11 +187,22 @@ class Caller:
                 )
             if method.server_streaming:
                 for _ in call:
-                    call.cancel()  # an answer came: the stream works; stop it
+                    _stop(call)  # an answer came: the stream works; stop it
                     return grpc.StatusCode.OK, ""
             return grpc.StatusCode.OK, ""
         except grpc.RpcError as exc:
             return exc.code(), str(exc.details() or "")
+
+
+def _stop(call: Any) -> None:
+    """Cancels a server stream. Once dapr-ext-workflow is imported in this process with
+    opentelemetry-instrumentation-grpc installed, its client instruments every channel, and a
+    stream's answers come as a plain generator (no ``cancel``): closing it ends the call."""
+    cancel = getattr(call, "cancel", None)
+    if callable(cancel):
+        cancel()
+    else:
+        call.close()
 
 
 @pytest.fixture(scope="module")
