@@ -171,6 +171,14 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     assert delta(count, app_id=a, method="GET", path="", status="200") == 2
     assert delta(count, app_id=a, method="POST", path="", status="200") == 4  # the invocations
     assert delta("dapr_http_server_latency_count", app_id=a, method="GET", path="", status="200") == 2
+    # Body sizes, request and response: the 3 saves, the publish and the 4 invocations sent bodies.
+    saves = sum(len(json.dumps([{"key": f"k{i}", "value": i}]).encode()) for i in range(3))
+    sent = saves + len(b'{"id": 1}') + 4 * len(b"{}")
+    assert delta("dapr_http_server_request_bytes_sum", app_id=a) == sent
+    # One observation per request to the HTTP API (the SDK client's readiness probes included).
+    requests = total(after, count, app_id=a) - total(before, count, app_id=a)
+    assert delta("dapr_http_server_request_bytes_count", app_id=a) == requests
+    assert delta("dapr_http_server_response_bytes_count", app_id=a) == requests
     assert not [k for k in after if k[0] == count and dict(k[1]).get("path")]
     # The public gRPC API, Go's code names.
     rpc = "/dapr.proto.runtime.v1.Dapr/GetState"

@@ -41,6 +41,7 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
             f"{req.method} {req.path}",
             trace=req.headers.get("traceparent") or "",
             user_agent=req.headers.get("user-agent") or "",
+            request_size=len(req.body),
         )
         # The Call carries the traceparent; its tracestate goes to the tracing interceptor this way.
         state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")

@@ -109,7 +109,6 @@ class MetricsSource:
         # The default drops the path (and keeps the verb): decided once here, not per call.
         path_label = None if labels.matcher is None and not labels.legacy else labels.path
         method_label = labels.method
-        sized = "request_size" in Call.__slots__  # type: ignore[attr-defined]  # when the transport says
         only_app = (app_id,)
         clock = time.perf_counter
 
@@ -129,8 +128,7 @@ class MetricsSource:
                 latency.observe(key, elapsed)
                 if response_count is not None:
                     response_count.inc(key)
-                if sized:
-                    request_bytes.observe(only_app, call.request_size)  # type: ignore[attr-defined]
+                request_bytes.observe(only_app, call.request_size)
                 body = resp.body if isinstance(resp, Response) else b""
                 response_bytes.observe(only_app, len(body))
 
