@@ -211,6 +211,9 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     assert value(seen, res_sent, app_id=b, dst_app_id=a, status="200") == 4
     assert total(seen, "dapr_http_client_completed_count", app_id=b, path="", status="200") == 4
     assert total(seen, "dapr_http_client_completed_count", app_id=b, path="/dapr/config") == 1
+    # The bodies it sent its app: the four invocations' b"{}", and GET /dapr/config's none.
+    assert total(seen, "dapr_http_client_sent_bytes_sum", app_id=b, path="", status="200") == 8
+    assert total(seen, "dapr_http_client_sent_bytes_count", app_id=b, path="", status="200") == 4
     # The runtime, at startup: both components loaded.
     assert value(after, "dapr_runtime_component_loaded", app_id=a) == 3
     init = "dapr_runtime_component_init_total"

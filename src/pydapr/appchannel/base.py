@@ -98,11 +98,14 @@ class AppChannel(abc.ABC):
         async with self._limit:
             yield
 
-    async def _call(self, operation: str, send: Callable[[], Awaitable[T]], *, slot: bool = True) -> T:
+    async def _call(
+        self, operation: str, send: Callable[[], Awaitable[T]], *, slot: bool = True, size: int = 0
+    ) -> T:
         """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot.
 
         ``slot=False`` is for the sidecar's own calls (health probe, ``GET /dapr/config``): daprd sends
-        them outside ``--app-max-concurrency``, so a saturated app still answers its probes."""
+        them outside ``--app-max-concurrency``, so a saturated app still answers its probes.
+        ``size`` is the request body's, for daprd's sent-bytes metric."""
         limit = self._limit if slot else None
         if limit is None:
             attempt = send
@@ -115,7 +118,7 @@ class AppChannel(abc.ABC):
         chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
         if chain.empty:
             return await attempt()
-        call = Call(Direction.OUTBOUND_APP, self.app_id, operation)
+        call = Call(Direction.OUTBOUND_APP, self.app_id, operation, request_size=size)
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
 
     def grpc_channel(self) -> grpc.aio.Channel:

@@ -85,7 +85,9 @@ class HttpAppChannel(AppChannel):
             headers.set(APP_API_TOKEN_HEADER, self._token)
         req = Request(method, path, query, headers, body)
         if control:  # outside appHttpPipeline as well as the slot, as daprd's channel
-            return await self._call(path, lambda: self._send(req, timeout, direct=True), slot=False)
+            return await self._call(
+                path, lambda: self._send(req, timeout, direct=True), slot=False, size=len(body)
+            )
         through = self._through_middlewares
 
         async def send() -> Response:
@@ -97,7 +99,7 @@ class HttpAppChannel(AppChannel):
             finally:
                 _timeout.reset(reset)
 
-        return await self._call(path, send)
+        return await self._call(path, send, size=len(body))
 
     async def _send(self, req: Request, timeout: float | None = None, *, direct: bool = False) -> Response:
         assert self.port is not None

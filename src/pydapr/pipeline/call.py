@@ -51,4 +51,4 @@ class Call:
     # transport as the call ends; "" when none did. Logs and metrics use it to bound cardinality.
     route: str = ""
     user_agent: str = ""  # the caller's User-Agent header / user-agent metadata, for the API log
-    request_size: int = 0  # the request body's bytes (INBOUND_HTTP), for daprd's request-size metric
+    request_size: int = 0  # the request body's bytes (INBOUND_HTTP, OUTBOUND_APP over HTTP), for metrics

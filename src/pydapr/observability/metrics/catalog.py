@@ -48,6 +48,7 @@ class SidecarMetrics:
         # HTTP client (the app channel to an HTTP app)
         self.http_client_completed_count = c("dapr_http_client_completed_count", "Count of completed requests", _HTTP)
         self.http_client_roundtrip_latency = h("dapr_http_client_roundtrip_latency", "Time between first byte of request headers sent to last byte of response received, or terminal error", _HTTP, lat)
+        self.http_client_sent_bytes = h("dapr_http_client_sent_bytes", "Total bytes sent in request body (not including headers)", _HTTP, size)
         self.http_client_received_bytes = h("dapr_http_client_received_bytes", "Total bytes received in response bodies (not including headers but including error responses with bodies)", ("app_id",), size)
         self.http_healthprobes_completed_count = c("dapr_http_healthprobes_completed_count", "Count of completed health probes", ("app_id", "status"))
         self.http_healthprobes_roundtrip_latency = h("dapr_http_healthprobes_roundtrip_latency", "Time between first byte of health probes headers sent to last byte of response received, or terminal error", ("app_id", "status"), lat)

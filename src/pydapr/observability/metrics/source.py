@@ -160,10 +160,11 @@ class MetricsSource:
     # --- the app channel --------------------------------------------------------------------------
     def _http_client(self) -> Interceptor:
         m, labels, app_id, health_path = self.metrics, self.http, self.app_id, self.health_check_path
-        count, latency, received = (
+        count, latency, received, sent = (
             m.http_client_completed_count,
             m.http_client_roundtrip_latency,
             m.http_client_received_bytes,
+            m.http_client_sent_bytes,
         )
         probes, probe_latency = m.http_healthprobes_completed_count, m.http_healthprobes_roundtrip_latency
         only_app = (app_id,)
@@ -186,6 +187,7 @@ class MetricsSource:
                     key = (app_id, labels.method(verb) if verb else "", labels.path(path), status)
                     count.inc(key)
                     latency.observe(key, elapsed)
+                    sent.observe(key, call.request_size)
                     body = getattr(resp, "body", b"")
                     received.observe(only_app, len(body) if isinstance(body, bytes | bytearray) else 0)
 
