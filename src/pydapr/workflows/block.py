@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
     from pydapr.sidecar.runtime import Runtime
 
+    from .tracing import WorkflowTracing
+
 log = logging.getLogger("pydapr.workflows")
 
 
@@ -47,6 +49,7 @@ class WorkflowsBlock(BuildingBlock):
                 state=actors.state,
                 pool=self.pool,
                 metrics=workflow_metrics(self.runtime),
+                tracing=workflow_tracing(self.runtime),
             )
             self.pool.add_listener(self._engine)
         return self._engine
@@ -82,3 +85,14 @@ def workflow_metrics(runtime: Runtime) -> WorkflowMetrics | None:
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
 
     return WorkflowMetrics(runtime.app_id, runtime.namespace)
+
+
+def workflow_tracing(runtime: Runtime) -> WorkflowTracing | None:
+    """The workflow spans, made by the sidecar's tracer provider; None when tracing is off (the
+    provider exists only when spans are sampled and exported somewhere)."""
+    provider = runtime.tracing.provider
+    if provider is None:
+        return None
+    from .tracing import WorkflowTracing
+
+    return WorkflowTracing(provider.get_tracer("durabletask"))

@@ -45,6 +45,7 @@ from pydapr.actors.contract import (
 )
 from pydapr.actors.state import ActorState
 from pydapr.errors import DaprError, ErrorKind
+from pydapr.observability import trace_context as tc
 from pydapr.workflows._proto import durabletask_pb2 as pb
 
 from . import errors as E
@@ -54,6 +55,8 @@ from .store import InstanceStore
 
 if TYPE_CHECKING:
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
+
+    from .tracing import WorkflowTracing
 
 log = logging.getLogger("pydapr.workflows")
 T = TypeVar("T")
@@ -96,8 +99,10 @@ class WorkflowEngine:
         state: ActorState,
         pool: WorkerPool,
         metrics: WorkflowMetrics | None = None,
+        tracing: WorkflowTracing | None = None,
     ) -> None:
         self.app_id = app_id
+        self.tracing = tracing  # workflow spans; None when tracing is off
         self.metrics = metrics  # Dapr's workflow metrics; None when metrics are off
         self.namespace = namespace
         self.actors = actors
@@ -193,7 +198,15 @@ class WorkflowEngine:
         start.workflowInstance.executionId.value = uuid.uuid4().hex
         if request.scheduled_start is not None:
             start.scheduledStartTimestamp.FromDatetime(request.scheduled_start.astimezone(UTC))
-        if request.trace_parent:
+        if self.tracing is not None:
+            # The caller: the start request's own context (durabletask's StartInstance), else the
+            # API call's span this runs in.
+            if request.trace_parent:
+                caller, state = request.trace_parent, request.trace_state or ""
+            else:
+                caller, state = tc.current_traceparent.get(), tc.current_tracestate.get()
+            self.tracing.created(start, caller, state)
+        elif request.trace_parent:
             start.parentTraceContext.traceParent = request.trace_parent
             if request.trace_state:
                 start.parentTraceContext.traceState.value = request.trace_state
@@ -349,6 +362,9 @@ class WorkflowEngine:
                 return
             fired = event(timerFired=pb.TimerFiredEvent(timerId=data.id))
             fired.timerFired.fireAt.CopyFrom(created.timerCreated.fireAt)
+            start = instance.start_event()
+            if self.tracing is not None and start is not None and not instance.is_duplicate(fired):
+                self.tracing.timer(start, created, instance.instance_id)
             await self._add_event(key, instance, fired)
         else:  # "start": a scheduled start time came
             self._schedule_run(instance.instance_id)
@@ -475,6 +491,8 @@ class WorkflowEngine:
                     Reminder(key, "start", due_time=at.isoformat().replace("+00:00", "Z"))
                 )
                 return
+        if self.tracing is not None:
+            self.tracing.orchestration_parent(start)  # its span id, fixed before any child names it
         sent = [event(workflowStarted=pb.WorkflowStartedEvent()), *instance.inbox]
         request = pb.WorkflowRequest(
             instanceId=instance.instance_id, pastEvents=instance.history, newEvents=sent
@@ -503,7 +521,16 @@ class WorkflowEngine:
             self._notify(instance.instance_id)
             return
         instance.inbox = []
+        started = instance.started_at() or sent[0].timestamp
         effects = apply(instance, sent, response, self.app_id)
+        if self.tracing is not None and (instance.terminal or effects.continued):
+            status = instance.status() if instance.terminal else pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW
+            self.tracing.ended(start, started, status)
+            if effects.continued:
+                # A new execution is a new orchestration span (as durabletask-go), same parent.
+                new_start = instance.start_event()
+                if new_start is not None:
+                    new_start.ClearField("workflowSpanID")
         await self.store.save(key, instance, rewrite=effects.continued)
         if self.metrics is not None and instance.terminal:
             _record_execution(self.metrics, instance)
@@ -566,7 +593,7 @@ class WorkflowEngine:
         for e in effects.children:
             self._spawn(self._create_child(instance, start, e))
         for d in effects.detached:
-            self._spawn(self._create_detached(d))
+            self._spawn(self._create_detached(d, start))
         for router, target, e in effects.events:
             self._spawn(self._send(target_app(router, self.app_id), target, e))
         if effects.terminate_children:
@@ -607,6 +634,13 @@ class WorkflowEngine:
         request.workflowInstance.instanceId = instance.instance_id
         if start is not None:
             request.workflowInstance.executionId.CopyFrom(start.workflowInstance.executionId)
+            if self.tracing is not None:
+                # The activity's sidecar makes its span a child of the orchestration span.
+                traceparent, state = self.tracing.orchestration_parent(start)
+                if traceparent:
+                    request.parentTraceContext.traceParent = traceparent
+                    if state:
+                        request.parentTraceContext.traceState.value = state
         if scheduled.HasField("historyPropagationScope"):
             propagated = propagation(instance, scheduled.historyPropagationScope, self.app_id)
             if propagated is not None:
@@ -648,6 +682,10 @@ class WorkflowEngine:
         if start is not None:
             parent.name.value = start.name
             parent.workflowInstance.executionId.CopyFrom(start.workflowInstance.executionId)
+            if self.tracing is not None:
+                traceparent, state = self.tracing.orchestration_parent(start)
+                if traceparent:
+                    self.tracing.created(child, traceparent, state)
         propagated = None
         if created.HasField("historyPropagationScope"):
             scope = propagation(instance, created.historyPropagationScope, self.app_id)
@@ -676,13 +714,20 @@ class WorkflowEngine:
 
         await self._retry(f"creating child workflow {created.instanceId}", create)
 
-    async def _create_detached(self, d: pb.CreateDetachedWorkflowAction) -> None:
+    async def _create_detached(
+        self, d: pb.CreateDetachedWorkflowAction, start: pb.ExecutionStartedEvent | None
+    ) -> None:
+        traceparent, state = "", ""
+        if self.tracing is not None and start is not None:
+            traceparent, state = self.tracing.orchestration_parent(start)
         request = StartRequest(
             name=d.name,
             instance_id=d.instanceId,
             input=d.input.value if d.HasField("input") else None,
             version=d.version.value if d.HasField("version") else None,
             tags=dict(d.tags),
+            trace_parent=traceparent,
+            trace_state=state or None,
         )
         await self._retry(f"creating workflow {d.instanceId}", lambda: self.start(request))
 
@@ -731,6 +776,8 @@ class WorkflowEngine:
 
     async def _run_activity(self, run_id: str, request: pb.ActivityRequest, app: str) -> None:
         started = time.perf_counter()
+        tracing = self.tracing
+        span = tracing.activity(request) if tracing is not None else None
         try:
             while True:
                 try:
@@ -738,6 +785,9 @@ class WorkflowEngine:
                     break
                 except NoWorker:
                     await asyncio.sleep(0.5)
+            if tracing is not None and span is not None:
+                tracing.end_activity(span, response)
+                span = None
             if self.metrics is not None:
                 failed = response.HasField("failureDetails")
                 self.metrics.activity(request.name, not failed, (time.perf_counter() - started) * 1000)
@@ -754,6 +804,8 @@ class WorkflowEngine:
                     e.taskCompleted.result.CopyFrom(response.result)
             await self._send(app, request.workflowInstance.instanceId, e)
         finally:
+            if span is not None:  # cancelled (the sidecar stopping): ended as what it was
+                span.end()
             self._running.discard(run_id)
 
 
