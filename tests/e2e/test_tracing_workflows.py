@@ -207,3 +207,35 @@ def test_an_unsampled_callers_workflow_exports_no_span(traced: Traced) -> None:
         http("GET", f"http://127.0.0.1:{traced.sidecar.http_port}/v1.0/workflows/dapr/{instance_id}").status
         == 200
     )
+
+
+def test_timers_and_each_continued_execution_are_spans(traced: Traced) -> None:
+    traceparent, trace_id, _ = caller()
+    instance_id = f"{RUN}-count"
+    traced.start("count_up", instance_id, b"1", traceparent)  # a timer, then continues as new, to 3
+    traced.wait_completed(instance_id)
+
+    def complete(spans: list[Span]) -> bool:
+        mine = [s for s in spans if s.trace_id == trace_id]
+        return (
+            sum(s.name == "orchestration||count_up" for s in mine) == 3
+            and sum(s.name == "timer" for s in mine) == 2
+        )
+
+    spans = [s for s in traced.zipkin.wait_for(complete, timeout=30) if s.trace_id == trace_id]
+    create = one(spans, "create_orchestration||count_up")
+    executions = [s for s in spans if s.name == "orchestration||count_up"]
+    assert {s.parent_id for s in executions} == {create.span_id}
+    assert sorted(s.attributes["durabletask.runtime_status"] for s in executions) == [
+        "COMPLETED",
+        "CONTINUED_AS_NEW",
+        "CONTINUED_AS_NEW",
+    ]
+    continued = {s.span_id for s in executions if s.attributes["durabletask.runtime_status"] != "COMPLETED"}
+    timers = [s for s in spans if s.name == "timer"]
+    assert {s.parent_id for s in timers} == continued
+    for s in timers:
+        assert s.kind not in {"CLIENT", "SERVER", "PRODUCER", "CONSUMER"}  # INTERNAL: Zipkin has no kind
+        assert s.attributes["durabletask.type"] == "timer"
+        assert s.attributes["durabletask.task.instance_id"] == instance_id
+        assert s.attributes["durabletask.fire_at"].endswith("Z")
