@@ -7,6 +7,7 @@ activity run (children likewise, under their parent's orchestration span)."""
 from __future__ import annotations
 
 import secrets
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,8 +56,6 @@ class Traced:
     zipkin: ZipkinCollector
 
     def start(self, workflow: str, instance_id: str, body: bytes, traceparent: str) -> None:
-        import urllib.request
-
         req = urllib.request.Request(
             f"http://127.0.0.1:{self.sidecar.http_port}/v1.0/workflows/dapr/{workflow}/start"
             f"?instanceID={instance_id}",
