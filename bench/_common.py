@@ -16,6 +16,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -319,3 +320,41 @@ def pct(values: list[float], p: float) -> float:
     """The p-th percentile of latencies in seconds, in milliseconds (rank int(p% x n))."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+# -- interleaved runs ----------------------------------------------------------------------------
+
+
+def interleaved_hey(
+    urls: dict[str, str],
+    pids: dict[str, dict[str, int]],
+    rate: int,
+    *,
+    warmup: float,
+    duration: float,
+    rounds: int,
+    body: str,
+    concurrency: int = 16,
+) -> tuple[dict[str, list[HeyResult]], dict[str, list[dict[str, Usage]]]]:
+    """Every path warmed up, then ``rounds`` rounds of one run per path in turn (A B C A B C ...),
+    ``hey`` at ``rate`` req/s in total over ``concurrency`` connections, POSTing ``body`` (a file);
+    the processes in ``pids[label]`` are sampled over that path's runs. Interleaving spreads the
+    machine's drift over every path alike. Returns each path's results and usages, by label."""
+    qps = rate / concurrency
+    for url in urls.values():
+        hey(url, warmup, concurrency, qps, "POST", body)
+    results: dict[str, list[HeyResult]] = {label: [] for label in urls}
+    usage: dict[str, list[dict[str, Usage]]] = {label: [] for label in urls}
+    for r in range(rounds):
+        for label, url in urls.items():
+            with ProcSampler(pids.get(label, {})) as sampler:
+                got = hey(url, duration, concurrency, qps, "POST", body)
+            results[label].append(got)
+            usage[label].append(sampler.usage)
+            print(
+                f"{rate} req/s round {r + 1} {label:<11} n={got.ok:<6} p50={got.pct(50):6.2f} "
+                f"p90={got.pct(90):6.2f} p99={got.pct(99):6.2f} ms non-2xx={got.non_2xx}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return results, usage

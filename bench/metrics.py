@@ -163,21 +163,12 @@ def main() -> None:
         results: dict[tuple[int, str], list[c.HeyResult]] = {}
         usage: dict[tuple[int, str], list[dict[str, c.Usage]]] = {}
         for rate in rates:
-            qps = rate / CONCURRENCY
-            for url in urls.values():
-                c.hey(url, args.warmup, CONCURRENCY, qps, "POST", body)
-            for r in range(args.rounds):
-                for label, url in urls.items():
-                    with c.ProcSampler(pids.get(label, {})) as sampler:
-                        got = c.hey(url, args.duration, CONCURRENCY, qps, "POST", body)
-                    results.setdefault((rate, label), []).append(got)
-                    usage.setdefault((rate, label), []).append(sampler.usage)
-                    print(
-                        f"{rate} req/s round {r + 1} {label:<11} n={got.ok:<6} p50={got.pct(50):6.2f} "
-                        f"p90={got.pct(90):6.2f} p99={got.pct(99):6.2f} ms non-2xx={got.non_2xx}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+            runs, used = c.interleaved_hey(
+                urls, pids, rate, warmup=args.warmup, duration=args.duration, rounds=args.rounds, body=body
+            )
+            for label in urls:
+                results[(rate, label)] = runs[label]
+                usage[(rate, label)] = used[label]
         scraper.stopping.set()
 
         memory = {}
