@@ -17,6 +17,16 @@ COMMANDS = {
     "control-plane": "pydapr.cli.controlplane:command",
     "placement": "pydapr.cli.placement:command",
     "sentry": "pydapr.cli.sentry:command",
+    "list": "pydapr.cli.list:command",
+    "stop": "pydapr.cli.stop:command",
+    "uninstall": "pydapr.cli.uninstall:command",
+    "status": "pydapr.cli.status:command",
+    "version": "pydapr.cli.version:command",
+    "invoke": "pydapr.cli.invoke:command",
+    "publish": "pydapr.cli.publish:command",
+    "logs": "pydapr.cli.logs:command",
+    "completion": "pydapr.cli.completion:command",
+    "dashboard": "pydapr.cli.dashboard:command",
 }
 
 
