@@ -217,8 +217,9 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     assert value(seen, "dapr_runtime_service_invocation_req_recv_total", app_id=b, src_app_id=a) == 4
     res_sent = "dapr_runtime_service_invocation_res_sent_total"
     assert value(seen, res_sent, app_id=b, dst_app_id=a, status="200") == 4
-    assert total(seen, "dapr_http_client_completed_count", app_id=b, path="", status="200") == 4
-    assert total(seen, "dapr_http_client_completed_count", app_id=b, path="/dapr/config") == 1
+    client = "dapr_http_client_completed_count"
+    assert value(seen, client, app_id=b, method="POST", path="", status="200") == 4
+    assert total(seen, client, app_id=b, method="GET", path="/dapr/config") == 1
     # The bodies it sent its app: the four invocations' b"{}", and GET /dapr/config's none.
     assert total(seen, "dapr_http_client_sent_bytes_sum", app_id=b, path="", status="200") == 8
     assert total(seen, "dapr_http_client_sent_bytes_count", app_id=b, path="", status="200") == 4

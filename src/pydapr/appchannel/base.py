@@ -99,13 +99,19 @@ class AppChannel(abc.ABC):
             yield
 
     async def _call(
-        self, operation: str, send: Callable[[], Awaitable[T]], *, slot: bool = True, size: int = 0
+        self,
+        operation: str,
+        send: Callable[[], Awaitable[T]],
+        *,
+        slot: bool = True,
+        size: int = 0,
+        verb: str = "",
     ) -> T:
         """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot.
 
         ``slot=False`` is for the sidecar's own calls (health probe, ``GET /dapr/config``): daprd sends
         them outside ``--app-max-concurrency``, so a saturated app still answers its probes.
-        ``size`` is the request body's, for daprd's sent-bytes metric."""
+        ``size`` is the request body's and ``verb`` the HTTP method, for daprd's client metrics."""
         limit = self._limit if slot else None
         if limit is None:
             attempt = send
@@ -118,7 +124,7 @@ class AppChannel(abc.ABC):
         chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
         if chain.empty:
             return await attempt()
-        call = Call(Direction.OUTBOUND_APP, self.app_id, operation, request_size=size)
+        call = Call(Direction.OUTBOUND_APP, self.app_id, operation, request_size=size, verb=verb)
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
 
     def grpc_channel(self) -> grpc.aio.Channel:

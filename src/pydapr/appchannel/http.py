@@ -86,7 +86,7 @@ class HttpAppChannel(AppChannel):
         req = Request(method, path, query, headers, body)
         if control:  # outside appHttpPipeline as well as the slot, as daprd's channel
             return await self._call(
-                path, lambda: self._send(req, timeout, direct=True), slot=False, size=len(body)
+                path, lambda: self._send(req, timeout, direct=True), slot=False, size=len(body), verb=method
             )
         through = self._through_middlewares
 
@@ -99,7 +99,7 @@ class HttpAppChannel(AppChannel):
             finally:
                 _timeout.reset(reset)
 
-        return await self._call(path, send, size=len(body))
+        return await self._call(path, send, size=len(body), verb=method)
 
     async def _send(self, req: Request, timeout: float | None = None, *, direct: bool = False) -> Response:
         assert self.port is not None

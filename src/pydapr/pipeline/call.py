@@ -52,3 +52,4 @@ class Call:
     route: str = ""
     user_agent: str = ""  # the caller's User-Agent header / user-agent metadata, for the API log
     request_size: int = 0  # the request body's bytes (INBOUND_HTTP, OUTBOUND_APP over HTTP), for metrics
+    verb: str = ""  # the HTTP method of a call to the app over HTTP (OUTBOUND_APP), for metrics

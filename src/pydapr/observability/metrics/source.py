@@ -177,7 +177,7 @@ class MetricsSource:
                 return resp
             finally:
                 elapsed = _ms(started)
-                verb, _, path = call.operation.rpartition(" ")  # "<path>" or "<verb> <path>"
+                path, verb = call.operation, call.verb
                 status_code = getattr(resp, "status", None)
                 status = str(status_code) if status_code is not None else ""
                 if path == health_path:
