@@ -276,6 +276,14 @@ def fetch_metadata(inst: Instance, timeout: float = METADATA_TIMEOUT) -> dict[st
     return data if isinstance(data, dict) else None
 
 
+@dataclass
+class Response:
+    status: int
+    reason: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
+
+
 def sidecar_request(
     inst: Instance,
     method: str,
@@ -284,8 +292,25 @@ def sidecar_request(
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
 ) -> tuple[int | None, bytes]:
-    """One HTTP/1.1 request to the sidecar's API (TCP or its Unix socket): (status, body); status None
-    when it could not be reached. The caller's ``DAPR_API_TOKEN`` is sent, as the dapr CLI sends it."""
+    """(status, body) of :func:`sidecar_call`; status None when the sidecar could not be reached."""
+    try:
+        response = sidecar_call(inst, method, path, body, headers, timeout)
+    except OSError:
+        return None, b""
+    return response.status, response.body
+
+
+def sidecar_call(
+    inst: Instance,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+) -> Response:
+    """One HTTP/1.1 request to the sidecar's API, over TCP or its Unix socket. The caller's
+    ``DAPR_API_TOKEN`` is sent, as the dapr CLI's calls send it. OSError when it cannot be reached
+    or answers garbage."""
     from pydapr.security import tokens
 
     all_headers = {"Host": "localhost", "Connection": "close", "Content-Length": str(len(body))}
@@ -295,21 +320,24 @@ def sidecar_request(
             all_headers["dapr-api-token"] = token
     all_headers.update(headers or {})
     request = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
-    try:
-        uds = inst.http_socket
-        if uds is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
+    uds = inst.http_socket
+    if uds is not None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
             sock.connect(uds)
-        else:
-            sock = socket.create_connection((inst.api_host, inst.http_port), timeout=timeout)
-        with sock:
-            sock.settimeout(timeout)
-            sock.sendall(request.encode() + b"\r\n" + body)
-            raw = _read_all(sock, time.monotonic() + timeout)
-    except OSError:
-        return None, b""
-    return _parse_response(raw)
+        except OSError:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection((inst.api_host, inst.http_port), timeout=timeout)
+    with sock:
+        sock.sendall(request.encode() + b"\r\n" + body)
+        raw = _read_all(sock, time.monotonic() + timeout)
+    response = _parse_response(raw)
+    if response is None:
+        raise OSError(f"not an HTTP response from {uds or f'{inst.api_host}:{inst.http_port}'}")
+    return response
 
 
 def _read_all(sock: socket.socket, deadline: float) -> bytes:
@@ -322,19 +350,19 @@ def _read_all(sock: socket.socket, deadline: float) -> bytes:
         chunks.append(chunk)
 
 
-def _parse_response(raw: bytes) -> tuple[int | None, bytes]:
+def _parse_response(raw: bytes) -> Response | None:
     head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    parts = lines[0].split()
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
-        return None, b""
+        return None
     headers = {}
     for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip().lower()
-    if headers.get(b"transfer-encoding") == b"chunked":
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
         body = _dechunk(body)
-    return int(parts[1]), body
+    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", body, headers)
 
 
 def _dechunk(data: bytes) -> bytes:
