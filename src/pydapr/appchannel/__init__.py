@@ -10,9 +10,9 @@ from pydapr.middleware.contract import Middleware
 from pydapr.pipeline import Pipeline
 from pydapr.sidecar.options import SidecarOptions
 
-from .base import APP_API_TOKEN_HEADER, AppChannel, BindingReply
+from .base import APP_API_TOKEN_HEADER, AppChannel, BindingReply, JobTrigger
 
-__all__ = ["APP_API_TOKEN_HEADER", "AppChannel", "BindingReply", "create_app_channel"]
+__all__ = ["APP_API_TOKEN_HEADER", "AppChannel", "BindingReply", "JobTrigger", "create_app_channel"]
 
 
 def create_app_channel(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +38,20 @@ T = TypeVar("T")
 
 APP_API_TOKEN_HEADER = "dapr-api-token"
 JOB_TRIGGER_TIMEOUT = 30.0  # seconds an app has to take a job trigger
+
+
+class JobTrigger(enum.Enum):
+    """What became of a job trigger sent to the app."""
+
+    TAKEN = "taken"
+    # 404 / NOT_FOUND: the app has no handler. daprd ends the trigger (nothing to retry) but counts
+    # it as a failed trigger (scheduler/internal/cluster/streamer.go invokeApp).
+    NO_HANDLER = "no handler"
+    FAILED = "failed"  # the scheduler applies the job's failure policy
+
+    @property
+    def done(self) -> bool:
+        return self is not JobTrigger.FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +213,8 @@ class AppChannel(abc.ABC):
         """One input-binding event; raises when it did not reach the app (a non-2xx is a reply)."""
 
     @abc.abstractmethod
-    async def job_event(self, name: str, data: AnyPb) -> bool:
-        """A job's trigger; True when it is done with (delivered, or the app has no such job)."""
+    async def job_event(self, name: str, data: AnyPb) -> JobTrigger:
+        """A job's trigger, sent to the app."""
 
     @abc.abstractmethod
     async def config(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pydapr.pipeline import Pipeline
 from pydapr.resiliency import NOOP, Permanent, Policy
 from pydapr.sidecar.options import SidecarOptions
 
-from .base import JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply
+from .base import JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply, JobTrigger
 
 if TYPE_CHECKING:
     from google.protobuf.any_pb2 import Any as AnyPb
@@ -228,7 +228,7 @@ class GrpcAppChannel(AppChannel):
             reply.concurrency == runtime.BindingEventResponse.PARALLEL,
         )
 
-    async def job_event(self, name: str, data: AnyPb) -> bool:
+    async def job_event(self, name: str, data: AnyPb) -> JobTrigger:
         req = runtime.JobEventRequest(
             name=name,
             data=data,
@@ -257,13 +257,14 @@ class GrpcAppChannel(AppChannel):
             )
 
         try:
-            await self._call("OnJobEvent", send)
-            return True
+            await self._call("OnJobEvent", send, size=req.ByteSize())
+            return JobTrigger.TAKEN
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:
-                return True
+                log.error("job %s: the app answered NOT_FOUND, the trigger is not retried", name)
+                return JobTrigger.NO_HANDLER
             log.warning("job %s: the app answered %s: %s", name, err.code().name, err.details())
-            return False
+            return JobTrigger.FAILED
 
     async def config(self) -> dict[str, Any]:
         return {}  # gRPC apps have no /dapr/config (daprd reads none from them)

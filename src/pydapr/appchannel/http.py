@@ -25,7 +25,7 @@ from pydapr.pipeline import Pipeline
 from pydapr.resiliency import NOOP, Policy
 from pydapr.sidecar.options import SidecarOptions
 
-from .base import APP_API_TOKEN_HEADER, JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply
+from .base import APP_API_TOKEN_HEADER, JOB_TRIGGER_TIMEOUT, AppChannel, BindingReply, JobTrigger
 
 if TYPE_CHECKING:
     from google.protobuf.any_pb2 import Any as AnyPb
@@ -201,7 +201,7 @@ class HttpAppChannel(AppChannel):
         )
         return BindingReply(resp.status, resp.body)
 
-    async def job_event(self, name: str, data: AnyPb) -> bool:
+    async def job_event(self, name: str, data: AnyPb) -> JobTrigger:
         from pydapr.jobs.delivery import http_body
 
         headers = Headers.from_lowercase([("content-type", "application/json")])
@@ -215,14 +215,14 @@ class HttpAppChannel(AppChannel):
             )
         except HttpClientError as exc:
             log.warning("job %s: the app could not be reached: %s", name, exc)
-            return False
+            return JobTrigger.FAILED
         if 200 <= resp.status < 300:
-            return True
+            return JobTrigger.TAKEN
         if resp.status == 404:
             log.error("job %s: the app answered 404, the trigger is not retried", name)
-            return True
+            return JobTrigger.NO_HANDLER
         log.warning("job %s: the app answered %d", name, resp.status)
-        return False
+        return JobTrigger.FAILED
 
     async def config(self) -> dict[str, Any]:
         import msgspec

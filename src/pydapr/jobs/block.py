@@ -65,9 +65,7 @@ class JobsBlock(BuildingBlock):
     async def start(self) -> None:
         # Like daprd, only a sidecar with an app to deliver to watches for triggers.
         if self.client is not None and self.channel.configured:
-            deliver = TriggerDelivery(self.channel)
-            metrics = job_metrics(self.runtime)
-            self.client.watch(deliver if metrics is None else metrics.measure(deliver))
+            self.client.watch(TriggerDelivery(self.channel, job_metrics(self.runtime)))
             log.info("watching the scheduler at %s for job triggers", ", ".join(self.addresses))
 
     async def stop(self) -> None:

@@ -2,18 +2,23 @@
 
 A 2xx (or 404 / gRPC NOT_FOUND, which Dapr treats as "nothing to retry") ends the trigger; anything
 else, or an unreachable app, makes the scheduler apply the job's failure policy. The app channel
-(``AppChannel.job_event``) does the delivery; this module keeps the body an HTTP app gets.
+(``AppChannel.job_event``) does the delivery; this module keeps the body an HTTP app gets, and
+reports each trigger to the job metrics when the sidecar serves them.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.any_pb2 import Any as AnyPb
 
+from pydapr.appchannel.base import JobTrigger
+
 if TYPE_CHECKING:
     from pydapr.appchannel import AppChannel
+    from pydapr.observability.metrics.blocks.jobs import JobMetrics
 
 VALUE_TYPE_URL = "type.googleapis.com/google.protobuf.Value"
 
@@ -31,8 +36,20 @@ class TriggerDelivery:
     """The scheduler client's trigger callback: one job trigger, delivered through the app channel
     (``POST /job/{name}`` or ``OnJobEvent`` with its Alpha1 fallback; see ``pydapr.appchannel``)."""
 
-    def __init__(self, channel: AppChannel) -> None:
+    def __init__(self, channel: AppChannel, metrics: JobMetrics | None = None) -> None:
         self.channel = channel
+        self.metrics = metrics
 
     async def __call__(self, name: str, data: AnyPb) -> bool:
-        return await self.channel.job_event(name, data)
+        """True when the trigger is done with (the scheduler does not send it again)."""
+        if self.metrics is None:
+            return (await self.channel.job_event(name, data)).done
+        started = time.perf_counter()
+        try:
+            outcome = await self.channel.job_event(name, data)
+        except Exception:
+            self.metrics.triggered(False, (time.perf_counter() - started) * 1000)
+            raise
+        # A trigger the app has no handler for is done with, but counts as failed, as in daprd.
+        self.metrics.triggered(outcome is JobTrigger.TAKEN, (time.perf_counter() - started) * 1000)
+        return outcome.done

@@ -18,7 +18,7 @@ from google.protobuf.any_pb2 import Any as AnyPb
 
 from pydapr import errors
 from pydapr.api.grpc.wire import common, runtime
-from pydapr.appchannel import AppChannel, create_app_channel
+from pydapr.appchannel import AppChannel, JobTrigger, create_app_channel
 from pydapr.bindings.contract import ReadEvent
 from pydapr.http.client import HttpClient
 from pydapr.http.messages import Headers
@@ -214,7 +214,7 @@ async def test_unreachable_app_is_direct_invoke(no_token: None) -> None:
         assert await channel.input_bindings({"a": "a"}) == set()
         with pytest.raises(AppDeliveryError):
             await channel.topic_event(TopicSubscription("ps", "t"), "p", {"id": "1"}, b"{}", {})
-        assert await channel.job_event("ok", AnyPb()) is False
+        assert await channel.job_event("ok", AnyPb()) is JobTrigger.FAILED
     finally:
         await channel.close()
 
@@ -253,9 +253,9 @@ async def test_pubsub_bindings_jobs_config_health(app: tuple[Callback, int], no_
             ("out1", "out2"),
             True,
         )
-        assert await channel.job_event("ok", AnyPb()) is True
-        assert await channel.job_event("gone", AnyPb()) is True  # NOT_FOUND: not retried
-        assert await channel.job_event("broken", AnyPb()) is False
+        assert await channel.job_event("ok", AnyPb()) is JobTrigger.TAKEN
+        assert await channel.job_event("gone", AnyPb()) is JobTrigger.NO_HANDLER  # NOT_FOUND: not retried
+        assert await channel.job_event("broken", AnyPb()) is JobTrigger.FAILED
         assert await channel.config() == {}  # gRPC apps have no /dapr/config
         assert await channel.health("/ignored", 1.0) is True
         callback.healthy = False
@@ -269,8 +269,8 @@ async def test_jobs_and_bulk_fall_back_to_alpha1(no_token: None) -> None:
     server, port = await _serve(callback)
     channel = _channel(port, Pipeline())
     try:
-        assert await channel.job_event("report", AnyPb()) is True
-        assert await channel.job_event("again", AnyPb()) is True  # Alpha1 at once from now on
+        assert await channel.job_event("report", AnyPb()) is JobTrigger.TAKEN
+        assert await channel.job_event("again", AnyPb()) is JobTrigger.TAKEN  # Alpha1 at once from now on
         entries = [BatchEntry("e1", {}, b"{}", "", {}), BatchEntry("e2", {}, b"{}", "", {})]
         got = await channel.bulk_topic_event(TopicSubscription("ps", "t"), "p", entries)
         assert got == {"e1": Outcome.SUCCESS, "e2": Outcome.RETRY}  # an entry without an answer is retried

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 from google.protobuf.any_pb2 import Any as AnyPb
 
 from pydapr import errors
-from pydapr.appchannel import AppChannel, create_app_channel
+from pydapr.appchannel import AppChannel, JobTrigger, create_app_channel
 from pydapr.bindings.contract import ReadEvent
 from pydapr.http.client import HttpClient, HttpClientError
 from pydapr.http.messages import Headers, Request, Response
@@ -256,10 +256,10 @@ async def test_subscriptions_config_bindings_jobs_health(
     value = struct_pb2.Value(string_value="go")
     data = AnyPb()
     data.Pack(value)
-    assert await channel.job_event("ok", data) is True
+    assert await channel.job_event("ok", data) is JobTrigger.TAKEN
     assert json.loads(handler.seen[-1].body) == "go"  # JSON data reaches the app as JSON
-    assert await channel.job_event("gone", data) is True  # 404: nothing to retry
-    assert await channel.job_event("broken", data) is False
+    assert await channel.job_event("gone", data) is JobTrigger.NO_HANDLER  # 404: nothing to retry
+    assert await channel.job_event("broken", data) is JobTrigger.FAILED
     assert await channel.health("/healthz", 1.0) is True
     handler.healthy = False
     assert await channel.health("/healthz", 1.0) is False
@@ -268,7 +268,7 @@ async def test_subscriptions_config_bindings_jobs_health(
     assert await down.config() == {}
     assert await down.list_subscriptions() == []
     assert await down.input_bindings({"a": "in-yes"}) == set()
-    assert await down.job_event("ok", data) is False
+    assert await down.job_event("ok", data) is JobTrigger.FAILED
     with pytest.raises(HttpClientError):
         await down.binding_event("a", "in-yes", ReadEvent())
 

@@ -14,11 +14,6 @@ metrics belong to the scheduler process.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
-from google.protobuf.any_pb2 import Any as AnyPb
-
 from ._series import counter, histogram
 
 JOB_TRIGGER_OP = "job_trigger_op"
@@ -31,8 +26,6 @@ LATENCIES = histogram(
     "The latency of the response from the app that processed the triggered job.",
     (*_COUNT, "success"),
 )
-
-Deliver = Callable[[str, AnyPb], Awaitable[bool]]
 
 
 class JobMetrics:
@@ -49,18 +42,3 @@ class JobMetrics:
         (SUCCESSES if ok else FAILURES).inc(labels)
         if elapsed_ms > 0:
             LATENCIES.observe((*labels, "true" if ok else "false"), elapsed_ms)
-
-    def measure(self, deliver: Deliver) -> Deliver:
-        """``deliver`` (one trigger to the app; True when it took it), counted and timed."""
-
-        async def measured(name: str, data: AnyPb) -> bool:
-            started = time.perf_counter()
-            try:
-                ok = await deliver(name, data)
-            except Exception:
-                self.triggered(False, (time.perf_counter() - started) * 1000)
-                raise
-            self.triggered(ok, (time.perf_counter() - started) * 1000)
-            return ok
-
-        return measured
