@@ -176,6 +176,17 @@ def test_a_known_workload_is_counted_with_daprs_names_and_labels(mesh: Mesh, dap
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
+    # The gRPC API: both GetState requests' sizes, the answered one's answer size.
+    from dapr.proto import api_v1
+
+    asked = [api_v1.GetStateRequest(store_name=s, key="k0").ByteSize() for s in ("mstate", "nostore")]
+    received = "dapr_grpc_io_server_received_bytes_per_rpc"
+    assert value(after, received + "_count", **by_rpc) == 2
+    assert value(after, received + "_sum", **by_rpc) == sum(asked)
+    answer = api_v1.GetStateResponse(data=b"0", etag="1").ByteSize()
+    assert value(after, "dapr_grpc_io_server_sent_bytes_per_rpc_count", **by_rpc) == 1
+    assert value(after, "dapr_grpc_io_server_sent_bytes_per_rpc_sum", **by_rpc) == answer
+
     # The public HTTP API: no path label by default (Dapr 1.14+), the verb and the status.
     count = "dapr_http_server_request_count"
     assert delta(count, app_id=a, method="POST", path="", status="204") == 4  # 3 saves, 1 publish

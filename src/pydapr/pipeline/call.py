@@ -51,5 +51,7 @@ class Call:
     # transport as the call ends; "" when none did. Logs and metrics use it to bound cardinality.
     route: str = ""
     user_agent: str = ""  # the caller's User-Agent header / user-agent metadata, for the API log
-    request_size: int = 0  # the request body's bytes (INBOUND_HTTP, OUTBOUND_APP over HTTP), for metrics
+    # The request's bytes (INBOUND_HTTP, INBOUND_GRPC, OUTBOUND_APP), for metrics; -1 when not
+    # measured (a gRPC request stream).
+    request_size: int = 0
     verb: str = ""  # the HTTP method of a call to the app over HTTP (OUTBOUND_APP), for metrics

@@ -114,7 +114,7 @@ def test_component_calls_by_family() -> None:
 
 def test_grpc_app_channel_and_health_probes() -> None:
     pipeline, m = _pipeline(grpc_app=True)
-    _run(pipeline, Call(Direction.OUTBOUND_APP, "me", "OnInvoke"))
+    _run(pipeline, Call(Direction.OUTBOUND_APP, "me", "OnInvoke", request_size=42))
     _run(pipeline, Call(Direction.OUTBOUND_APP, "me", "HealthCheck"))
     error = grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata())
     _run(pipeline, Call(Direction.OUTBOUND_APP, "me", "OnTopicEvent"), error=error)
@@ -123,6 +123,10 @@ def test_grpc_app_channel_and_health_probes() -> None:
         ("me", "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent", "Unavailable"): 1,
     }
     assert m.grpc_healthprobes_completed_count.values == {("me", "OK"): 1}
+    # The request sizes the channel gave, failed calls too (the cells end with the sum).
+    sent = m.grpc_client_sent_bytes.values
+    assert sent[("me", "/dapr.proto.runtime.v1.AppCallback/OnInvoke")][-1] == 42
+    assert ("me", "/dapr.proto.runtime.v1.AppCallback/OnTopicEvent") in sent
 
 
 def test_latency_buckets_and_rules_from_the_configuration() -> None:

@@ -125,7 +125,14 @@ def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...,
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
         described = Call(
-            Direction.INBOUND_GRPC, method, method, trace=traceparent, user_agent=_user_agent(context)
+            Direction.INBOUND_GRPC,
+            method,
+            method,
+            trace=traceparent,
+            user_agent=_user_agent(context),
+            # A unary request reaches here undecoded (decode.py): its size is its length; a
+            # request stream's (or an undecoded proxy call's) is not measured.
+            request_size=len(request) if isinstance(request, bytes) else -1,
         )
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 

@@ -58,11 +58,13 @@ class SidecarMetrics:
         self.grpc_server_completed_rpcs = c("dapr_grpc_io_server_completed_rpcs", "Count of RPCs by method and status.", server)
         self.grpc_server_latency = h("dapr_grpc_io_server_server_latency", "Time between first byte of request received to last byte of response sent, or terminal error.", server, lat)
         self.grpc_server_sent_bytes = h("dapr_grpc_io_server_sent_bytes_per_rpc", "Distribution of total bytes sent per RPC, by method.", ("app_id", "grpc_server_method"), size)
+        self.grpc_server_received_bytes = h("dapr_grpc_io_server_received_bytes_per_rpc", "Total bytes received across all messages per RPC.", ("app_id", "grpc_server_method"), size)
         # gRPC client (the app channel to a gRPC app)
         client = ("app_id", "grpc_client_method", "grpc_client_status")
         self.grpc_client_completed_rpcs = c("dapr_grpc_io_client_completed_rpcs", "Count of RPCs by method and status.", client)
         self.grpc_client_roundtrip_latency = h("dapr_grpc_io_client_roundtrip_latency", "Time between first byte of request sent to last byte of response received, or terminal error.", client, lat)
         self.grpc_client_received_bytes = h("dapr_grpc_io_client_received_bytes_per_rpc", "Distribution of total bytes received per RPC, by method.", ("app_id", "grpc_client_method"), size)
+        self.grpc_client_sent_bytes = h("dapr_grpc_io_client_sent_bytes_per_rpc", "Total bytes sent across all request messages per RPC.", ("app_id", "grpc_client_method"), size)
         self.grpc_healthprobes_completed_count = c("dapr_grpc_io_healthprobes_completed_count", "Count of completed health probes", ("app_id", "grpc_client_status"))
         self.grpc_healthprobes_roundtrip_latency = h("dapr_grpc_io_healthprobes_roundtrip_latency", "Time between first byte of health probes sent to last byte of response received, or terminal error", ("app_id", "grpc_client_status"), lat)
 

@@ -137,7 +137,7 @@ class MetricsSource:
     def _grpc_server(self, method: str) -> Interceptor:
         m, app_id = self.metrics, self.app_id
         completed, latency = m.grpc_server_completed_rpcs, m.grpc_server_latency
-        sent = m.grpc_server_sent_bytes
+        sent, received = m.grpc_server_sent_bytes, m.grpc_server_received_bytes
         by_method = (app_id, method)
 
         async def record(call: Call, proceed: Operation[Any]) -> Any:
@@ -151,6 +151,8 @@ class MetricsSource:
                 key = (app_id, method, status)
                 completed.inc(key)
                 latency.observe(key, _ms(started))
+                if call.request_size >= 0:  # a unary request, answered or not
+                    received.observe(by_method, call.request_size)
                 byte_size = getattr(result, "ByteSize", None)
                 if callable(byte_size):  # a unary answer; a stream's messages are not measured
                     sent.observe(by_method, byte_size())
@@ -195,10 +197,11 @@ class MetricsSource:
 
     def _grpc_client(self) -> Interceptor:
         m, app_id = self.metrics, self.app_id
-        count, latency, received = (
+        count, latency, received, sent = (
             m.grpc_client_completed_rpcs,
             m.grpc_client_roundtrip_latency,
             m.grpc_client_received_bytes,
+            m.grpc_client_sent_bytes,
         )
         probes, probe_latency = m.grpc_healthprobes_completed_count, m.grpc_healthprobes_roundtrip_latency
 
@@ -225,6 +228,7 @@ class MetricsSource:
                     method = f"/{_APP_SERVICES.get(rpc, 'dapr.proto.runtime.v1.AppCallback')}/{rpc}"
                     count.inc((app_id, method, status))
                     latency.observe((app_id, method, status), elapsed)
+                    sent.observe((app_id, method), call.request_size)
                     byte_size = getattr(result, "ByteSize", None)
                     if callable(byte_size):
                         received.observe((app_id, method), byte_size())
