@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from dapr.clients import DaprClient
 from dapr.ext.fastapi import DaprApp
@@ -43,7 +43,7 @@ def _dapr(request: Request) -> DaprClient:
 
 
 @app.post("/orders/{order_id}")
-def place_order(order_id: str, request: Request, order: dict[str, Any] = Body()) -> dict[str, Any]:
+def place_order(order_id: str, request: Request, order: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     placed = {**order, "id": order_id, "status": "placed"}
     client = _dapr(request)
     client.save_state(STORE, f"order-{order_id}", json.dumps(placed))
@@ -52,7 +52,7 @@ def place_order(order_id: str, request: Request, order: dict[str, Any] = Body())
 
 
 @dapr_app.subscribe(pubsub=PUBSUB, topic=TOPIC)
-def order_placed(request: Request, event: dict[str, Any] = Body()) -> dict[str, str]:
+def order_placed(request: Request, event: Annotated[dict[str, Any], Body()]) -> dict[str, str]:
     order = event["data"]
     shipped = {**order, "status": "shipped"}
     _dapr(request).save_state(STORE, f"order-{order['id']}", json.dumps(shipped))
