@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -90,20 +91,57 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return hook
 
 
+# SGR parameters of the colours apps of a run file get, in order: dapr's bright blue first (the colour
+# of its APP lines), then hues far from it and from each other; red comes late as it reads as an error.
+APP_COLOURS = ("94", "95", "96", "93", "92", "91", "34", "35", "36", "33", "32", "31")
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def colour_wanted(stream: TextIO) -> bool:
+    """Colour only for a person at a terminal: never into a pipe or file, nor with NO_COLOR set
+    (no-color.org) or TERM=dumb, as dapr's colour library decides."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def app_colour(index: int) -> str:
+    """The colour of the ``index``-th app; they repeat only after a dozen apps."""
+    return APP_COLOURS[index % len(APP_COLOURS)]
+
+
+def without_colour(text: str) -> str:
+    """``text`` without colour escapes: log files get plain lines, as dapr writes them."""
+    return _SGR.sub("", text)
+
+
 @dataclass
 class LineSink:
-    """Where a piped child's lines go: the console with a prefix, and/or a log file unprefixed."""
+    """Where a piped child's lines go: the console with a prefix, and/or a log file unprefixed.
+
+    ``colour`` (SGR parameters, e.g. ``"94"``) paints the prefix only, so the line itself keeps the
+    child's own colours; ``bold`` tells an app's prefix from its sidecar's in the same colour.
+    """
 
     prefix: str
     console: TextIO | None
     log_file: IO[str] | None = None
+    colour: str = ""
+    bold: bool = False
+
+    def shown_prefix(self) -> str:
+        if not self.colour:
+            return self.prefix
+        sgr = ("1;" if self.bold else "") + self.colour
+        return f"\x1b[{sgr}m{self.prefix.rstrip()}\x1b[0m "
 
     def write(self, line: str) -> None:
         if self.console is not None:
-            self.console.write(self.prefix + line + "\n")
+            self.console.write(self.shown_prefix() + line + "\n")
             self.console.flush()
         if self.log_file is not None:
-            self.log_file.write(line + "\n")
+            self.log_file.write(without_colour(line) + "\n")
             self.log_file.flush()
 
 

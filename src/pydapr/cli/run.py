@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
-from pydapr.cli.process import Console, LineSink
+from pydapr.cli.ports import PortAllocator
+from pydapr.cli.process import Console, LineSink, app_colour, colour_wanted
 from pydapr.cli.runconfig import APP_PROTOCOLS, LOG_LEVELS, ConfigError, RunConfig, assign_ports
 from pydapr.home import default_config_file, default_resources_dir
 
@@ -158,14 +159,14 @@ def command(**params: Any) -> None:
         console.warning("Unix domain sockets are currently a preview feature")
     try:
         cfg.validate()
-        assign_ports([cfg])
+        ports = assign_ports([cfg])
     except ConfigError as exc:
         console.failure(str(exc))
         sys.exit(1)
     use_local_control_plane([cfg], console)
     from pydapr.cli.runner import run_single
 
-    sys.exit(asyncio.run(run_single(cfg, console)))
+    sys.exit(asyncio.run(run_single(cfg, console, ports)))
 
 
 def use_local_control_plane(configs: list[RunConfig], console: Console) -> None:
@@ -273,7 +274,7 @@ def _run_file(value: str, console: Console) -> int:
         for app in run_file.apps:
             current = app.config.app_id
             app.config.validate()
-        assign_ports(app.config for app in run_file.apps)
+        ports = assign_ports(app.config for app in run_file.apps)
     except ConfigError as exc:
         app_id = exc.app_id or current
         console.failure(f'Error validating run config for app "{app_id}" present in {path}: {exc}')
@@ -282,34 +283,63 @@ def _run_file(value: str, console: Console) -> int:
     from pydapr.cli.runner import run_many
 
     with contextlib.ExitStack() as files:
-        runs = _app_runs(run_file, path, console, files)
+        runs = _app_runs(run_file, path, console, files, ports)
         return asyncio.run(run_many(runs, console, _started_line(console)))
 
 
-def _app_runs(run_file: RunFile, path: str, console: Console, files: contextlib.ExitStack) -> list[AppRun]:
-    """One AppRun per app, its output going to the console with a prefix and/or to its log files."""
+def _app_runs(
+    run_file: RunFile, path: str, console: Console, files: contextlib.ExitStack, ports: PortAllocator
+) -> list[AppRun]:
+    """One AppRun per app, its output going to the console with a prefix and/or to its log files.
+
+    On a terminal each app's prefixes get a colour of their own (the APP one bold), so the lines
+    of one app stand out in the merged stream; in a pipe, a file or with NO_COLOR they stay plain.
+    """
     from pydapr.cli.runner import AppRun
 
     stamp = time.strftime("%Y%m%d%H%M%S")
-    metadata = {
+    shared = {
         "runTemplatePath": os.path.abspath(path) if path != "-" else "-",
         "runTemplateName": run_file.name,
     }
+    coloured = not console.as_json and colour_wanted(sys.stdout)
     runs = []
-    for app in run_file.apps:
+    for index, app in enumerate(run_file.apps):
         app_id = app.config.app_id
+        metadata = dict(shared)
         sinks = []
         for kind, destination, label in (
             ("daprd", app.daprd_log_destination, "DAPR"),
             ("app", app.app_log_destination, "APP"),
         ):
             log_file = None
-            if destination != "console":
+            # As dapr: no app log file for an app without a command.
+            if destination != "console" and (kind == "daprd" or app.config.command):
                 app.logs_dir.mkdir(parents=True, exist_ok=True)
-                log_file = files.enter_context((app.logs_dir / f"{app_id}_{kind}_{stamp}.log").open("w"))
+                log_path = app.logs_dir / f"{app_id}_{kind}_{stamp}.log"
+                log_file = files.enter_context(log_path.open("w"))
+                # Where `dapr logs`-style tools and the dashboard find them (dapr's metadata keys).
+                metadata["daprdLogPath" if kind == "daprd" else "appLogPath"] = str(log_path.absolute())
             shown = sys.stdout if destination != "file" else None
-            sinks.append(LineSink(f"== {label} - {app_id} == ", shown, log_file))
-        runs.append(AppRun(app.config, console, sidecar_sink=sinks[0], app_sink=sinks[1], metadata=metadata))
+            sinks.append(
+                LineSink(
+                    f"== {label} - {app_id} == ",
+                    shown,
+                    log_file,
+                    colour=app_colour(index) if coloured else "",
+                    bold=kind == "app",
+                )
+            )
+        runs.append(
+            AppRun(
+                app.config,
+                console,
+                sidecar_sink=sinks[0],
+                app_sink=sinks[1],
+                metadata=metadata,
+                ports=ports,
+            )
+        )
     return runs
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydapr.cli.ports import PortAllocator, PortError
+from pydapr.cli.ports import PortAllocator, PortError, port_available
 
 DEFAULT_APP_CHANNEL_ADDRESS = "127.0.0.1"
 PLACEMENT_DEFAULT_PORT = 50005
@@ -80,6 +80,9 @@ class RunConfig:
     env: dict[str, str] = field(default_factory=dict)
     # The app's folder (run files): both processes start there and relative paths resolve there.
     work_dir: Path | None = None
+    # The port fields pydapr chose (not the user): only these may be chosen again when another
+    # process takes one before the sidecar listens on it (see ``repick_taken_ports``).
+    picked_ports: set[str] = field(default_factory=set)
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -129,7 +132,11 @@ class RunConfig:
     def sidecar_argv(self) -> list[str]:
         argv = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", self.app_id]
         argv += ["--dapr-http-port", str(self.dapr_http_port), "--dapr-grpc-port", str(self.dapr_grpc_port)]
-        argv += ["--dapr-internal-grpc-port", str(self.dapr_internal_grpc_port)]
+        # Unset, the internal port is bound by the sidecar itself on a port the kernel picks: nobody
+        # needs it in advance (peers find it in the name resolution registry), so it cannot be lost
+        # to another process between our choice and the sidecar's bind.
+        if self.dapr_internal_grpc_port > 0:
+            argv += ["--dapr-internal-grpc-port", str(self.dapr_internal_grpc_port)]
         argv += ["--metrics-port", str(self.metrics_port)]
         if self.app_port > 0:
             argv += ["--app-port", str(self.app_port)]
@@ -229,13 +236,22 @@ _PORT_FIELDS = (
     ("metrics_port", "MetricsPort"),
     ("dapr_internal_grpc_port", "InternalGRPCPort"),
 )
+# Ports the app and the runner must know before the sidecar starts (its env, the readiness probe):
+# pydapr picks these. The internal port is left to the sidecar (0 here: it binds a free one).
+_PICKED_FIELDS = ("dapr_http_port", "dapr_grpc_port", "metrics_port")
+PORT_USES = {
+    "dapr_http_port": "the Dapr HTTP API",
+    "dapr_grpc_port": "the Dapr gRPC API",
+    "metrics_port": "metrics",
+}
 
 
-def assign_ports(configs: Iterable[RunConfig], ports: PortAllocator | None = None) -> None:
+def assign_ports(configs: Iterable[RunConfig], ports: PortAllocator | None = None) -> PortAllocator:
     """Check the ports users gave, then give every unset port a free one, unique across all apps.
 
     Given ports go first so that a free port picked for one listener can never be one the user
-    named for another; app ports are reserved, as the apps will listen on them.
+    named for another; app ports are reserved, as the apps will listen on them. Returns the
+    allocator, which knows every port of the run (for ``repick_taken_ports``).
     """
     ports = ports or PortAllocator()
     configs = list(configs)
@@ -258,9 +274,29 @@ def assign_ports(configs: Iterable[RunConfig], ports: PortAllocator | None = Non
                 except PortError as exc:
                     raise ConfigError(str(exc), cfg.app_id) from None
     for cfg in configs:
-        for attr, _ in _PORT_FIELDS:
+        for attr in _PICKED_FIELDS:
             if getattr(cfg, attr) <= 0:
                 setattr(cfg, attr, ports.free())
+                cfg.picked_ports.add(attr)
+        cfg.dapr_internal_grpc_port = max(cfg.dapr_internal_grpc_port, 0)
+    return ports
+
+
+def repick_taken_ports(cfg: RunConfig, ports: PortAllocator) -> list[tuple[str, int, int]]:
+    """New ports for those pydapr picked that another process now listens on.
+
+    A picked port is free when chosen but bound only when the sidecar starts; in between, another
+    process (a parallel test, another run) can take it and the sidecar fails with "address already
+    in use". Returns (field, old, new) for each port replaced; ports the user gave are never moved.
+    """
+    changes = []
+    for attr in _PICKED_FIELDS:
+        old = getattr(cfg, attr)
+        if attr in cfg.picked_ports and not port_available(old):
+            new = ports.free()
+            setattr(cfg, attr, new)
+            changes.append((attr, old, new))
+    return changes
 
 
 def _with_port(address: str | None, default_port: int) -> str | None:

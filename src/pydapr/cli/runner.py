@@ -9,8 +9,9 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from pydapr.cli.ports import PortAllocator, PortError
 from pydapr.cli.process import Child, Console, LineSink, exit_description, http_request, spawn
-from pydapr.cli.runconfig import RunConfig
+from pydapr.cli.runconfig import PORT_USES, RunConfig, repick_taken_ports
 from pydapr.security import tokens
 
 # dapr's CLI gives the app 5 s between SIGTERM and SIGKILL.
@@ -34,12 +35,17 @@ class AppRun:
         sidecar_sink: LineSink | None = None,
         app_sink: LineSink | None = None,
         metadata: dict[str, str] | None = None,
+        ports: PortAllocator | None = None,
     ) -> None:
         self.cfg = cfg
         self.console = console
         self.sidecar_sink = sidecar_sink
         self.app_sink = app_sink
         self.metadata = metadata or {}
+        # Every port of the run, so that a port chosen again for this app is nobody else's.
+        self.ports = ports or PortAllocator(
+            {cfg.app_port, cfg.dapr_http_port, cfg.dapr_grpc_port, cfg.metrics_port} - {0, -1}
+        )
         self.sidecar: Child | None = None
         self.app: Child | None = None
         self.failed = False
@@ -50,14 +56,22 @@ class AppRun:
     async def start(self, stop: asyncio.Event) -> bool:
         """Sidecar, its outbound health, then the app; False if a start failed or a stop came first."""
         cfg = self.cfg
-        self.sidecar = await spawn(
-            "Dapr",
-            cfg.sidecar_argv(),
-            env=cfg.sidecar_env(os.environ),
-            cwd=cfg.work_dir,
-            sink=self.sidecar_sink,
-        )
-        outcome = await self._wait_ready(stop)
+        retried = False
+        while True:
+            self.sidecar = await spawn(
+                "Dapr",
+                cfg.sidecar_argv(),
+                env=cfg.sidecar_env(os.environ),
+                cwd=cfg.work_dir,
+                sink=self.sidecar_sink,
+            )
+            outcome = await self._wait_ready(stop)
+            if outcome != "exited" or retried:
+                break
+            await self.sidecar.drain()  # its last lines (the bind error) before ours
+            if not self._ports_lost():
+                break
+            retried = True  # once: a second loss is no race but a crowded machine, and is reported
         if outcome == "exited":
             assert self.sidecar.returncode is not None
             self._report_sidecar(self.sidecar.returncode)
@@ -84,6 +98,26 @@ class AppRun:
                 self.failed = True
                 return False
         await self._put_metadata()
+        return True
+
+    def _ports_lost(self) -> bool:
+        """After the sidecar failed at start: whether another process took ports pydapr had picked
+        for it (then they are replaced and True is returned, to start the sidecar once more)."""
+        assert self.sidecar is not None
+        try:
+            changes = repick_taken_ports(self.cfg, self.ports)
+        except PortError:
+            return False
+        if not changes:
+            return False
+        for attr, old, new in changes:
+            self._say(
+                "warning",
+                f"Port {old} for {PORT_USES[attr]} was taken by another process before Dapr listened "
+                f"on it; starting Dapr again with port {new}",
+                self.sidecar_sink,
+            )
+        self._say("info", self.cfg.start_line(), self.sidecar_sink)
         return True
 
     async def _wait_ready(self, stop: asyncio.Event) -> str:
@@ -245,10 +279,10 @@ async def first_completed(*aws: Coroutine[Any, Any, Any] | asyncio.Future[Any]) 
                 await task
 
 
-async def run_single(cfg: RunConfig, console: Console) -> int:
+async def run_single(cfg: RunConfig, console: Console, ports: PortAllocator | None = None) -> int:
     """``pydapr run`` with one app: ends when the app or the sidecar exits, or on SIGINT/SIGTERM."""
     stop = asyncio.Event()
-    run = AppRun(cfg, console)
+    run = AppRun(cfg, console, ports=ports)
     with Signals(stop, run.kill):
         try:
             console.info(cfg.start_line())
@@ -268,39 +302,51 @@ async def run_single(cfg: RunConfig, console: Console) -> int:
 
 
 async def run_many(runs: list[AppRun], console: Console, on_started: Callable[[AppRun], None]) -> int:
-    """``pydapr run -f``: start the apps one by one, run until a signal or until all have exited."""
-    stop = asyncio.Event()
-    started: list[AppRun] = []
-    ok = True
+    """``pydapr run -f``: start every app at once, each after its sidecar; one success line when all
+    are up; run until a signal or until every process has exited; then stop them all.
+
+    The sidecars start side by side (a run file's apps are independent until they call each other),
+    so the run is up in about one sidecar's start time, not the sum of them. A failed start stops
+    the starts still under way and the whole run, as dapr's sequential start does.
+    """
+    abort = asyncio.Event()  # a signal, or a start that failed
+    start_failed = False
 
     def kill_all() -> None:
-        for run in started:
+        for run in runs:
             run.kill()
 
-    with Signals(stop, kill_all):
+    async def start(run: AppRun) -> None:
+        nonlocal start_failed
+        if await run.start(abort):
+            on_started(run)
+        elif not abort.is_set():
+            console.failure(f'Error starting Dapr and app ("{run.cfg.app_id}")')
+            start_failed = True
+            abort.set()
+
+    with Signals(abort, kill_all) as signals:
         try:
             for run in runs:
                 console.info(f'Validating config and starting app "{run.cfg.app_id}"')
                 console.info(run.cfg.start_line())
-                started.append(run)
-                if not await run.start(stop):
-                    if not stop.is_set():
-                        console.failure(f'Error starting Dapr and app ("{run.cfg.app_id}")')
-                        ok = False
-                    break
-                console.success("You're up and running! Dapr logs will appear here.")
-                on_started(run)
-            if ok and not stop.is_set():
-                watchers = [task for run in started for task in run.exit_watchers()]
-                await first_completed(stop.wait(), asyncio.gather(*watchers))
-                if stop.is_set():
-                    console.info(
-                        "Received signal to stop Dapr and app processes. "
-                        "Shutting down Dapr and app processes."
-                    )
+            await asyncio.gather(*(start(run) for run in runs))
+            if not abort.is_set():
+                # Printed once every sidecar is ready and every app started: what a person or a
+                # harness waits for means the whole run, as with a single `pydapr run`.
+                if any(run.cfg.command for run in runs):
+                    console.success("You're up and running! Both Dapr and your app logs will appear here.")
+                else:
+                    console.success("You're up and running! Dapr logs will appear here.")
+                watchers = [task for run in runs for task in run.exit_watchers()]
+                await first_completed(abort.wait(), asyncio.gather(*watchers))
+            if signals.count:
+                console.info(
+                    "Received signal to stop Dapr and app processes. Shutting down Dapr and app processes."
+                )
             # Apps first, all at once; then their sidecars, which the apps may use until they exit.
-            await asyncio.gather(*(run.stop_app() for run in started))
-            await asyncio.gather(*(run.stop_sidecar() for run in started))
+            await asyncio.gather(*(run.stop_app() for run in runs))
+            await asyncio.gather(*(run.stop_sidecar() for run in runs))
         finally:
             kill_all()
-    return 0 if ok and not any(run.failed for run in started) else 1
+    return 1 if start_failed or any(run.failed for run in runs) else 0

@@ -106,7 +106,8 @@ def test_sidecar_argv_is_accepted_by_pydapr_sidecar(tmp_path: Path) -> None:
     options = sidecar.build_options(params)
     assert options.app_id == "orders" and options.app_port == 5000 and options.app_protocol == "grpc"
     assert options.dapr_http_port == cfg.dapr_http_port and options.dapr_grpc_port == cfg.dapr_grpc_port
-    assert options.dapr_internal_grpc_port == cfg.dapr_internal_grpc_port
+    # The internal port is left to the sidecar, which binds a free one itself (no race for it).
+    assert cfg.dapr_internal_grpc_port == 0 and options.dapr_internal_grpc_port is None
     assert options.metrics_port == cfg.metrics_port
     assert options.resources_paths == (resources,) and options.configs == (Path("c.yaml"),)
     assert options.app_max_concurrency == 3 and options.log_level == "fatal" and options.log_as_json
@@ -129,7 +130,7 @@ def test_sidecar_argv_leaves_unset_settings_to_the_sidecar() -> None:
     for flag in (
         "--app-port", "--app-health-check-path", "--app-health-probe-interval", "--app-health-threshold",
         "--placement-host-address", "--scheduler-host-address", "--app-max-concurrency", "--config",
-        "--resources-path", "--app-channel-address", "--unix-domain-socket",
+        "--resources-path", "--app-channel-address", "--unix-domain-socket", "--dapr-internal-grpc-port",
     ):  # fmt: skip
         assert flag not in argv
 

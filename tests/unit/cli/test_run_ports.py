@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pydapr.cli.ports import PortAllocator, PortError, port_available
-from pydapr.cli.runconfig import ConfigError, RunConfig, assign_ports
+from pydapr.cli.runconfig import ConfigError, RunConfig, assign_ports, repick_taken_ports
 
 
 @pytest.fixture
@@ -65,13 +65,39 @@ def test_claim_the_same_port_twice() -> None:
 def test_assign_ports_fills_every_unset_port_uniquely() -> None:
     apps = [RunConfig(app_id="a"), RunConfig(app_id="b", app_port=7001)]
     assign_ports(apps)
-    ports = [
-        p
-        for cfg in apps
-        for p in (cfg.dapr_http_port, cfg.dapr_grpc_port, cfg.metrics_port, cfg.dapr_internal_grpc_port)
-    ]
+    ports = [p for cfg in apps for p in (cfg.dapr_http_port, cfg.dapr_grpc_port, cfg.metrics_port)]
     assert all(p > 0 for p in ports)
     assert len(set([*ports, 7001])) == len(ports) + 1
+    # The internal port is the sidecar's to bind (port 0: the kernel's pick, unique by construction).
+    assert [cfg.dapr_internal_grpc_port for cfg in apps] == [0, 0]
+    assert all("--dapr-internal-grpc-port" not in cfg.sidecar_argv() for cfg in apps)
+
+
+def test_a_given_internal_port_is_kept_and_passed() -> None:
+    given = PortAllocator().free()
+    cfg = RunConfig(app_id="a", dapr_internal_grpc_port=given)
+    assign_ports([cfg])
+    argv = cfg.sidecar_argv()
+    assert argv[argv.index("--dapr-internal-grpc-port") + 1] == str(given)
+
+
+def test_a_picked_port_taken_meanwhile_is_replaced_and_a_given_one_is_not() -> None:
+    given = PortAllocator().free()
+    cfg = RunConfig(app_id="a", dapr_http_port=given)
+    ports = assign_ports([cfg])
+    picked_grpc, picked_metrics = cfg.dapr_grpc_port, cfg.metrics_port
+    with socket.socket() as thief, socket.socket() as squatter:
+        # Another process takes a port pydapr picked, and the port the user gave.
+        thief.bind(("127.0.0.1", picked_grpc))
+        thief.listen()
+        squatter.bind(("127.0.0.1", given))
+        squatter.listen()
+        changes = repick_taken_ports(cfg, ports)
+        assert [(attr, old) for attr, old, _ in changes] == [("dapr_grpc_port", picked_grpc)]
+        assert cfg.dapr_grpc_port == changes[0][2] != picked_grpc
+        assert port_available(cfg.dapr_grpc_port)
+        assert cfg.dapr_http_port == given and cfg.metrics_port == picked_metrics
+    assert cfg.dapr_grpc_port not in (given, picked_metrics, picked_grpc)
 
 
 def test_given_ports_are_kept_and_never_picked_as_free_ones() -> None:
