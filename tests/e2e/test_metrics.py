@@ -351,6 +351,35 @@ spec:
     assert bounds == {"5", "50", "+Inf"}
 
 
+def test_record_error_codes_counts_each_answered_error_by_code_and_category(
+    procs: Processes, tmp_path: Path, dapr_settings
+) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: codes\n"
+        "spec:\n  metric:\n    recordErrorCodes: true\n"
+    )
+    port = free_port()
+    sidecar = procs.sidecar("metrics-codes", config=config, args=["--metrics-port", str(port)])
+    assert "recordErrorCodes" not in sidecar.log()  # applied: no startup warning
+    req = urllib.request.Request(sidecar.url + "/v1.0/state/nostore/a")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=10)
+    with refused.value as answer:
+        code = json.loads(answer.read())["errorCode"]
+    assert _request(sidecar, "GET", "/v1.0/state/nostore/b") == refused.value.code
+    assert _request(sidecar, "GET", "/v1.0/metadata") == 200  # no error, nothing counted
+    from dapr.clients import DaprClient
+
+    dapr_settings(sidecar)
+    with DaprClient() as client, pytest.raises(Exception, match="nostore"):  # the gRPC API
+        client.get_state("nostore", "c")
+    samples = scrape(port)
+    counted = {tuple(sorted(ls)): v for (name, ls), v in samples.items() if name == "dapr_error_code_total"}
+    labels = (("app_id", sidecar.app_id), ("category", "state"), ("error_code", code))
+    assert counted == {labels: 3.0}
+
+
 def test_a_component_that_fails_with_ignore_errors_is_counted(procs: Processes, tmp_path: Path) -> None:
     resources = tmp_path / "resources"
     resources.mkdir()

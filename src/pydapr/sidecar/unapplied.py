@@ -29,7 +29,6 @@ def unapplied_settings(
 
 def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[str]:
     where = f'{config.source or "configuration"}: Configuration "{config.name}"'
-    spec = config.spec
     mtls = config.mtls
     if mtls is not None and mtls.enabled != options.enable_mtls:
         # As in Dapr, spec.mtls is the control plane's setting (Sentry, and whether sidecars get
@@ -45,10 +44,6 @@ def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[s
             f"only defaultAction ({config.access_control.default_action}) applies, as in daprd"
         )
     yield from unapplied_selectors(config)
-    metric = config.metric
-    if metric.enabled and metric.record_error_codes:
-        key = "metric" if "metric" in spec else "metrics"
-        yield f"{where}: spec.{key}.recordErrorCodes is not applied yet; no dapr_error_code_total series"
     enabled = sorted(name for name, on in config.features.items() if on and name not in APPLIED_FEATURES)
     if enabled:
         yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"

@@ -71,10 +71,10 @@ def test_bad_values_are_one_clear_error(tmp_path: Path, spec: str, problem: str)
         _config(tmp_path, spec)
 
 
-def test_applied_fields_warn_no_more_and_record_error_codes_does(tmp_path: Path) -> None:
+def test_applied_fields_warn_no_more(tmp_path: Path) -> None:
     options = SidecarOptions(app_id="a")
     empty = Resources([], [], [], [], [])
     quiet = _config(tmp_path, "  metric:\n    enabled: true\n    http: {increasedCardinality: false}\n")
     assert not [w for w in unapplied_settings(options, quiet, empty) if "metric" in w]
-    loud = _config(tmp_path, "  metric:\n    recordErrorCodes: true\n")
-    assert [w for w in unapplied_settings(options, loud, empty) if "recordErrorCodes" in w]
+    codes = _config(tmp_path, "  metric:\n    recordErrorCodes: true\n")
+    assert not [w for w in unapplied_settings(options, codes, empty) if "recordErrorCodes" in w]

@@ -8,6 +8,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from pydapr.errors import DaprError
+from pydapr.observability.metrics import error_codes
 
 ERROR_DOMAIN = "dapr.io"
 
@@ -21,7 +22,9 @@ def to_rpc_status(err: DaprError) -> grpc.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext, err: DaprError) -> None:  # type: ignore[type-arg]
-    """Ends the call with ``err``; raises (grpc's abort never returns)."""
+    """Ends the call with ``err``; raises (grpc's abort never returns). Every ``DaprError`` a gRPC
+    API answers with comes through here, so this is where ``dapr_error_code_total`` counts it."""
+    error_codes.observe(err)
     await context.abort_with_status(to_rpc_status(err))
 
 

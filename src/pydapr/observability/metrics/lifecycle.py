@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pydapr.http.server import HttpServer
 from pydapr.resources.models import Configuration, MetricSpec
 
+from . import error_codes
 from .catalog import SidecarMetrics
 from .families import FamilyCollector
 from .registry import REGISTRY
@@ -71,6 +72,8 @@ def start_metrics(
     if not enabled_flag or not spec.enabled:
         return Metrics()
     families = SidecarMetrics(spec)
+    if spec.record_error_codes:
+        error_codes.record_error_codes(app_id)
     collector = FamilyCollector(families.families)
     REGISTRY.register(collector)
     source = MetricsSource(

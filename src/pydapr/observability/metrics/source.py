@@ -21,10 +21,12 @@ from typing import Any
 
 import grpc
 
+from pydapr.errors import DaprError
 from pydapr.http.messages import Response
 from pydapr.pipeline import Call, Direction, Interceptor, Operation
 from pydapr.resources.models import MetricSpec
 
+from . import error_codes
 from .catalog import SidecarMetrics
 from .families import CounterFamily, HistogramFamily
 from .labels import HttpLabels
@@ -118,6 +120,9 @@ class MetricsSource:
             try:
                 resp = await proceed()
                 return resp
+            except DaprError as err:  # answered as its JSON error by the transport
+                error_codes.observe(err)
+                raise
             finally:
                 elapsed = (clock() - started) * 1000.0
                 verb, _, path = call.operation.partition(" ")
