@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -18,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from pydapr.cli.ports import PortAllocator
+from pydapr.cli.process import Console, LineSink
+from pydapr.cli.runconfig import RunConfig, assign_ports
+from pydapr.cli.runner import AppRun
 from pydapr.controlplane import stop as stop_control_plane
 from tests.e2e.harness import free_port, http_status
 
@@ -473,3 +479,78 @@ def _callee_takes_only_mtls(home: Path, tmp: Path) -> None:
     assert tls_get(port, client_context(anchors, *bad, tmp), name).startswith(("closed", "failed"))
     expired = signed_client_cert(ca, me, not_after=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     assert tls_get(port, client_context(anchors, *expired, tmp), name).startswith(("closed", "failed"))
+
+
+def _in_process_run(cfg: RunConfig, out: io.StringIO, ports: PortAllocator) -> AppRun:
+    """A runner's AppRun in this process, its lines and the sidecar's into ``out``."""
+    console = Console(out=out, err=out)
+    return AppRun(cfg, console, sidecar_sink=LineSink(f"== DAPR - {cfg.app_id} == ", out), ports=ports)
+
+
+async def _stopped(run: AppRun) -> None:
+    try:
+        await run.stop_sidecar()
+    finally:
+        run.kill()
+
+
+async def test_a_picked_port_taken_before_the_sidecar_binds_it_is_picked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race seen under parallel tests: pydapr picks a free port, another process binds it before
+    the sidecar does. The runner notices, picks a new one and starts the sidecar once more."""
+    monkeypatch.setenv("PYDAPR_HOME", str(tmp_path))
+    cfg = RunConfig(app_id="racer", placement_host_address="")
+    cfg.validate()
+    ports = assign_ports([cfg])
+    lost = cfg.dapr_grpc_port
+    out = io.StringIO()
+    run = _in_process_run(cfg, out, ports)
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", lost))
+        thief.listen()
+        try:
+            assert await run.start(asyncio.Event()), out.getvalue()
+            assert not run.failed
+            new = cfg.dapr_grpc_port
+            assert new != lost and new not in (cfg.dapr_http_port, cfg.metrics_port)
+            _ordered(
+                out.getvalue().splitlines(),
+                f"cannot listen on port {lost} for the Dapr gRPC API: address already in use",
+                f"Port {lost} for the Dapr gRPC API was taken by another process before Dapr listened on "
+                f"it; starting Dapr again with port {new}",
+                f"Starting Dapr with id racer. HTTP Port: {cfg.dapr_http_port}. gRPC Port: {new}",
+                "== DAPR - racer == Dapr sidecar is up and running.",
+            )
+            assert "The daprd process" not in out.getvalue()  # the first try is no failure to report
+            assert http_status(f"http://127.0.0.1:{cfg.dapr_http_port}/v1.0/healthz/outbound") == 204
+            with socket.create_connection(("127.0.0.1", new), timeout=2):
+                pass  # the sidecar's gRPC API listens on the new port
+        finally:
+            await _stopped(run)
+    assert run.sidecar is not None and not alive(run.sidecar.pid)
+
+
+async def test_a_given_port_taken_before_the_sidecar_binds_it_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port the user named is never moved: taken between the check and the sidecar's bind, it
+    fails the start as a port taken at the check does."""
+    monkeypatch.setenv("PYDAPR_HOME", str(tmp_path))
+    given = free_port()
+    cfg = RunConfig(app_id="stubborn", dapr_grpc_port=given, placement_host_address="")
+    cfg.validate()
+    ports = assign_ports([cfg])
+    out = io.StringIO()
+    run = _in_process_run(cfg, out, ports)
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", given))
+        thief.listen()
+        try:
+            assert not await run.start(asyncio.Event())
+        finally:
+            await _stopped(run)
+    assert run.failed and cfg.dapr_grpc_port == given
+    assert f"cannot listen on port {given} for the Dapr gRPC API: address already in use" in out.getvalue()
+    assert "The daprd process exited with error code: 1" in out.getvalue()
+    assert "starting Dapr again" not in out.getvalue()

@@ -248,3 +248,44 @@ def test_yaml_syntax_error_names_the_place(tree: Path) -> None:
     message = str(err.value)
     assert message.startswith("error in parsing the provided app config file: ")
     assert "line 3" in message
+
+
+def test_log_files_and_their_paths_in_the_metadata_as_dapr_run_f(tmp_path: Path) -> None:
+    """``<appDirPath>/.dapr/logs/<id>_app_<time>.log`` and ``<id>_daprd_<time>.log``, their absolute
+    paths as appLogPath/daprdLogPath; no app log for an app without a command, none for console."""
+    import contextlib
+    import re
+
+    from pydapr.cli.ports import PortAllocator
+    from pydapr.cli.process import Console
+    from pydapr.cli.run import _app_runs
+
+    for name in ("web", "solo", "loud"):
+        (tmp_path / name).mkdir()
+    path = write(
+        tmp_path / "dapr.yaml",
+        """
+        version: 1
+        apps:
+          - appDirPath: web
+            command: ["python3", "app.py"]
+          - appDirPath: solo
+          - appDirPath: loud
+            appLogDestination: console
+            daprdLogDestination: console
+            command: ["python3", "app.py"]
+        """,
+    )
+    run_file = load_run_file(str(path))
+    with contextlib.ExitStack() as files:
+        runs = {r.cfg.app_id: r for r in _app_runs(run_file, str(path), Console(), files, PortAllocator())}
+    logs = tmp_path / "web" / ".dapr" / "logs"
+    web = runs["web"].metadata
+    assert re.fullmatch(rf"{logs}/web_app_\d{{14}}\.log", web["appLogPath"])
+    assert re.fullmatch(rf"{logs}/web_daprd_\d{{14}}\.log", web["daprdLogPath"])
+    assert sorted(p.name.split("_")[1] for p in logs.iterdir()) == ["app", "daprd"]
+    assert web["runTemplatePath"] == str(path.resolve())
+    assert "appLogPath" not in runs["solo"].metadata
+    assert [p.name.split("_")[1] for p in (tmp_path / "solo" / ".dapr" / "logs").iterdir()] == ["daprd"]
+    assert {"appLogPath", "daprdLogPath"}.isdisjoint(runs["loud"].metadata)
+    assert not (tmp_path / "loud" / ".dapr").exists()

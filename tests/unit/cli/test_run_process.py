@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pydapr.cli.process import Console, LineSink, exit_description, http_request, spawn
+from pydapr.cli.process import (
+    Console,
+    LineSink,
+    app_colour,
+    colour_wanted,
+    exit_description,
+    http_request,
+    spawn,
+    without_colour,
+)
 
 
 def _gone(pid: int) -> bool:
@@ -130,3 +139,44 @@ async def test_http_request_status() -> None:
     async with server:
         assert await http_request("GET", "/ok", port=port) == 204
         assert await http_request("PUT", "/v1.0/metadata/x", port=port, body=b"1") == 500
+
+
+def test_a_coloured_prefix_on_the_console_and_plain_lines_in_the_log(tmp_path: Path) -> None:
+    out = io.StringIO()
+    with (tmp_path / "app.log").open("w") as log:
+        LineSink("== APP - a == ", out, log, colour=app_colour(1), bold=True).write("\x1b[31mred\x1b[0m ok")
+        LineSink("== DAPR - a == ", out, log, colour=app_colour(1)).write("ready")
+    # The prefix is painted, the app's own colours pass through on the console...
+    assert out.getvalue().splitlines() == [
+        "\x1b[1;95m== APP - a ==\x1b[0m \x1b[31mred\x1b[0m ok",
+        "\x1b[95m== DAPR - a ==\x1b[0m ready",
+    ]
+    # ...and the log file has neither, as dapr's log files.
+    assert (tmp_path / "app.log").read_text().splitlines() == ["red ok", "ready"]
+    assert without_colour(out.getvalue()) == "== APP - a == red ok\n== DAPR - a == ready\n"
+
+
+def test_apps_get_distinct_colours_until_a_dozen() -> None:
+    assert len({app_colour(i) for i in range(12)}) == 12
+    assert app_colour(0) == "94"  # dapr's blue for the first app
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w") as tty:
+            assert colour_wanted(tty)
+            monkeypatch.setenv("NO_COLOR", "1")
+            assert not colour_wanted(tty)
+            monkeypatch.setenv("NO_COLOR", "")  # no-color.org: only a non-empty value counts
+            assert colour_wanted(tty)
+            monkeypatch.setenv("TERM", "dumb")
+            assert not colour_wanted(tty)
+    finally:
+        os.close(master)
+    monkeypatch.setenv("TERM", "xterm")
+    assert not colour_wanted(io.StringIO())
+    with (Path(os.devnull)).open("w") as devnull:
+        assert not colour_wanted(devnull)
