@@ -567,3 +567,35 @@ def test_completion_scripts_complete_commands(env: Env) -> None:
     )
     assert completed.stdout.split() == ["plain,status", "plain,stop"]
     assert env.cli("completion", "powershell").returncode == 2
+
+
+def _stop_on_a_terminal(env: Env, app_id: str, no_color: bool) -> str:
+    """``pydapr stop`` with a terminal as its stdout: everything it drew there."""
+    master, replica = os.openpty()
+    extra = {"NO_COLOR": "1"} if no_color else {}
+    environ = {k: v for k, v in env.env().items() if k != "NO_COLOR"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pydapr", "stop", "-a", app_id],
+        env={**environ, **extra},
+        stdout=replica,
+        stderr=replica,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(replica)
+    drawn = b""
+    with contextlib.suppress(OSError):  # EIO once the command has exited and closed the terminal
+        while chunk := os.read(master, 4096):
+            drawn += chunk
+    os.close(master)
+    assert proc.wait(30) == 0
+    return drawn.decode(errors="replace")
+
+
+def test_stop_draws_progress_on_a_terminal_only_without_no_color(env: Env) -> None:
+    env.run_app("cli-tty-1")
+    drawn = _stop_on_a_terminal(env, "cli-tty-1", no_color=False)
+    assert "Stopping app cli-tty-1..." in drawn and "\033[36m" in drawn
+    assert drawn.endswith("✅  app stopped successfully: cli-tty-1\r\n")
+    env.run_app("cli-tty-2")
+    drawn = _stop_on_a_terminal(env, "cli-tty-2", no_color=True)
+    assert drawn == "✅  app stopped successfully: cli-tty-2\r\n"
