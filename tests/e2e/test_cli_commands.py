@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -373,6 +375,29 @@ def test_publish_errors(env: Env) -> None:
     assert result.returncode == 2 and "Missing option '--pubsub'" in result.stderr
 
 
+def test_invoke_and_publish_through_a_unix_socket(env: Env) -> None:
+    sockets = Path(tempfile.mkdtemp(prefix="cli-uds-", dir="/tmp"))  # short: socket paths are limited
+    try:
+        argv = [sys.executable, "-m", "pydapr", "run", "-a", "cli-uds", "-u", str(sockets)]
+        argv += ["-p", str(free_port()), "--", sys.executable, str(env.app), str(env.events("cli-uds"))]
+        started = env.spawn("run-cli-uds", argv)
+        wait_for(lambda: UP in started.text(), 60, started)
+        assert (sockets / "dapr-http-cli-uds.socket").exists()
+        for extra in ([], ["-u", str(sockets)]):
+            result = env.cli("invoke", "-a", "cli-uds", "-m", "neworder", "-d", '"hi"', *extra)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout.splitlines()[-2])["body"] == '"hi"'
+        assert result.stdout.splitlines()[0] == "⚠  Unix domain sockets are currently a preview feature"
+        result = env.cli("publish", "-i", "cli-uds", "-p", "pubsub", "-t", "orders", "-d", '{"via": "uds"}')
+        assert result.returncode == 0, result.stderr
+        events = env.events("cli-uds")
+        wait_for(lambda: events.exists() and '"via":"uds"' in events.read_text(), 20)
+        assert env.cli("stop", "-a", "cli-uds").returncode == 0
+        assert started.popen.wait(10) == 0
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
 # --- stop ---------------------------------------------------------------------------------------
 
 
@@ -443,6 +468,9 @@ def test_stop_and_logs_of_a_run_file(env: Env) -> None:
     assert (result.returncode, result.stdout) == (0, "✅  Dapr and app processes stopped successfully\n")
     assert started.popen.wait(5) == 0
     assert [p for p in pids if running(p)] == []
+    # The log files outlive the apps: the newest of each app, found through the run file.
+    result = env.cli("logs", "-a", "cli-multi-2", "-f", str(run_file))
+    assert result.returncode == 0 and "CLI TEST APP STARTED cli-multi-2" in result.stdout
     result = env.cli("stop", "-f", str(run_file))
     assert result.stderr == (
         f'❌  Failed to stop Dapr and app processes: couldn\'t find apps with run file "{run_file}"\n'
