@@ -21,7 +21,7 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -167,8 +167,11 @@ class Run:
             self.popen.stdout.close()
 
 
+StartRun = Callable[..., Run]
+
+
 @pytest.fixture
-def start_run(tmp_path: Path) -> Iterator[object]:
+def start_run(tmp_path: Path) -> Iterator[StartRun]:
     home = tmp_path / "home"
     home.mkdir()
     runs: list[Run] = []
@@ -212,8 +215,8 @@ def extended_metadata(port: int) -> dict[str, str]:
 
 
 def test_on_a_terminal_apps_have_distinct_colours_and_one_ctrl_c_stops_everything(
-    start_run, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    start_run: StartRun, tmp_path: Path
+) -> None:
     write_run_file(tmp_path, {"orders": ["run", "pids.json"], "checkout": ["run", "pids.json"]})
     run = start_run("-f", ".", tty=True)
     run.wait_for(UP)
@@ -247,7 +250,7 @@ def test_on_a_terminal_apps_have_distinct_colours_and_one_ctrl_c_stops_everythin
             assert ESC not in text and "== " not in text, (log, text)
 
 
-def test_no_color_on_a_terminal_and_a_pipe_get_plain_lines(start_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_color_on_a_terminal_and_a_pipe_get_plain_lines(start_run: StartRun, tmp_path: Path) -> None:
     write_run_file(tmp_path, {"plain": ["run"]})
     for tty, env in ((True, {"NO_COLOR": "1"}), (False, {})):
         run = start_run("-f", ".", tty=tty, env=env)
@@ -260,8 +263,8 @@ def test_no_color_on_a_terminal_and_a_pipe_get_plain_lines(start_run, tmp_path: 
 
 
 def test_the_success_line_comes_once_every_sidecar_is_ready_and_every_app_started(
-    start_run, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    start_run: StartRun, tmp_path: Path
+) -> None:
     run_file = write_run_file(tmp_path, {name: ["run", "pids.json"] for name in ("a1", "a2", "a3")})
     run = start_run("-f", str(run_file))
     run.wait_for(UP)
@@ -298,9 +301,10 @@ def test_the_success_line_comes_once_every_sidecar_is_ready_and_every_app_starte
     assert run.left(grandchildren) == []
 
 
-def test_stop_f_finds_the_run_in_the_metadata_and_stops_it_all(start_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """What `pydapr stop -f dapr.yaml` does: SIGTERM to the cliPID of the sidecars whose
-    runTemplatePath is the file; every app and sidecar then ends, and log files are dapr's."""
+def test_stop_f_finds_the_run_in_the_metadata_and_stops_it_all(start_run: StartRun, tmp_path: Path) -> None:
+    """`pydapr stop -f dapr.yaml` sends SIGTERM to the cliPID of the sidecars whose runTemplatePath
+    is the file: the run puts both in every sidecar's metadata before its success line, with its
+    log files' paths (dapr's names); then every app and sidecar ends."""
     run_file = write_run_file(tmp_path, {"orders": ["run", "pids.json"], "checkout": ["run", "pids.json"]})
     run = start_run("-f", "dapr.yaml")
     run.wait_for(UP)
@@ -316,9 +320,21 @@ def test_stop_f_finds_the_run_in_the_metadata_and_stops_it_all(start_run, tmp_pa
         assert re.fullmatch(rf"{logs}/{app}_daprd_\d{{14}}\.log", meta["daprdLogPath"]), meta
         log_paths[app] = (Path(meta["appLogPath"]), Path(meta["daprdLogPath"]))
     assert cli_pids == {run.popen.pid}
+    for app in ("orders", "checkout"):
+        run.wait_for(f"== APP - {app} == APP RUNNING")
     apps = [pids_of(tmp_path, app) for app in ("orders", "checkout")]
 
-    os.kill(run.popen.pid, signal.SIGTERM)
+    stop = subprocess.run(
+        [sys.executable, "-m", "pydapr", "stop", "-f", "dapr.yaml"],
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYDAPR_HOME": str(run.home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert "Dapr and app processes stopped successfully" in stop.stdout
     assert run.wait() == 0, run.text
     assert "Received signal to stop Dapr and app processes." in run.text
     assert run.left({p for d in apps for p in d.values()}) == []
@@ -330,7 +346,9 @@ def test_stop_f_finds_the_run_in_the_metadata_and_stops_it_all(start_run, tmp_pa
         assert "APP RUNNING" not in daprd
 
 
-def test_one_app_crashing_is_reported_and_the_others_keep_running(start_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_app_crashing_is_reported_and_the_others_keep_running(
+    start_run: StartRun, tmp_path: Path
+) -> None:
     write_run_file(tmp_path, {"steady": ["run", "pids.json"], "crashy": ["exit3"]})
     run = start_run("-f", ".")
     run.wait_for("== APP - crashy == ❌  The App process exited with error code: 3")
@@ -349,7 +367,7 @@ def test_one_app_crashing_is_reported_and_the_others_keep_running(start_run, tmp
     assert run.left(set(steady.values())) == []
 
 
-def test_a_sidecar_failing_to_start_stops_the_whole_run(start_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_sidecar_failing_to_start_stops_the_whole_run(start_run: StartRun, tmp_path: Path) -> None:
     bad = tmp_path / "bad-resources"
     bad.mkdir()
     (bad / "store.yaml").write_text(
