@@ -188,6 +188,22 @@ def _ident(b: bytes) -> bytes:
     return b
 
 
+def counters(sidecar: Sidecar, prefix: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The sidecar's counter samples whose names start with ``prefix``, from its metrics port."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    args = list(sidecar.popen.args)  # type: ignore[arg-type]
+    port = args[args.index("--metrics-port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith(prefix)
+    }
+
+
 # --- calls over mTLS, and who the caller is ------------------------------------------------------
 def test_invocation_runs_over_mtls_and_the_caller_is_its_certificate(secure: Secure) -> None:
     status, body = call(
@@ -206,6 +222,7 @@ def test_invocation_runs_over_mtls_and_the_caller_is_its_certificate(secure: Sec
 
 # --- access control ----------------------------------------------------------------------------------
 def test_access_control_over_http_by_operation_and_verb(secure: Secure) -> None:
+    before = counters(secure.orders, "dapr_runtime_acl_")
     base = f"{secure.caller.url}/v1.0/invoke/orders/method"
     assert call(f"{base}/echo/a/b", "GET")[0] == 200  # /echo/** for GET and POST
     assert call(f"{base}/neworder", "POST", b"{}", {"content-type": "application/json"})[0] == 200
@@ -226,6 +243,17 @@ def test_access_control_over_http_by_operation_and_verb(secure: Secure) -> None:
         {"content-type": "application/json"},
     )
     assert status == 403 and "spiffe://public/ns/default/stranger" in err["message"]
+    # The callee counts each decision by the caller's identity: the caller's policy has a
+    # defaultAction, so it decided (daprd's "app" series); the stranger met the global default.
+    after = counters(secure.orders, "dapr_runtime_acl_")
+    caller = (("app_id", "caller"), ("namespace", "default"), ("trustDomain", "public"))
+    stranger = (("app_id", "stranger"), ("namespace", "default"), ("trustDomain", "public"))
+    changed = {key: n - before.get(key, 0.0) for key, n in after.items() if n != before.get(key, 0.0)}
+    assert changed == {
+        ("dapr_runtime_acl_app_policy_action_allowed_total", caller): 2.0,
+        ("dapr_runtime_acl_app_policy_action_blocked_total", caller): 2.0,
+        ("dapr_runtime_acl_global_policy_action_blocked_total", stranger): 1.0,
+    }
 
 
 def test_access_control_over_grpc_invocation_with_the_sdk(secure: Secure, dapr_settings: Any) -> None:
@@ -373,6 +401,9 @@ def test_certificates_rotate_under_load_without_a_failed_call(secure: Secure) ->
     for sidecar in (secure.caller, secure.orders, secure.greeter):
         renewed = sidecar.log().count(f"certificate for spiffe://public/ns/default/{sidecar.app_id} renewed")
         assert renewed >= 3 if sidecar is not secure.caller else renewed - renewed_before >= 3, sidecar.app_id
+        # Each renewal counted, as many as the log says (read after: a renewal may come in between).
+        name = "dapr_runtime_mtls_workload_cert_rotated_total"
+        assert counters(sidecar, name)[(name, (("app_id", sidecar.app_id),))] >= renewed
 
 
 # --- actors over mTLS, on the local control plane ------------------------------------------------

@@ -17,6 +17,7 @@ decides, whatever the verb.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydapr.resources.models import AccessControlSpec
@@ -24,6 +25,12 @@ from pydapr.resources.models import AccessControlSpec
 from .spiffe import SpiffeId
 
 ALLOW, DENY = "allow", "deny"
+# Which action decided a call, as daprd's ACL metrics tell them apart: an app policy's, or the
+# global defaultAction.
+APP_POLICY, GLOBAL_POLICY = "app", "global"
+
+# (caller, APP_POLICY or GLOBAL_POLICY, allowed): told about every decision, when set.
+Observer = Callable[[SpiffeId | None, str, bool], None]
 
 
 @dataclass(slots=True)
@@ -51,6 +58,7 @@ class AccessControl:
         self.default_action = default_action
         self.policies = policies
         self.http = http
+        self.observer: Observer | None = None  # the ACL metrics, when the sidecar records them
 
     @classmethod
     def from_spec(cls, spec: AccessControlSpec | None, *, http_app: bool) -> AccessControl | None:
@@ -76,34 +84,39 @@ class AccessControl:
 
     def denial(self, caller: SpiffeId | None, operation: str, verb: str | None) -> str | None:
         """None when the call is allowed; else daprd's message. ``verb``: the HTTP verb, None for gRPC."""
-        action = self._action(caller, operation, verb)
+        action, decided_by = self._action(caller, operation, verb)
+        if self.observer is not None:
+            self.observer(caller, decided_by, action == ALLOW)
         if action == ALLOW:
             return None
         who = caller.uri if caller is not None else ""
         shown = verb or "NONE"
         return f"access control policy has denied access to id: {who} operation: {operation} verb: {shown}"
 
-    def _action(self, caller: SpiffeId | None, operation: str, verb: str | None) -> str:
+    def _action(self, caller: SpiffeId | None, operation: str, verb: str | None) -> tuple[str, str]:
+        """The action, and what daprd's metrics say decided it: the app's policy once the caller's
+        policy has a ``defaultAction`` (whether or not an operation then matches), else global."""
         action = self.default_action
         if caller is None:
-            return action
+            return action, GLOBAL_POLICY
         policy = self.policies.get((caller.app_id, caller.namespace))
         if policy is None or policy.trust_domain != caller.trust_domain:
-            return action
+            return action, GLOBAL_POLICY
+        decided_by = GLOBAL_POLICY
         if policy.default_action:
-            action = policy.default_action
+            action, decided_by = policy.default_action, APP_POLICY
         if not operation.startswith("/"):
             operation = "/" + operation
         if self.http:
             operation = operation.lower()
         found = _search(policy.operations, operation)
         if found is None:
-            return action
+            return action, decided_by
         if not self.http:
-            return found.action
+            return found.action, decided_by
         if not verb:
-            return policy.default_action
-        return found.verbs.get(verb.upper(), found.verbs.get("*", action))
+            return policy.default_action, decided_by
+        return found.verbs.get(verb.upper(), found.verbs.get("*", action)), decided_by
 
 
 def _put(root: _Node, operation: str, op: _Operation) -> None:

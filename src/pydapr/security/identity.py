@@ -53,7 +53,13 @@ Signer = Callable[[SpiffeId, bytes], Awaitable[tuple[bytes, bytes]]]
 
 
 class IdentityError(Exception):
-    """No certificate could be obtained (the message says from where and why)."""
+    """No certificate could be obtained (the message says from where and why). ``reason`` is daprd's
+    word for what failed, as its rotation failure metric labels it: ``sentry_conn`` (the certificate
+    authority could not be reached) or ``sign`` (it refused, or answered with no valid certificate)."""
+
+    def __init__(self, message: str, reason: str = "sign") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class WorkloadIdentity:
@@ -62,6 +68,7 @@ class WorkloadIdentity:
         self._signer = signer
         self._svid: Svid | None = None
         self._listeners: list[Callable[[Svid], None]] = []
+        self._failure_listeners: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._server_contexts: list[ssl.SSLContext] = []
         self._client_contexts: list[ssl.SSLContext] = []
@@ -100,6 +107,10 @@ class WorkloadIdentity:
     def on_rotate(self, listener: Callable[[Svid], None]) -> None:
         self._listeners.append(listener)
 
+    def on_rotation_failure(self, listener: Callable[[str], None]) -> None:
+        """``listener(reason)`` after each renewal that failed (``IdentityError.reason``)."""
+        self._failure_listeners.append(listener)
+
     async def _obtain(self) -> Svid:
         key = new_key()
         chain_pem, anchors_pem = await self._signer(self.identity, make_csr(key, self.identity))
@@ -135,6 +146,9 @@ class WorkloadIdentity:
                 log.warning(
                     "renewing the certificate of %s failed (%s left): %s", self.identity, f"{left:.0f}s", exc
                 )
+                reason = exc.reason if isinstance(exc, IdentityError) else "sign"
+                for failed in self._failure_listeners:
+                    failed(reason)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
                 continue

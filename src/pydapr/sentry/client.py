@@ -42,9 +42,11 @@ def sentry_signer(
                     wait_for_ready=False,
                 )
             except grpc.aio.AioRpcError as exc:
+                unreachable = exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
                 raise IdentityError(
                     f"Sentry at {address} did not sign a certificate for {identity}: "
-                    f"{exc.code().name}: {exc.details()}"
+                    f"{exc.code().name}: {exc.details()}",
+                    reason="sentry_conn" if unreachable else "sign",
                 ) from None
         return bytes(resp.workload_certificate), b"".join(resp.trust_chain_certificates)
 

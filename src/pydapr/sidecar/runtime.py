@@ -203,8 +203,8 @@ class Runtime:
             )
         except (SecurityStartupError, ValueError) as exc:
             raise StartupError(str(exc)) from None
-        if self.mtls is not None and self.metrics.families is not None:
-            self.metrics.families.mtls_init.inc((self.app_id,))
+        if self.metrics.families is not None:
+            self._record_security()
         self._peers = PeerChannels(self.mtls, self.namespace)
         nr = self.configuration.name_resolution if self.configuration else None
         try:
@@ -383,6 +383,19 @@ class Runtime:
             return False
         app_id, _, namespace = target.partition(".")
         return not (app_id == self.app_id and namespace in ("", self.namespace))
+
+    def _record_security(self) -> None:
+        """daprd's mTLS and access control metrics for this sidecar (it serves metrics)."""
+        from pydapr.observability.metrics.blocks.security import watch_access_control, watch_identity
+        from pydapr.observability.metrics.blocks.sidecar import recording
+
+        if not recording(self):
+            return
+        if self.mtls is not None:
+            assert self.metrics.families is not None
+            self.metrics.families.mtls_init.inc((self.app_id,))
+            watch_identity(self.mtls.identity, self.app_id)
+        watch_access_control(self.access_control, self.proxy_access_control)
 
     def _component_type(self, name: str) -> str:
         """The type of the loaded component ``name`` (``state.redis``), for Resiliency's defaults."""
