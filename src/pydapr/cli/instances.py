@@ -249,8 +249,9 @@ def _fetch_into(inst: Instance, timeout: float) -> None:
     if meta is None:
         return
     inst.metadata = meta
-    extended = meta.get("extended") if isinstance(meta.get("extended"), dict) else {}
-    assert isinstance(extended, dict)
+    extended = meta.get("extended")
+    if not isinstance(extended, dict):
+        extended = {}
     inst.command = str(extended.get("appCommand", ""))
     inst.cli_pid = _int(extended.get("cliPID"), 0)
     inst.app_pid = _int(extended.get("appPID"), 0)

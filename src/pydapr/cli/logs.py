@@ -8,6 +8,7 @@ app is not running or names none, the newest such file of the app in the run fil
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,10 @@ def command(app_id: str, run_file: str, sidecar: bool) -> None:
     """Print the log file of an app of a run file (or, with --sidecar, of its sidecar)."""
     console = Console()
     kind = "daprd" if sidecar else "app"
-    path = _from_metadata(app_id, run_file, sidecar) or _from_run_file(app_id, run_file, kind, console)
+    template = _run_file_path(run_file, console) if run_file else None
+    path = _from_metadata(app_id, template, sidecar) or (
+        _from_run_file(app_id, template, run_file, kind, console) if template else None
+    )
     if path is None:
         where = f" in {run_file}" if run_file else " (give its run file with --run-file)"
         console.failure(f"no {kind} log file found for app id {app_id}{where}")
@@ -39,11 +43,22 @@ def command(app_id: str, run_file: str, sidecar: bool) -> None:
     sys.stdout.flush()
 
 
-def _from_metadata(app_id: str, run_file: str, sidecar: bool) -> str | None:
+def _run_file_path(value: str, console: Console) -> str:
+    from pydapr.cli.runfile import RunFileError, find_run_file
+
+    try:
+        return os.path.abspath(find_run_file(value))
+    except RunFileError as exc:
+        console.failure(f"Failed to get run file path: {exc}")
+        sys.exit(1)
+
+
+def _from_metadata(app_id: str, template: str | None, sidecar: bool) -> str | None:
+    """The file the running sidecar of ``app_id`` (of that run file, if given) names."""
     from pydapr.cli.instances import running_instances
 
     for inst in running_instances():
-        if inst.app_id != app_id:
+        if inst.app_id != app_id or (template is not None and inst.run_template_path != template):
             continue
         path = inst.daprd_log_path if sidecar else inst.app_log_path
         if path and Path(path).is_file():
@@ -51,13 +66,12 @@ def _from_metadata(app_id: str, run_file: str, sidecar: bool) -> str | None:
     return None
 
 
-def _from_run_file(app_id: str, run_file: str, kind: str, console: Console) -> str | None:
-    if not run_file:
-        return None
-    from pydapr.cli.runfile import RunFileError, find_run_file, load_run_file
+def _from_run_file(app_id: str, template: str, given: str, kind: str, console: Console) -> str | None:
+    """The newest log file of ``app_id`` in its folder of the run file (running or not)."""
+    from pydapr.cli.runfile import RunFileError, load_run_file
 
     try:
-        parsed = load_run_file(find_run_file(run_file))
+        parsed = load_run_file(template)
     except RunFileError as exc:
         console.failure(f"Error getting apps from config file: {exc}")
         sys.exit(1)
@@ -65,5 +79,5 @@ def _from_run_file(app_id: str, run_file: str, kind: str, console: Console) -> s
         if app.config.app_id == app_id:
             candidates = sorted(app.logs_dir.glob(f"{app_id}_{kind}_*.log"), key=lambda p: p.stat().st_mtime)
             return str(candidates[-1]) if candidates else None
-    console.failure(f"app id {app_id} is not in {run_file}")
+    console.failure(f"app id {app_id} is not in {given}")
     sys.exit(1)

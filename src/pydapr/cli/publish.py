@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import click
@@ -75,7 +75,7 @@ def command(
             sys.exit(1)
     query = "&".join(f"metadata.{quote(str(k))}={quote(_text(v))}" for k, v in values.items())
 
-    def fail(reason: str) -> None:
+    def fail(reason: str) -> NoReturn:
         console.failure(f"Error publishing topic {topic}: {reason}")
         sys.exit(1)
 
@@ -85,7 +85,6 @@ def command(
     target = next((inst for inst in running_instances() if inst.app_id == publish_app_id), None)
     if target is None:
         fail("couldn't find a running Dapr instance")
-        return
     if unix_domain_socket:
         target = replace(target, unix_domain_socket=unix_domain_socket)
     path = f"/v1.0/publish/{pubsub}/{topic}" + (f"?{query}" if query else "")
@@ -93,7 +92,6 @@ def command(
         response = sidecar_call(target, "POST", path, payload, {"Content-Type": content_type(payload)}, 30.0)
     except OSError as exc:
         fail(str(exc))
-        return
     if response.status < 200 or response.status >= 300:
         fail(f"unexpected status code {response.status} on publishing to {topic} in {pubsub}")
     console.success("Event published successfully")
