@@ -33,7 +33,7 @@ WAIT_SECONDS = 20.0
 @click.option(
     "--run-file", "-f", default="", help="Path to the run template file for the list of apps to stop"
 )
-@click.argument("more_ids", nargs=-1)
+@click.argument("more_ids", nargs=-1, metavar="[APP_ID]...")
 def command(app_ids: tuple[str, ...], run_file: str, more_ids: tuple[str, ...]) -> None:
     """Stop Dapr instances and their associated apps: pydapr stop --app-id ID [--app-id ID2], or -f."""
     console = Console()
