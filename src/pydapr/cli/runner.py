@@ -66,7 +66,8 @@ class AppRun:
                 sink=self.sidecar_sink,
             )
             outcome = await self._wait_ready(stop)
-            if outcome != "exited" or retried:
+            # Not after a stop: a sidecar killed by a second Ctrl-C lost no port.
+            if outcome != "exited" or retried or stop.is_set():
                 break
             await self.sidecar.drain()  # its last lines (the bind error) before ours
             if not self._ports_lost():
