@@ -257,3 +257,73 @@ def test_killing_pytest_ends_sidecar_and_app(run: Run, tmp_path: Path) -> None:
         if inner.poll() is None:
             inner.kill()
             inner.wait(10)
+
+
+# Two test modules that each note which sidecar they got (its HTTP port and home) and in which
+# pytest process (an xdist worker has its own).
+_NOTE = """
+import os
+from pathlib import Path
+
+def test_notes_its_sidecar(dapr_sidecar, dapr_client):
+    dapr_client.save_state("statestore", "seen", "yes")
+    line = f"{{dapr_sidecar.http_port}} {{dapr_sidecar.home}} {{os.getpid()}}\\n"
+    with Path({notes!r}).open("a") as f:
+        f.write(line)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "sidecars"),
+    # xdist's load scheduling deals fewer tests than twice the workers round robin: one test each.
+    [((), 1), (("--pydapr-scope=module",), 2), (("-n", "2", "--dist", "load"), 2)],
+    ids=["session", "module", "xdist"],
+)
+def test_one_sidecar_per_session_module_or_xdist_worker(
+    run: Run, tmp_path: Path, args: tuple[str, ...], sidecars: int
+) -> None:
+    notes = tmp_path / "notes"
+    suite = _suite(tmp_path, _NOTE.format(notes=str(notes)))
+    (suite / "test_other.py").write_text(_NOTE.format(notes=str(notes)))
+    result = run.pytest("-q", *args, cwd=suite)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    seen = [line.split() for line in notes.read_text().splitlines()]
+    ports = {port for port, _, _ in seen}
+    homes = {home for _, home, _ in seen}
+    workers = {pid for _, _, pid in seen}
+    assert len(ports) == len(homes) == sidecars
+    assert len(workers) == (2 if "-n" in args else 1)
+    assert run.running_when_pytest_was_done() == []
+    assert run.left_behind() == {}
+
+
+def test_the_factory_starts_sidecars_that_call_each_other_and_end_with_the_test(
+    run: Run, tmp_path: Path
+) -> None:
+    suite = _suite(
+        tmp_path,
+        """
+        import sys
+        import urllib.request
+        from pydapr.testing import App
+
+        def test_a_calls_b(dapr_sidecar_factory):
+            server = App([sys.executable, "-m", "http.server", "{app_port}", "--bind", "127.0.0.1"])
+            b = dapr_sidecar_factory(app_id="b", app=server)
+            a = dapr_sidecar_factory(app_id="a")
+            # b's app serves the files of its working directory: this suite's.
+            url = f"{a.http_url}/v1.0/invoke/b/method/conftest.py"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.status == 200
+                assert b"def dapr_app" in answer.read()
+            assert b.process.alive and a.process.alive
+        """,
+    )
+    result = run.pytest("-q", cwd=suite)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert run.running_when_pytest_was_done() == []
+    assert run.left_behind() == {}

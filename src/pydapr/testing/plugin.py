@@ -140,15 +140,19 @@ def dapr_sidecar_factory(
     tmp_path_factory: pytest.TempPathFactory, _pydapr_ports: PortPicker
 ) -> Iterator[Callable[..., Sidecar]]:
     """Starts more sidecars for one test: ``dapr_sidecar_factory(app_id="b", app=App(...))`` takes
-    ``SidecarConfig``'s fields (or ``config=SidecarConfig(...)``); all of them end with the test."""
+    ``SidecarConfig``'s fields (or ``config=SidecarConfig(...)``); all of them end with the test.
+
+    They share one pydapr home, so they call each other by app id; ``dapr_sidecar`` is not among
+    them (it has a home of its own)."""
     from pydapr.testing.sidecar import start_sidecar
 
+    home = tmp_path_factory.mktemp("pydapr-home")
     with contextlib.ExitStack() as stack:
 
         def start(config: SidecarConfig | None = None, **fields: Any) -> Sidecar:
             config = config or SidecarConfig(**fields)
             workdir = tmp_path_factory.mktemp(f"pydapr-sidecar-{config.app_id}")
-            return stack.enter_context(start_sidecar(config, workdir, _pydapr_ports))
+            return stack.enter_context(start_sidecar(config, workdir, _pydapr_ports, home))
 
         yield start
 

@@ -88,12 +88,16 @@ class Sidecar:
 
 
 @contextlib.contextmanager
-def start_sidecar(config: SidecarConfig, workdir: Path, ports: PortPicker | None = None) -> Iterator[Sidecar]:
-    """Runs a sidecar per ``config`` until the block ends; ``workdir`` holds its home and logs."""
+def start_sidecar(
+    config: SidecarConfig, workdir: Path, ports: PortPicker | None = None, home: Path | None = None
+) -> Iterator[Sidecar]:
+    """Runs a sidecar per ``config`` until the block ends; ``workdir`` holds its logs and, unless
+    ``home`` names one, its pydapr home. Sidecars that share a home find each other by app id
+    (service invocation); sidecars with their own never meet."""
     ports = ports or PortPicker()
     workdir.mkdir(parents=True, exist_ok=True)
-    home = workdir / "home"
-    home.mkdir(exist_ok=True)
+    home = home or workdir / "home"
+    home.mkdir(parents=True, exist_ok=True)
     resources = tuple(Path(p).resolve() for p in config.resources) or (
         components.write_defaults(workdir / "components"),
     )
