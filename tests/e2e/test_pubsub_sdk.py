@@ -9,6 +9,7 @@ to the run. One sidecar per app, started once for the module; the streaming side
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -281,6 +282,41 @@ def test_bulk_subscribe_delivers_batches_with_per_entry_statuses(mesh: Mesh, dap
     assert envelope["event"]["type"] == "com.dapr.event.sent.bulk"
     assert envelope["event"]["pubsubname"] == "redis"
     assert envelope["content_type"] == "application/json"
+    # daprd's bulk ingress metrics on the subscriber's sidecar: the entries by the app's answers
+    # (seven taken, the eighth taken on its retry, the ninth dropped), and one count per batch.
+    labels = {"app_id": "fastapi-sub", "component": "redis", "namespace": "default", "topic": TOPICS["bulk"]}
+    samples = _metric_samples(mesh.fastapi)
+
+    def sample(name: str, process_status: str) -> float:
+        return samples.get((name, frozenset({**labels, "process_status": process_status}.items())), 0.0)
+
+    events = "dapr_component_pubsub_ingress_bulk_event_count"
+    by_status = {s: sample(events, s) for s in ("success", "retry", "drop")}
+    assert by_status == {"success": 8.0, "retry": 1.0, "drop": 1.0}
+    assert 2 <= sample("dapr_component_pubsub_ingress_bulk_count", "") <= 9
+    # The entries are not counted again as single deliveries.
+    single = "dapr_component_pubsub_ingress_count"
+    assert not [k for k in samples if k[0] == single and ("topic", TOPICS["bulk"]) in k[1]]
+
+
+def _metric_samples(sidecar: Sidecar) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The sidecar's /metrics samples as they are on the wire (port from its command line)."""
+    args = list(sidecar.popen.args)  # type: ignore[arg-type]
+    port = args[args.index("--metrics-port") + 1]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if "{" not in line:
+            name, _, value = line.partition(" ")
+            out[(name, frozenset())] = float(value)
+            continue
+        name, _, rest = line.partition("{")
+        labels, _, value = rest.rpartition("} ")
+        out[(name, frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)))] = float(value)
+    return out
 
 
 def test_flask_subscriber(mesh: Mesh) -> None:

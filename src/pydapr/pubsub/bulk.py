@@ -119,6 +119,16 @@ class _Parked:
 
 
 @dataclass(slots=True)
+class BulkAnswer:
+    """What a bulk delivery's attempts came to: the entries still to send (``retry``) and, over every
+    attempt, how many entries the app answered each status for (``success``, ``drop``, ``retry``;
+    daprd's ``dapr_component_pubsub_ingress_bulk_event_count``)."""
+
+    retry: list[_Parked]
+    statuses: dict[str, int]
+
+
+@dataclass(slots=True)
 class _Batch:
     items: list[_Parked] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
@@ -200,8 +210,9 @@ class BulkDeliverer:
     async def _deliver_path(self, path: str, items: list[_Parked]) -> None:
         pending = [i for i in items if not i.done.done()]
         dropped: list[_Parked] = []
+        statuses = {"success": 0, "drop": 0, "retry": 0}
 
-        async def attempt() -> list[_Parked]:
+        async def attempt() -> BulkAnswer:
             nonlocal pending
             try:
                 outcomes = await self.call_app(self.sub, path, [i.entry for i in pending])
@@ -213,16 +224,19 @@ class BulkDeliverer:
                 outcome = outcomes.get(item.entry.entry_id, Outcome.RETRY)
                 if outcome is Outcome.SUCCESS:
                     _settle(item.done)
+                    statuses["success"] += 1
                 elif outcome is Outcome.DROP:
                     dropped.append(item)
+                    statuses["drop"] += 1
                 else:
                     retry.append(item)
+                    statuses["retry"] += 1
             pending = retry  # the next attempt sends only these
-            return retry
+            return BulkAnswer(retry, statuses)
 
         try:
             try:
-                await self._runner.run(self.sub.pubsub, self.sub.topic, attempt, _some_to_retry)
+                await self._runner.run(self.sub.pubsub, self.sub.topic, attempt, _some_to_retry, bulk=True)
             except SubscriptionClosed:
                 raise
             except Exception as exc:  # the last attempt failed (or a timeout, an open breaker)
@@ -272,8 +286,8 @@ class BulkDeliverer:
 _RETRY = Failure()
 
 
-def _some_to_retry(retry: list[_Parked]) -> Failure | None:
-    return _RETRY if retry else None
+def _some_to_retry(answer: BulkAnswer) -> Failure | None:
+    return _RETRY if answer.retry else None
 
 
 def _settle(done: asyncio.Future[None], exc: BaseException | None = None) -> None:

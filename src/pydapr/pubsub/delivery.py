@@ -110,9 +110,17 @@ class InboundRunner:
         self.default = default
 
     async def run(
-        self, pubsub: str, topic: str, attempt: Attempt, classify: Classify, trace: str = ""
+        self,
+        pubsub: str,
+        topic: str,
+        attempt: Attempt,
+        classify: Classify,
+        trace: str = "",
+        *,
+        bulk: bool = False,
     ) -> Any:
-        """``trace`` is the message's traceparent (the delivery continues the publisher's trace)."""
+        """``trace`` is the message's traceparent (the delivery continues the publisher's trace);
+        ``bulk``: a batch of messages to a bulk subscription (operation ``bulk deliver <topic>``)."""
 
         async def guarded() -> Any:
             try:
@@ -125,9 +133,8 @@ class InboundRunner:
         try:
             if chain is None or chain.empty:
                 return await self.default.run(guarded, classify=classify)
-            call = Call(
-                Direction.INBOUND_COMPONENT, pubsub, f"deliver {topic}", classify=classify, trace=trace
-            )
+            operation = f"bulk deliver {topic}" if bulk else f"deliver {topic}"
+            call = Call(Direction.INBOUND_COMPONENT, pubsub, operation, classify=classify, trace=trace)
             if chain.observes_only:
                 default = self.default
                 return await chain.run(call, lambda: default.run(guarded, classify=classify))

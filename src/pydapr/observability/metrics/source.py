@@ -357,6 +357,8 @@ class MetricsSource:
         m, app_id, namespace = self.metrics, self.app_id, self.namespace
         if family == "pubsub":
             count, latency = m.pubsub_ingress_count, m.pubsub_ingress_latencies
+            bulk_count, bulk_latency = m.pubsub_ingress_bulk_count, m.pubsub_ingress_bulk_latencies
+            bulk_events = m.pubsub_ingress_bulk_event_count
 
             async def deliver(call: Call, proceed: Operation[Any]) -> Any:
                 started = _now()
@@ -365,12 +367,23 @@ class MetricsSource:
                     outcome = await proceed()
                     return outcome
                 finally:
-                    topic = call.operation.removeprefix("deliver ")
-                    process = _process_status(outcome)
-                    # daprd leaves ``status`` empty except for an app's DROP of a success (grpc.go).
-                    key = (app_id, name, namespace, process, topic, "")
-                    count.inc(key)
-                    latency.observe(key, _ms(started))
+                    if call.operation.startswith("bulk "):
+                        # daprd: one per bulk call (its process_status left empty), and the
+                        # entries by the status the app gave each, over every attempt.
+                        topic = call.operation.removeprefix("bulk deliver ")
+                        key = (app_id, name, namespace, "", topic)
+                        bulk_count.inc(key)
+                        bulk_latency.observe(key, _ms(started))
+                        for status, n in getattr(outcome, "statuses", {}).items():
+                            if n:
+                                bulk_events.inc((app_id, name, namespace, status, topic), n)
+                    else:
+                        topic = call.operation.removeprefix("deliver ")
+                        process = _process_status(outcome)
+                        # daprd leaves ``status`` empty except for an app's DROP of a success (grpc.go).
+                        labels = (app_id, name, namespace, process, topic, "")
+                        count.inc(labels)
+                        latency.observe(labels, _ms(started))
 
             return _observer(deliver)
         if family == "bindings":

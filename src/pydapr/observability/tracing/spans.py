@@ -92,9 +92,10 @@ def internal_span(call: Call, app_id: str) -> tuple[str, Attributes]:
 
 
 def component_span(call: Call) -> tuple[str, Attributes]:
-    """A pub/sub delivery (``operation`` = ``"deliver <topic>"``) or an input-binding event."""
-    if call.operation.startswith("deliver "):
-        topic = call.operation[len("deliver ") :]
+    """A pub/sub delivery (``operation`` = ``"deliver <topic>"``, or ``"bulk deliver <topic>"``)
+    or an input-binding event."""
+    if call.operation.startswith(("deliver ", "bulk deliver ")):
+        topic = call.operation.partition("deliver ")[2]
         return f"pubsub/{topic}", {
             MESSAGING_SYSTEM: "pubsub",
             MESSAGING_DESTINATION: topic,
