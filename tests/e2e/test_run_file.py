@@ -400,3 +400,22 @@ def test_a_sidecar_failing_to_start_stops_the_whole_run(start_run: StartRun, tmp
     assert not (tmp_path / "broken" / "pids.json").exists(), "its app must not start"
     extra = set(pids_of(tmp_path, "good").values()) if (tmp_path / "good" / "pids.json").exists() else set()
     assert run.left(extra) == []
+
+
+def test_a_second_ctrl_c_kills_what_the_first_is_still_stopping(start_run: StartRun, tmp_path: Path) -> None:
+    """An app that ignores SIGTERM would get 5 s; the impatient second Ctrl-C ends it at once."""
+    write_run_file(tmp_path, {"stubborn": ["ignore-term", "pids.json"], "polite": ["run", "pids.json"]})
+    run = start_run("-f", ".", tty=True)
+    run.wait_for(UP)
+    for app in ("stubborn", "polite"):
+        run.wait_for(f"== APP - {app} == APP RUNNING")
+    apps = [pids_of(tmp_path, app) for app in ("stubborn", "polite")]
+    run.ctrl_c()
+    run.wait_for("Received signal to stop Dapr and app processes.")
+    time.sleep(0.5)
+    assert run.popen.poll() is None  # still waiting for the stubborn app
+    started = time.monotonic()
+    run.ctrl_c()
+    run.wait(10)
+    assert time.monotonic() - started < 3, run.text
+    assert run.left({p for d in apps for p in d.values()}) == []
