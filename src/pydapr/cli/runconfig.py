@@ -45,7 +45,8 @@ def random_app_id() -> str:
 
 @dataclass
 class RunConfig:
-    """The settings of one app and its sidecar; ports <= 0 mean "choose a free one" until validated."""
+    """The settings of one app and its sidecar; ports <= 0 mean "choose a free one" (``assign_ports``;
+    the internal port stays 0: the sidecar binds a free one itself)."""
 
     app_id: str = ""
     app_port: int = -1
