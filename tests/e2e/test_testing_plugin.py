@@ -13,14 +13,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+
+from pydapr.testing import SidecarConfig
+from pydapr.testing.ports import PortPicker
+from pydapr.testing.sidecar import start_sidecar
 
 pytestmark = pytest.mark.e2e
 
@@ -327,3 +333,28 @@ def test_the_factory_starts_sidecars_that_call_each_other_and_end_with_the_test(
     assert "1 passed" in result.stdout
     assert run.running_when_pytest_was_done() == []
     assert run.left_behind() == {}
+
+
+class _FirstPortTaken(PortPicker):
+    """Hands out, first, a port a listener of the test holds: the race of a port taken by someone
+    else between being picked and being bound by the sidecar, made certain."""
+
+    def __init__(self, taken: int) -> None:
+        super().__init__()
+        self.queue = [taken]
+
+    def pick(self) -> int:
+        return self.queue.pop() if self.queue else super().pick()
+
+
+def test_a_port_taken_before_the_sidecar_binds_it_is_replaced(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        with start_sidecar(SidecarConfig(), tmp_path, _FirstPortTaken(taken)) as sidecar:
+            assert sidecar.http_port != taken
+            with urllib.request.urlopen(f"{sidecar.http_url}/v1.0/healthz/outbound", timeout=5) as answer:
+                assert answer.status == 204
+            process = sidecar.process
+    assert not process.alive

@@ -16,9 +16,9 @@ class App:
     """An app to start beside the sidecar, as ``pydapr run -- <command>`` would.
 
     ``command`` is the argv; ``{app_port}`` in any of its items is replaced by the app's port (a
-    free one unless ``port`` is given). The app gets ``APP_ID``, ``APP_PORT``, ``DAPR_HTTP_PORT``
-    and ``DAPR_GRPC_PORT`` in its environment, as under ``dapr run``, so an SDK client created in
-    the app with no arguments reaches this sidecar.
+    free one unless ``port`` is given). The app gets the environment ``pydapr run`` gives an app
+    (``APP_ID``, ``APP_PORT``, ``APP_PROTOCOL``, ``DAPR_HTTP_PORT``, ``DAPR_GRPC_PORT`` ...), so an
+    SDK client created in the app with no arguments reaches this sidecar.
     """
 
     command: Sequence[str]

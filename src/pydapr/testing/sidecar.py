@@ -172,10 +172,14 @@ def _start_app(app: App, sidecar: Sidecar, workdir: Path) -> Child:
     argv = [part.replace("{app_port}", port) for part in app.command]
     env = {
         **os.environ,
+        # What `pydapr run` (and `dapr run`) give an app.
         "APP_ID": sidecar.app_id,
+        "APP_CHANNEL_ADDRESS": "127.0.0.1",
         "APP_PORT": port,
+        "APP_PROTOCOL": app.protocol,
         "DAPR_HTTP_PORT": str(sidecar.http_port),
         "DAPR_GRPC_PORT": str(sidecar.grpc_port),
+        "DAPR_METRICS_PORT": str(sidecar.metrics_port),
         "PYTHONUNBUFFERED": "1",
         **app.env,
     }
