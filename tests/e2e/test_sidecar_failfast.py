@@ -237,3 +237,14 @@ def test_an_unreachable_sentry_fails_startup_after_a_bounded_wait(tmp_path: Path
         in (out.stdout + out.stderr)
     )
     assert took < 25
+
+
+def test_otlp_headers_from_the_environment_that_do_not_parse_stop_startup() -> None:
+    env = os.environ | {"OTEL_EXPORTER_OTLP_HEADERS": "authorization"}  # no '='
+    out = subprocess.run(
+        _sidecar_argv("badotel"), env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert out.returncode == 1
+    assert "OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: missing '=' in OTLP exporter header 'authorization'" in (
+        out.stdout + out.stderr
+    )

@@ -413,6 +413,30 @@ def test_otlp_exporters(mesh: Mesh, protocol: str) -> None:
             side.stop()
 
 
+def test_otlp_exporter_from_the_opentelemetry_environment(mesh: Mesh) -> None:
+    """No Configuration at all: OTEL_EXPORTER_OTLP_* alone exports every trace, as daprd."""
+    with running(OtlpCollector()) as otlp:
+        key = uuid.uuid4().hex
+        env = {
+            **FAST_EXPORT,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.http_port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_HEADERS": f"x-collector-key={key}",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",  # daprd too exports over TLS unless told
+        }
+        app_id = f"{RUN}-otel-env"
+        side = mesh.procs.sidecar(app_id, resources=mesh.workdir / "resources", env=env)
+        try:
+            status, headers, _ = http(f"{side.url}/v1.0/metadata")
+            assert status == 200
+            trace_id, span_id = parts(headers["traceparent"])  # sampled: the rate is 1
+            spans = otlp.wait_for(lambda spans: any(s.trace_id == trace_id for s in spans))
+            span = one(spans, service=app_id, name="/v1.0/metadata")
+            assert span.span_id == span_id and span.headers.get("x-collector-key") == key
+        finally:
+            side.stop()
+
+
 def test_an_api_error_answer_names_its_span_too(mesh: Mesh) -> None:
     status, headers, body = http(f"{mesh.caller.url}/v1.0/state/{RUN}-nostore/k")
     assert status >= 400 and json.loads(body)["errorCode"].startswith("ERR_")

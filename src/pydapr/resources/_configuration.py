@@ -73,7 +73,8 @@ def _action(doc: Doc, spec: dict[str, Any], key: str, where: str) -> str | None:
 def _tracing(doc: Doc, spec: dict[str, Any]) -> TracingSpec:
     where = "spec.tracing"
     tracing = doc.mapping(spec, "tracing", "spec")
-    rate = _sampling_rate(doc, doc.text(tracing, "samplingRate", where), join(where, "samplingRate"))
+    rate_text = doc.text(tracing, "samplingRate", where)
+    rate = _sampling_rate(doc, rate_text, join(where, "samplingRate"))
     zipkin = doc.mapping(tracing, "zipkin", where)
     otel = doc.mapping(tracing, "otel", where)
     otel_where = join(where, "otel")
@@ -82,6 +83,7 @@ def _tracing(doc: Doc, spec: dict[str, Any]) -> TracingSpec:
         raise doc.error(join(otel_where, "protocol"), f'"{protocol}" is not one of grpc, http')
     return TracingSpec(
         sampling_rate=rate,
+        sampling_rate_given=bool(rate_text),
         stdout=doc.boolean(tracing, "stdout", where, False),
         zipkin_endpoint=doc.string(zipkin, "endpointAddress", join(where, "zipkin")) or None,
         otel_endpoint=doc.string(otel, "endpointAddress", otel_where) or None,

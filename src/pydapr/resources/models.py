@@ -105,6 +105,7 @@ class Component:
 class TracingSpec:
     # Dapr samples 1 in 10,000 when samplingRate is absent or unparsable (diagnostics/utils).
     sampling_rate: float = 0.0001
+    sampling_rate_given: bool = False  # samplingRate was in the file (OTLP from the environment: 1)
     stdout: bool = False
     zipkin_endpoint: str | None = None
     otel_endpoint: str | None = None

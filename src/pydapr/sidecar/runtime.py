@@ -168,7 +168,10 @@ class Runtime:
         # Every source before the first chain is handed out (components keep theirs from load).
         # Tracing is outermost: the span covers the whole call, retries included, and the trace
         # context is set for everything inside it (log lines, outbound hops).
-        self.tracing = start_tracing(self.configuration, self.app_id, self.namespace)
+        try:
+            self.tracing = start_tracing(self.configuration, self.app_id, self.namespace)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
         for source in self.tracing.sources:
             self.pipeline.add(source)
         # Metrics next, outside Resiliency: one count per call as its caller sees it, retries inside.

@@ -24,6 +24,7 @@ from pydapr.pipeline import InterceptorSource
 from pydapr.resources.models import Configuration, TracingSpec
 
 from .exporters import build_exporters
+from .otlp_env import with_environment
 from .source import TracingSource
 
 log = logging.getLogger("pydapr.tracing")
@@ -60,8 +61,10 @@ def service_name(app_id: str) -> str:
 
 
 def start_tracing(configuration: Configuration | None, app_id: str, namespace: str) -> Tracing:
-    """The sidecar's tracing from its Configuration: sources for the pipeline, and the provider."""
+    """The sidecar's tracing from its Configuration (and the OTLP environment variables, as daprd):
+    sources for the pipeline, and the provider. ValueError for OTLP variables that do not parse."""
     spec = configuration.tracing if configuration is not None else TracingSpec()
+    spec = with_environment(spec, os.environ)
     if spec.sampling_rate == 0:
         return Tracing()
     exporters = build_exporters(spec)
