@@ -30,6 +30,9 @@ from pydapr.security import tokens
 from pydapr.workflows._proto import durabletask_pb2 as dt
 
 TIMEOUT = 0.8  # per call; a refresh of live sidecars is one round of calls, each well under this
+# Health of a sidecar that gave discovery no metadata: one that is up but refuses the metadata call
+# (another API token) answers healthz at once; one that hangs has already cost discovery's timeout.
+RETRY_TIMEOUT = 0.25
 MAX_WORKFLOWS = 50  # instances shown per app (the first page of ListInstanceIDs)
 
 _LIST_JOBS = "/dapr.proto.runtime.v1.Dapr/ListJobsAlpha1"
@@ -125,7 +128,7 @@ class Collector:
 
     async def _sidecar(self, inst: Instance) -> SidecarView:
         view = SidecarView(inst)
-        calls = [self._health(view)]
+        calls = [self._health(view, self.timeout if inst.metadata is not None else RETRY_TIMEOUT)]
         if inst.metadata is not None:
             channel = self._channel(inst)
             calls += [self._jobs(view, channel), self._workflows(view, channel)]
@@ -135,7 +138,7 @@ class Collector:
         await asyncio.gather(*calls)
         return view
 
-    async def _health(self, view: SidecarView) -> None:
+    async def _health(self, view: SidecarView, timeout: float) -> None:
         inst = view.instance
         try:
             resp = await self._http.request(
@@ -144,7 +147,7 @@ class Collector:
                 inst.http_port,
                 "/v1.0/healthz",
                 [("host", "localhost")],
-                timeout=self.timeout,
+                timeout=timeout,
                 unix_path=inst.http_socket,
             )
         except (HttpClientError, OSError) as exc:
