@@ -25,6 +25,7 @@ from tests.e2e.harness import Proc, Processes, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
+WORKER = Path(__file__).parent / "workflow_apps" / "worker.py"
 CHROMIUM = os.environ.get("PYDAPR_TEST_CHROMIUM", "/usr/bin/chromium")
 UP = "You're up and running!"
 STATE_STORE = textwrap.dedent(
@@ -64,13 +65,12 @@ def _wait_output(proc: Proc, pattern: str, timeout: float = 40.0) -> re.Match[st
     raise AssertionError(f"{proc.name} did not print {pattern!r}:\n{proc.log()}")
 
 
-def _run_app(procs: Processes, app_id: str, resources: Path) -> tuple[Proc, int]:
+def _run_app(procs: Processes, app_id: str, resources: Path, app: list[str]) -> tuple[Proc, int]:
     http_port = free_port()
     proc = procs.spawn(
         f"run-{app_id}",
         [sys.executable, "-m", "pydapr", "run", "-a", app_id, "-H", str(http_port), "-G", str(free_port()),
-         "-M", str(free_port()), "--resources-path", str(resources), "--",
-         sys.executable, "-c", "import time; time.sleep(600)"],
+         "-M", str(free_port()), "--resources-path", str(resources), "--", *app],
     )  # fmt: skip
     return proc, http_port
 
@@ -90,9 +90,12 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
     resources = tmp_path / "resources"
     resources.mkdir()
     (resources / "statestore.yaml").write_text(STATE_STORE)
-    alpha, alpha_port = _run_app(procs, "alpha", resources)
+    # alpha: a workflow app of the official SDK; beta: a sidecar beside an idle app.
+    alpha, alpha_port = _run_app(procs, "alpha", resources, [sys.executable, str(WORKER)])
     _wait_output(alpha, UP)
-    beta, _ = _run_app(procs, "beta", resources)  # after alpha: the control plane alpha started is up
+    _wait_output(alpha, "worker ready")
+    idle = [sys.executable, "-c", "import time; time.sleep(600)"]
+    beta, _ = _run_app(procs, "beta", resources, idle)  # after alpha: the control plane alpha started is up
     _wait_output(beta, UP)
 
     # One job through the sidecar's jobs API; at minute 0 of every hour, so its next run is exact.
@@ -102,6 +105,19 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.status == 204
+
+    # One workflow that completes, one that waits for an event (running until the test ends).
+    for workflow, instance, data in (
+        ("greet", "dash-greet", "dashboard"),
+        ("await_approval", "dash-wait", None),
+    ):
+        start = urllib.request.Request(
+            f"http://127.0.0.1:{alpha_port}/v1.0/workflows/dapr/{workflow}/start?instanceID={instance}",
+            data=json.dumps(data).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(start, timeout=10) as resp:
+            assert resp.status == 202
 
     dashboard = procs.spawn(
         "dashboard", [sys.executable, "-m", "pydapr", "dashboard", "-p", str(free_port())]
@@ -127,6 +143,11 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
             expect(row).to_contain_text("0 0 * * * *")
             expect(row).to_contain_text(re.compile(r":00:00Z \(in \d+m"))  # the next full hour, exact
             expect(page.locator("#control-plane tbody tr", has_text="scheduler")).to_contain_text("up")
+            workflows = page.locator("#workflows")
+            expect(workflows.locator("tbody tr", has_text="dash-greet")).to_contain_text("COMPLETED")
+            expect(workflows.locator("tbody tr", has_text="dash-wait")).to_contain_text("RUNNING")
+            # The workflow engine's actors, hosted by alpha.
+            expect(page.locator("#actors tbody tr", has_text="workflow").first).to_contain_text("alpha")
             screenshot = tmp_path / "dashboard.png"
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"dashboard screenshot: {screenshot}")
@@ -151,7 +172,8 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
                     body = resp.read().decode()
                 took = time.monotonic() - started
                 assert "unreachable" in body
-                assert took < 2.0, f"a refresh with a hung sidecar took {took:.1f}s, more than the page's polling period"
+                # Within the page's polling period, so the page never queues refreshes behind it.
+                assert took < 2.0, f"a refresh with a hung sidecar took {took:.1f}s"
             finally:
                 os.kill(daprd, signal.SIGCONT)
         finally:
