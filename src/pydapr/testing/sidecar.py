@@ -145,7 +145,10 @@ def _start_sidecar_process(
         if config.app is not None:
             argv += ["--app-port", str(app_port), "--app-protocol", config.app.protocol]
         argv += list(config.args)
-        process = Child("sidecar", argv, log_path=workdir / "sidecar.log", env=env, cwd=workdir)
+        # As under `dapr run`, the sidecar runs where the app does: relative paths in components
+        # (a secrets file, a SQLite database) mean the same to both.
+        cwd = config.app.cwd if config.app is not None else None
+        process = Child("sidecar", argv, log_path=workdir / "sidecar.log", env=env, cwd=cwd)
         stack.callback(process.stop, SIDECAR_STOP_GRACE)
         sidecar = Sidecar(
             app_id=config.app_id,
