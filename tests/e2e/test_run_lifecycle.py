@@ -100,7 +100,7 @@ class Runner:
     def err(self) -> str:
         return self.err_path.read_text(errors="replace")
 
-    def wait_for(self, text: str, timeout: float = 15.0) -> None:
+    def wait_for(self, text: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.seen_pids.update(descendants(self.popen.pid))
@@ -111,7 +111,7 @@ class Runner:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} not printed\n--- stdout\n{self.out}\n--- stderr\n{self.err}")
 
-    def wait(self, timeout: float = 15.0) -> int:
+    def wait(self, timeout: float = 30.0) -> int:
         return self.popen.wait(timeout)
 
     def lines(self) -> list[str]:
