@@ -8,7 +8,8 @@ STATESTORE = "statestore"
 PUBSUB = "pubsub"
 
 # The names the Dapr quickstarts and `dapr init` use, so an app written for them runs unchanged.
-# actorStateStore costs nothing here and lets actor state calls find a store.
+# actorStateStore costs nothing here: given a placement service (a --placement-host-address among
+# the sidecar's args), the app's actors have a store.
 _DEFAULTS = f"""\
 apiVersion: dapr.io/v1alpha1
 kind: Component
