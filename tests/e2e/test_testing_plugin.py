@@ -358,3 +358,10 @@ def test_a_port_taken_before_the_sidecar_binds_it_is_replaced(tmp_path: Path) ->
                 assert answer.status == 204
             process = sidecar.process
     assert not process.alive
+
+
+async def test_the_async_client_reaches_the_sidecar(tmp_path: Path) -> None:
+    with start_sidecar(SidecarConfig(), tmp_path) as sidecar:
+        async with sidecar.async_client() as client:
+            await client.save_state("statestore", "k", "async")
+            assert (await client.get_state("statestore", "k")).data == b"async"

@@ -26,6 +26,7 @@ from pydapr.testing.process import Child
 from pydapr.testing.sdk import pointed_at
 
 if TYPE_CHECKING:
+    from dapr.aio.clients import DaprClient as AsyncDaprClient
     from dapr.clients import DaprClient
 
 # The sidecar drains for --dapr-graceful-shutdown-seconds (5 s by default) and ends itself 3 s
@@ -85,6 +86,13 @@ class Sidecar:
         # The constructor probes the sidecar's health at the address in the SDK's settings.
         with self.sdk_settings():
             return DaprClient(self.grpc_address)
+
+    def async_client(self) -> AsyncDaprClient:
+        """A ``dapr.aio.clients.DaprClient`` on this sidecar, for ``async with`` in an async test."""
+        from dapr.aio.clients import DaprClient as AsyncDaprClient
+
+        with self.sdk_settings():
+            return AsyncDaprClient(self.grpc_address)
 
 
 @contextlib.contextmanager
