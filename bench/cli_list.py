@@ -11,6 +11,7 @@ start, click, registry, /proc, N metadata calls in parallel) R times, checking e
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -26,32 +27,30 @@ import _common as c
 PYDAPR = Path(sys.executable).parent / "pydapr"
 
 
-def start(procs: c.Procs, mode: str, index: int, env: dict[str, str]) -> None:
-    app_id = f"bench-{index:02d}"
-    http, grpc, metrics = c.free_ports(3)
+def start(
+    mode: str, app_id: str, ports: list[int], env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    http, grpc, metrics = (str(p) for p in ports)
     if mode == "run":
-        argv = [str(PYDAPR), "run", "-a", app_id, "-H", str(http), "-G", str(grpc), "-M", str(metrics)]
+        argv = [str(PYDAPR), "run", "-a", app_id, "-H", http, "-G", grpc, "-M", metrics]
     else:
-        argv = [
-            str(PYDAPR),
-            "sidecar",
-            "--app-id",
-            app_id,
-            "-H",
-            str(http),
-            "-G",
-            str(grpc),
-            "-M",
-            str(metrics),
-        ]
-    procs.spawn(argv, env)
+        argv = [str(PYDAPR), "sidecar", "--app-id", app_id, "-H", http, "-G", grpc, "-M", metrics]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
-def registered(env: dict[str, str]) -> int:
+def registered(env: dict[str, str]) -> set[str]:
     out = subprocess.run(
         [str(PYDAPR), "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=30, check=True
     )
-    return out.stdout.count('"appId"')
+    return {row["appId"] for row in json.loads(out.stdout)}
 
 
 def main() -> None:
@@ -65,18 +64,28 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pydapr-bench-list-") as home:
         env = {**os.environ, "PYDAPR_HOME": home}
-        with c.Procs() as procs:
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
             t0 = time.monotonic()
-            for i in range(args.apps):
-                start(procs, args.mode, i, env)
-            while registered(env) < args.apps:
-                if time.monotonic() - t0 > 300:
-                    raise SystemExit(f"only {registered(env)} of {args.apps} sidecars registered in 300 s")
+            # All ports at once, so no two sidecars get the same one.
+            ports = c.free_ports(3 * args.apps)
+            ids = [f"bench-{i:02d}" for i in range(args.apps)]
+            logs = [Path(home) / f"{app_id}.log" for app_id in ids]
+            for i, app_id in enumerate(ids):
+                procs.append(start(args.mode, app_id, ports[3 * i : 3 * i + 3], env, logs[i]))
+            while missing := set(ids) - registered(env):
+                ended = [(ids[i], p.returncode) for i, p in enumerate(procs) if p.poll() is not None]
+                if ended or time.monotonic() - t0 > 300:
+                    first = ids.index(sorted(missing)[0])
+                    tail = logs[first].read_text(errors="replace")[-3000:]
+                    raise SystemExit(f"not registered: {sorted(missing)}; exited: {ended}\n{tail}")
                 time.sleep(1.0)
             print(f"{args.apps} sidecars ({args.mode}) ready in {time.monotonic() - t0:.1f} s")
             argv = [str(PYDAPR), "list", *(["-o", "json"] if args.format == "json" else [])]
             subprocess.run(argv, env=env, capture_output=True, check=True)  # warm the page cache
-            times = []
+            # Each run of `pydapr list` is followed by one of the floor: the interpreter and click
+            # alone, what no implementation of `list` can beat, measured under the same load.
+            times, floor = [], []
             for _ in range(args.runs):
                 t = time.perf_counter()
                 out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=30)
@@ -86,16 +95,16 @@ def main() -> None:
                 )
                 if rows != args.apps:
                     raise SystemExit(f"pydapr list printed {rows} apps, not {args.apps}:\n{out.stdout}")
-            # The floor: the interpreter and click alone, what no implementation of `list` can beat.
-            floor = []
-            for _ in range(args.runs):
                 t = time.perf_counter()
                 subprocess.run([sys.executable, "-c", "import click, pydapr.cli.main"], check=True, env=env)
                 floor.append((time.perf_counter() - t) * 1000)
-        if args.mode == "run":
-            from pydapr.controlplane import stop
+        finally:
+            for proc in procs:
+                c.stop(proc)
+            if args.mode == "run":
+                from pydapr.controlplane import stop
 
-            stop(Path(home))
+                stop(Path(home))
     print(c.machine())
     print(
         f"pydapr list ({args.format}), {args.apps} apps, {args.runs} runs: "
