@@ -62,7 +62,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # A wrong value fails the run at once rather than at the first test that uses a sidecar.
     _scope("dapr_sidecar", config)
-    float(config.getini("pydapr_startup_timeout"))
+    _startup_timeout(config)
 
 
 def _scope(fixture_name: str, config: pytest.Config) -> Literal["session", "module"]:
@@ -70,6 +70,16 @@ def _scope(fixture_name: str, config: pytest.Config) -> Literal["session", "modu
     if scope not in _SCOPES:
         raise pytest.UsageError(f"pydapr_scope must be session or module, not {scope!r}")
     return cast(Literal["session", "module"], scope)
+
+
+def _startup_timeout(config: pytest.Config) -> float:
+    value = config.getini("pydapr_startup_timeout")
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"pydapr_startup_timeout must be a number of seconds, not {value!r}"
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +112,7 @@ def dapr_sidecar_config(request: pytest.FixtureRequest, dapr_app: App | None) ->
         app_id=config.getini("pydapr_app_id"),
         resources=resources,
         app=dapr_app,
-        startup_timeout=float(config.getini("pydapr_startup_timeout")),
+        startup_timeout=_startup_timeout(config),
     )
 
 
