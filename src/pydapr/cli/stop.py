@@ -2,7 +2,8 @@
 
 An app is stopped through its runner (the CLI pid in its sidecar's metadata) when that runner runs
 only this app, so the runner stops the app and then the sidecar in order; otherwise (a bare
-``pydapr sidecar``, or one app of several run together) its sidecar gets SIGTERM. ``-f`` sends
+``pydapr sidecar``, or one app of several run together) its sidecar gets SIGTERM, and the app's
+process group too (dapr leaves that app running). ``-f`` sends
 SIGTERM to the runner of every app started from that run file. Unlike dapr, the command then waits
 until the processes are gone, so that when it returns nothing of the app is left.
 """
@@ -55,6 +56,10 @@ def command(app_ids: tuple[str, ...], run_file: str, more_ids: tuple[str, ...]) 
         else:
             target = match.cli_pid
         try:
+            if target == match.daprd_pid and match.app_pid:
+                # One app of a runner's several: dapr ends only its daprd and leaves the app running;
+                # its process group goes first here, so nothing of the app is left.
+                _terminate_app(match.app_pid)
             os.kill(target, signal.SIGTERM)
         except ProcessLookupError:
             pass  # it ended meanwhile: what was asked for
@@ -65,12 +70,20 @@ def command(app_ids: tuple[str, ...], run_file: str, more_ids: tuple[str, ...]) 
     _wait_and_report(waiting, console)
 
 
+def _terminate_app(pid: int) -> None:
+    """SIGTERM to the app: its whole group when it leads one (``pydapr run`` starts it so)."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGTERM)
+            return
+    except ProcessLookupError:
+        return
+    os.kill(pid, signal.SIGTERM)
+
+
 def _pids(app: Instance, target: int) -> list[int]:
     """The processes that must be gone for the app to count as stopped."""
-    pids = {target, app.daprd_pid}
-    if target == app.cli_pid and app.app_pid:
-        pids.add(app.app_pid)
-    return sorted(pids)
+    return sorted({target, app.daprd_pid, *([app.app_pid] if app.app_pid else [])})
 
 
 def _wait_and_report(waiting: list[tuple[str, list[int]]], console: Console) -> None:
