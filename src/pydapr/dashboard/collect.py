@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ import grpc
 from pydapr.api.grpc.wire import runtime
 from pydapr.cli.instances import Instance, running_instances
 from pydapr.controlplane.state import pid_alive, read_state
-from pydapr.dashboard.model import ControlPlaneView, Job, Service, SidecarView, Snapshot, Workflow
+from pydapr.dashboard.model import ControlPlaneView, Job, Section, Service, SidecarView, Snapshot, Workflow
 from pydapr.dashboard.nextrun import next_run
 from pydapr.http.client import HttpClient, HttpClientError
 from pydapr.security import tokens
 from pydapr.workflows._proto import durabletask_pb2 as dt
+
+log = logging.getLogger("pydapr.dashboard")
 
 TIMEOUT = 0.8  # per call; a refresh of live sidecars is one round of calls, each well under this
 # Health of a sidecar that gave discovery no metadata: one that is up but refuses the metadata call
@@ -57,6 +60,16 @@ def _rpc_error(exc: grpc.aio.AioRpcError) -> str:
 
 def _when(ts: Any) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC) if (ts.seconds or ts.nanos) else None
+
+
+async def _guarded(section: Section, work: Awaitable[None]) -> None:
+    """Runs one section's collection; what it did not expect becomes that section's error, so one
+    odd answer costs one section of one app, not the refresh."""
+    try:
+        await work
+    except Exception as exc:
+        log.warning("dashboard: %s", exc, exc_info=True)
+        section.error = f"{type(exc).__name__}: {exc}"
 
 
 class Collector:
@@ -131,7 +144,10 @@ class Collector:
         calls = [self._health(view, self.timeout if inst.metadata is not None else RETRY_TIMEOUT)]
         if inst.metadata is not None:
             channel = self._channel(inst)
-            calls += [self._jobs(view, channel), self._workflows(view, channel)]
+            calls += [
+                _guarded(view.jobs, self._jobs(view, channel)),
+                _guarded(view.workflows, self._workflows(view, channel)),
+            ]
         else:
             # It did not answer discovery's metadata call in time: asking it more would only wait.
             view.jobs.error = view.workflows.error = "the sidecar did not answer"
@@ -176,13 +192,18 @@ class Collector:
             await self._channels.pop(target).close()
 
     async def _jobs(self, view: SidecarView, channel: grpc.aio.Channel) -> None:
+        try:
+            request, response = runtime.ListJobsRequestAlpha1, runtime.ListJobsResponseAlpha1
+        except AttributeError:  # the dapr SDK's wire definitions gained ListJobs in 1.17
+            view.jobs.error = "listing jobs needs the dapr package 1.17 or later beside pydapr"
+            return
         call = channel.unary_unary(
             _LIST_JOBS,
-            request_serializer=runtime.ListJobsRequestAlpha1.SerializeToString,
-            response_deserializer=runtime.ListJobsResponseAlpha1.FromString,
+            request_serializer=request.SerializeToString,
+            response_deserializer=response.FromString,
         )
         try:
-            resp = await call(runtime.ListJobsRequestAlpha1(), timeout=self.timeout, metadata=self._metadata)
+            resp = await call(request(), timeout=self.timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             view.jobs.error = _rpc_error(exc)
             return
