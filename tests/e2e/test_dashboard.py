@@ -17,7 +17,6 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,13 +43,12 @@ STATE_STORE = textwrap.dedent(
 )
 
 
-def _browser(playwright: Any) -> Any:
+def _require_chromium() -> None:
     # Not a skip: a machine without the browser cannot say the dashboard works.
     if shutil.which(CHROMIUM) is None:
         pytest.fail(
             f"Chromium is missing at {CHROMIUM}: apt-get install -y chromium (or set PYDAPR_TEST_CHROMIUM)"
         )
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
 
 
 def _wait_output(proc: Proc, pattern: str, timeout: float = 40.0) -> re.Match[str]:
@@ -82,6 +80,7 @@ def _daprd_pid(home: Path, app_id: str) -> int:
 
 
 def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes, tmp_path: Path) -> None:
+    _require_chromium()
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
@@ -125,7 +124,7 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
     url = _wait_output(dashboard, r"pydapr dashboard available at: (http://\S+)").group(1)
 
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(url + "/", timeout=15_000)
