@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.http.messages import Request, Response
+from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.resiliency import BuiltIn, Permanent, Policy, PolicyTimeout, ResiliencyPolicies, RetrySchedule
 
@@ -453,6 +454,26 @@ class ActorsAPI:
 
     # --- calls from other sidecars (the internal port) --------------------------------------------
 
+    async def _hosted(self, request: InvokeRequest, timeout: float | None) -> InvokeResult:
+        """Another sidecar's method call, run here through the ``INBOUND_ACTOR`` chain (tracing: the
+        caller's context is in the call's metadata, as the peer client put it)."""
+
+        def run() -> Awaitable[InvokeResult]:
+            coro = self.host.invoke(request)
+            return asyncio.wait_for(coro, timeout) if timeout else coro
+
+        chain = self.pipeline.chain(Direction.INBOUND_ACTOR, request.key.actor_type)
+        if chain.empty:
+            return await run()
+        call = Call(
+            Direction.INBOUND_ACTOR,
+            request.key.actor_type,
+            request.method,
+            instance=request.key.actor_id,
+            trace=request.metadata.get(trace_context.TRACEPARENT, ""),
+        )
+        return await chain.run(call, run)  # type: ignore[no-any-return]
+
     async def handle_internal(self, req: Request) -> Response:
         """A call another sidecar routed here (``peers.PREFIX`` + op); refused with "moved" when
         this sidecar does not own the actor now, so the caller looks it up again."""
@@ -470,9 +491,7 @@ class ActorsAPI:
                 return moved()
             if op == "invoke":
                 request = InvokeRequest(key, env.method, env.data or b"", dict(env.metadata))
-                coro = self.host.invoke(request)
-                result = await (asyncio.wait_for(coro, env.timeout) if env.timeout else coro)
-                return answer(result)
+                return answer(await self._hosted(request, env.timeout))
             if op == "reminder":
                 await self.host.reminder(key, ReminderFire(env.name, env.data, env.due_time, env.period))
                 return answer()

@@ -40,6 +40,7 @@ from pydapr.actors.contract import (
 )
 from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError, ErrorKind
+from pydapr.observability import trace_context
 
 log = logging.getLogger("pydapr.actors.stream")
 
@@ -158,7 +159,8 @@ class ActorStream:
                 actor_id=key.actor_id,
                 method=request.method,
                 data=request.data,
-                metadata=request.metadata,
+                # The app's call is a child of this sidecar's span for it, when traced.
+                metadata=trace_context.with_trace(request.metadata),
             ),
         )
         self._raise_failed(answer, request.method)

@@ -141,6 +141,19 @@ def inject_headers(headers: HeaderSetter) -> None:
         headers.set(TRACESTATE, state)
 
 
+def with_trace(metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` (a call's key/values, sent on as headers or gRPC metadata) with the current
+    trace context set on it, as ``inject_headers`` does; the same dict outside a traced call."""
+    traceparent = current_traceparent.get()
+    if not traceparent:
+        return metadata
+    out = {**metadata, TRACEPARENT: traceparent}
+    state = current_tracestate.get()
+    if state:
+        out[TRACESTATE] = state
+    return out
+
+
 def grpc_metadata() -> tuple[tuple[str, str | bytes], ...]:
     """The current trace context as outgoing gRPC metadata (text headers and ``grpc-trace-bin``),
     empty outside a traced call."""

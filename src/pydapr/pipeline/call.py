@@ -27,6 +27,7 @@ class Direction(enum.StrEnum):
     OUTBOUND_COMPONENT = "outbound.component"  # one building-block operation on a component
     OUTBOUND_INVOKE = "outbound.invoke"  # service invocation of an app id (own, remote or external)
     OUTBOUND_ACTOR = "outbound.actor"  # an actor method call, routed to the actor's host (target: its type)
+    INBOUND_ACTOR = "inbound.actor"  # another sidecar's actor method call, for an actor hosted here
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ callback counts ``ticks`` in state, ``Reenter`` calls the actor itself through `
 (which only returns when the sidecar lets the nested call into the turn), ``Whoami`` answers the
 sidecar's name, ``Fail`` raises. ``IdleActor`` has a 2 s idle timeout and logs its deactivations
 to ``ACTIVATION_LOG``. Environment: ``APP_PORT``, ``DAPR_HTTP_PORT``, ``SIDECAR_NAME``,
-``ACTIVATION_LOG``.
+``ACTIVATION_LOG``, and ``TRACE_LOG`` (optional: each method call's path and traceparent).
 """
 
 import asyncio
@@ -140,6 +140,16 @@ ActorRuntime.set_actor_config(
 )
 app = FastAPI(lifespan=lifespan)
 actor = DaprActor(app)
+
+if os.environ.get("TRACE_LOG"):  # the tracing test: each actor method call's traceparent
+    TRACES = open(os.environ["TRACE_LOG"], "a", buffering=1)  # noqa: SIM115 (open for the app's life)
+
+    @app.middleware("http")
+    async def record_traceparent(request: Any, call_next: Any) -> Any:
+        if "/method/" in request.url.path:
+            record = {"path": request.url.path, "traceparent": request.headers.get("traceparent")}
+            TRACES.write(json.dumps(record) + "\n")
+        return await call_next(request)
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["APP_PORT"]), log_level="warning")

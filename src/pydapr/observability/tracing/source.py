@@ -65,6 +65,10 @@ class TracingSource:
             return self._traced(direction, spans.component_span)
         if direction is Direction.OUTBOUND_ACTOR:
             return self._traced(direction, spans.actor_span, child_only=True)
+        if direction is Direction.INBOUND_ACTOR:
+            # The host's side of a call from another sidecar (daprd: its internal server's span,
+            # named as the caller's), the parent of the call to the app.
+            return self._traced(direction, spans.actor_span)
         if direction is Direction.OUTBOUND_APP:
             return self._job_root()
         if direction is Direction.OUTBOUND_INVOKE:

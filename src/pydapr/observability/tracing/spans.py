@@ -120,7 +120,7 @@ def job_span(call: Call) -> tuple[str, Attributes]:
 def kind_of(direction: Direction, call: Call) -> SpanKind:
     """daprd's kinds: the public APIs' spans are CLIENT (the sidecar calls on the app's behalf),
     the internal server's SERVER, deliveries to the app CLIENT (its callbacks)."""
-    if direction is Direction.INBOUND_INTERNAL:
+    if direction is Direction.INBOUND_INTERNAL or direction is Direction.INBOUND_ACTOR:
         return SpanKind.SERVER
     if direction is Direction.INBOUND_GRPC and call.target.startswith("/dapr.proto.internals."):
         return SpanKind.SERVER
