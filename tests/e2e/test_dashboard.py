@@ -85,6 +85,8 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[test]'")
+    # Room for a loaded machine (the suite runs three workers on two cores); a refresh is every 2 s.
+    expect.set_options(timeout=15_000)
 
     resources = tmp_path / "resources"
     resources.mkdir()
@@ -154,7 +156,7 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
             # Ctrl-C to beta's `pydapr run`: the page, not reloaded, drops it within a refresh or two.
             beta.signal(signal.SIGINT)
             assert beta.popen.wait(20) == 0, beta.log()
-            expect(apps.locator("tbody tr")).to_have_count(1, timeout=10_000)
+            expect(apps.locator("tbody tr")).to_have_count(1)
             expect(apps).not_to_contain_text("beta")
             expect(page.locator("#components tbody tr", has_text="dashstore")).to_have_count(1)
             page.screenshot(path=str(tmp_path / "dashboard-after-stop.png"), full_page=True)
