@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from pydapr.testing import SidecarConfig
+from pydapr.testing import App, SidecarConfig
 from pydapr.testing.ports import PortPicker
-from pydapr.testing.sidecar import start_sidecar
+from pydapr.testing.sidecar import SidecarStartError, start_sidecar
 
 pytestmark = pytest.mark.e2e
 
@@ -366,3 +366,44 @@ async def test_the_async_client_reaches_the_sidecar(tmp_path: Path) -> None:
         async with sidecar.async_client() as client:
             await client.save_state("statestore", "k", "async")
             assert (await client.get_state("statestore", "k")).data == b"async"
+
+
+def _running_with(text: str) -> list[str]:
+    """Command lines of live processes that mention ``text`` (a sidecar names its resources folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            with contextlib.suppress(OSError):
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if text in cmdline:
+                    found.append(cmdline)
+    return found
+
+
+def test_an_app_that_exits_at_start_fails_the_start_with_its_output(tmp_path: Path) -> None:
+    crashing = App([sys.executable, "-c", "import sys; print('no config found'); sys.exit(3)"])
+    with pytest.raises(SidecarStartError) as failure, start_sidecar(SidecarConfig(app=crashing), tmp_path):
+        pass
+    assert "the app exited (3)" in str(failure.value)
+    assert "no config found" in str(failure.value)
+    assert "--- sidecar log ---" in str(failure.value)
+    assert _running_with(str(tmp_path)) == []
+
+
+def test_an_app_that_never_listens_fails_the_start_after_the_timeout_and_is_stopped(tmp_path: Path) -> None:
+    pids = tmp_path / "pid"
+    silent = App(
+        [
+            sys.executable,
+            "-c",
+            f"import os, time; open({str(pids)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+        ]
+    )
+    started = time.monotonic()
+    expected = r"GET /v1.0/healthz did not answer 204 within 2s"
+    config = SidecarConfig(app=silent, startup_timeout=2)
+    with pytest.raises(SidecarStartError, match=expected), start_sidecar(config, tmp_path):
+        pass
+    assert time.monotonic() - started < 15
+    assert not Path(f"/proc/{pids.read_text()}").exists()
+    assert _running_with(str(tmp_path)) == []
