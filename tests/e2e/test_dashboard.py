@@ -15,6 +15,7 @@ import signal
 import sys
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.e2e.harness import Proc, Processes, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
+MARKUP = '<b>bold</b>&"quoted"'
 WORKER = Path(__file__).parent / "workflow_apps" / "worker.py"
 CHROMIUM = os.environ.get("PYDAPR_TEST_CHROMIUM", "/usr/bin/chromium")
 UP = "You're up and running!"
@@ -99,13 +101,16 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
     beta, _ = _run_app(procs, "beta", resources, idle)  # after alpha: the control plane alpha started is up
     _wait_output(beta, UP)
 
-    # One job through the sidecar's jobs API; at minute 0 of every hour, so its next run is exact.
-    job = json.dumps({"schedule": "0 0 * * * *", "data": "report"}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{alpha_port}/v1.0-alpha1/jobs/hourly-report", data=job, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        assert resp.status == 204
+    # Jobs through the sidecar's jobs API. One at minute 0 of every hour, so its next run is exact;
+    # one whose name is markup, which the page must show as text.
+    for name, spec in (("hourly-report", {"schedule": "0 0 * * * *"}), (MARKUP, {"dueTime": "1h"})):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{alpha_port}/v1.0-alpha1/jobs/{urllib.parse.quote(name, safe='')}",
+            data=json.dumps(spec).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 204
 
     # One workflow that completes, one that waits for an event (running until the test ends).
     for workflow, instance, data in (
@@ -143,6 +148,8 @@ def test_dashboard_lists_apps_components_jobs_and_follows_them(procs: Processes,
             expect(row).to_contain_text("alpha")
             expect(row).to_contain_text("0 0 * * * *")
             expect(row).to_contain_text(re.compile(r":00:00Z \(in \d+m"))  # the next full hour, exact
+            expect(jobs.locator("tbody tr", has_text=MARKUP)).to_contain_text("within 1h")
+            expect(jobs.locator("b")).to_have_count(0)  # shown, not parsed
             expect(page.locator("#control-plane tbody tr", has_text="scheduler")).to_contain_text("up")
             workflows = page.locator("#workflows")
             expect(workflows.locator("tbody tr", has_text="dash-greet")).to_contain_text("COMPLETED")
