@@ -173,7 +173,7 @@ def use_local_control_plane(configs: list[RunConfig], console: Console) -> None:
     """Point sidecars that name no scheduler or no placement at the local control plane, starting it
     if it is down (as `dapr run` points at the services `dapr init` started). An empty address means
     the service is disabled and stays so."""
-    no_scheduler = [cfg for cfg in configs if not cfg.scheduler_host_address]
+    no_scheduler = [cfg for cfg in configs if cfg.scheduler_host_address is None]
     no_placement = [cfg for cfg in configs if cfg.placement_host_address is None]
     if not no_scheduler and not no_placement:
         return

@@ -217,7 +217,9 @@ class AppRun:
         if "app" in self._reported:
             return
         self._reported.add("app")
-        if code == 0 or (self.app.stop_requested and code in _STOPPED_CODES):
+        # SIGTERM from outside (`pydapr stop -a` on one app of a run, a process manager) is a
+        # request to stop, not a crash.
+        if code in (0, -signal.SIGTERM) or (self.app.stop_requested and code in _STOPPED_CODES):
             self._say("success", "Exited App successfully", self.app_sink)
         else:
             self.failed = True
