@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,12 +79,10 @@ class Collector:
         *,
         timeout: float = TIMEOUT,
         max_age: float = 1.0,
-        discover: Callable[[Path, float], list[Instance]] | None = None,
     ) -> None:
         self.home = home
         self.timeout = timeout
         self.max_age = max_age
-        self._discover = discover or (lambda home, timeout: running_instances(home, timeout=timeout))
         self._http = HttpClient(connect_timeout=timeout, max_idle_per_host=2)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._metadata = _token_metadata()
@@ -123,7 +121,7 @@ class Collector:
         error = ""
         try:
             # Blocking file reads and the metadata round (in threads of its own): off the loop.
-            instances = await asyncio.to_thread(self._discover, self.home, self.timeout)
+            instances = await asyncio.to_thread(running_instances, self.home, timeout=self.timeout)
         except Exception as exc:  # the page says discovery failed rather than failing itself
             instances, error = [], f"cannot list the running apps: {exc}"
         apps = await asyncio.gather(*(self._sidecar(inst) for inst in instances))
