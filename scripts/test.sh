@@ -38,6 +38,10 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+# tests/e2e/test_dashboard.py drives Debian's Chromium with Playwright.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  apt-get install -y --no-install-recommends chromium >/dev/null
+fi
 echo "== pytest"
 status=0
 # Three workers, a test file each at a time (a module's fixtures are per file): about a third of the
