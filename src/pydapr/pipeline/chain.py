@@ -57,19 +57,23 @@ class Chain:
             self.run = self._nested
 
     async def _nested(self, call: Call, proceed: Operation[T]) -> T:
+        # Built from the innermost step outwards, each operation a closure over the next one only.
+        # A closure that refers to itself (a recursive helper) would make a reference cycle per
+        # call, holding the Call and the request until the garbage collector runs: with a few
+        # thousand calls a second, that was most of the collector's work.
         steps = self.steps
-
-        def at(index: int) -> Operation[T]:
-            if index == len(steps):
-                return proceed
-            step = steps[index]
-            following = at(index + 1)
-            return lambda: step(call, following)
-
-        return await at(0)()  # type: ignore[no-any-return]
+        operation: Operation[Any] = proceed
+        for index in range(len(steps) - 1, 0, -1):
+            operation = _bind(steps[index], call, operation)
+        return await steps[0](call, operation)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"Chain({self.direction.value}, {self.target!r}, {len(self.steps)} steps)"
+
+
+def _bind(step: Interceptor, call: Call, following: Operation[Any]) -> Operation[Any]:
+    """``step`` around ``following``, as the operation the step before it proceeds to."""
+    return lambda: step(call, following)
 
 
 class Pipeline:

@@ -1,0 +1,223 @@
+"""CPU per invocation of each sidecar on the path users run, before a change and after, in one run.
+
+Two sidecars A -> B -> echo app, "on the path users will run" (issue 16): mTLS on (certificates
+from a ``pydapr sentry`` process), an empty Resiliency resource, a Configuration with tracing at the
+default sampling rate (``samplingRate`` absent: 0.0001) exporting to a Zipkin sink in its own
+process, and metrics on (the default). With ``--before REV`` a second pair runs from a ``git
+worktree`` of REV (``PYTHONPATH=<worktree>/src``); both pairs use one Sentry, one app, one sink.
+
+Load: ``hey -c 16 -q R/16`` (its bursts), 1 KiB POST, direct / before / after interleaved after a
+warm-up of each, ``--rounds`` rounds of ``--duration`` s. The primary figure is each sidecar's
+utime+stime (all threads, /proc/<pid>/stat) over a run divided by the requests answered: CPU per
+request, which another process's load on the machine disturbs far less than latency. Latency
+percentiles come from the same runs; medians across rounds.
+
+    python bench/invoke_hotpath.py [--before REV] [--rate 1000] [--duration 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+REPO = Path(__file__).resolve().parent.parent
+ECHO_APP = Path(__file__).resolve().parent / "invoke_http.py"
+TRACING_SINK = Path(__file__).resolve().parent / "tracing.py"
+CONCURRENCY = 16
+BODY_SIZE = 1024
+
+RESILIENCY = """apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata:
+  name: empty
+spec:
+  policies: {}
+  targets: {}
+"""
+
+# No samplingRate: the default (0.0001), as a user who only names an exporter gets.
+CONFIG = """apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: hotpath
+spec:
+  tracing:
+    zipkin:
+      endpointAddress: "http://127.0.0.1:{port}/api/v2/spans"
+"""
+
+
+def git(*args: str) -> str:
+    out = subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def sidecar_cmd(
+    app_id: str, ports: list[int], app_port: int | None, resources: str, config: str, mtls: list[str]
+) -> list[str]:
+    http, grpc, metrics = ports
+    cmd = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", app_id]
+    if app_port is not None:
+        cmd += ["--app-port", str(app_port)]
+    cmd += ["--dapr-http-port", str(http), "--dapr-grpc-port", str(grpc), "--metrics-port", str(metrics)]
+    cmd += ["--resources-path", resources, "--config", config, *mtls, "--log-level", "warn"]
+    return cmd
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--before", help="an earlier commit (any git revision) to run beside this checkout")
+    ap.add_argument("--rate", type=int, default=1000, help="total req/s (a multiple of 16)")
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--hold", action="store_true", help="start everything, print the pids, wait (profiling)")
+    args = ap.parse_args()
+    if shutil.which("hey") is None:
+        raise SystemExit("hey is not installed (apt-get install -y hey)")
+    after = git("rev-parse", "--short", "HEAD")
+    dirty = bool(git("status", "--porcelain", "src"))
+    tmp = Path(tempfile.mkdtemp(prefix="pydapr-hotpath-"))
+    trees = {"after": REPO / "src"}
+    before = None
+    if args.before:
+        git("worktree", "add", "--detach", str(tmp / "before"), args.before)
+        before = subprocess.run(
+            ["git", "-C", str(tmp / "before"), "rev-parse", "--short", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        trees = {"before": tmp / "before" / "src", **trees}
+    load0 = os.getloadavg()
+    try:
+        with c.Procs() as procs, c.body_file(BODY_SIZE) as body:
+            sentry_port, app_port, sink_port = c.free_ports(3)
+            creds = tmp / "sentry"
+            sentry = [sys.executable, "-m", "pydapr", "sentry", "--port", str(sentry_port)]
+            procs.spawn([*sentry, "--issuer-credentials", str(creds)])
+            procs.spawn([sys.executable, str(ECHO_APP), "--serve-app", str(app_port)])
+            procs.spawn([sys.executable, str(TRACING_SINK), "--serve-sink", str(sink_port)])
+            for port in (sentry_port, app_port, sink_port):
+                c.wait_port(port)
+            resources = tmp / "resources"
+            resources.mkdir()
+            (resources / "resiliency.yaml").write_text(RESILIENCY)
+            config = tmp / "config.yaml"
+            config.write_text(CONFIG.format(port=sink_port))
+            mtls = ["--enable-mtls", "--sentry-address", f"127.0.0.1:{sentry_port}"]
+            anchors = (creds / "ca.crt").read_text()
+
+            urls = {"direct": f"http://127.0.0.1:{app_port}/echo"}
+            pids: dict[str, dict[str, int]] = {}
+            for label, src in trees.items():
+                home = tmp / f"home-{label}"
+                home.mkdir()
+                env = {
+                    **os.environ,
+                    "PYDAPR_HOME": str(home),
+                    # Any PYTHONPATH given stays ahead (a sitecustomize for profiling, say).
+                    "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(src)])),
+                    "DAPR_TRUST_ANCHORS": anchors,
+                }
+                ports = c.free_ports(6)
+                side_b = procs.spawn(
+                    sidecar_cmd("B", ports[:3], app_port, str(resources), str(config), mtls), env
+                )
+                side_a = procs.spawn(
+                    sidecar_cmd("A", ports[3:], None, str(resources), str(config), mtls), env
+                )
+                c.wait_status(ports[0], "/v1.0/healthz", 204, 30, side_b)
+                c.wait_status(ports[3], "/v1.0/healthz/outbound", 204, 30, side_a)
+                urls[label] = f"http://127.0.0.1:{ports[3]}/v1.0/invoke/B/method/echo"
+                pids[label] = {"A": side_a.pid, "B": side_b.pid}
+                if c.http_status(ports[3], "/v1.0/invoke/B/method/echo", "POST", 5.0) != 200:
+                    raise SystemExit(f"{label}: a call through the sidecars did not answer 200")
+            if args.hold:
+                # Ended by SIGTERM from a non-interactive shell (which ignores SIGINT for jobs).
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                print({"urls": urls, "pids": pids}, flush=True)
+                while True:
+                    time.sleep(3600)
+
+            qps = args.rate / CONCURRENCY
+            for url in urls.values():
+                c.hey(url, args.warmup, CONCURRENCY, qps, "POST", body)
+            runs: dict[str, list[c.HeyResult]] = {label: [] for label in urls}
+            per_req: dict[str, list[dict[str, float]]] = {label: [] for label in urls}
+            for rnd in range(args.rounds):
+                for label, url in urls.items():
+                    ticks0 = {k: c.cpu_ticks(p) for k, p in pids.get(label, {}).items()}
+                    got = c.hey(url, args.duration, CONCURRENCY, qps, "POST", body)
+                    used = {
+                        k: (c.cpu_ticks(p) - ticks0[k]) / c.CLK_TCK * 1e6 / max(1, got.ok + got.non_2xx)
+                        for k, p in pids.get(label, {}).items()
+                    }
+                    runs[label].append(got)
+                    per_req[label].append(used)
+                    cpu = " ".join(f"{k}={v:5.1f}us" for k, v in used.items())
+                    print(
+                        f"round {rnd + 1} {label:<6} n={got.ok:<6} p50={got.pct(50):5.2f} "
+                        f"p90={got.pct(90):5.2f} p99={got.pct(99):5.2f} ms non-2xx={got.non_2xx} {cpu}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        if before is not None:
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "before")],
+                check=False,
+                capture_output=True,
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    load1 = os.getloadavg()
+    print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}.")
+    print(
+        f"after = {after}{' + uncommitted src' if dirty else ''}"
+        + (f", before = {before}" if before else "")
+        + f". hey -c {CONCURRENCY} -q {args.rate // CONCURRENCY}, 1 KiB POST, {args.rounds} rounds of "
+        f"{args.duration:g} s per path, interleaved; medians across rounds. Load average "
+        f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end."
+    )
+    print()
+    print(
+        "| path | sidecar A CPU per request (µs) | sidecar B CPU per request (µs) | p50 / p90 / p99 (ms) "
+        "| added vs direct p50 / p90 / p99 (ms) | ok / expected | non-2xx |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    direct = [c.median([r.pct(q) for r in runs["direct"]]) for q in (50, 90, 99)]
+    for label, rs in runs.items():
+        med = [c.median([r.pct(q) for r in rs]) for q in (50, 90, 99)]
+        added = " / ".join(f"{m - d:+.2f}" for m, d in zip(med, direct, strict=True))
+        if label == "direct":
+            added = "—"
+        cpu = ["—", "—"]
+        if label != "direct":
+            cpu = []
+            for k in ("A", "B"):
+                each = [u[k] for u in per_req[label]]
+                cpu.append(f"{c.median(each):.0f} ({', '.join(f'{x:.0f}' for x in each)})")
+        ok = sum(r.ok for r in rs)
+        bad = sum(r.non_2xx for r in rs)
+        expected = int(args.rate * args.duration * args.rounds)
+        print(
+            f"| {label} | {cpu[0]} | {cpu[1]} | {' / '.join(f'{m:.2f}' for m in med)} | {added} "
+            f"| {ok} / {expected} | {bad} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
