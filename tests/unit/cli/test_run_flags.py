@@ -142,6 +142,19 @@ def test_empty_placement_address_disables_it() -> None:
     assert "--placement-host-address" not in cfg.sidecar_argv()
 
 
+def test_empty_addresses_disable_the_services_and_start_no_control_plane(home: Path) -> None:
+    from pydapr.cli.process import Console
+    from pydapr.controlplane.state import read_state
+
+    cfg = flags_config("-a", "x", "--placement-host-address", "", "--scheduler-host-address", "")
+    cfg.validate()
+    run.use_local_control_plane([cfg], Console())
+    assert (cfg.placement_host_address, cfg.scheduler_host_address) == ("", "")
+    argv = cfg.sidecar_argv()
+    assert "--scheduler-host-address" not in argv and "--placement-host-address" not in argv
+    assert read_state(home) is None  # nothing was started for them
+
+
 def test_app_env() -> None:
     cfg = RunConfig(
         app_id="orders", app_port=5000, dapr_http_port=3501, dapr_grpc_port=50002, metrics_port=9091,
