@@ -124,10 +124,12 @@ def command(slim: bool, from_dir: Path | None, runtime_version: str) -> None:
         click.echo(f"{'created' if written else 'kept existing'}: {path}")
     click.echo(f"Runtime version: {DAPR_COMPAT_VERSION}")
     if not slim:
+        from pydapr.cli.output import spinner
         from pydapr.controlplane import ControlPlaneError, ensure_running
 
         try:
-            cp = ensure_running()
+            with spinner("Starting the local control plane (sentry, placement, scheduler)..."):
+                cp = ensure_running()
         except ControlPlaneError as exc:
             console.failure(f"The local control plane did not start: {exc}")
             sys.exit(1)
