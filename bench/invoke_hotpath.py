@@ -13,6 +13,10 @@ request, which another process's load on the machine disturbs far less than late
 percentiles come from the same runs; medians across rounds.
 
     python bench/invoke_hotpath.py [--before REV] [--rate 1000] [--duration 10] [--rounds 3]
+
+``--callgrind N`` runs each sidecar under ``valgrind --tool=callgrind`` (instrumentation off until
+the warm-up is done) and counts the instructions each executes over N calls: a figure that does not
+move with the machine's load, for comparing two commits on a shared machine. No latency then.
 """
 
 from __future__ import annotations
@@ -76,6 +80,58 @@ def sidecar_cmd(
     return cmd
 
 
+def hey_n(url: str, calls: int, concurrency: int, body: str) -> int:
+    """``calls`` POSTs over ``concurrency`` connections as fast as they go; how many answered 2xx."""
+    cmd = ["hey", "-n", str(calls), "-c", str(concurrency), "-t", "120", "-m", "POST", "-D", body]
+    out = subprocess.run([*cmd, "-o", "csv", url], check=True, capture_output=True, text=True).stdout
+    return sum(
+        1 for line in out.splitlines()[1:] if line.split(",")[6:7] and line.split(",")[6].startswith("2")
+    )
+
+
+def callgrind_wrap(cmd: list[str], out: Path) -> list[str]:
+    """``cmd`` under callgrind, counting nothing until ``callgrind_control -i on``."""
+    flags = ["--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", "--dump-line=no"]
+    return ["valgrind", *flags, *cmd]
+
+
+def callgrind_count(
+    urls: dict[str, str],
+    pids: dict[str, dict[str, int]],
+    outs: dict[str, dict[str, Path]],
+    calls: int,
+    body: str,
+) -> dict[str, dict[str, float]]:
+    """Instructions per call of each sidecar of each pair, over ``calls`` calls after a warm-up."""
+    per_call: dict[str, dict[str, float]] = {}
+    for label, url in urls.items():
+        if label == "direct":
+            continue
+        hey_n(url, 200, 4, body)  # warm-up, uninstrumented
+        for pid in pids[label].values():
+            subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
+        got = hey_n(url, calls, 4, body)
+        if got != calls:
+            raise SystemExit(f"{label}: {got} of {calls} calls answered 2xx under callgrind")
+        per_call[label] = {}
+        for side, pid in pids[label].items():
+            subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True)
+            per_call[label][side] = _callgrind_total(outs[label][side]) / calls
+    return per_call
+
+
+def _callgrind_total(out: Path) -> float:
+    """Instructions in the dumps of one run (callgrind writes ``<file>.<n>`` per dump)."""
+    total = 0
+    for dump in sorted(out.parent.glob(out.name + ".*")):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total = max(total, 0) + int(line.split()[1])
+                break
+    return float(total)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", help="an earlier commit (any git revision) to run beside this checkout")
@@ -83,6 +139,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--callgrind", type=int, metavar="N", help="count instructions over N calls instead")
     ap.add_argument("--hold", action="store_true", help="start everything, print the pids, wait (profiling)")
     args = ap.parse_args()
     if shutil.which("hey") is None:
@@ -122,6 +179,8 @@ def main() -> None:
 
             urls = {"direct": f"http://127.0.0.1:{app_port}/echo"}
             pids: dict[str, dict[str, int]] = {}
+            outs: dict[str, dict[str, Path]] = {}
+            ready = 180 if args.callgrind else 30
             for label, src in trees.items():
                 home = tmp / f"home-{label}"
                 home.mkdir()
@@ -133,17 +192,19 @@ def main() -> None:
                     "DAPR_TRUST_ANCHORS": anchors,
                 }
                 ports = c.free_ports(6)
-                side_b = procs.spawn(
-                    sidecar_cmd("B", ports[:3], app_port, str(resources), str(config), mtls), env
-                )
-                side_a = procs.spawn(
-                    sidecar_cmd("A", ports[3:], None, str(resources), str(config), mtls), env
-                )
-                c.wait_status(ports[0], "/v1.0/healthz", 204, 30, side_b)
-                c.wait_status(ports[3], "/v1.0/healthz/outbound", 204, 30, side_a)
+                cmd_b = sidecar_cmd("B", ports[:3], app_port, str(resources), str(config), mtls)
+                cmd_a = sidecar_cmd("A", ports[3:], None, str(resources), str(config), mtls)
+                if args.callgrind:
+                    outs[label] = {"A": tmp / f"cg-{label}-A.out", "B": tmp / f"cg-{label}-B.out"}
+                    cmd_a = callgrind_wrap(cmd_a, outs[label]["A"])
+                    cmd_b = callgrind_wrap(cmd_b, outs[label]["B"])
+                side_b = procs.spawn(cmd_b, env)
+                side_a = procs.spawn(cmd_a, env)
+                c.wait_status(ports[0], "/v1.0/healthz", 204, ready, side_b)
+                c.wait_status(ports[3], "/v1.0/healthz/outbound", 204, ready, side_a)
                 urls[label] = f"http://127.0.0.1:{ports[3]}/v1.0/invoke/B/method/echo"
                 pids[label] = {"A": side_a.pid, "B": side_b.pid}
-                if c.http_status(ports[3], "/v1.0/invoke/B/method/echo", "POST", 5.0) != 200:
+                if c.http_status(ports[3], "/v1.0/invoke/B/method/echo", "POST", 60.0) != 200:
                     raise SystemExit(f"{label}: a call through the sidecars did not answer 200")
             if args.hold:
                 # Ended by SIGTERM from a non-interactive shell (which ignores SIGINT for jobs).
@@ -152,6 +213,10 @@ def main() -> None:
                 while True:
                     time.sleep(3600)
 
+            if args.callgrind:
+                counted = callgrind_count(urls, pids, outs, args.callgrind, body)
+                _report_callgrind(counted, args.callgrind, after, dirty, before)
+                return
             qps = args.rate / CONCURRENCY
             for url in urls.values():
                 c.hey(url, args.warmup, CONCURRENCY, qps, "POST", body)
@@ -217,6 +282,22 @@ def main() -> None:
             f"| {label} | {cpu[0]} | {cpu[1]} | {' / '.join(f'{m:.2f}' for m in med)} | {added} "
             f"| {ok} / {expected} | {bad} |"
         )
+
+
+def _report_callgrind(
+    counted: dict[str, dict[str, float]], calls: int, after: str, dirty: bool, before: str | None
+) -> None:
+    print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}.")
+    print(
+        f"after = {after}{' + uncommitted src' if dirty else ''}"
+        + (f", before = {before}" if before else "")
+        + f". Instructions (callgrind Ir) per call over {calls} calls (hey -c 4), after 200 uncounted."
+    )
+    print()
+    print("| path | sidecar A instructions per call | sidecar B instructions per call |")
+    print("|---|---|---|")
+    for label, sides in counted.items():
+        print(f"| {label} | {sides['A'] / 1e3:,.0f} k | {sides['B'] / 1e3:,.0f} k |")
 
 
 if __name__ == "__main__":

@@ -140,18 +140,13 @@ class InvokeAPI:
         if not self.app_health.healthy:
             # Dapr short-circuits calls to an app its health checks found unhealthy.
             raise errors.DIRECT_INVOKE(self.app_id, "app is not in a healthy state")
-        fwd = h.forwardable(request.headers)
-        fwd.set(h.CALLER_APP_ID, caller)
-        fwd.set(h.CALLEE_APP_ID, self.app_id)
-        trace_context.inject_headers(fwd)
+        own = {h.CALLER_APP_ID: caller, h.CALLEE_APP_ID: self.app_id}
+        fwd = h.forwarded(request.headers, trace_context.add_trace_fields(own))
         return await channel.invoke(method, request.method, request.query, fwd, request.body)
 
     async def _remote(self, app_id: str, namespace: str, method: str, request: Request) -> Response:
-        fwd = h.forwardable(request.headers)
-        fwd.set(h.CALLER_APP_ID, self.app_id)
-        fwd.set(h.CALLER_NAMESPACE, self.namespace)
-        fwd.set(h.CALLEE_APP_ID, app_id)
-        trace_context.inject_headers(fwd)
+        own = {h.CALLER_APP_ID: self.app_id, h.CALLER_NAMESPACE: self.namespace, h.CALLEE_APP_ID: app_id}
+        fwd = h.forwarded(request.headers, trace_context.add_trace_fields(own))
         target = "/" + method.lstrip("/")
         if request.query:
             target += "?" + request.query

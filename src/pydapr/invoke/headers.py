@@ -41,6 +41,14 @@ def forwardable(headers: Headers) -> Headers:
     return Headers.from_lowercase([(k, v) for k, v in headers.items() if k not in HOP_BY_HOP])
 
 
+def forwarded(headers: Headers, own: dict[str, str]) -> Headers:
+    """``forwardable(headers)`` with each of ``own`` set on it (names lower-case), in one pass: the
+    same fields in the same order as ``set`` one by one would give, without a copy per name."""
+    fwd = [(k, v) for k, v in headers.items() if k not in HOP_BY_HOP and k not in own]
+    fwd.extend(own.items())
+    return Headers.from_lowercase(fwd)
+
+
 def response_headers(headers: Headers) -> Headers:
     return Headers.from_lowercase(
         [(k, v) for k, v in headers.items() if k not in HOP_BY_HOP and k != SIDECAR_ERROR]
