@@ -8,12 +8,14 @@ make new channels on rotation (``WorkloadIdentity.on_rotate``) and let the old o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from .identity import Svid, WorkloadIdentity
 from .spiffe import SpiffeId, from_pem
+
+if TYPE_CHECKING:
+    from .identity import Svid, WorkloadIdentity
 
 
 def server_credentials(

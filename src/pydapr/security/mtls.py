@@ -16,13 +16,17 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
+# Neither grpc_tls nor spiffe imports cryptography at the top, and identity (which does) is only an
+# annotation here: a sidecar without mTLS never loads cryptography.
 from . import grpc_tls
-from .identity import Svid, WorkloadIdentity
 from .spiffe import dns_name
+
+if TYPE_CHECKING:
+    from .identity import Svid, WorkloadIdentity
 
 CHANNEL_RETIRE_AFTER = 60.0  # seconds an old channel may finish its calls after a rotation
 

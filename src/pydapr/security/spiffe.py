@@ -9,9 +9,10 @@ against a host name, not a URI, so that name is how a caller verifies it reached
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _PREFIX = "spiffe://"
 
@@ -48,6 +49,10 @@ def dns_name(namespace: str, app_id: str) -> str:
 
 def from_certificate(cert: x509.Certificate) -> SpiffeId | None:
     """The id of an SVID, or None when it has no URI name or more than one (not an SVID)."""
+    # Imported here, not at the top: a sidecar without mTLS only parses ids from strings (access
+    # control, the control plane's app ids) and must not pay cryptography's ~10 MB at startup.
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -56,6 +61,8 @@ def from_certificate(cert: x509.Certificate) -> SpiffeId | None:
 
 
 def from_pem(pem: bytes) -> SpiffeId | None:
+    from cryptography import x509
+
     try:
         return from_certificate(x509.load_pem_x509_certificate(pem))
     except ValueError:

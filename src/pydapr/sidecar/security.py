@@ -13,13 +13,16 @@ import asyncio
 import logging
 import os
 import time
+from typing import TYPE_CHECKING
 
 from pydapr.resources import Configuration
 from pydapr.security.acl import AccessControl
-from pydapr.security.identity import IdentityError, WorkloadIdentity
 from pydapr.security.mtls import Mtls
 from pydapr.security.spiffe import SpiffeId
 from pydapr.sidecar.options import SidecarOptions
+
+if TYPE_CHECKING:
+    from pydapr.security.identity import WorkloadIdentity
 
 log = logging.getLogger("pydapr.security")
 
@@ -39,6 +42,8 @@ def trust_domain(configuration: Configuration | None) -> str:
 async def start_mtls(options: SidecarOptions, configuration: Configuration | None) -> Mtls | None:
     if not options.enable_mtls:
         return None
+    # Here, not at the top: the identity needs cryptography (~10 MB), only with --enable-mtls.
+    from pydapr.security.identity import IdentityError, WorkloadIdentity
     from pydapr.sentry.client import sentry_signer
 
     if not options.sentry_address:

@@ -14,9 +14,14 @@ successful rotation counter but never records it; pydapr counts each renewal.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydapr.security.acl import APP_POLICY, AccessControl
-from pydapr.security.identity import WorkloadIdentity
 from pydapr.security.spiffe import SpiffeId
+
+if TYPE_CHECKING:
+    # Only an annotation: identity imports cryptography, which a sidecar without mTLS never loads.
+    from pydapr.security.identity import WorkloadIdentity
 
 from ._series import counter
 
