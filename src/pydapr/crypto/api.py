@@ -17,21 +17,32 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydapr.api.grpc.wire import runtime
 from pydapr.crypto import errors as E
-from pydapr.crypto import scheme
-from pydapr.crypto.contract import CryptoProviderError, SubtleCrypto
-from pydapr.crypto.keys import InvalidKey, Key, parse_key, public_jwk, public_pem, serialize_key
 from pydapr.resiliency import CircuitBreakerOpen, PolicyTimeout
+
+if TYPE_CHECKING:
+    from pydapr.crypto import scheme
+    from pydapr.crypto.contract import SubtleCrypto
+
+# The scheme, the keys and the provider contract import cryptography (~8 MB, ~0.2 s to import). Each
+# operation imports them after ``provider()`` found a provider, so a sidecar with no crypto component
+# never loads cryptography, and one with a component already has (the component imported them).
 
 log = logging.getLogger("pydapr.crypto")
 
 _PEM, _JSON = 0, 1  # SubtleGetKeyRequest.KeyFormat
 # A Resiliency policy gave up on the provider (outbound component policy): reported with its cause.
 _RESILIENCY = (PolicyTimeout, CircuitBreakerOpen)
-_FAILED = (CryptoProviderError, PolicyTimeout, CircuitBreakerOpen)
+
+
+def _failed() -> tuple[type[Exception], ...]:
+    """What a provider call may raise that the API reports (its own errors, or a policy's)."""
+    from pydapr.crypto.contract import CryptoProviderError
+
+    return (CryptoProviderError, PolicyTimeout, CircuitBreakerOpen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,9 @@ class CryptoAPI:
     async def encrypt(self, opts: EncryptOptions, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Yields the header, then each sealed segment as the input fills it."""
         provider = self.provider(opts.component)
+        from pydapr.crypto import scheme
+        from pydapr.crypto.keys import Key
+
         try:
             algorithm = scheme.resolve_key_algorithm(opts.key_wrap_algorithm.upper())
             cipher = scheme.resolve_cipher((opts.data_encryption_cipher or "AES-GCM").upper())
@@ -78,7 +92,7 @@ class CryptoAPI:
         file_key, raw_key = scheme.FileKey.generate(cipher)
         try:
             wrapped, _ = await provider.wrap_key(Key.symmetric(raw_key), algorithm, opts.key_name, b"", b"")
-        except _FAILED as exc:
+        except _failed() as exc:
             raise E.OPERATION(f"failed to wrap the file key: {exc}") from None
         manifest_key = "" if opts.omit_decryption_key_name else (opts.decryption_key_name or opts.key_name)
         try:
@@ -99,6 +113,8 @@ class CryptoAPI:
     async def decrypt(self, opts: DecryptOptions, data: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """Yields each segment's plaintext only after that segment authenticated."""
         provider = self.provider(opts.component)
+        from pydapr.crypto import scheme
+
         reader = scheme.HeaderReader()
         try:
             complete = False
@@ -137,6 +153,10 @@ class CryptoAPI:
     async def _unwrap_file_key(provider: SubtleCrypto, manifest: scheme.Manifest, key_name: str) -> bytes:
         # As in Dapr, an unwrap failure is not reported: decryption goes on with a zero key, whose
         # header MAC fails, so whether a key exists is not told apart from a wrong key.
+        from pydapr.crypto import scheme
+        from pydapr.crypto.contract import CryptoProviderError
+        from pydapr.crypto.keys import InvalidKey
+
         try:
             key = await provider.unwrap_key(
                 manifest.wrapped_key, manifest.key_algorithm, key_name, b"", b"", b""
@@ -154,12 +174,15 @@ class CryptoAPI:
         provider = self.provider(req.component_name)
         if req.format not in (_PEM, _JSON):
             raise E.BAD_REQUEST("invalid key format")
+        from pydapr.crypto.keys import InvalidKey, public_jwk, public_pem
+
+        failed: tuple[type[Exception], ...] = (*_failed(), InvalidKey)
         try:
             key = await provider.get_key(req.name)
             public = (
                 public_pem(key) if req.format == _PEM else json.dumps(public_jwk(key), separators=(",", ":"))
             )
-        except (*_FAILED, InvalidKey) as exc:
+        except failed as exc:
             raise E.GET_KEY(req.name, exc) from None
         return runtime.SubtleGetKeyResponse(name=req.name, public_key=public)
 
@@ -169,7 +192,7 @@ class CryptoAPI:
             ciphertext, tag = await provider.encrypt(
                 req.plaintext, req.algorithm, req.key_name, req.nonce, req.associated_data
             )
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("encrypt", exc) from None
         return runtime.SubtleEncryptResponse(ciphertext=ciphertext, tag=tag)
 
@@ -179,12 +202,14 @@ class CryptoAPI:
             plaintext = await provider.decrypt(
                 req.ciphertext, req.algorithm, req.key_name, req.nonce, req.tag, req.associated_data
             )
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("decrypt", exc) from None
         return runtime.SubtleDecryptResponse(plaintext=plaintext)
 
     async def subtle_wrap_key(self, req: Any) -> Any:
         provider = self.provider(req.component_name)
+        from pydapr.crypto.keys import InvalidKey, parse_key
+
         try:
             plaintext_key = parse_key(req.plaintext_key)
         except InvalidKey as exc:
@@ -193,7 +218,7 @@ class CryptoAPI:
             wrapped, tag = await provider.wrap_key(
                 plaintext_key, req.algorithm, req.key_name, req.nonce, req.associated_data
             )
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("wrap key", exc) from None
         return runtime.SubtleWrapKeyResponse(wrapped_key=wrapped, tag=tag)
 
@@ -203,15 +228,17 @@ class CryptoAPI:
             key = await provider.unwrap_key(
                 req.wrapped_key, req.algorithm, req.key_name, req.nonce, req.tag, req.associated_data
             )
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("unwrap key", exc) from None
+        from pydapr.crypto.keys import serialize_key
+
         return runtime.SubtleUnwrapKeyResponse(plaintext_key=serialize_key(key))
 
     async def subtle_sign(self, req: Any) -> Any:
         provider = self.provider(req.component_name)
         try:
             signature = await provider.sign(req.digest, req.algorithm, req.key_name)
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("sign", exc) from None
         return runtime.SubtleSignResponse(signature=signature)
 
@@ -219,7 +246,7 @@ class CryptoAPI:
         provider = self.provider(req.component_name)
         try:
             valid = await provider.verify(req.digest, req.signature, req.algorithm, req.key_name)
-        except _FAILED as exc:
+        except _failed() as exc:
             raise _hidden("verify signature", exc) from None
         return runtime.SubtleVerifyResponse(valid=valid)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydapr.crypto.api import CryptoAPI
-from pydapr.crypto.contract import SubtleCrypto
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.crypto.contract import SubtleCrypto
     from pydapr.sidecar.runtime import Runtime
 
 
@@ -18,11 +18,18 @@ class CryptoBlock(BuildingBlock):
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
-        providers = {
-            name: loaded.instance
-            for name, loaded in runtime.components.by_family("crypto").items()
-            if isinstance(loaded.instance, SubtleCrypto)
-        }
+        loaded_providers = runtime.components.by_family("crypto")
+        providers: dict[str, SubtleCrypto] = {}
+        if loaded_providers:
+            # Only with a crypto component: the contract imports cryptography, which the component
+            # has loaded already; without one the sidecar never does.
+            from pydapr.crypto.contract import SubtleCrypto
+
+            providers = {
+                name: loaded.instance
+                for name, loaded in loaded_providers.items()
+                if isinstance(loaded.instance, SubtleCrypto)
+            }
         self.api = CryptoAPI(providers)
 
     def register_http(self, router: Router) -> None:
