@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
-
 from pydapr.resources.models import TracingSpec
+
+if TYPE_CHECKING:
+    # The SDK is imported only for a spec that names an exporter (see the package's docstring).
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("pydapr.tracing")
 
@@ -25,6 +28,8 @@ def build_exporters(spec: TracingSpec) -> list[SpanExporter]:
     if spec.otel_endpoint:
         out.append(_otlp(spec))
     if spec.stdout:
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
         out.append(ConsoleSpanExporter(service_name=None))
     return out
 
