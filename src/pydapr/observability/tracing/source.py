@@ -48,6 +48,13 @@ class TracingSource:
     def __init__(self, tracer: OtelTracer, app_id: str) -> None:
         self.tracer = tracer
         self.app_id = app_id
+        # With daprd's parent-based sampler, a call whose caller did not sample its trace is never
+        # recorded: most calls between sidecars at the default rate (0.0001). Those skip the SDK.
+        self.drops_unsampled = _drops_unsampled_parents(tracer)
+        id_generator = getattr(tracer, "id_generator", None)
+        self.new_span_id: Callable[[], int] = (
+            id_generator.generate_span_id if id_generator is not None else _no_span_id
+        )
 
     def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
         if direction is Direction.INBOUND_HTTP:
@@ -79,19 +86,30 @@ class TracingSource:
         self, direction: Direction, name_of: Namer, *, answers: bool = False, child_only: bool = False
     ) -> Interceptor:
         tracer = self.tracer
+        drops_unsampled = self.drops_unsampled
+        new_span_id = self.new_span_id
 
         async def traced(call: Call, proceed: Operation[Any]) -> Any:
             if child_only:
                 parent_tp, parent_ts = tc.current_traceparent.get(), tc.current_tracestate.get()
             else:
                 parent_tp, parent_ts = call.trace, tc.current_tracestate.get()
-            name, attrs = name_of(call)
-            span = tracer.start_span(
-                name, context=parent_context(parent_tp), kind=spans.kind_of(direction, call)
-            )
-            ctx = span.get_span_context()
-            # Only the sampled flag, as daprd sends it (the SDK also sets W3C level 2's "random" bit).
-            traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
+            parsed = tc.parse_traceparent(parent_tp) if parent_tp else None
+            span: Span | None = None
+            attrs = _NO_ATTRIBUTES
+            if drops_unsampled and parsed is not None and not parsed[2] & 1:
+                # The caller did not sample this trace, so the sampler drops the call (checked at
+                # start): the SDK would make a span that records nothing. Only its context is
+                # made, as the SDK makes it: the caller's trace id, a new span id, not sampled.
+                traceparent = tc.format_traceparent(parsed[0], new_span_id(), 0)
+            else:
+                name, attrs = name_of(call)
+                span = tracer.start_span(
+                    name, context=_remote_parent(parsed), kind=spans.kind_of(direction, call)
+                )
+                ctx = span.get_span_context()
+                # Only the sampled flag, as daprd sends it (the SDK also sets W3C level 2's "random" bit).
+                traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
             parent_token = tc.current_traceparent.set(traceparent)
             state_token = tc.current_tracestate.set(parent_ts)
             naming = _invoke_service_span.set(span if call.target == _INVOKE_SERVICE else None)
@@ -99,13 +117,15 @@ class TracingSource:
                 result = await proceed()
             except DaprError as err:
                 if not answers:
-                    _end_failed(span, attrs, call, err)
+                    if span is not None:
+                        _end_failed(span, attrs, call, err)
                     raise
                 # The HTTP API's error answer, rendered here as the transport would, so that it
                 # carries the traceparent header too (daprd sets it before any answer is written).
                 result = Response.json(err.http_body(), err.http_status)
             except BaseException as exc:
-                _end_failed(span, attrs, call, exc)
+                if span is not None:
+                    _end_failed(span, attrs, call, exc)
                 raise
             finally:
                 tc.current_traceparent.reset(parent_token)
@@ -114,6 +134,8 @@ class TracingSource:
             # daprd answers with the call's traceparent when the handler set none.
             if answers and isinstance(result, Response) and result.headers.get(tc.TRACEPARENT) is None:
                 result.headers.set(tc.TRACEPARENT, traceparent)
+            if span is None:
+                return result
             if span.is_recording():
                 span.set_attributes(attrs)
                 code = _status_code(call, result)
@@ -163,7 +185,10 @@ _name_invoke_service.observes_only = True  # type: ignore[attr-defined]
 
 def parent_context(traceparent: str) -> Context | None:
     """The remote parent a span continues, None (a new trace) when ``traceparent`` is absent or invalid."""
-    parsed = tc.parse_traceparent(traceparent) if traceparent else None
+    return _remote_parent(tc.parse_traceparent(traceparent) if traceparent else None)
+
+
+def _remote_parent(parsed: tuple[int, int, int] | None) -> Context | None:
     if parsed is None:
         return None
     trace_id, span_id, flags = parsed
@@ -171,6 +196,33 @@ def parent_context(traceparent: str) -> Context | None:
     # parser logs a warning for each entry it dislikes, which a caller could turn into log spam.
     remote = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 1))
     return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+_NO_ATTRIBUTES: spans.Attributes = {}  # never written: a dropped call has no attributes to set
+# Trace ids at both ends of the range a ratio sampler compares against its bound.
+_PROBE_TRACE_IDS = (1, 2**128 - 1)
+
+
+def _drops_unsampled_parents(tracer: OtelTracer) -> bool:
+    """Whether ``tracer``'s sampler drops every call whose remote parent was not sampled, asked of
+    the sampler itself (for trace ids at both ends of a ratio's range), so that a different sampler
+    configured later can never be bypassed."""
+    sampler = getattr(tracer, "sampler", None)
+    if sampler is None or getattr(tracer, "id_generator", None) is None:
+        return False
+    for trace_id in _PROBE_TRACE_IDS:
+        parent = _remote_parent((trace_id, 1, 0))
+        try:
+            result = sampler.should_sample(parent, trace_id, "probe")
+        except Exception:
+            return False
+        if result.decision.is_recording():
+            return False
+    return True
+
+
+def _no_span_id() -> int:
+    raise AssertionError("only used when the tracer has an id generator")
 
 
 def _end_failed(span: Span, attrs: spans.Attributes, call: Call, exc: BaseException) -> None:
