@@ -30,7 +30,6 @@ from pydapr.conversation.model import (
     ToolCall,
     ToolResult,
 )
-from pydapr.conversation.pii import scrub
 
 log = logging.getLogger("pydapr.conversation")
 
@@ -107,6 +106,14 @@ class Alpha2Request:
     response_format: Mapping[str, Any] | None = None
     prompt_cache_retention_seconds: float | None = None
     max_tokens: int | None = None
+
+
+def scrub(text: str) -> str:
+    """``pii.scrub``, its module imported on the first text to scrub: compiling its patterns costs
+    every sidecar ~8 ms and their memory at startup, and most never scrub anything."""
+    from pydapr.conversation.pii import scrub as scrub_text
+
+    return scrub_text(text)
 
 
 class ConversationAPI:
