@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--callgrind", type=int, metavar="N", help="count instructions over N calls instead")
+    ap.add_argument("--keep", metavar="DIR", help="with --callgrind: copy the callgrind dumps into DIR")
     ap.add_argument("--hold", action="store_true", help="start everything, print the pids, wait (profiling)")
     args = ap.parse_args()
     if shutil.which("hey") is None:
@@ -215,6 +216,10 @@ def main() -> None:
 
             if args.callgrind:
                 counted = callgrind_count(urls, pids, outs, args.callgrind, body)
+                if args.keep:
+                    Path(args.keep).mkdir(parents=True, exist_ok=True)
+                    for dump in tmp.glob("cg-*.out.*"):
+                        shutil.copy(dump, args.keep)
                 _report_callgrind(counted, args.callgrind, after, dirty, before)
                 return
             qps = args.rate / CONCURRENCY
