@@ -333,6 +333,33 @@ def test_publish_and_delivery_are_one_trace(mesh: Mesh, dapr_settings: Any) -> N
     assert parts(lines[-1]["metadata"]["traceparent"]) == (publish.trace_id, delivery.span_id)
 
 
+def test_a_streaming_subscriptions_delivery_is_a_child_of_the_publish(mesh: Mesh, dapr_settings: Any) -> None:
+    from dapr.clients import DaprClient
+
+    topic = f"{RUN}-stream"
+    dapr_settings(mesh.caller)
+    with DaprClient() as client:
+        sub: Any = client.subscribe("broker", topic)
+        try:
+            client.publish_event("broker", topic, json.dumps({"n": 1}), data_content_type="application/json")
+            msg = sub.next_message()
+            assert msg.data() == {"n": 1}
+            sub.respond_success(msg)
+        finally:
+            sub.close()
+    publish_name = "/dapr.proto.runtime.v1.Dapr/PublishEvent"
+
+    def both(spans: list[Span]) -> bool:
+        delivered = [s for s in spans if s.name == f"pubsub/{topic}"]
+        return bool(delivered) and any(s.span_id == delivered[0].parent_id for s in spans)
+
+    spans = mesh.zipkin.wait_for(both)
+    delivery = one(spans, service=CALLER, name=f"pubsub/{topic}")
+    publish = next(s for s in spans if s.span_id == delivery.parent_id)
+    assert publish.name == publish_name and publish.trace_id == delivery.trace_id
+    assert delivery.attributes["messaging.destination.name"] == topic
+
+
 # --- output binding ------------------------------------------------------------------------------
 def test_output_binding_passes_its_span_on(mesh: Mesh) -> None:
     before = len(mesh.recorder.requests)
