@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 
 import pytest
 import yaml
@@ -77,7 +78,10 @@ def test_progress_on_a_terminal_unless_no_color(monkeypatch: pytest.MonkeyPatch)
         assert interactive(tty)
         with spinner("Stopping app x...", tty):
             pass
-        drawn = os.read(master, 4096).decode()
+        # The frame and the erase are two writes; a pty read may return the first alone.
+        drawn = ""
+        while select.select([master], [], [], 2.0)[0] and not drawn.endswith("\r\033[2K"):
+            drawn += os.read(master, 4096).decode()
         assert "Stopping app x..." in drawn and "\033[36m" in drawn and drawn.endswith("\r\033[2K")
         monkeypatch.setenv("NO_COLOR", "1")
         assert not interactive(tty)
