@@ -360,6 +360,97 @@ def test_a_streaming_subscriptions_delivery_is_a_child_of_the_publish(mesh: Mesh
     assert delivery.attributes["messaging.destination.name"] == topic
 
 
+BULK_APP = """\
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        with open(os.environ["RECORD"], "a") as out:
+            out.write(json.dumps({"traceparent": self.headers.get("traceparent")}) + "\\n")
+        statuses = [{"entryId": e["entryId"], "status": "SUCCESS"} for e in body["entries"]]
+        answer = json.dumps({"statuses": statuses}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+BULK_SUBSCRIPTION = """\
+apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata:
+  name: bulk-traced
+spec:
+  pubsubname: broker
+  topic: {topic}
+  routes:
+    default: /bulk
+  bulkSubscribe:
+    enabled: true
+    maxMessagesCount: 10
+    maxAwaitDurationMs: 500
+scopes:
+- {app_id}
+"""
+
+
+def test_a_bulk_delivery_has_a_span_per_entry_each_a_child_of_its_publish(mesh: Mesh) -> None:
+    topic, app_id = f"{RUN}-bulk", f"{RUN}-bulk-receiver"
+    resources = mesh.workdir / "bulk-resources"
+    resources.mkdir()
+    (resources / "components.yaml").write_text((mesh.workdir / "resources" / "components.yaml").read_text())
+    (resources / "subscription.yaml").write_text(BULK_SUBSCRIPTION.format(topic=topic, app_id=app_id))
+    record = mesh.workdir / "bulk.jsonl"
+    record.touch()
+    script = mesh.workdir / "bulk_app.py"
+    script.write_text(BULK_APP)
+    app_port = free_port()
+    app = mesh.procs.app("bulk", script, args=[str(app_port)], env={"RECORD": str(record)})
+    wait_port(app_port, proc=app)
+    receiver = mesh.procs.sidecar(
+        app_id, app_port=app_port, resources=resources, config=mesh.workdir / "config.yaml", env=FAST_EXPORT
+    )
+    try:
+        mesh.procs.wait_healthy(receiver)
+        published: list[tuple[str, str]] = []
+        for n in range(3):
+            trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+            given = {"traceparent": f"00-{trace_id}-{parent}-01", "content-type": "application/json"}
+            url = f"{mesh.caller.url}/v1.0/publish/broker/{topic}"
+            status, _, _ = http(url, "POST", b'{"n": %d}' % n, given)
+            assert status == 204
+            published.append((trace_id, parent))
+        ids = {trace_id for trace_id, _ in published}
+
+        def delivered(spans: list[Span]) -> bool:
+            return {s.trace_id for s in spans if s.name == f"pubsub/{topic}"} >= ids
+
+        spans = mesh.zipkin.wait_for(delivered)
+        for trace_id, _ in published:
+            publish = one(in_trace(spans, trace_id), service=CALLER, name=f"/v1.0/publish/broker/{topic}")
+            delivery = one(in_trace(spans, trace_id), service=app_id, name=f"pubsub/{topic}")
+            assert delivery.parent_id == publish.span_id and delivery.kind == "CLIENT"
+        # The app's request of each batch is a child of one of its entries' delivery spans.
+        deliveries = {s.span_id for s in spans if s.name == f"pubsub/{topic}"}
+        lines = [json.loads(line) for line in record.read_text().splitlines()]
+        assert lines and all(parts(line["traceparent"])[1] in deliveries for line in lines)
+    finally:
+        receiver.stop()
+        app.stop()
+
+
 # --- output binding ------------------------------------------------------------------------------
 def test_output_binding_passes_its_span_on(mesh: Mesh) -> None:
     before = len(mesh.recorder.requests)

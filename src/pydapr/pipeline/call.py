@@ -56,3 +56,4 @@ class Call:
     # measured (a gRPC request stream).
     request_size: int = 0
     verb: str = ""  # the HTTP method of a call to the app over HTTP (OUTBOUND_APP), for metrics
+    traces: tuple[str, ...] = ()  # a bulk delivery (INBOUND_COMPONENT): its entries' traceparents

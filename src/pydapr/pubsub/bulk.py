@@ -236,7 +236,12 @@ class BulkDeliverer:
 
         try:
             try:
-                await self._runner.run(self.sub.pubsub, self.sub.topic, attempt, _some_to_retry, bulk=True)
+                traces = tuple(
+                    tp for i in items if isinstance(tp := i.entry.event.get("traceparent"), str) and tp
+                )
+                await self._runner.run(
+                    self.sub.pubsub, self.sub.topic, attempt, _some_to_retry, bulk=True, traces=traces
+                )
             except SubscriptionClosed:
                 raise
             except Exception as exc:  # the last attempt failed (or a timeout, an open breaker)

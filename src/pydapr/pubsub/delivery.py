@@ -118,9 +118,11 @@ class InboundRunner:
         trace: str = "",
         *,
         bulk: bool = False,
+        traces: tuple[str, ...] = (),
     ) -> Any:
         """``trace`` is the message's traceparent (the delivery continues the publisher's trace);
-        ``bulk``: a batch of messages to a bulk subscription (operation ``bulk deliver <topic>``)."""
+        ``bulk``: a batch of messages to a bulk subscription (operation ``bulk deliver <topic>``),
+        ``traces`` its entries' traceparents (each entry's delivery continues its publisher's)."""
 
         async def guarded() -> Any:
             try:
@@ -134,7 +136,9 @@ class InboundRunner:
             if chain is None or chain.empty:
                 return await self.default.run(guarded, classify=classify)
             operation = f"bulk deliver {topic}" if bulk else f"deliver {topic}"
-            call = Call(Direction.INBOUND_COMPONENT, pubsub, operation, classify=classify, trace=trace)
+            call = Call(
+                Direction.INBOUND_COMPONENT, pubsub, operation, classify=classify, trace=trace, traces=traces
+            )
             if chain.observes_only:
                 default = self.default
                 return await chain.run(call, lambda: default.run(guarded, classify=classify))

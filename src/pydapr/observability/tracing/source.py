@@ -18,6 +18,7 @@ from opentelemetry.trace import (
     NonRecordingSpan,
     Span,
     SpanContext,
+    SpanKind,
     Status,
     StatusCode,
     TraceFlags,
@@ -69,7 +70,7 @@ class TracingSource:
             app_id = self.app_id
             return self._traced(direction, lambda call: spans.internal_span(call, app_id))
         if direction is Direction.INBOUND_COMPONENT:
-            return self._traced(direction, spans.component_span)
+            return self._per_entry(self._traced(direction, spans.component_span))
         if direction is Direction.OUTBOUND_ACTOR:
             return self._traced(direction, spans.actor_span, child_only=True)
         if direction is Direction.INBOUND_ACTOR:
@@ -150,6 +151,45 @@ class TracingSource:
 
         traced.observes_only = True  # type: ignore[attr-defined]
         return traced
+
+    def _per_entry(self, single: Interceptor) -> Interceptor:
+        """A bulk delivery gets a ``pubsub/<topic>`` span per entry that carries a trace context,
+        each a child of its entry's publisher, as daprd's bulk postman makes them; the app's request
+        is a child of the last one. Other deliveries, and batches of entries without a context, are
+        one span as any delivery."""
+        tracer = self.tracer
+
+        async def per_entry(call: Call, proceed: Operation[Any]) -> Any:
+            if not call.traces:
+                return await single(call, proceed)
+            name, attrs = spans.component_span(call)
+            started = [
+                tracer.start_span(name, context=_remote_parent(parsed), kind=SpanKind.CLIENT)
+                for parsed in map(tc.parse_traceparent, call.traces)
+                if parsed is not None
+            ]
+            if not started:
+                return await single(call, proceed)
+            ctx = started[-1].get_span_context()
+            token = tc.current_traceparent.set(
+                tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
+            )
+            try:
+                result = await proceed()
+            except BaseException as exc:
+                for span in started:
+                    _end_failed(span, attrs, call, exc)
+                raise
+            finally:
+                tc.current_traceparent.reset(token)
+            for span in started:
+                if span.is_recording():
+                    span.set_attributes(attrs)
+                span.end()
+            return result
+
+        per_entry.observes_only = True  # type: ignore[attr-defined]
+        return per_entry
 
     def _job_root(self) -> Interceptor:
         """A job trigger has no caller to continue: it starts its own trace, as a root span the
