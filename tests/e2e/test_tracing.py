@@ -319,6 +319,7 @@ def test_publish_and_delivery_are_one_trace(mesh: Mesh, dapr_settings: Any) -> N
     publish = one(spans, service=CALLER, name=publish_name)
     delivery = one(spans, service=RECEIVER, name=f"pubsub/{TOPIC}")
     assert publish.kind == "CLIENT" and publish.attributes["messaging.system"] == "pubsub"
+    assert publish.attributes["messaging.destination.name"] == TOPIC  # read from the request, as daprd
     assert delivery.trace_id == publish.trace_id
     assert delivery.parent_id == publish.span_id
     assert delivery.attributes["messaging.destination.name"] == TOPIC
@@ -477,6 +478,22 @@ def test_state_api_span_names_the_store(mesh: Mesh) -> None:
     spans = mesh.zipkin.wait_for(lambda spans: any(s.trace_id == trace_id for s in spans))
     span = one(in_trace(spans, trace_id), service=CALLER, name="/v1.0/metadata")
     assert span.attributes["dapr.api"] == "GET /v1.0/metadata"
+
+
+def test_a_grpc_state_call_names_its_store_even_when_refused(mesh: Mesh, dapr_settings: Any) -> None:
+    from dapr.clients import DaprClient
+
+    store = f"{RUN}-grpc-nostore"
+    dapr_settings(mesh.caller)
+    with DaprClient() as client, pytest.raises(Exception, match=store):
+        client.get_state(store, "k")
+    rpc = "/dapr.proto.runtime.v1.Dapr/GetState"
+
+    def refused(spans: list[Span]) -> bool:
+        return any(s.name == rpc and s.attributes.get("db.name") == store for s in spans)
+
+    span = next(s for s in mesh.zipkin.wait_for(refused) if s.attributes.get("db.name") == store)
+    assert span.attributes["db.system"] == "state" and span.attributes["db.statement"] == rpc
 
 
 def test_health_checks_are_not_traced(mesh: Mesh) -> None:

@@ -133,6 +133,7 @@ def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[...,
             # A unary request reaches here undecoded (decode.py): its size is its length; a
             # request stream's (or an undecoded proxy call's) is not measured.
             request_size=len(request) if isinstance(request, bytes) else -1,
+            request=request if isinstance(request, bytes) else b"",
         )
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 

@@ -65,7 +65,7 @@ class TracingSource:
         if direction is Direction.INBOUND_GRPC:
             if target.startswith(_UNTRACED_GRPC_PREFIX):
                 return None
-            return self._traced(direction, spans.grpc_span)
+            return self._traced(direction, spans.grpc_span, late=spans.grpc_request_attributes)
         if direction is Direction.INBOUND_INTERNAL:
             app_id = self.app_id
             return self._traced(direction, lambda call: spans.internal_span(call, app_id))
@@ -84,8 +84,15 @@ class TracingSource:
         return None
 
     def _traced(
-        self, direction: Direction, name_of: Namer, *, answers: bool = False, child_only: bool = False
+        self,
+        direction: Direction,
+        name_of: Namer,
+        *,
+        answers: bool = False,
+        child_only: bool = False,
+        late: Callable[[Call], spans.Attributes] | None = None,
     ) -> Interceptor:
+        """``late``: more attributes, computed only for a span that is recorded."""
         tracer = self.tracer
         drops_unsampled = self.drops_unsampled
         new_span_id = self.new_span_id
@@ -119,14 +126,14 @@ class TracingSource:
             except DaprError as err:
                 if not answers:
                     if span is not None:
-                        _end_failed(span, attrs, call, err)
+                        _end_failed(span, _with_late(span, attrs, late, call), call, err)
                     raise
                 # The HTTP API's error answer, rendered here as the transport would, so that it
                 # carries the traceparent header too (daprd sets it before any answer is written).
                 result = Response.json(err.http_body(), err.http_status)
             except BaseException as exc:
                 if span is not None:
-                    _end_failed(span, attrs, call, exc)
+                    _end_failed(span, _with_late(span, attrs, late, call), call, exc)
                 raise
             finally:
                 tc.current_traceparent.reset(parent_token)
@@ -139,6 +146,8 @@ class TracingSource:
                 return result
             if span.is_recording():
                 span.set_attributes(attrs)
+                if late is not None:
+                    span.set_attributes(late(call))
                 code = _status_code(call, result)
                 if code:
                     span.set_attribute(spans.DAPR_STATUS_CODE, code)
@@ -263,6 +272,12 @@ def _drops_unsampled_parents(tracer: OtelTracer) -> bool:
 
 def _no_span_id() -> int:
     raise AssertionError("only used when the tracer has an id generator")
+
+
+def _with_late(
+    span: Span, attrs: spans.Attributes, late: Callable[[Call], spans.Attributes] | None, call: Call
+) -> spans.Attributes:
+    return {**attrs, **late(call)} if late is not None and span.is_recording() else attrs
 
 
 def _end_failed(span: Span, attrs: spans.Attributes, call: Call, exc: BaseException) -> None:

@@ -16,6 +16,7 @@ MESSAGING_SYSTEM = "messaging.system"
 MESSAGING_DESTINATION = "messaging.destination.name"
 RPC_SERVICE = "rpc.service"
 NET_PEER_NAME = "net.peer.name"
+RPC_SYSTEM = "rpc.system"
 DAPR_API = "dapr.api"
 DAPR_STATUS_CODE = "dapr.status_code"
 DAPR_PROTOCOL = "dapr.protocol"
@@ -76,6 +77,38 @@ def grpc_span(call: Call) -> tuple[str, Attributes]:
         system = _GRPC_DB[short]
         attrs.update({DB_SYSTEM: system, DB_STATEMENT: method, DB_CONNECTION_STRING: system})
     return method, attrs
+
+
+# What a gRPC API request adds to its span, as daprd's AppendSpanAttributes (pkg/proto/runtime/v1/
+# dapr_tracing.go): RPC -> (request message, attribute, the request's field).
+_FROM_REQUEST = {
+    "GetState": ("GetStateRequest", DB_NAME, "store_name"),
+    "SaveState": ("SaveStateRequest", DB_NAME, "store_name"),
+    "DeleteState": ("DeleteStateRequest", DB_NAME, "store_name"),
+    "GetSecret": ("GetSecretRequest", DB_NAME, "store_name"),
+    "InvokeBinding": ("InvokeBindingRequest", DB_NAME, "name"),
+    "PublishEvent": ("PublishEventRequest", MESSAGING_DESTINATION, "topic"),
+    "BulkPublishEvent": ("BulkPublishRequest", MESSAGING_DESTINATION, "topic"),
+    "BulkPublishEventAlpha1": ("BulkPublishRequest", MESSAGING_DESTINATION, "topic"),
+    "ConverseAlpha1": ("ConversationRequest", RPC_SYSTEM, "name"),
+    "ConverseAlpha2": ("ConversationRequestAlpha2", RPC_SYSTEM, "name"),
+}
+
+
+def grpc_request_attributes(call: Call) -> Attributes:
+    """The attributes a recorded gRPC API span gets from its request (its store, topic, binding or
+    conversation component), read only once the span is known to be recorded."""
+    found = _FROM_REQUEST.get(call.target.rsplit("/", 1)[-1])
+    if found is None or not call.request:
+        return {}
+    from pydapr.api.grpc.wire import runtime
+
+    message, attribute, field = found
+    try:
+        request = getattr(runtime, message).FromString(call.request)
+    except Exception:  # a request the server refused as malformed: its span says so already
+        return {}
+    return {attribute: getattr(request, field)}
 
 
 def internal_span(call: Call, app_id: str) -> tuple[str, Attributes]:
