@@ -496,6 +496,30 @@ def test_a_grpc_state_call_names_its_store_even_when_refused(mesh: Mesh, dapr_se
     assert span.attributes["db.system"] == "state" and span.attributes["db.statement"] == rpc
 
 
+def test_dapr_prefixed_headers_and_metadata_become_span_attributes_but_not_the_token(mesh: Mesh) -> None:
+    import grpc
+
+    tenant = uuid.uuid4().hex
+    given = {"dapr-tenant": tenant, "dapr-api-token": "not-for-traces", "x-other": "no"}
+    status, headers, _ = http(f"{mesh.caller.url}/v1.0/metadata", headers=given)
+    assert status == 200
+    http_trace, _ = parts(headers["traceparent"])
+    ident: Any = lambda b: b  # noqa: E731 - raw bytes both ways
+    rpc = "/dapr.proto.runtime.v1.Dapr/GetMetadata"
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.caller.grpc_port}") as channel:
+        get = channel.unary_unary(rpc, request_serializer=ident, response_deserializer=ident)
+        get(b"", metadata=(("dapr-tenant", tenant), ("dapr-api-token", "not-for-traces")), timeout=10)
+
+    def both(spans: list[Span]) -> bool:
+        return len([s for s in spans if s.attributes.get("dapr-tenant") == tenant]) >= 2
+
+    tagged = [s for s in mesh.zipkin.wait_for(both) if s.attributes.get("dapr-tenant") == tenant]
+    assert sorted(s.name for s in tagged) == sorted(["/v1.0/metadata", rpc])
+    assert any(s.trace_id == http_trace for s in tagged)
+    for span in tagged:
+        assert "dapr-api-token" not in span.attributes and "x-other" not in span.attributes
+
+
 def test_health_checks_are_not_traced(mesh: Mesh) -> None:
     status, headers, _ = http(f"{mesh.caller.url}/v1.0/healthz")
     assert status == 204

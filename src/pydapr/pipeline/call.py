@@ -57,4 +57,7 @@ class Call:
     request_size: int = 0
     verb: str = ""  # the HTTP method of a call to the app over HTTP (OUTBOUND_APP), for metrics
     traces: tuple[str, ...] = ()  # a bulk delivery (INBOUND_COMPONENT): its entries' traceparents
-    request: bytes = b""  # a unary INBOUND_GRPC call's undecoded request (tracing reads its fields)
+    # What tracing reads for a recorded span's attributes: a unary INBOUND_GRPC call's undecoded
+    # request bytes, or an INBOUND_HTTP call's Request; and a gRPC call's invocation metadata.
+    request: Any = None
+    metadata: Any = ()

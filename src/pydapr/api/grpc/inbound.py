@@ -123,17 +123,19 @@ def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcM
 
 def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        traceparent, tracestate = trace_context.from_grpc_metadata(context.invocation_metadata())
+        metadata = context.invocation_metadata()
+        traceparent, tracestate = trace_context.from_grpc_metadata(metadata)
         described = Call(
             Direction.INBOUND_GRPC,
             method,
             method,
             trace=traceparent,
             user_agent=_user_agent(context),
+            metadata=metadata or (),
             # A unary request reaches here undecoded (decode.py): its size is its length; a
             # request stream's (or an undecoded proxy call's) is not measured.
             request_size=len(request) if isinstance(request, bytes) else -1,
-            request=request if isinstance(request, bytes) else b"",
+            request=request if isinstance(request, bytes) else None,
         )
         state_token = trace_context.current_tracestate.set(trace_context.valid_tracestate(tracestate))
 

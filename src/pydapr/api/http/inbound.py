@@ -42,6 +42,7 @@ def pipeline_middleware(pipeline: Pipeline) -> Middleware:
             trace=req.headers.get("traceparent") or "",
             user_agent=req.headers.get("user-agent") or "",
             request_size=len(req.body),
+            request=req,
         )
         # The Call carries the traceparent; its tracestate goes to the tracing interceptor this way.
         state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")

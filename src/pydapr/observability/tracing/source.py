@@ -61,7 +61,7 @@ class TracingSource:
         if direction is Direction.INBOUND_HTTP:
             if target in _UNTRACED_HTTP_GROUPS:
                 return None
-            return self._traced(direction, spans.http_span, answers=True)
+            return self._traced(direction, spans.http_span, answers=True, late=spans.user_headers)
         if direction is Direction.INBOUND_GRPC:
             if target.startswith(_UNTRACED_GRPC_PREFIX):
                 return None

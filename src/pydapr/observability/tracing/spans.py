@@ -98,17 +98,42 @@ _FROM_REQUEST = {
 def grpc_request_attributes(call: Call) -> Attributes:
     """The attributes a recorded gRPC API span gets from its request (its store, topic, binding or
     conversation component), read only once the span is known to be recorded."""
+    attrs = user_metadata(call)
     found = _FROM_REQUEST.get(call.target.rsplit("/", 1)[-1])
-    if found is None or not call.request:
-        return {}
+    if found is None or not isinstance(call.request, bytes):
+        return attrs
     from pydapr.api.grpc.wire import runtime
 
     message, attribute, field = found
     try:
         request = getattr(runtime, message).FromString(call.request)
     except Exception:  # a request the server refused as malformed: its span says so already
+        return attrs
+    attrs[attribute] = getattr(request, field)
+    return attrs
+
+
+_DAPR_PREFIX = "dapr-"
+# Never copied: the API token would be in every trace backend that stores the span.
+_SECRET = "dapr-api-token"
+
+
+def user_metadata(call: Call) -> Attributes:
+    """``dapr-`` request metadata (not ``-bin``), which daprd copies to a gRPC API span: users add
+    such metadata to see it in their traces."""
+    return {
+        k: v
+        for k, v in call.metadata
+        if isinstance(v, str) and k.startswith(_DAPR_PREFIX) and not k.endswith("-bin") and k != _SECRET
+    }
+
+
+def user_headers(call: Call) -> Attributes:
+    """``dapr-`` request headers (the last value of each), which daprd copies to an HTTP API span."""
+    request = call.request
+    if request is None:
         return {}
-    return {attribute: getattr(request, field)}
+    return {k: v for k, v in request.headers.items() if k.startswith(_DAPR_PREFIX) and k != _SECRET}
 
 
 def internal_span(call: Call, app_id: str) -> tuple[str, Attributes]:
