@@ -8,7 +8,6 @@ when a test fails, so no process outlives its test.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import socket
@@ -20,10 +19,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydapr.testing.ports import PortPicker
+
 STARTUP_TIMEOUT = 30.0
-
-
-_handed_out: set[int] = set()
 
 
 def _shared_record() -> Path | None:
@@ -32,33 +30,16 @@ def _shared_record() -> Path | None:
     return Path(os.environ.get("TMPDIR", "/tmp")) / f"pydapr-test-ports-{run}" if run else None
 
 
+# The test sidecar plugin's picker (pydapr.testing.ports): never a port handed out before in this
+# run, by this process or (through the shared record) another worker.
+_PORTS = PortPicker(_shared_record())
+
+
 def free_port() -> int:
     """A port nothing listens on, never one handed out before in this test run: the kernel may give
     a just-released port again, and two of them (say a sidecar's HTTP and gRPC ports, or two
     workers' sidecars under pytest-xdist) would collide."""
-    record = _shared_record()
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port in _handed_out:
-            continue
-        if record is not None and not _claim(record, port):
-            _handed_out.add(port)
-            continue
-        _handed_out.add(port)
-        return port
-
-
-def _claim(record: Path, port: int) -> bool:
-    """Adds ``port`` to the run's shared record unless another worker has it (under a file lock)."""
-    with record.open("a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        if str(port) in f.read().split():
-            return False
-        f.write(f"{port}\n")
-        return True
+    return _PORTS.pick()
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

@@ -121,12 +121,14 @@ class AppChannel(abc.ABC):
         slot: bool = True,
         size: int = 0,
         verb: str = "",
+        message: Any = None,
     ) -> T:
         """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot.
 
         ``slot=False`` is for the sidecar's own calls (health probe, ``GET /dapr/config``): daprd sends
         them outside ``--app-max-concurrency``, so a saturated app still answers its probes.
-        ``size`` is the request body's and ``verb`` the HTTP method, for daprd's client metrics."""
+        ``size`` is the request body's and ``verb`` the HTTP method, for daprd's client metrics; a
+        gRPC call gives its request ``message`` instead, sized only if metrics ask."""
         limit = self._limit if slot else None
         if limit is None:
             attempt = send
@@ -139,7 +141,9 @@ class AppChannel(abc.ABC):
         chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
         if chain.empty:
             return await attempt()
-        call = Call(Direction.OUTBOUND_APP, self.app_id, operation, request_size=size, verb=verb)
+        call = Call(
+            Direction.OUTBOUND_APP, self.app_id, operation, request_size=size, verb=verb, request=message
+        )
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
 
     def grpc_channel(self) -> grpc.aio.Channel:

@@ -73,7 +73,7 @@ class GrpcAppChannel(AppChannel):
             return await self._callback().OnInvoke(request, metadata=with_trace(metadata))
 
         try:
-            reply: Any = await self._call("OnInvoke", send, size=request.ByteSize())
+            reply: Any = await self._call("OnInvoke", send, message=request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE:
                 raise errors.DIRECT_INVOKE(self.app_id, f"app not reachable: {exc.details()}") from exc
@@ -118,7 +118,7 @@ class GrpcAppChannel(AppChannel):
             return await self._callback().OnTopicEvent(req, metadata=with_trace(md))
 
         try:
-            resp = await self._call("OnTopicEvent", send, size=req.ByteSize())
+            resp = await self._call("OnTopicEvent", send, message=req)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 # daprd acknowledges the event (no retry, no dead letter).
@@ -163,7 +163,7 @@ class GrpcAppChannel(AppChannel):
                 return await self._callback_alpha().OnBulkTopicEventAlpha1(req, metadata=with_trace(md))
 
         try:
-            resp = await self._call("OnBulkTopicEvent", send, size=req.ByteSize())
+            resp = await self._call("OnBulkTopicEvent", send, message=req)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return dict.fromkeys(ids, Outcome.DROP)
@@ -220,7 +220,7 @@ class GrpcAppChannel(AppChannel):
                 request, metadata=with_trace(self.grpc_metadata()), timeout=60
             )
 
-        reply = await self._call("OnBindingEvent", send, size=request.ByteSize())
+        reply = await self._call("OnBindingEvent", send, message=request)
         return BindingReply(
             200,
             bytes(reply.data),
@@ -257,7 +257,7 @@ class GrpcAppChannel(AppChannel):
             )
 
         try:
-            await self._call("OnJobEvent", send, size=req.ByteSize())
+            await self._call("OnJobEvent", send, message=req)
             return JobTrigger.TAKEN
         except grpc.aio.AioRpcError as err:
             if err.code() == grpc.StatusCode.NOT_FOUND:

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import click
 
@@ -128,23 +127,11 @@ def _stop_run_file(value: str, console: Console) -> int:
 
 def _wait_gone(pids: list[int], timeout: float) -> list[int]:
     """Waits until none of ``pids`` runs (zombies count as gone); returns those still running."""
+    from pydapr.controlplane.state import pid_alive
+
     deadline = time.monotonic() + timeout
     while True:
-        left = [pid for pid in pids if _running(pid)]
+        left = [pid for pid in pids if pid_alive(pid)]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] not in ("Z", "X")

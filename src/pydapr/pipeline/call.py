@@ -57,7 +57,8 @@ class Call:
     request_size: int = 0
     verb: str = ""  # the HTTP method of a call to the app over HTTP (OUTBOUND_APP), for metrics
     traces: tuple[str, ...] = ()  # a bulk delivery (INBOUND_COMPONENT): its entries' traceparents
-    # What tracing reads for a recorded span's attributes: a unary INBOUND_GRPC call's undecoded
-    # request bytes, or an INBOUND_HTTP call's Request; and a gRPC call's invocation metadata.
+    # The request, for what only some interceptors read: a unary INBOUND_GRPC call's undecoded bytes
+    # or an INBOUND_HTTP call's Request (tracing's attributes), a gRPC OUTBOUND_APP call's message
+    # (the sent-bytes metric); and a gRPC call's invocation metadata.
     request: Any = None
     metadata: Any = ()

@@ -10,15 +10,27 @@ answers without a catalog code) is counted in the category of the API that retur
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from pydapr.errors import DaprError
 
-from .blocks._series import counter
+if TYPE_CHECKING:
+    from .blocks._series import Counter
 
-ERROR_CODES = counter(
-    "dapr_error_code_total",
-    "Total number of times an error with a specific error code was encountered.",
-    ("app_id", "error_code", "category"),
-)
+
+@functools.cache
+def _series() -> Counter:
+    # Made by the first sidecar that records error codes: the transports import this module, and a
+    # sidecar without metrics must not pay for prometheus_client at startup for it.
+    from .blocks._series import counter
+
+    return counter(
+        "dapr_error_code_total",
+        "Total number of times an error with a specific error code was encountered.",
+        ("app_id", "error_code", "category"),
+    )
+
 
 # daprd's catalog: category -> codes.
 _DAPR = {
@@ -182,17 +194,18 @@ CATEGORY = {
     code: category for table in (_DAPR, _PYDAPR) for category, codes in table.items() for code in codes
 }
 
-_app_id: str | None = None  # set while a sidecar records error codes
+_recording: tuple[str, Counter] | None = None  # (app id, series) while a sidecar records error codes
 
 
 def record_error_codes(app_id: str | None) -> None:
     """Start (an app id) or stop (None) counting the errors the APIs answer with."""
-    global _app_id
-    _app_id = app_id
+    global _recording
+    _recording = (app_id, _series()) if app_id is not None else None
 
 
 def observe(err: DaprError) -> None:
     """One error answered by an API."""
-    if _app_id is None:
+    if _recording is None:
         return
-    ERROR_CODES.inc((_app_id, err.code, CATEGORY.get(err.code, "common")))
+    app_id, counts = _recording
+    counts.inc((app_id, err.code, CATEGORY.get(err.code, "common")))

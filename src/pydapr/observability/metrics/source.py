@@ -233,7 +233,9 @@ class MetricsSource:
                     method = f"/{_APP_SERVICES.get(rpc, 'dapr.proto.runtime.v1.AppCallback')}/{rpc}"
                     count.inc((app_id, method, status))
                     latency.observe((app_id, method, status), elapsed)
-                    sent.observe((app_id, method), call.request_size)
+                    message = call.request  # the request message, sized here only
+                    size = message.ByteSize() if message is not None else call.request_size
+                    sent.observe((app_id, method), size)
                     byte_size = getattr(result, "ByteSize", None)
                     if callable(byte_size):
                         received.observe((app_id, method), byte_size())
