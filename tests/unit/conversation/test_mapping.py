@@ -42,7 +42,8 @@ def recorder() -> Recorder:
 @pytest.fixture
 def router(recorder: Recorder) -> Router:
     r = Router()
-    http_conversation.register(r, ConversationAPI({"echo": recorder, "down": Failing()}))
+    api = ConversationAPI({"echo": recorder, "down": Failing()})
+    http_conversation.register(r, lambda: api)
     return r
 
 

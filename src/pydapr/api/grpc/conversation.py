@@ -1,5 +1,6 @@
-"""``ConverseAlpha1`` and ``ConverseAlpha2`` over ``ConversationAPI``, and the proto mapping both
-transports share (the HTTP routes speak the protobuf JSON of the same messages, as daprd does).
+"""The proto mapping of ``ConverseAlpha1`` and ``ConverseAlpha2`` that both transports share: the
+servicer (``conversation_service``) and the HTTP routes, which speak the protobuf JSON of the same
+messages, as daprd does.
 
 Alpha2 messages exist only in SDK releases that define them (``runtime.has``); without them the
 RPC and its HTTP route are not served. Fields added to the proto later (``response_format``,
@@ -19,13 +20,10 @@ from pydapr.conversation.api import (
     Alpha1Request,
     Alpha2Input,
     Alpha2Request,
-    ConversationAPI,
     InputMessage,
     InputToolCall,
 )
 from pydapr.conversation.model import ConverseResponse, Tool, Usage
-
-HAS_ALPHA2 = runtime.has("ConversationRequestAlpha2")
 
 
 def _has(msg: Any, field: str) -> bool:
@@ -150,16 +148,3 @@ def alpha2_response(msg: Any, result: ConverseResponse) -> Any:
             out.usage.SetInParent()
             _usage(out.usage, result.usage)
     return response
-
-
-class ConversationGrpc:
-    def __init__(self, api: ConversationAPI) -> None:
-        self.api = api
-        if HAS_ALPHA2:
-            self.ConverseAlpha2 = self._converse_alpha2
-
-    async def ConverseAlpha1(self, request: Any, context: Any) -> Any:
-        return alpha1_response(request, await self.api.converse_alpha1(alpha1_request(request)))
-
-    async def _converse_alpha2(self, request: Any, context: Any) -> Any:
-        return alpha2_response(request, await self.api.converse_alpha2(alpha2_request(request)))
