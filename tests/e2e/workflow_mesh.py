@@ -145,6 +145,7 @@ class WorkflowHost:
     http_port: int
     grpc_port: int
     worker_env: dict[str, str]
+    config: Path | None = None  # the sidecar's --config
     sidecar: Sidecar = field(init=False)
     worker: Proc | None = field(init=False, default=None)
 
@@ -160,6 +161,8 @@ class WorkflowHost:
             "--placement-host-address", self.mesh.placement,
             "--scheduler-host-address", self.mesh.scheduler, "--log-level", "info",
         ]  # fmt: skip
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         base = self.mesh.procs.spawn(f"sidecar-{self.app_id}", argv)
         self.mesh.procs.procs.pop()
         self.sidecar = Sidecar(
@@ -216,8 +219,16 @@ class WorkflowMesh:
         if not self.scheduler:
             self.scheduler = start_scheduler(self.procs)
 
-    def host(self, name: str, *, worker: bool = True, env: dict[str, str] | None = None) -> WorkflowHost:
-        host = WorkflowHost(self, f"{self.run}-{name}", free_port(), free_port(), dict(env or {}))
+    def host(
+        self,
+        name: str,
+        *,
+        worker: bool = True,
+        env: dict[str, str] | None = None,
+        config: Path | None = None,
+    ) -> WorkflowHost:
+        """A new app ``<run>-<name>``; ``config``: a Configuration file for its sidecar."""
+        host = WorkflowHost(self, f"{self.run}-{name}", free_port(), free_port(), dict(env or {}), config)
         host.start_sidecar()
         if worker:
             host.start_worker()

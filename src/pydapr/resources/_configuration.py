@@ -16,10 +16,13 @@ from .models import (
     MetricRule,
     MetricSpec,
     MTLSSpec,
+    NamedConcurrencyLimit,
     NameResolutionSpec,
     OperationRule,
     SecretScope,
     TracingSpec,
+    WorkflowRetentionPolicy,
+    WorkflowSpec,
 )
 
 __all__ = ["parse_configuration"]
@@ -58,6 +61,7 @@ def parse_configuration(
         mtls=_mtls(doc, spec),
         api_logging=_api_logging(doc, spec),
         components_deny=doc.strings(components, "deny", "spec.components"),
+        workflow=_workflow(doc, spec),
     )
 
 
@@ -280,4 +284,68 @@ def _api_logging(doc: Doc, spec: dict[str, Any]) -> APILoggingSpec:
         enabled=doc.boolean(api, "enabled", where, None),
         obfuscate_urls=bool(doc.boolean(api, "obfuscateURLs", where, False)),
         omit_health_checks=bool(doc.boolean(api, "omitHealthChecks", where, False)),
+    )
+
+
+_INT32_MAX = (1 << 31) - 1
+
+
+def _workflow(doc: Doc, spec: dict[str, Any]) -> WorkflowSpec:
+    where = "spec.workflow"
+    workflow = doc.mapping(spec, "workflow", "spec")
+    if not workflow:
+        return WorkflowSpec()
+    return WorkflowSpec(
+        max_concurrent_workflow_invocations=_limit(doc, workflow, "maxConcurrentWorkflowInvocations", where),
+        max_concurrent_activity_invocations=_limit(doc, workflow, "maxConcurrentActivityInvocations", where),
+        global_max_concurrent_workflow_invocations=_limit(
+            doc, workflow, "globalMaxConcurrentWorkflowInvocations", where
+        ),
+        global_max_concurrent_activity_invocations=_limit(
+            doc, workflow, "globalMaxConcurrentActivityInvocations", where
+        ),
+        workflow_concurrency_limits=_named_limits(doc, workflow, "workflowConcurrencyLimits", where),
+        activity_concurrency_limits=_named_limits(doc, workflow, "activityConcurrencyLimits", where),
+        state_retention=_retention(doc, workflow, where),
+    )
+
+
+def _int32(doc: Doc, obj: dict[str, Any], key: str, where: str) -> int | None:
+    if doc.get(obj, key) is None:
+        return None
+    value = doc.integer(obj, key, where, 0)
+    if not -_INT32_MAX - 1 <= value <= _INT32_MAX:
+        raise doc.error(join(where, key), f"{value} does not fit in a 32-bit integer")
+    return value
+
+
+def _limit(doc: Doc, obj: dict[str, Any], key: str, where: str) -> int | None:
+    # daprd's getters: zero or less is no limit at all.
+    value = _int32(doc, obj, key, where)
+    return value if value is not None and value > 0 else None
+
+
+def _named_limits(doc: Doc, obj: dict[str, Any], key: str, where: str) -> tuple[NamedConcurrencyLimit, ...]:
+    limits = []
+    for at, item in doc.items(obj, key, where):
+        name = doc.string(item, "name", at)
+        limit = _int32(doc, item, "maxConcurrent", at)
+        # daprd's scheduler client skips an entry without a name or a positive limit.
+        if name is None or limit is None or limit <= 0:
+            doc.warn(at, "needs a name and a maxConcurrent above 0; the entry is ignored, as in daprd")
+            continue
+        limits.append(NamedConcurrencyLimit(name, limit))
+    return tuple(limits)
+
+
+def _retention(doc: Doc, workflow: dict[str, Any], where: str) -> WorkflowRetentionPolicy | None:
+    if doc.get(workflow, "stateRetentionPolicy") is None:
+        return None
+    policy = doc.mapping(workflow, "stateRetentionPolicy", where)
+    at = join(where, "stateRetentionPolicy")
+    return WorkflowRetentionPolicy(
+        any_terminal=doc.duration(policy, "anyTerminal", at, None),
+        completed=doc.duration(policy, "completed", at, None),
+        failed=doc.duration(policy, "failed", at, None),
+        terminated=doc.duration(policy, "terminated", at, None),
     )

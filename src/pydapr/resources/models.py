@@ -24,6 +24,7 @@ __all__ = [
     "MetricRule",
     "MetricSpec",
     "NameResolutionSpec",
+    "NamedConcurrencyLimit",
     "OperationRule",
     "Resiliency",
     "ResiliencyTargets",
@@ -35,6 +36,8 @@ __all__ = [
     "TLSDocument",
     "TargetPolicy",
     "TracingSpec",
+    "WorkflowRetentionPolicy",
+    "WorkflowSpec",
 ]
 
 
@@ -217,6 +220,41 @@ class MetricSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedConcurrencyLimit:
+    """One ``workflowConcurrencyLimits[]`` / ``activityConcurrencyLimits[]`` entry."""
+
+    name: str
+    max_concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRetentionPolicy:
+    """``spec.workflow.stateRetentionPolicy``: seconds after a workflow ends until its state is
+    purged (0: at once), per terminal status; None: that status is kept (unless ``any_terminal``).
+    The specific status wins over ``any_terminal``, as in daprd."""
+
+    any_terminal: float | None = None
+    completed: float | None = None
+    failed: float | None = None
+    terminated: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSpec:
+    """``spec.workflow`` (daprd pkg/config ``WorkflowSpec``). The per-sidecar limits are None when
+    not given or not positive (no limit, as daprd's getters); the global ones and the named limits
+    are the scheduler's in daprd."""
+
+    max_concurrent_workflow_invocations: int | None = None
+    max_concurrent_activity_invocations: int | None = None
+    global_max_concurrent_workflow_invocations: int | None = None
+    global_max_concurrent_activity_invocations: int | None = None
+    workflow_concurrency_limits: tuple[NamedConcurrencyLimit, ...] = ()
+    activity_concurrency_limits: tuple[NamedConcurrencyLimit, ...] = ()
+    state_retention: WorkflowRetentionPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Configuration:
     name: str = "default"
     source: Path | None = None
@@ -238,6 +276,7 @@ class Configuration:
     api_logging: APILoggingSpec = APILoggingSpec()
     components_deny: tuple[str, ...] = ()
     namespace: str | None = None
+    workflow: WorkflowSpec = WorkflowSpec()
 
     def feature_enabled(self, name: str) -> bool:
         return self.features.get(name, False)

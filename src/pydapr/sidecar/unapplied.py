@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from pydapr.middleware.pipeline import unapplied_selectors
 from pydapr.resources import Configuration, Resources
+from pydapr.resources.models import WorkflowSpec
 from pydapr.sidecar.options import SidecarOptions
 
 # Preview features pydapr applies (ActorStateTTL: ttlInSeconds on actor state, pydapr.actors.state).
@@ -44,6 +45,28 @@ def _configuration(config: Configuration, options: SidecarOptions) -> Iterator[s
             f"only defaultAction ({config.access_control.default_action}) applies, as in daprd"
         )
     yield from unapplied_selectors(config)
+    yield from _workflow(config.workflow, where)
     enabled = sorted(name for name, on in config.features.items() if on and name not in APPLIED_FEATURES)
     if enabled:
         yield f"{where}: spec.features {', '.join(enabled)}: preview features are not applied by pydapr"
+
+
+def _workflow(spec: WorkflowSpec, where: str) -> Iterator[str]:
+    # daprd's scheduler enforces these across an app's replicas (its WatchJobs concurrency
+    # limits); pydapr's scheduler has no such limits. The per-sidecar ones are applied.
+    given = [
+        name
+        for name, value in (
+            ("globalMaxConcurrentWorkflowInvocations", spec.global_max_concurrent_workflow_invocations),
+            ("globalMaxConcurrentActivityInvocations", spec.global_max_concurrent_activity_invocations),
+            ("workflowConcurrencyLimits", spec.workflow_concurrency_limits),
+            ("activityConcurrencyLimits", spec.activity_concurrency_limits),
+        )
+        if value
+    ]
+    for name in given:
+        yield (
+            f"{where}: spec.workflow.{name} is enforced by daprd's scheduler and not by pydapr's: "
+            "no limit across replicas applies (maxConcurrentWorkflowInvocations and "
+            "maxConcurrentActivityInvocations limit each sidecar)"
+        )

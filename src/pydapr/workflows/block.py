@@ -50,6 +50,7 @@ class WorkflowsBlock(BuildingBlock):
                 pool=self.pool,
                 metrics=workflow_metrics(self.runtime),
                 tracing=workflow_tracing(self.runtime),
+                spec=config.workflow if (config := self.runtime.configuration) is not None else None,
             )
             self.pool.add_listener(self._engine)
         return self._engine

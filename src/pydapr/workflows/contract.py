@@ -43,6 +43,11 @@ def activity_actor_type(namespace: str, app_id: str) -> str:
     return f"dapr.internal.{namespace}.{app_id}.activity"
 
 
+def retention_actor_type(namespace: str, app_id: str) -> str:
+    """The type whose reminders purge finished instances (the state retention policy)."""
+    return f"dapr.internal.{namespace}.{app_id}.retentioner"
+
+
 class NoWorker(Exception):
     """No workflow worker of this app is connected (or it went away before answering): the work
     item is not done, and the engine tries again later."""

@@ -17,6 +17,11 @@ How a workflow runs (contract.py says why on actors):
   instance after a crash and re-sends its pending activities, so an activity whose sidecar died
   runs again (at least once). Activities are not stored by the activity actor: the workflow's
   history is the one record.
+- The Configuration's ``spec.workflow`` (``WorkflowSpec``): at most ``maxConcurrentWorkflowInvocations``
+  turns and ``maxConcurrentActivityInvocations`` activity runs are with this sidecar's workers at
+  once (the rest wait their turn, as daprd's task workers' parallelism); a finished instance whose
+  status the ``stateRetentionPolicy`` names gets a ``retention`` reminder on its id of the
+  ``retentioner`` actor type, due that long after it ended, which purges it (as daprd's).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -36,6 +41,7 @@ from pydapr.actors.api import ActorMethodError, ActorsAPI
 from pydapr.actors.contract import (
     ActorKey,
     EntityConfig,
+    FailurePolicy,
     InvokeRequest,
     InvokeResult,
     Reminder,
@@ -46,10 +52,18 @@ from pydapr.actors.contract import (
 from pydapr.actors.state import ActorState
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.observability import trace_context as tc
+from pydapr.resources.models import WorkflowRetentionPolicy, WorkflowSpec
 from pydapr.workflows._proto import durabletask_pb2 as pb
 
 from . import errors as E
-from .contract import NoWorker, StartRequest, WorkerPool, activity_actor_type, workflow_actor_type
+from .contract import (
+    NoWorker,
+    StartRequest,
+    WorkerPool,
+    activity_actor_type,
+    retention_actor_type,
+    workflow_actor_type,
+)
 from .history import TERMINAL, Effects, Instance, apply, event, propagation, target_app
 from .store import InstanceStore
 
@@ -65,6 +79,7 @@ KEEPALIVE = "10s"  # how soon an unfinished instance is woken after a crash
 WORKER_WAIT = 5.0  # seconds a run waits for a worker before the keepalive tries again
 POLL = 0.5  # seconds between polls of an instance hosted by another sidecar
 IDLE = 600.0  # the internal actors' idle timeout
+RETENTION = "retention"  # daprd's one retention reminder name per instance
 
 
 class _Create(msgspec.Struct):
@@ -75,6 +90,7 @@ class _Create(msgspec.Struct):
 class _Purge(msgspec.Struct):
     recursive: bool = True
     force: bool = False
+    retention: bool = False  # the retention reminder's purge (it keeps its own reminder)
 
 
 class _Execute(msgspec.Struct):
@@ -100,7 +116,9 @@ class WorkflowEngine:
         pool: WorkerPool,
         metrics: WorkflowMetrics | None = None,
         tracing: WorkflowTracing | None = None,
+        spec: WorkflowSpec | None = None,
     ) -> None:
+        spec = spec or WorkflowSpec()
         self.app_id = app_id
         self.tracing = tracing  # workflow spans; None when tracing is off
         self.metrics = metrics  # Dapr's workflow metrics; None when metrics are off
@@ -111,6 +129,10 @@ class WorkflowEngine:
         self.state = state
         self.wf_type = workflow_actor_type(namespace, app_id)
         self.activity_type = activity_actor_type(namespace, app_id)
+        self.retention_type = retention_actor_type(namespace, app_id)
+        self.retention: WorkflowRetentionPolicy | None = spec.state_retention
+        self._workflow_slots = _slots(spec.max_concurrent_workflow_invocations)
+        self._activity_slots = _slots(spec.max_concurrent_activity_invocations)
         self.instances: dict[str, Instance] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._run_pending: set[str] = set()
@@ -135,7 +157,7 @@ class WorkflowEngine:
         entities = (
             {
                 t: EntityConfig(t, idle_timeout=IDLE, drain_ongoing_call_timeout=5.0)
-                for t in (self.wf_type, self.activity_type)
+                for t in (self.wf_type, self.activity_type, self.retention_type)
             }
             if want
             else {}
@@ -338,6 +360,9 @@ class WorkflowEngine:
             return InvokeResult(data=body, status=err.http_status, error=True)
 
     async def reminder(self, key: ActorKey, fire: ReminderFire) -> None:
+        if key.actor_type == self.retention_type:
+            await self._retention_purge(key.actor_id)
+            return
         if key.actor_type != self.wf_type:
             return
         instance = await self._load(key)
@@ -503,7 +528,8 @@ class WorkflowEngine:
         if self.metrics is not None:
             _record_scheduling(self.metrics, instance)
         try:
-            response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
+            async with _held(self._workflow_slots):
+                response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
         except NoWorker:
             log.debug("workflow %s: no worker answered; the keepalive tries again", instance.instance_id)
             return
@@ -546,7 +572,7 @@ class WorkflowEngine:
         if not instance.terminal and not body.force:
             raise E.NOT_COMPLETED(key.actor_id)
         count = 1
-        if body.recursive:
+        if body.recursive and not body.retention:
             for child in instance.children():
                 app = target_app(child.router if child.HasField("router") else None, self.app_id)
                 try:
@@ -560,12 +586,13 @@ class WorkflowEngine:
                 except DaprError as err:
                     if err.kind is not E.NO_SUCH_INSTANCE and err.code != E.NO_SUCH_INSTANCE.code:
                         raise
-        await self._forget(key, instance)
+        await self._forget(key, instance, retention=not body.retention)
         self._notify(key.actor_id)
         return count
 
-    async def _forget(self, key: ActorKey, instance: Instance) -> None:
-        """Deletes an instance's state and reminders."""
+    async def _forget(self, key: ActorKey, instance: Instance, *, retention: bool = True) -> None:
+        """Deletes an instance's state and reminders (``retention``: its retention reminder too;
+        not when that reminder is the one purging it)."""
         await self.store.delete(key)
         self.instances.pop(key.actor_id, None)
         reminders = self._reminders()
@@ -575,6 +602,48 @@ class WorkflowEngine:
         for name in names:
             with contextlib.suppress(Exception):
                 await reminders.delete(key, name)
+        if retention and self.retention is not None:
+            with contextlib.suppress(Exception):
+                await reminders.delete(ActorKey(self.retention_type, key.actor_id), RETENTION)
+
+    # --- state retention -------------------------------------------------------------------------
+
+    async def _retain(self, key: ActorKey, instance: Instance) -> None:
+        """Sets the retention reminder of a finished instance, if the policy names its status.
+        Due a TTL after the instance ended (its ExecutionCompleted's time), so setting it again
+        (recovery) leaves the same due time, and one name per instance, as daprd's."""
+        ttl = _retention_ttl(self.retention, instance.status()) if self.retention is not None else None
+        if ttl is None:
+            return
+        ended = next(
+            (e.timestamp for e in reversed(instance.history) if e.HasField("executionCompleted")), None
+        )
+        at = (ended.ToDatetime(tzinfo=UTC) if ended is not None else datetime.now(UTC)) + timedelta(
+            seconds=ttl
+        )
+        due = "0s" if at <= datetime.now(UTC) else at.isoformat().replace("+00:00", "Z")
+        reminder = Reminder(
+            ActorKey(self.retention_type, key.actor_id),
+            RETENTION,
+            due_time=due,
+            failure_policy=FailurePolicy(interval=1.0),
+        )
+        await self._retry(
+            f"setting the retention of {key.actor_id}", lambda: self._reminders().create(reminder)
+        )
+
+    async def _retention_purge(self, instance_id: str) -> None:
+        """The retention reminder came: purge the instance, unless it is gone already (purged by
+        the user) or running again (a new run of the id sets its own reminder when it ends)."""
+        body = msgspec.msgpack.encode(_Purge(recursive=False, force=False, retention=True))
+        try:
+            await self._measured(
+                "purge_workflow", self._call(self.wf_type, instance_id, "PurgeWorkflowState", body)
+            )
+        except DaprError as err:
+            if err.code in (E.NO_SUCH_INSTANCE.code, E.NOT_COMPLETED.code):
+                return
+            raise
 
     def _notify(self, instance_id: str) -> None:
         changed = self._changed.get(instance_id)
@@ -737,6 +806,7 @@ class WorkflowEngine:
     async def _completed(
         self, key: ActorKey, instance: Instance, start: pb.ExecutionStartedEvent | None
     ) -> None:
+        await self._retain(key, instance)
         with contextlib.suppress(Exception):
             await self._reminders().delete(key, "keepalive")
         if start is None or not start.HasField("parentInstance"):
@@ -781,7 +851,8 @@ class WorkflowEngine:
         try:
             while True:
                 try:
-                    response = await self.pool.run_activity(request, wait=WORKER_WAIT)
+                    async with _held(self._activity_slots):
+                        response = await self.pool.run_activity(request, wait=WORKER_WAIT)
                     break
                 except NoWorker:
                     await asyncio.sleep(0.5)
@@ -826,6 +897,30 @@ _KINDS: dict[str, ErrorKind] = {
     k.code + str(k.grpc_status.value[0]): k
     for k in (E.NO_SUCH_INSTANCE, E.ALREADY_EXISTS, E.NOT_COMPLETED, E.NO_ACTORS)
 }
+
+
+def _slots(limit: int | None) -> asyncio.Semaphore | None:
+    return asyncio.Semaphore(limit) if limit else None
+
+
+@contextlib.asynccontextmanager
+async def _held(slots: asyncio.Semaphore | None) -> AsyncIterator[None]:
+    """One of ``slots`` for the block (waiting for one to be free); no limit when None."""
+    if slots is None:
+        yield
+        return
+    async with slots:
+        yield
+
+
+def _retention_ttl(policy: WorkflowRetentionPolicy, status: int) -> float | None:
+    """Seconds a finished instance of ``status`` is kept: its status's own TTL, else anyTerminal."""
+    specific = {
+        pb.ORCHESTRATION_STATUS_COMPLETED: policy.completed,
+        pb.ORCHESTRATION_STATUS_TERMINATED: policy.terminated,
+        pb.ORCHESTRATION_STATUS_FAILED: policy.failed,
+    }.get(status)  # type: ignore[call-overload]
+    return specific if specific is not None else policy.any_terminal
 
 
 def _decode_error(result: InvokeResult) -> DaprError:

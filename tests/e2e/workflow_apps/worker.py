@@ -4,7 +4,9 @@ workflows and activities the API and crash tests drive through their sidecar.
 ``WORKER_ROLE`` picks what it registers: ``main`` (everything below but the remote ones) or
 ``remote`` (the activity and child workflow another app's workflows call by ``app_id``).
 ``RECORD`` names a file each ``record`` activity run appends a JSON line to, so a test sees how
-often each activity actually ran. Prints ``worker ready`` once its ``GetWorkItems`` stream is open.
+often each activity actually ran; ``SPANS`` one that ``busy`` activities and ``busy_turn`` workflow
+turns append a ``start`` and an ``end`` line to, so a test sees how many ran at once. Prints
+``worker ready`` once its ``GetWorkItems`` stream is open.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ ROLE = os.environ.get("WORKER_ROLE", "main")
 REMOTE_APP = os.environ.get("REMOTE_APP_ID", "")
 RECORD = os.environ.get("RECORD", "")
 ACTIVITY_SECONDS = float(os.environ.get("ACTIVITY_SECONDS", "0.1"))
+SPANS = os.environ.get("SPANS", "")
 
 wfr = wf.WorkflowRuntime(host="127.0.0.1", port=os.environ["DAPR_GRPC_PORT"])
 
@@ -68,6 +71,19 @@ def record(ctx: wf.WorkflowActivityContext, item: int) -> int:
         with _record_lock, open(RECORD, "a") as out:
             out.write(line + "\n")
     return item * 2
+
+
+def _span(kind: str, phase: str, who: str) -> None:
+    if SPANS:
+        with _record_lock, open(SPANS, "a") as out:
+            out.write(json.dumps({"kind": kind, "phase": phase, "who": who}) + "\n")
+
+
+def busy(ctx: wf.WorkflowActivityContext, item: int) -> int:
+    _span("activity", "start", f"{ctx.workflow_id}#{ctx.task_id}")
+    time.sleep(ACTIVITY_SECONDS)
+    _span("activity", "end", f"{ctx.workflow_id}#{ctx.task_id}")
+    return item
 
 
 def remote_activity(ctx: wf.WorkflowActivityContext, value: str) -> str:
@@ -148,6 +164,20 @@ def chain(ctx: wf.DaprWorkflowContext, n: int) -> Any:
     return total
 
 
+def busy_fan_out(ctx: wf.DaprWorkflowContext, n: int) -> Any:
+    results = yield wf.when_all([ctx.call_activity(busy, input=i) for i in range(n)])
+    return sum(results)
+
+
+def busy_turn(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
+    """One turn that takes ACTIVITY_SECONDS in the worker (a workflow doing slow work inline)."""
+    if not ctx.is_replaying:
+        _span("workflow", "start", ctx.instance_id)
+        time.sleep(ACTIVITY_SECONDS)
+        _span("workflow", "end", ctx.instance_id)
+    return ctx.instance_id
+
+
 def cross_app(ctx: wf.DaprWorkflowContext, value: str) -> Any:
     activity = yield ctx.call_activity("remote_activity", input=value, app_id=REMOTE_APP)
     child = yield ctx.call_child_workflow("remote_workflow", input=value, app_id=REMOTE_APP)
@@ -163,7 +193,7 @@ if ROLE == "remote":
     wfr.register_activity(remote_activity, name="remote_activity")
     wfr.register_workflow(remote_workflow, name="remote_workflow")
 else:
-    for activity in (hello, flaky, record):
+    for activity in (hello, flaky, record, busy):
         wfr.register_activity(activity)
     for workflow in (
         greet,
@@ -177,6 +207,8 @@ else:
         fails,
         fan_out,
         chain,
+        busy_fan_out,
+        busy_turn,
         cross_app,
     ):
         wfr.register_workflow(workflow)
