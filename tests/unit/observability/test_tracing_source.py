@@ -5,18 +5,22 @@ costs (no interceptor at all)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from pydapr import errors
 from pydapr.http.messages import Headers, Response
 from pydapr.observability import trace_context as tc
-from pydapr.observability.tracing import TracingSource, dapr_sampler, start_tracing
+from pydapr.observability.tracing import TracingSource, dapr_sampler, start_tracing, tracer_provider
+from pydapr.observability.tracing.sampling import PresetIdGenerator
 from pydapr.pipeline import Call, Direction, Pipeline
 from pydapr.resources.models import Configuration, TracingSpec
 
@@ -279,3 +283,68 @@ def test_an_invoke_service_span_takes_the_invocations_name() -> None:
     assert span.name == "CallLocal/orders/checkout" and span.kind is SpanKind.CLIENT
     attrs = dict(span.attributes or {})
     assert attrs["net.peer.name"] == "orders" and attrs["rpc.service"] == "ServiceInvocation"
+
+
+def preset_traced(rate: float) -> tuple[Pipeline, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=dapr_sampler(rate), id_generator=PresetIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return Pipeline([TracingSource(provider.get_tracer("test"), "me")]), exporter
+
+
+def test_the_sidecars_provider_can_decide_a_new_trace_before_the_sdk() -> None:
+    provider = tracer_provider("me", 0.0001, [InMemorySpanExporter()])
+    try:
+        source = TracingSource(provider.get_tracer("t"), "me")
+        assert source.root_bound == TraceIdRatioBased.get_bound_for_rate(0.0001)
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("sampler", "ids"),
+    [
+        (ParentBased(TraceIdRatioBased(0.5)), PresetIdGenerator()),  # not daprd's: the SDK decides
+        (dapr_sampler(0.5), RandomIdGenerator()),  # the SDK's trace id cannot be chosen
+        (dapr_sampler(1.0), PresetIdGenerator()),  # every trace sampled: nothing to decide
+    ],
+)
+def test_a_new_trace_is_left_to_the_sdk_unless_the_sampler_is_daprs(sampler: Any, ids: Any) -> None:
+    source = TracingSource(TracerProvider(sampler=sampler, id_generator=ids).get_tracer("t"), "me")
+    assert source.root_bound is None
+
+
+def test_new_traces_decided_before_the_sdk_are_sampled_at_the_rate_on_their_own_trace_id() -> None:
+    pipeline, exporter = preset_traced(0.5)
+    bound = TraceIdRatioBased.get_bound_for_rate(0.5)
+    random.seed(1616)
+    seen: list[str] = []
+    answers = [
+        run(pipeline, Call(Direction.INBOUND_HTTP, "state", "GET /v1.0/state/s/k"), Response(200), seen)
+        for _ in range(400)
+    ]
+    exported = {format(s.context.trace_id, "032x"): s for s in exporter.get_finished_spans() if s.context}
+    sampled = 0
+    for inside, resp in zip(seen, answers, strict=True):
+        assert resp.headers.get("traceparent") == inside
+        parsed = tc.parse_traceparent(inside)
+        assert parsed is not None
+        trace_id, span_id, flags = parsed
+        # The ratio sampler's rule on the id the call carries, and only sampled calls are exported.
+        assert flags == (1 if trace_id & (2**64 - 1) < bound else 0)
+        span = exported.get(format(trace_id, "032x"))
+        if flags:
+            sampled += 1
+            assert span is not None and span.context is not None and span.context.span_id == span_id
+            assert span.parent is None and span.name == "/v1.0/state/s/k"
+        else:
+            assert span is None
+    assert len(exported) == sampled and 150 < sampled < 250
+    assert len({tc.parse_traceparent(t)[0] for t in seen}) == 400  # type: ignore[index]
+
+
+def test_a_preset_trace_id_is_handed_out_once() -> None:
+    ids = PresetIdGenerator()
+    ids.preset = 12345
+    assert ids.generate_trace_id() == 12345
+    assert ids.generate_trace_id() not in (0, 12345)

@@ -31,6 +31,7 @@ from pydapr.observability import trace_context as tc
 from pydapr.pipeline import Call, Direction, Interceptor, Operation
 
 from . import spans
+from .sampling import is_sampled, root_bound
 
 Namer = Callable[[Call], tuple[str, spans.Attributes]]
 
@@ -56,6 +57,10 @@ class TracingSource:
         self.new_span_id: Callable[[], int] = (
             id_generator.generate_span_id if id_generator is not None else _no_span_id
         )
+        # A new trace's sampling, decided here as the ratio sampler decides it (None: the SDK
+        # decides): at the default rate nearly every new trace is dropped, without the SDK's span.
+        self.root_bound = root_bound(getattr(tracer, "sampler", None), id_generator)
+        self.ids: Any = id_generator
 
     def interceptor(self, direction: Direction, target: str) -> Interceptor | None:
         if direction is Direction.INBOUND_HTTP:
@@ -96,6 +101,8 @@ class TracingSource:
         tracer = self.tracer
         drops_unsampled = self.drops_unsampled
         new_span_id = self.new_span_id
+        bound = self.root_bound
+        ids = self.ids
 
         async def traced(call: Call, proceed: Operation[Any]) -> Any:
             if child_only:
@@ -105,16 +112,29 @@ class TracingSource:
             parsed = tc.parse_traceparent(parent_tp) if parent_tp else None
             span: Span | None = None
             attrs = _NO_ATTRIBUTES
+            new_trace = 0
+            if parsed is None and bound is not None:
+                new_trace = ids.random_trace_id()
             if drops_unsampled and parsed is not None and not parsed[2] & 1:
                 # The caller did not sample this trace, so the sampler drops the call (checked at
                 # start): the SDK would make a span that records nothing. Only its context is
                 # made, as the SDK makes it: the caller's trace id, a new span id, not sampled.
                 traceparent = tc.format_traceparent(parsed[0], new_span_id(), 0)
+            elif new_trace and not is_sampled(new_trace, bound):  # type: ignore[arg-type]
+                # A new trace the ratio sampler drops (checked at start): its context only, as
+                # the SDK would make it (a random trace id, a new span id, not sampled).
+                traceparent = tc.format_traceparent(new_trace, new_span_id(), 0)
             else:
                 name, attrs = name_of(call)
-                span = tracer.start_span(
-                    name, context=_remote_parent(parsed), kind=spans.kind_of(direction, call)
-                )
+                try:
+                    if new_trace:
+                        ids.preset = new_trace  # the SDK starts the trace on the id found sampled
+                    span = tracer.start_span(
+                        name, context=_remote_parent(parsed), kind=spans.kind_of(direction, call)
+                    )
+                finally:
+                    if new_trace:
+                        ids.preset = 0  # taken by the SDK, unless it started no span at all
                 ctx = span.get_span_context()
                 # Only the sampled flag, as daprd sends it (the SDK also sets W3C level 2's "random" bit).
                 traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
