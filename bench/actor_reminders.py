@@ -145,6 +145,7 @@ async def measure(storage: str, n: int, concurrency: int, lead: float, profile: 
             "early": early,
             "seconds": last - due_mono,
             "rate": n / (last - due_mono),
+            "first_s": first - due_mono,
             "rate_first_to_last": n / (last - first),
             "cpu_us": per_item(trig0, trig1),
         }
@@ -236,7 +237,8 @@ def main() -> None:
                 results[label].append(r)
                 print(
                     f"round {rnd + 1} {label:6} registration {r['reg_rate']:,.0f}/s "
-                    f"(p50 {r['reg_p50_ms']:.1f} ms), triggers {r['rate']:,.0f}/s in {r['seconds']:.2f} s, "
+                    f"(p50 {r['reg_p50_ms']:.1f} ms), triggers {r['rate']:,.0f}/s in {r['seconds']:.2f} s "
+                    f"(first at {r['first_s']:+.3f} s), "
                     f"CPU/trigger scheduler {r['cpu_us']['scheduler']:.1f} us, "
                     f"sidecar {r['cpu_us']['sidecar']:.1f} us"
                     + (f", {r['early']} fired early: raise --lead" if r["early"] else ""),

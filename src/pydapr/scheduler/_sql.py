@@ -48,6 +48,9 @@ ON CONFLICT (namespace, app_id, name) DO UPDATE SET
 """
 ON_CONFLICT_KEEP = " ON CONFLICT (namespace, app_id, name) DO NOTHING"
 
+# The order due jobs are read in: a total order, so a page can start after the last row of the one before.
+DUE_ORDER = "next_at, namespace, app_id, name"
+
 SELECT_ONE = (
     f"SELECT {JOB_COLUMNS} FROM pydapr_scheduler_jobs WHERE namespace = $1 AND app_id = $2 AND name = $3"
 )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 from pydapr.scheduler.records import TimingCache, expired, outcome
-from pydapr.scheduler.store import Advance, JobRecord, JobStore, Remove, app_key
+from pydapr.scheduler.store import Advance, DueCursor, JobRecord, JobStore, Remove, app_key
 
 log = logging.getLogger("pydapr.scheduler")
 
@@ -53,6 +53,7 @@ class _Pending:
     timer: asyncio.TimerHandle | None = None
     conn: Connection | None = None
     trigger_id: int = 0
+    superseded: bool = False  # replaced or deleted while its trigger was out
 
 
 class Engine:
@@ -138,10 +139,14 @@ class Engine:
     def forget(self, namespace: str, app_id: str, name: str) -> None:
         """A job was deleted or replaced through this replica: drop its not-yet-sent trigger."""
         p = self._pending.get((namespace, app_id, name))
-        if p is not None and p.conn is None:
-            if p.timer is not None:
-                p.timer.cancel()
-            del self._pending[(namespace, app_id, name)]
+        if p is None:
+            return
+        if p.conn is not None:
+            p.superseded = True  # its result writes nothing (another uid); read it again after
+            return
+        if p.timer is not None:
+            p.timer.cancel()
+        del self._pending[(namespace, app_id, name)]
 
     # --- loops -------------------------------------------------------------------------------
     async def _renew_leases(self) -> None:
@@ -175,36 +180,40 @@ class Engine:
 
     async def _due_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        cursor: DueCursor | None = None  # set while a scan reads on, page by page
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
+            if cursor is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
             apps = list(self._conns)
             if not self.owned or not apps:
+                cursor = None
                 continue
             now = time.time()
             try:
                 rows = await self.store.due(
-                    sorted(self.owned), apps, now + self.poll_interval, self.batch + len(self._pending)
+                    sorted(self.owned), apps, now + self.poll_interval, self.batch, after=cursor
                 )
             except Exception as exc:
                 log.warning("reading due jobs failed: %s", exc)
+                cursor = None
                 await asyncio.sleep(self.poll_interval)
                 continue
-            fresh = 0
             for rec in rows:
                 key = _key(rec)
                 if key in self._pending or rec.next_at is None:
                     continue
                 p = self._pending[key] = _Pending(rec)
-                fresh += 1
                 delay = rec.next_at - time.time()
                 if delay <= 0:
                     self._fire(p)
                 else:
                     p.timer = loop.call_later(delay, self._fire, p)
-            if fresh >= self.batch:
-                self._wake.set()  # more are due: read on without waiting for the poll
+            # A full page: more may be due. The next page starts after this one's last job, so the
+            # jobs already pending here are not read again (a burst is read once, not once per page).
+            last = rows[-1] if len(rows) >= self.batch else None
+            cursor = None if last is None else (last.next_at or 0.0, last.namespace, last.app_id, last.name)
 
     def _fire(self, p: _Pending) -> None:
         p.timer = None
@@ -240,16 +249,25 @@ class Engine:
 
     async def _flush(self) -> None:
         self._results_ready.clear()
+        rescan = False
         while self._results:
             batch, self._results = self._results[:1000], self._results[1000:]
             try:
                 await self.store.apply(self.replica_id, [change for _, change in batch])
             except Exception as exc:
                 log.warning("writing %d trigger results failed: %s", len(batch), exc)
-            for p, _ in batch:
+                rescan = True  # their jobs are read again as they are
+            horizon = time.time() + self.poll_interval
+            for p, change in batch:
                 if self._pending.get(_key(p.rec)) is p:
                     del self._pending[_key(p.rec)]
-        self.wake()
+                # A job that comes due again before the next poll (a retry, a short period) or one
+                # replaced while its trigger was out is read now; the rest waits for the poll, so a
+                # burst of results does not re-read every job still pending.
+                if p.superseded or (isinstance(change, Advance) and change.next_at <= horizon):
+                    rescan = True
+        if rescan:
+            self.wake()
 
 
 def _key(rec: JobRecord) -> JobKey:

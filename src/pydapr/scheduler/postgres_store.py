@@ -16,6 +16,7 @@ from pydapr.scheduler import _sql
 from pydapr.scheduler.store import (
     DEFAULT_PARTITIONS,
     Advance,
+    DueCursor,
     JobExistsError,
     JobRecord,
     Remove,
@@ -118,17 +119,21 @@ class PostgresJobStore:
         )
         return int(status.rsplit(" ", 1)[1])
 
-    async def due(self, partitions: list[int], apps: list[str], until: float, limit: int) -> list[JobRecord]:
+    async def due(
+        self, partitions: list[int], apps: list[str], until: float, limit: int, after: DueCursor | None = None
+    ) -> list[JobRecord]:
         if not partitions or not apps:
             return []
+        rest = ""
+        params: tuple[Any, ...] = (partitions, until, apps, limit)
+        if after is not None:
+            rest = "AND (next_at, namespace, app_id, name) > ($5, $6, $7, $8) "
+            params += after
         rows = await self.pool.fetch(
             f"SELECT {_sql.JOB_COLUMNS} FROM pydapr_scheduler_jobs WHERE part = ANY($1::int[]) "
-            "AND next_at <= $2 AND (namespace || '/' || app_id) = ANY($3::text[]) "
-            "ORDER BY next_at LIMIT $4",
-            partitions,
-            until,
-            apps,
-            limit,
+            f"AND next_at <= $2 AND (namespace || '/' || app_id) = ANY($3::text[]) {rest}"
+            f"ORDER BY {_sql.DUE_ORDER} LIMIT $4",
+            *params,
         )
         return [_record(r) for r in rows]
 

@@ -21,6 +21,7 @@ from pydapr.scheduler import _sql
 from pydapr.scheduler.store import (
     DEFAULT_PARTITIONS,
     Advance,
+    DueCursor,
     JobExistsError,
     JobRecord,
     Remove,
@@ -146,16 +147,24 @@ class SqliteJobStore:
         return cur.rowcount
 
     @_locked
-    async def due(self, partitions: list[int], apps: list[str], until: float, limit: int) -> list[JobRecord]:
+    async def due(
+        self, partitions: list[int], apps: list[str], until: float, limit: int, after: DueCursor | None = None
+    ) -> list[JobRecord]:
         if not partitions or not apps:
             return []
         n, m = len(partitions), len(apps)
+        rest = ""
+        params: tuple[Any, ...] = (*partitions, until, *apps, limit)
+        if after is not None:
+            k = n + m + 3
+            rest = f"AND (next_at, namespace, app_id, name) > (?{k}, ?{k + 1}, ?{k + 2}, ?{k + 3}) "
+            params += after
         sql = (
             f"SELECT {_sql.JOB_COLUMNS} FROM pydapr_scheduler_jobs WHERE part IN ({_marks(n, 1)}) "
-            f"AND next_at <= ?{n + 1} AND (namespace || '/' || app_id) IN ({_marks(m, n + 2)}) "
-            f"ORDER BY next_at LIMIT ?{n + m + 2}"
+            f"AND next_at <= ?{n + 1} AND (namespace || '/' || app_id) IN ({_marks(m, n + 2)}) {rest}"
+            f"ORDER BY {_sql.DUE_ORDER} LIMIT ?{n + m + 2}"
         )
-        cur = await self.db.execute(sql, (*partitions, until, *apps, limit))
+        cur = await self.db.execute(sql, params)
         return [_record(r) for r in await cur.fetchall()]
 
     @_locked

@@ -67,6 +67,11 @@ class Remove:
     uid: str
 
 
+# Where a page of due jobs ended: (next_at, namespace, app_id, name) of its last job, the order
+# ``due`` reads in, so the next page starts after it instead of re-reading the jobs before it.
+DueCursor = tuple[float, str, str, str]
+
+
 def app_key(namespace: str, app_id: str) -> str:
     return f"{namespace}/{app_id}"
 
@@ -93,8 +98,11 @@ class JobStore(Protocol):
 
     async def delete_prefix(self, namespace: str, app_id: str, prefix: str) -> int: ...
 
-    async def due(self, partitions: list[int], apps: list[str], until: float, limit: int) -> list[JobRecord]:
-        """Jobs of these partitions and apps whose ``next_at`` is at or before ``until``."""
+    async def due(
+        self, partitions: list[int], apps: list[str], until: float, limit: int, after: DueCursor | None = None
+    ) -> list[JobRecord]:
+        """Jobs of these partitions and apps whose ``next_at`` is at or before ``until``, in
+        (next_at, namespace, app_id, name) order, from the first one after ``after``."""
 
     async def apply(self, owner: str, changes: list[Advance | Remove]) -> None:
         """Apply trigger results, each only if ``owner`` still holds its partition's lease."""
