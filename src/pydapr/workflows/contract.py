@@ -28,9 +28,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydapr.workflows._proto import durabletask_pb2 as pb
+
+if TYPE_CHECKING:
+    from .rerun import RerunRequest
 
 MAX_INSTANCE_ID_LENGTH = 64  # Dapr rejects longer instance ids over its workflow APIs
 
@@ -132,6 +135,11 @@ class Workflows(Protocol):
         ...
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None: ...
+
+    async def rerun(self, request: RerunRequest) -> str:
+        """Starts ``request.new_instance_id`` from a finished instance's history up to one event
+        (``pydapr.workflows.rerun``); returns the new id. The source is left as it is."""
+        ...
 
     async def list_instance_ids(
         self, token: str | None, page_size: int | None

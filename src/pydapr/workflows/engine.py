@@ -65,6 +65,7 @@ from .contract import (
     workflow_actor_type,
 )
 from .history import TERMINAL, Effects, Instance, apply, event, propagation, target_app
+from .rerun import RerunRequest, check_source, fork
 from .store import InstanceStore
 
 if TYPE_CHECKING:
@@ -96,6 +97,15 @@ class _Purge(msgspec.Struct):
 class _Execute(msgspec.Struct):
     request: bytes
     app: str  # the workflow's app, where the result goes
+
+
+class _Forked(msgspec.Struct):
+    """A rerun's new instance, sent by the source's actor to the new one's: its history, whose
+    last ``restarted`` events are started again, and what the source's parent passed on."""
+
+    history: list[bytes]
+    restarted: int
+    propagated: bytes | None = None
 
 
 class _TimerData(msgspec.Struct):
@@ -312,6 +322,14 @@ class WorkflowEngine:
         data = await self._measured("purge_workflow", purge)
         return int(data or b"0")
 
+    async def rerun(self, request: RerunRequest) -> str:
+        """A new instance from the source's history up to an event (``rerun``): asked of the
+        source's workflow actor, which hands the new history to the new instance's, as daprd's
+        ForkWorkflowHistory / RerunWorkflowInstance."""
+        body = msgspec.msgpack.encode(request)
+        await self._call(self.wf_type, request.source, "ForkWorkflowHistory", body)
+        return request.new_instance_id
+
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
         data = await self._call(self.wf_type, instance_id, "GetHistory")
         if not data:
@@ -450,6 +468,12 @@ class WorkflowEngine:
             if instance is None:
                 return b""
             return msgspec.msgpack.encode([e.SerializeToString() for e in instance.history])
+        if method == "ForkWorkflowHistory":
+            await self._fork(key, msgspec.msgpack.decode(data, type=RerunRequest))
+            return b""
+        if method == "RerunWorkflowInstance":
+            await self._rerun(key, msgspec.msgpack.decode(data, type=_Forked))
+            return b""
         if method == "PurgeWorkflowState":
             return str(await self._purge(key, msgspec.msgpack.decode(data, type=_Purge))).encode()
         raise E.NO_ACTORS(f"unknown workflow actor method {method}")
@@ -475,6 +499,40 @@ class WorkflowEngine:
         self.instances[key.actor_id] = instance
         await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
         self._schedule_run(key.actor_id)
+        self._notify(key.actor_id)
+
+    async def _fork(self, key: ActorKey, request: RerunRequest) -> None:
+        source = check_source(await self._load(key), key.actor_id)
+        forked = fork(source, request)
+        body = _Forked(
+            [e.SerializeToString() for e in forked.history],
+            len(forked.activities) + len(forked.timers) + len(forked.children),
+            source.propagated.SerializeToString() if source.propagated is not None else None,
+        )
+        await self._call(
+            self.wf_type, request.new_instance_id, "RerunWorkflowInstance", msgspec.msgpack.encode(body)
+        )
+
+    async def _rerun(self, key: ActorKey, body: _Forked) -> None:
+        """The new instance of a rerun: stored, then its restarted events carried out as a turn's."""
+        if await self._load(key) is not None:
+            raise E.RERUN_EXISTS(key.actor_id)
+        history = [pb.HistoryEvent.FromString(b) for b in body.history]
+        instance = Instance(key.actor_id, history=history)
+        if body.propagated:
+            instance.propagated = pb.PropagatedHistory.FromString(body.propagated)
+        await self.store.save(key, instance, rewrite=True)
+        self.instances[key.actor_id] = instance
+        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
+        restarted = history[len(history) - body.restarted :]
+        self._carry_out(
+            instance,
+            Effects(
+                activities=[e for e in restarted if e.HasField("taskScheduled")],
+                timers=[e for e in restarted if e.HasField("timerCreated")],
+                children=[e for e in restarted if e.HasField("childWorkflowInstanceCreated")],
+            ),
+        )
         self._notify(key.actor_id)
 
     async def _add_event(self, key: ActorKey, instance: Instance, e: pb.HistoryEvent) -> None:

@@ -72,3 +72,11 @@ NO_ACTORS = ErrorKind(
     S.FAILED_PRECONDITION,
     "the workflow runtime needs the actor runtime: {0}",
 )
+
+# RerunWorkflowFromEvent's answers, as daprd returns them (gRPC status and message only; durabletask
+# is their one API).
+RERUN_INVALID = ErrorKind("ERR_RERUN_WORKFLOW", 400, S.INVALID_ARGUMENT, "{0}")
+RERUN_NOT_FOUND = ErrorKind("ERR_RERUN_WORKFLOW", 404, S.NOT_FOUND, "{0}")
+RERUN_EXISTS = ErrorKind(
+    "ERR_RERUN_WORKFLOW", 409, S.ALREADY_EXISTS, "workflow '{0}' has already been created"
+)

@@ -26,6 +26,7 @@ from . import errors as E
 from . import validate
 from ._proto import durabletask_pb2 as pb
 from .contract import StartRequest, Workflows
+from .rerun import RerunRequest
 from .workers import WorkerPool
 
 log = logging.getLogger("pydapr.workflows.grpc")
@@ -228,7 +229,26 @@ class TaskHubService:
     async def RerunWorkflowFromEvent(
         self, request: pb.RerunWorkflowFromEventRequest, context: Context
     ) -> pb.RerunWorkflowFromEventResponse:
-        raise errors.API_UNIMPLEMENTED("RerunWorkflowFromEvent")
+        # daprd's checks (wfengine/backends/actors RerunWorkflowFromEvent), then the source's actor.
+        source = request.sourceInstanceID
+        if not source:
+            raise E.RERUN_INVALID("rerun workflow source instance ID is required")
+        new_id = request.newInstanceID if request.HasField("newInstanceID") else str(uuid.uuid4())
+        if new_id == source:
+            raise E.RERUN_INVALID(
+                "rerun workflow instance ID must be different from the original instance ID"
+            )
+        rerun = RerunRequest(
+            source=source,
+            event_id=request.eventID,
+            new_instance_id=new_id,
+            overwrite_input=request.overwriteInput,
+            input=request.input.value if request.HasField("input") else None,
+            new_child_instance_id=(
+                request.newChildWorkflowInstanceID if request.HasField("newChildWorkflowInstanceID") else None
+            ),
+        )
+        return pb.RerunWorkflowFromEventResponse(newInstanceID=await self.workflows.rerun(rerun))
 
 
 def _instance_response(state: pb.WorkflowState | None) -> pb.GetInstanceResponse:

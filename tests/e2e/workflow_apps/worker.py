@@ -73,6 +73,15 @@ def record(ctx: wf.WorkflowActivityContext, item: int) -> int:
     return item * 2
 
 
+def echo(ctx: wf.WorkflowActivityContext, value: Any) -> Any:
+    """Returns its input; recorded in RECORD as ``record`` runs are (``item`` is the input)."""
+    if RECORD:
+        line = json.dumps({"instance": ctx.workflow_id, "task": ctx.task_id, "item": value})
+        with _record_lock, open(RECORD, "a") as out:
+            out.write(line + "\n")
+    return value
+
+
 def _span(kind: str, phase: str, who: str) -> None:
     if SPANS:
         with _record_lock, open(SPANS, "a") as out:
@@ -178,6 +187,15 @@ def busy_turn(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
     return ctx.instance_id
 
 
+def rerun_me(ctx: wf.DaprWorkflowContext, name: str) -> Any:
+    """Events 0 to 3: an activity, a timer, a child workflow, an activity (rerun's test subject)."""
+    greeting = yield ctx.call_activity(echo, input=name)
+    yield ctx.create_timer(timedelta(milliseconds=10))
+    child = yield ctx.call_child_workflow(greet, input=name)
+    last = yield ctx.call_activity(echo, input=greeting)
+    return {"greeting": greeting, "child": child, "last": last}
+
+
 def cross_app(ctx: wf.DaprWorkflowContext, value: str) -> Any:
     activity = yield ctx.call_activity("remote_activity", input=value, app_id=REMOTE_APP)
     child = yield ctx.call_child_workflow("remote_workflow", input=value, app_id=REMOTE_APP)
@@ -193,7 +211,7 @@ if ROLE == "remote":
     wfr.register_activity(remote_activity, name="remote_activity")
     wfr.register_workflow(remote_workflow, name="remote_workflow")
 else:
-    for activity in (hello, flaky, record, busy):
+    for activity in (hello, flaky, record, busy, echo):
         wfr.register_activity(activity)
     for workflow in (
         greet,
@@ -209,6 +227,7 @@ else:
         chain,
         busy_fan_out,
         busy_turn,
+        rerun_me,
         cross_app,
     ):
         wfr.register_workflow(workflow)

@@ -17,6 +17,7 @@ from pydapr.workflows import errors as E
 from pydapr.workflows._proto import durabletask_pb2 as pb
 from pydapr.workflows.contract import NoWorker, StartRequest
 from pydapr.workflows.grpc_service import SERVICE, task_hub_service
+from pydapr.workflows.rerun import RerunRequest
 from pydapr.workflows.workers import WorkerPool
 
 
@@ -51,6 +52,9 @@ class NoInstances:
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
         raise E.NO_SUCH_INSTANCE()
+
+    async def rerun(self, request: RerunRequest) -> str:
+        raise E.RERUN_NOT_FOUND(f"workflow instance does not exist with ID '{request.source}'")
 
     async def list_instance_ids(
         self, token: str | None, page_size: int | None
@@ -394,10 +398,23 @@ async def test_the_service_answers_over_the_facade(sidecar: Sidecar) -> None:
     rerun = sidecar._unary(
         "RerunWorkflowFromEvent", pb.RerunWorkflowFromEventRequest, pb.RerunWorkflowFromEventResponse
     )
-    with pytest.raises(grpc.aio.AioRpcError) as unimplemented:
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await rerun(pb.RerunWorkflowFromEventRequest(sourceInstanceID="x"))
-    assert unimplemented.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "RerunWorkflowFromEvent" in (unimplemented.value.details() or "")
+    assert (unknown.value.code(), unknown.value.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "workflow instance does not exist with ID 'x'",
+    )
+    # daprd's checks before the source is asked.
+    for request, message in (
+        (pb.RerunWorkflowFromEventRequest(), "rerun workflow source instance ID is required"),
+        (
+            pb.RerunWorkflowFromEventRequest(sourceInstanceID="x", newInstanceID="x"),
+            "rerun workflow instance ID must be different from the original instance ID",
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await rerun(request)
+        assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
 
     purge = sidecar._unary("PurgeInstances", pb.PurgeInstancesRequest, pb.PurgeInstancesResponse)
     with pytest.raises(grpc.aio.AioRpcError) as by_filter:

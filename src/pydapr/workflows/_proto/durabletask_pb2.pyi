@@ -60,6 +60,12 @@ class TaskRouter(_message.Message):
     targetAppNamespace: str
     def __init__(self, sourceAppID: _Optional[str] = ..., targetAppID: _Optional[str] = ..., targetAppNamespace: _Optional[str] = ...) -> None: ...
 
+class RerunParentInstanceInfo(_message.Message):
+    __slots__ = ("instanceID",)
+    INSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    instanceID: str
+    def __init__(self, instanceID: _Optional[str] = ...) -> None: ...
+
 class WorkflowVersion(_message.Message):
     __slots__ = ("patches", "name")
     PATCHES_FIELD_NUMBER: _ClassVar[int]
@@ -209,20 +215,22 @@ class ExecutionTerminatedEvent(_message.Message):
     def __init__(self, input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., recurse: bool = ...) -> None: ...
 
 class TaskScheduledEvent(_message.Message):
-    __slots__ = ("name", "version", "input", "parentTraceContext", "taskExecutionId", "historyPropagationScope")
+    __slots__ = ("name", "version", "input", "parentTraceContext", "taskExecutionId", "rerunParentInstanceInfo", "historyPropagationScope")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     PARENTTRACECONTEXT_FIELD_NUMBER: _ClassVar[int]
     TASKEXECUTIONID_FIELD_NUMBER: _ClassVar[int]
+    RERUNPARENTINSTANCEINFO_FIELD_NUMBER: _ClassVar[int]
     HISTORYPROPAGATIONSCOPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: _wrappers_pb2.StringValue
     input: _wrappers_pb2.StringValue
     parentTraceContext: TraceContext
     taskExecutionId: str
+    rerunParentInstanceInfo: RerunParentInstanceInfo
     historyPropagationScope: HistoryPropagationScope
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ..., taskExecutionId: _Optional[str] = ..., historyPropagationScope: _Optional[_Union[HistoryPropagationScope, str]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ..., taskExecutionId: _Optional[str] = ..., rerunParentInstanceInfo: _Optional[_Union[RerunParentInstanceInfo, _Mapping]] = ..., historyPropagationScope: _Optional[_Union[HistoryPropagationScope, str]] = ...) -> None: ...
 
 class TaskCompletedEvent(_message.Message):
     __slots__ = ("taskScheduledId", "result", "taskExecutionId")
@@ -245,20 +253,22 @@ class TaskFailedEvent(_message.Message):
     def __init__(self, taskScheduledId: _Optional[int] = ..., failureDetails: _Optional[_Union[TaskFailureDetails, _Mapping]] = ..., taskExecutionId: _Optional[str] = ...) -> None: ...
 
 class ChildWorkflowInstanceCreatedEvent(_message.Message):
-    __slots__ = ("instanceId", "name", "version", "input", "parentTraceContext", "historyPropagationScope")
+    __slots__ = ("instanceId", "name", "version", "input", "parentTraceContext", "rerunParentInstanceInfo", "historyPropagationScope")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     PARENTTRACECONTEXT_FIELD_NUMBER: _ClassVar[int]
+    RERUNPARENTINSTANCEINFO_FIELD_NUMBER: _ClassVar[int]
     HISTORYPROPAGATIONSCOPE_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     name: str
     version: _wrappers_pb2.StringValue
     input: _wrappers_pb2.StringValue
     parentTraceContext: TraceContext
+    rerunParentInstanceInfo: RerunParentInstanceInfo
     historyPropagationScope: HistoryPropagationScope
-    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ..., historyPropagationScope: _Optional[_Union[HistoryPropagationScope, str]] = ...) -> None: ...
+    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ..., rerunParentInstanceInfo: _Optional[_Union[RerunParentInstanceInfo, _Mapping]] = ..., historyPropagationScope: _Optional[_Union[HistoryPropagationScope, str]] = ...) -> None: ...
 
 class ChildWorkflowInstanceCompletedEvent(_message.Message):
     __slots__ = ("taskScheduledId", "result")
@@ -299,20 +309,22 @@ class TimerOriginChildWorkflowRetry(_message.Message):
     def __init__(self, instanceId: _Optional[str] = ...) -> None: ...
 
 class TimerCreatedEvent(_message.Message):
-    __slots__ = ("fireAt", "name", "createTimer", "externalEvent", "activityRetry", "childWorkflowRetry")
+    __slots__ = ("fireAt", "name", "rerunParentInstanceInfo", "createTimer", "externalEvent", "activityRetry", "childWorkflowRetry")
     FIREAT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    RERUNPARENTINSTANCEINFO_FIELD_NUMBER: _ClassVar[int]
     CREATETIMER_FIELD_NUMBER: _ClassVar[int]
     EXTERNALEVENT_FIELD_NUMBER: _ClassVar[int]
     ACTIVITYRETRY_FIELD_NUMBER: _ClassVar[int]
     CHILDWORKFLOWRETRY_FIELD_NUMBER: _ClassVar[int]
     fireAt: _timestamp_pb2.Timestamp
     name: str
+    rerunParentInstanceInfo: RerunParentInstanceInfo
     createTimer: TimerOriginCreateTimer
     externalEvent: TimerOriginExternalEvent
     activityRetry: TimerOriginActivityRetry
     childWorkflowRetry: TimerOriginChildWorkflowRetry
-    def __init__(self, fireAt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., name: _Optional[str] = ..., createTimer: _Optional[_Union[TimerOriginCreateTimer, _Mapping]] = ..., externalEvent: _Optional[_Union[TimerOriginExternalEvent, _Mapping]] = ..., activityRetry: _Optional[_Union[TimerOriginActivityRetry, _Mapping]] = ..., childWorkflowRetry: _Optional[_Union[TimerOriginChildWorkflowRetry, _Mapping]] = ...) -> None: ...
+    def __init__(self, fireAt: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., name: _Optional[str] = ..., rerunParentInstanceInfo: _Optional[_Union[RerunParentInstanceInfo, _Mapping]] = ..., createTimer: _Optional[_Union[TimerOriginCreateTimer, _Mapping]] = ..., externalEvent: _Optional[_Union[TimerOriginExternalEvent, _Mapping]] = ..., activityRetry: _Optional[_Union[TimerOriginActivityRetry, _Mapping]] = ..., childWorkflowRetry: _Optional[_Union[TimerOriginChildWorkflowRetry, _Mapping]] = ...) -> None: ...
 
 class TimerFiredEvent(_message.Message):
     __slots__ = ("fireAt", "timerId")
@@ -656,7 +668,7 @@ class WorkflowResponse(_message.Message):
     def __init__(self, instanceId: _Optional[str] = ..., actions: _Optional[_Iterable[_Union[WorkflowAction, _Mapping]]] = ..., customStatus: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., completionToken: _Optional[str] = ..., numEventsProcessed: _Optional[_Union[_wrappers_pb2.Int32Value, _Mapping]] = ..., version: _Optional[_Union[WorkflowVersion, _Mapping]] = ...) -> None: ...
 
 class CreateInstanceRequest(_message.Message):
-    __slots__ = ("instanceId", "name", "version", "input", "scheduledStartTimestamp", "executionId", "tags", "parentTraceContext")
+    __slots__ = ("instanceId", "name", "version", "input", "scheduledStartTimestamp", "executionId", "tags", "parentTraceContext", "router")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -672,6 +684,7 @@ class CreateInstanceRequest(_message.Message):
     EXECUTIONID_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     PARENTTRACECONTEXT_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     name: str
     version: _wrappers_pb2.StringValue
@@ -680,7 +693,8 @@ class CreateInstanceRequest(_message.Message):
     executionId: _wrappers_pb2.StringValue
     tags: _containers.ScalarMap[str, str]
     parentTraceContext: TraceContext
-    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., scheduledStartTimestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executionId: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., scheduledStartTimestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., executionId: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., parentTraceContext: _Optional[_Union[TraceContext, _Mapping]] = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class CreateInstanceResponse(_message.Message):
     __slots__ = ("instanceId",)
@@ -689,12 +703,14 @@ class CreateInstanceResponse(_message.Message):
     def __init__(self, instanceId: _Optional[str] = ...) -> None: ...
 
 class GetInstanceRequest(_message.Message):
-    __slots__ = ("instanceId", "getInputsAndOutputs")
+    __slots__ = ("instanceId", "getInputsAndOutputs", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     GETINPUTSANDOUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     getInputsAndOutputs: bool
-    def __init__(self, instanceId: _Optional[str] = ..., getInputsAndOutputs: bool = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., getInputsAndOutputs: bool = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class GetInstanceResponse(_message.Message):
     __slots__ = ("exists", "workflowState")
@@ -705,52 +721,60 @@ class GetInstanceResponse(_message.Message):
     def __init__(self, exists: bool = ..., workflowState: _Optional[_Union[WorkflowState, _Mapping]] = ...) -> None: ...
 
 class RaiseEventRequest(_message.Message):
-    __slots__ = ("instanceId", "name", "input")
+    __slots__ = ("instanceId", "name", "input", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     name: str
     input: _wrappers_pb2.StringValue
-    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., name: _Optional[str] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class RaiseEventResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class TerminateRequest(_message.Message):
-    __slots__ = ("instanceId", "output", "recursive")
+    __slots__ = ("instanceId", "output", "recursive", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     output: _wrappers_pb2.StringValue
     recursive: bool
-    def __init__(self, instanceId: _Optional[str] = ..., output: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., recursive: bool = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., output: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., recursive: bool = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class TerminateResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SuspendRequest(_message.Message):
-    __slots__ = ("instanceId", "reason")
+    __slots__ = ("instanceId", "reason", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     reason: _wrappers_pb2.StringValue
-    def __init__(self, instanceId: _Optional[str] = ..., reason: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., reason: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class SuspendResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ResumeRequest(_message.Message):
-    __slots__ = ("instanceId", "reason")
+    __slots__ = ("instanceId", "reason", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     reason: _wrappers_pb2.StringValue
-    def __init__(self, instanceId: _Optional[str] = ..., reason: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., reason: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class ResumeResponse(_message.Message):
     __slots__ = ()
@@ -767,16 +791,18 @@ class PurgeInstanceFilter(_message.Message):
     def __init__(self, createdTimeFrom: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., createdTimeTo: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runtimeStatus: _Optional[_Iterable[_Union[OrchestrationStatus, str]]] = ...) -> None: ...
 
 class PurgeInstancesRequest(_message.Message):
-    __slots__ = ("instanceId", "purgeInstanceFilter", "recursive", "force")
+    __slots__ = ("instanceId", "purgeInstanceFilter", "recursive", "force", "router")
     INSTANCEID_FIELD_NUMBER: _ClassVar[int]
     PURGEINSTANCEFILTER_FIELD_NUMBER: _ClassVar[int]
     RECURSIVE_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     instanceId: str
     purgeInstanceFilter: PurgeInstanceFilter
     recursive: bool
     force: bool
-    def __init__(self, instanceId: _Optional[str] = ..., purgeInstanceFilter: _Optional[_Union[PurgeInstanceFilter, _Mapping]] = ..., recursive: bool = ..., force: bool = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, instanceId: _Optional[str] = ..., purgeInstanceFilter: _Optional[_Union[PurgeInstanceFilter, _Mapping]] = ..., recursive: bool = ..., force: bool = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class PurgeInstancesResponse(_message.Message):
     __slots__ = ("deletedInstanceCount", "isComplete")
@@ -835,20 +861,22 @@ class GetInstanceHistoryResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[HistoryEvent, _Mapping]]] = ...) -> None: ...
 
 class RerunWorkflowFromEventRequest(_message.Message):
-    __slots__ = ("sourceInstanceID", "eventID", "newInstanceID", "input", "overwriteInput", "newChildWorkflowInstanceID")
+    __slots__ = ("sourceInstanceID", "eventID", "newInstanceID", "input", "overwriteInput", "newChildWorkflowInstanceID", "router")
     SOURCEINSTANCEID_FIELD_NUMBER: _ClassVar[int]
     EVENTID_FIELD_NUMBER: _ClassVar[int]
     NEWINSTANCEID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     OVERWRITEINPUT_FIELD_NUMBER: _ClassVar[int]
     NEWCHILDWORKFLOWINSTANCEID_FIELD_NUMBER: _ClassVar[int]
+    ROUTER_FIELD_NUMBER: _ClassVar[int]
     sourceInstanceID: str
     eventID: int
     newInstanceID: str
     input: _wrappers_pb2.StringValue
     overwriteInput: bool
     newChildWorkflowInstanceID: str
-    def __init__(self, sourceInstanceID: _Optional[str] = ..., eventID: _Optional[int] = ..., newInstanceID: _Optional[str] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., overwriteInput: bool = ..., newChildWorkflowInstanceID: _Optional[str] = ...) -> None: ...
+    router: TaskRouter
+    def __init__(self, sourceInstanceID: _Optional[str] = ..., eventID: _Optional[int] = ..., newInstanceID: _Optional[str] = ..., input: _Optional[_Union[_wrappers_pb2.StringValue, _Mapping]] = ..., overwriteInput: bool = ..., newChildWorkflowInstanceID: _Optional[str] = ..., router: _Optional[_Union[TaskRouter, _Mapping]] = ...) -> None: ...
 
 class RerunWorkflowFromEventResponse(_message.Message):
     __slots__ = ("newInstanceID",)
