@@ -209,6 +209,11 @@ class FrameGrpcServer(asyncio.Protocol):
         self._buf = b""
         self._preface = False
         self._decoder = hpack.Decoder()
+        # Blocks made only of one-byte indexed fields leave the dynamic table as it is, so while it
+        # is unchanged the same bytes decode to the same headers (a grpcio client's repeated call
+        # to one method without a deadline sends the same block every time).
+        self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        self._replies: list[bytes] = []  # replies of this loop iteration, written together
         self._partial: tuple[int, int, bytes] | None = None  # (stream, flags, block) until END_HEADERS
         # stream -> [headers, body chunks, bytes received since our last WINDOW_UPDATE for it]
         self._requests: dict[int, list[Any]] = {}
@@ -283,6 +288,9 @@ class FrameGrpcServer(asyncio.Protocol):
         self._buf = buf[pos:] if pos < end else b""
         if out:
             assert self._transport is not None
+            if self._replies:  # replies framed earlier go first: out may hold DATA of theirs
+                out[:0] = self._replies
+                self._replies = []
             self._transport.write(b"".join(out))
 
     def _on_headers(self, stream_id: int, flags: int, payload: bytes, out: list[bytes]) -> None:
@@ -294,7 +302,13 @@ class FrameGrpcServer(asyncio.Protocol):
             self._partial = (stream_id, flags & ~(_PADDED | _PRIORITY_FLAG), payload)
             return
         # Every block is decoded, even ignored ones: the peer's dynamic table depends on it.
-        headers = self._decoder.decode(payload, raw=True)
+        headers = self._decoded.get(payload)
+        if headers is None:
+            headers = cast(list[tuple[bytes, bytes]], self._decoder.decode(payload, raw=True))
+            if payload and min(payload) > 0x80 and 0xFF not in payload:
+                self._decoded[payload] = headers
+            else:
+                self._decoded.clear()  # the table may have changed
         if stream_id not in self._requests:
             self._requests[stream_id] = [headers, [], 0]
             self._send_windows[stream_id] = self._peer_initial
@@ -367,7 +381,14 @@ class FrameGrpcServer(asyncio.Protocol):
         entry = [stream_id, b"\0" + len(reply).to_bytes(4, "big") + reply]
         if not self._send_data(entry, out):
             self._blocked.append(entry)
-        self._transport.write(b"".join(out))
+        if not self._replies:
+            self._loop.call_soon(self._flush)
+        self._replies += out
+
+    def _flush(self) -> None:
+        if self._replies and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(self._replies))
+        self._replies = []
 
     def _send_data(self, entry: list[Any], out: list[bytes]) -> bool:
         """Frames as much of entry's data as the windows allow, then the trailers; True when done."""

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
 
@@ -61,8 +61,8 @@ KINDS = {
     "aio-asyncio": Kind("`grpc.aio`, default asyncio loop"),
     "aio-throughput": Kind("`grpc.aio` (uvloop), `grpc.optimization_target=throughput`"),
     "aio-sidecar": Kind(
-        "`grpc.aio` (uvloop), the sidecar's options (4 MiB limits, so_reuseport 0, "
-        "max_concurrent_streams 1000)"
+        "`grpc.aio` (uvloop), the sidecar's options (4 MiB limits, so_reuseport 0) "
+        "+ max_concurrent_streams 1000"
     ),
     "aio-poll": Kind("`grpc.aio` (uvloop), `GRPC_POLL_STRATEGY=poll`", {"GRPC_POLL_STRATEGY": "poll"}),
     "aio-fork": Kind("`grpc.aio` (uvloop), `GRPC_ENABLE_FORK_SUPPORT=1`", {"GRPC_ENABLE_FORK_SUPPORT": "1"}),
@@ -308,6 +308,14 @@ def _percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def _answer(stdout: IO[str]) -> str:
+    """The server's next line, past py-spy's own (it shares the server's stdout)."""
+    while True:
+        line = stdout.readline()
+        if line == "" or (line.strip() and not line.startswith("py-spy>")):
+            return line
+
+
 def one_round(kind: str, args: argparse.Namespace) -> Sample:
     argv = [
         sys.executable,
@@ -323,14 +331,14 @@ def one_round(kind: str, args: argparse.Namespace) -> Sample:
     env = dict(os.environ, **KINDS[kind].env)
     with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as server:
         assert server.stdin is not None and server.stdout is not None
-        port = int(server.stdout.readline())
+        port = int(_answer(server.stdout))
         asyncio.run(closed_loop(kind, port, WARMUP, args.concurrency))  # channel, threads, caches
 
         def cpu() -> float:
             assert server.stdin is not None and server.stdout is not None
             server.stdin.write("\n")
             server.stdin.flush()
-            return float(server.stdout.readline())
+            return float(_answer(server.stdout))
 
         before = cpu()
         rate, client_cpu = asyncio.run(closed_loop(kind, port, args.calls, args.concurrency))
