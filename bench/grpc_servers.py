@@ -12,17 +12,20 @@ options, with ``GRPC_POLL_STRATEGY=poll``, with ``GRPC_ENABLE_FORK_SUPPORT=1``, 
 on a ``migration_thread_pool``; grpcio's sync server on 16 and on 4 threads; grpclib (pure Python on
 ``h2``) under uvloop; two prototypes from bench/_grpc_prototypes.py under uvloop (on ``h2``, and on
 a hand-written frame layer with ``hpack``); and, for scale, pydapr's HTTP/1.1 server
-(``pydapr.http``) echoing the same 1 KiB body to pydapr's pooled HTTP client.
+(``pydapr.http``) echoing the same 1 KiB body to pydapr's pooled HTTP client, and a real pydapr
+sidecar (``python -m pydapr sidecar``, a state.in-memory store) answering a 1 KiB ``GetState`` on its
+gRPC API and the same read on its HTTP API (``GET /v1.0/state/memory/{key}``, pydapr's HTTP client).
 
 Each round runs each server in its own process, in an order that alternates between rounds. After
 500 warm-up calls it sends ``--calls`` 1 KiB unary calls with ``--concurrency`` in flight (closed
 loop: calls/s), then calls at a fixed ``--rate`` for ``--seconds`` from ``--concurrency`` workers,
 each at rate/concurrency per second, their starts spread evenly over one period (p50/p99 from each
 call's send to its reply). Around both it reads the server process's utime + stime (``RUSAGE_SELF``,
-its threads included) and the client's own (this process; the client runs on the default asyncio
-loop). Figures are medians across rounds. ``--profile DIR`` runs each server under
-``py-spy record --nonblocking`` and leaves DIR/<kind>.txt (collapsed stacks) and a top-20 of
-self time on stdout; CPU figures from such a run are not comparable.
+its threads included; a sidecar's from /proc/<pid>/stat) and the client's own (this process; the
+client runs on the default asyncio loop). Figures are medians across rounds. ``--profile DIR``
+runs each of this script's servers under ``py-spy record --nonblocking`` and leaves
+DIR/<kind>.txt (collapsed stacks) and a top-20 of self time on stdout; CPU figures from such a run
+are not comparable.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
+import json
 import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +80,20 @@ KINDS = {
     "h2": Kind("prototype on `h2` (uvloop)"),
     "frames": Kind("prototype, own frame layer + `hpack` (uvloop)"),
     "http": Kind("for scale: `pydapr.http` HTTP/1.1 server, pydapr's HTTP client"),
+    "sidecar-grpc": Kind("for scale: a pydapr sidecar's gRPC API, `GetState` (state.in-memory, 1 KiB value)"),
+    "sidecar-http": Kind(
+        "for scale: a pydapr sidecar's HTTP API, `GET /v1.0/state/memory/{key}`, pydapr's HTTP client"
+    ),
 }
+STORE = """apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: memory
+spec:
+  type: state.in-memory
+  version: v1
+"""
+KEY = "bench-key"
 
 
 def _cpu() -> float:
@@ -240,7 +260,22 @@ class Client:
         self.call: Any = None
 
     async def __aenter__(self) -> Client:
-        if self._kind == "http":
+        if self._kind == "sidecar-grpc":
+            from dapr.proto.runtime.v1 import state_pb2
+
+            self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self._port}")
+            get_state = self._channel.unary_unary(
+                "/dapr.proto.runtime.v1.Dapr/GetState",
+                request_serializer=state_pb2.GetStateRequest.SerializeToString,
+                response_deserializer=state_pb2.GetStateResponse.FromString,
+            )
+            request = state_pb2.GetStateRequest(store_name="memory", key=KEY)
+
+            async def get(body: bytes) -> bytes:
+                return bytes((await get_state(request)).data)
+
+            self.call = get
+        elif self._kind in ("http", "sidecar-http"):
             from pydapr.http.client import HttpClient
 
             self._http = http = HttpClient()
@@ -250,6 +285,14 @@ class Client:
                 response = await http.request("POST", "127.0.0.1", self._port, "/echo", headers, body)
                 assert response.status == 200
                 return bytes(response.body)
+
+            async def get(body: bytes) -> bytes:
+                response = await http.request("GET", "127.0.0.1", self._port, f"/v1.0/state/memory/{KEY}")
+                assert response.status == 200
+                return bytes(response.body)
+
+            if self._kind == "sidecar-http":
+                call = get
 
             self.call = call
         else:
@@ -316,15 +359,11 @@ def _answer(stdout: IO[str]) -> str:
             return line
 
 
-def one_round(kind: str, args: argparse.Namespace) -> Sample:
-    argv = [
-        sys.executable,
-        __file__,
-        "--serve",
-        kind,
-        "--workers",
-        "4" if kind == "sync4" else str(args.workers),
-    ]
+@contextlib.contextmanager
+def _echo_server(kind: str, args: argparse.Namespace) -> Iterator[tuple[int, Callable[[], float]]]:
+    """One of this script's own servers in its own process: (port, its CPU seconds so far)."""
+    workers = "4" if kind == "sync4" else str(args.workers)
+    argv = [sys.executable, __file__, "--serve", kind, "--workers", workers]
     if args.profile:
         out = Path(args.profile) / f"{kind}.txt"
         argv = ["py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(out), "--", *argv]
@@ -332,7 +371,6 @@ def one_round(kind: str, args: argparse.Namespace) -> Sample:
     with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as server:
         assert server.stdin is not None and server.stdout is not None
         port = int(_answer(server.stdout))
-        asyncio.run(closed_loop(kind, port, WARMUP, args.concurrency))  # channel, threads, caches
 
         def cpu() -> float:
             assert server.stdin is not None and server.stdout is not None
@@ -340,13 +378,47 @@ def one_round(kind: str, args: argparse.Namespace) -> Sample:
             server.stdin.flush()
             return float(_answer(server.stdout))
 
+        yield port, cpu
+        server.stdin.close()
+        server.wait(30)
+
+
+@contextlib.contextmanager
+def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
+    """A pydapr sidecar with an in-memory store holding KEY: (the API's port, its CPU seconds so far)."""
+    from _common import cpu_ticks, free_ports, spawn, stop, wait_status
+
+    with tempfile.TemporaryDirectory(prefix="grpc-servers-") as tmp:
+        (Path(tmp) / "res").mkdir()
+        (Path(tmp) / "res" / "memory.yaml").write_text(STORE)
+        http_port, grpc_port, metrics_port = free_ports(3)
+        argv = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", "bench"]
+        argv += ["--resources-path", f"{tmp}/res", "--log-level", "warn"]
+        argv += ["--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port)]
+        argv += ["--metrics-port", str(metrics_port)]
+        proc = spawn(argv, env=dict(os.environ, PYDAPR_HOME=f"{tmp}/home"))
+        try:
+            wait_status(http_port, "/v1.0/healthz/outbound", 204, proc=proc)
+            body = json.dumps([{"key": KEY, "value": "x" * (len(PAYLOAD) - 2)}]).encode()
+            save = urllib.request.Request(f"http://127.0.0.1:{http_port}/v1.0/state/memory", body)
+            save.add_header("content-type", "application/json")
+            with urllib.request.urlopen(save) as response:
+                assert response.status == 204
+            tick = os.sysconf("SC_CLK_TCK")
+            yield (grpc_port if kind == "sidecar-grpc" else http_port), lambda: cpu_ticks(proc.pid) / tick
+        finally:
+            stop(proc)
+
+
+def one_round(kind: str, args: argparse.Namespace) -> Sample:
+    server = _sidecar(kind) if kind.startswith("sidecar") else _echo_server(kind, args)
+    with server as (port, cpu):
+        asyncio.run(closed_loop(kind, port, WARMUP, args.concurrency))  # channel, threads, caches
         before = cpu()
         rate, client_cpu = asyncio.run(closed_loop(kind, port, args.calls, args.concurrency))
         middle = cpu()
         latencies = asyncio.run(fixed_rate(kind, port, args.rate, args.seconds, args.concurrency))
         after = cpu()
-        server.stdin.close()
-        server.wait(30)
     return Sample(
         server_cpu=(middle - before) / args.calls * 1e6,
         rate=rate,
@@ -439,8 +511,11 @@ def main() -> None:
         print(_row(KINDS[kind].label, results[kind]))
     if args.profile:
         for kind in kinds:
-            print(f"\n{kind}: self time, top frames (py-spy, {args.profile}/{kind}.txt)")
-            for share, frame in _top_self_time(Path(args.profile) / f"{kind}.txt"):
+            stacks = Path(args.profile) / f"{kind}.txt"
+            if not stacks.exists():  # a sidecar: not run under py-spy
+                continue
+            print(f"\n{kind}: self time, top frames (py-spy, {stacks})")
+            for share, frame in _top_self_time(stacks):
                 print(f"{share:5.1f} %  {frame}")
 
 
