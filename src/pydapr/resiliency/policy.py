@@ -100,21 +100,23 @@ class Policy:
         """True when a failed attempt may be tried again (a request body must then be kept)."""
         return self.retry is not None and self.retry.max_retries != 0
 
-    async def run(
+    def run(
         self,
         operation: Callable[[], Awaitable[T]],
         *,
         classify: Classify[T] | None = None,
         deadline: float | None = None,
-    ) -> T:
-        """Run ``operation`` under this policy; ``deadline`` is on ``timing.clock``.
+    ) -> Awaitable[T]:
+        """Run ``operation`` under this policy (await the result); ``deadline`` is on ``timing.clock``.
 
         Returns the first successful result. When no attempt succeeds, the last attempt's outcome
         stands: its exception is raised, or its result (one ``classify`` called a failure) returned.
+        Not a coroutine itself: the operation's (or the runner's) awaitable is returned, so a call
+        run under a policy has one frame less for every await inside it to pass through.
         """
         if self.noop and deadline is None:
-            return await operation()
-        return await self._run(operation, classify, deadline)
+            return operation()
+        return self._run(operation, classify, deadline)
 
     async def _run(
         self,
@@ -143,7 +145,8 @@ class Policy:
             error: Exception | None = None
             result: T | None = None
             try:
-                result = await self._attempt(operation, limit, attempt)
+                # Without a time limit the attempt is the operation itself (no frame around it).
+                result = await (operation() if limit is None else self._attempt(operation, limit, attempt))
             except Permanent as exc:
                 if breaker is not None:
                     breaker.after(generation, False)
@@ -215,9 +218,7 @@ class Policy:
             return None  # the next attempt could not start in time: stop now rather than sleep
         return wait
 
-    async def _attempt(self, operation: Callable[[], Awaitable[T]], limit: float | None, attempt: int) -> T:
-        if limit is None:
-            return await operation()
+    async def _attempt(self, operation: Callable[[], Awaitable[T]], limit: float, attempt: int) -> T:
         timeout = asyncio.timeout(limit)
         try:
             async with timeout:

@@ -8,7 +8,7 @@ applies its own default policy when no policy governs a target still does so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -226,16 +226,20 @@ class TracingSource:
         made in (their span is that call's), or the sidecar's own (probes) and not traced."""
         traced = self._traced(Direction.OUTBOUND_APP, spans.job_span)
 
-        async def job_root(call: Call, proceed: Operation[Any]) -> Any:
+        # Not a coroutine: a call that is not a job trigger runs as the operation itself, with
+        # no frame of its own for every await inside the call to pass through.
+        def job_root(call: Call, proceed: Operation[Any]) -> Awaitable[Any]:
             if tc.current_traceparent.get() or not call.operation.startswith(_JOB_OPERATIONS):
-                return await proceed()
-            return await traced(call, proceed)
+                return proceed()
+            return traced(call, proceed)
 
         job_root.observes_only = True  # type: ignore[attr-defined]
         return job_root
 
 
-async def _name_invoke_service(call: Call, proceed: Operation[Any]) -> Any:
+def _name_invoke_service(call: Call, proceed: Operation[Any]) -> Awaitable[Any]:
+    # Not a coroutine: the renaming is done before the call starts, and the operation's awaitable
+    # is the step's (no frame of its own for every await inside the call to pass through).
     span = _invoke_service_span.get()
     if span is not None and span.is_recording():
         span.update_name(f"CallLocal/{call.target}/{call.operation}")
@@ -246,7 +250,7 @@ async def _name_invoke_service(call: Call, proceed: Operation[Any]) -> Any:
                 spans.DAPR_INVOKE_METHOD: call.operation,
             }
         )
-    return await proceed()
+    return proceed()
 
 
 _name_invoke_service.observes_only = True  # type: ignore[attr-defined]
