@@ -138,15 +138,25 @@ class InvokeAPI:
             return await self.deliver(method, request, caller=self.app_id)
         return await self._remote(app_id, namespace, method, request)
 
-    async def deliver(self, method: str, request: Request, *, caller: str) -> Response:
-        """Hand a call to this sidecar's own app."""
+    async def deliver(
+        self, method: str, request: Request, *, caller: str, caller_namespace: str | None = None
+    ) -> Response:
+        """Hand a call to this sidecar's own app. ``caller_namespace``, when given, replaces the
+        ``dapr-caller-namespace`` the request carried (the caller's verified identity, with mTLS)."""
         channel = self.channel
         if channel is None or not channel.configured:
             raise errors.DIRECT_INVOKE(self.app_id, "app channel is not initialized (no --app-port)")
         if not self.app_health.healthy:
             # Dapr short-circuits calls to an app its health checks found unhealthy.
             raise errors.DIRECT_INVOKE(self.app_id, "app is not in a healthy state")
-        own = {h.CALLER_APP_ID: caller, h.CALLEE_APP_ID: self.app_id}
+        if caller_namespace is None:
+            own = {h.CALLER_APP_ID: caller, h.CALLEE_APP_ID: self.app_id}
+        else:
+            own = {
+                h.CALLER_NAMESPACE: caller_namespace,
+                h.CALLER_APP_ID: caller,
+                h.CALLEE_APP_ID: self.app_id,
+            }
         fwd = h.forwarded(request.headers, trace_context.add_trace_fields(own))
         return await channel.invoke(method, request.method, request.query, fwd, request.body)
 

@@ -119,11 +119,10 @@ class InvokeBlock(BuildingBlock):
             # A stale registry entry pointed a caller at a port now used by another app.
             raise errors.DIRECT_INVOKE(callee, f"reached the sidecar of {self.app_id} instead")
         identity = req.identity
-        # With mTLS the caller is who its certificate says, whatever a header claims.
+        # With mTLS the caller is who its certificate says, whatever a header claims: the app is
+        # given the certificate's app id and namespace (``deliver`` sets both on what it forwards).
         caller = identity.app_id if identity is not None else req.headers.get(h.CALLER_APP_ID) or ""
-        if identity is not None:
-            req.headers.set(h.CALLER_APP_ID, caller)
-            req.headers.set(h.CALLER_NAMESPACE, identity.namespace)
+        namespace = identity.namespace if identity is not None else None
         method = req.path.lstrip("/")
         try:
             if self.access_control is not None:
@@ -134,7 +133,7 @@ class InvokeBlock(BuildingBlock):
                     raise errors.DIRECT_INVOKE_FORBIDDEN(self.app_id, denial)
             chain = self.pipeline.chain(Direction.INBOUND_INTERNAL, caller)
             if chain.empty:
-                return await self.api.deliver(method, req, caller=caller)
+                return await self.api.deliver(method, req, caller=caller, caller_namespace=namespace)
             call = Call(
                 Direction.INBOUND_INTERNAL,
                 caller,
@@ -145,7 +144,9 @@ class InvokeBlock(BuildingBlock):
             state = trace_context.valid_tracestate(req.headers.get("tracestate") or "")
             state_token = trace_context.current_tracestate.set(state)
             try:
-                return await chain.run(call, lambda: self.api.deliver(method, req, caller=caller))  # type: ignore[no-any-return]
+                return await chain.run(  # type: ignore[no-any-return]
+                    call, lambda: self.api.deliver(method, req, caller=caller, caller_namespace=namespace)
+                )
             finally:
                 trace_context.current_tracestate.reset(state_token)
         except errors.DaprError as err:
