@@ -94,49 +94,72 @@ class StartRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
     trace_parent: str = ""
     trace_state: str | None = None
+    app: str | None = None  # the app whose workflow it is (cross-app operations); None: this one
 
 
 class Workflows(Protocol):
     """The facade the public APIs call (``engine.WorkflowEngine``). Each method raises
     ``pydapr.errors.DaprError`` with Dapr's code (``pydapr.workflows.errors``) on bad input or
-    failure; an instance id nobody knows is ``errors.INSTANCE_NOT_FOUND``."""
+    failure; an instance id nobody knows is ``errors.INSTANCE_NOT_FOUND``.
+
+    ``app`` names the app whose instance it is (cross-app operations: that app's workflow actor
+    type, through placement); None or this app's id: this app's. An id with characters that would
+    change the actor type's segments is ``errors.APP_ID_INVALID``."""
 
     async def start(self, request: StartRequest) -> str:
         """Schedules a new instance and returns its id. An instance of that id that is still
         running: ``errors.ALREADY_EXISTS``; one that finished is replaced, as in daprd."""
         ...
 
-    async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
+    async def get(
+        self, instance_id: str, *, payloads: bool = True, app: str | None = None
+    ) -> pb.WorkflowState | None:
         """The instance's state (None: no such instance). ``payloads`` False leaves out input,
         output and custom status (the SDKs' ``fetch_payloads``)."""
         ...
 
     async def wait(
-        self, instance_id: str, *, completion: bool, payloads: bool = True, timeout: float | None = None
+        self,
+        instance_id: str,
+        *,
+        completion: bool,
+        payloads: bool = True,
+        timeout: float | None = None,
+        app: str | None = None,
     ) -> pb.WorkflowState | None:
         """Returns once the instance has started (``completion`` False: it is no longer pending)
         or reached a terminal status (``completion`` True). ``timeout`` None waits for ever; on
         timeout raises ``TimeoutError``. None: no such instance."""
         ...
 
-    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None: ...
+    async def raise_event(
+        self, instance_id: str, name: str, data: str | None, *, app: str | None = None
+    ) -> None: ...
 
-    async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
+    async def terminate(
+        self, instance_id: str, output: str | None = None, *, recursive: bool = True, app: str | None = None
+    ) -> None:
         """Terminating a finished instance does nothing, as in daprd."""
         ...
 
-    async def suspend(self, instance_id: str, reason: str | None = None) -> None: ...
+    async def suspend(
+        self, instance_id: str, reason: str | None = None, *, app: str | None = None
+    ) -> None: ...
 
-    async def resume(self, instance_id: str, reason: str | None = None) -> None: ...
+    async def resume(
+        self, instance_id: str, reason: str | None = None, *, app: str | None = None
+    ) -> None: ...
 
-    async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+    async def purge(
+        self, instance_id: str, *, recursive: bool = True, force: bool = False, app: str | None = None
+    ) -> int:
         """Deletes a finished instance's state (and its children's with ``recursive``); returns how
         many instances were deleted. A running instance: ``errors.PURGE`` unless ``force``."""
         ...
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None: ...
 
-    async def rerun(self, request: RerunRequest) -> str:
+    async def rerun(self, request: RerunRequest, *, app: str | None = None) -> str:
         """Starts ``request.new_instance_id`` from a finished instance's history up to one event
         (``pydapr.workflows.rerun``); returns the new id. The source is left as it is."""
         ...

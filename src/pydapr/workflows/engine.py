@@ -56,6 +56,7 @@ from pydapr.resources.models import WorkflowRetentionPolicy, WorkflowSpec
 from pydapr.workflows._proto import durabletask_pb2 as pb
 
 from . import errors as E
+from . import validate
 from .contract import (
     NoWorker,
     StartRequest,
@@ -219,7 +220,16 @@ class WorkflowEngine:
 
     # --- the facade (contract.Workflows) --------------------------------------------------------------
 
+    def _target(self, app: str | None) -> str:
+        """The workflow actor type of ``app`` (None or this app: this app's), as daprd's
+        targetWorkflowActorType: an app id that would change the type's segments is refused."""
+        if not app or app == self.app_id:
+            return self.wf_type
+        validate.target_app_id(app, self.app_id)
+        return workflow_actor_type(self.namespace, app)
+
     async def start(self, request: StartRequest) -> str:
+        wf_type = self._target(request.app)
         instance_id = request.instance_id or uuid.uuid4().hex
         start = pb.ExecutionStartedEvent(name=request.name)
         if request.version:
@@ -244,8 +254,13 @@ class WorkflowEngine:
                 start.parentTraceContext.traceState.value = request.trace_state
         for k, v in request.tags.items():
             start.tags[k] = v
-        body = _Create(event(executionStarted=start).SerializeToString())
-        create = self._call(self.wf_type, instance_id, "CreateWorkflowInstance", msgspec.msgpack.encode(body))
+        started = event(executionStarted=start)
+        if wf_type != self.wf_type:
+            # As daprd stamps a cross-app start: who asked, and for which app.
+            started.router.sourceAppID = self.app_id
+            started.router.targetAppID = request.app or ""
+        body = _Create(started.SerializeToString())
+        create = self._call(wf_type, instance_id, "CreateWorkflowInstance", msgspec.msgpack.encode(body))
         await self._measured("create_workflow", create)
         return instance_id
 
@@ -263,21 +278,30 @@ class WorkflowEngine:
         metrics.operation(operation, True, (time.perf_counter() - started) * 1000)
         return result
 
-    async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
-        local = self.instances.get(instance_id)
+    async def get(
+        self, instance_id: str, *, payloads: bool = True, app: str | None = None
+    ) -> pb.WorkflowState | None:
+        wf_type = self._target(app)
+        local = self.instances.get(instance_id) if wf_type == self.wf_type else None
         if local is not None:
             return local.state(payloads=payloads)
-        data = await self._call(self.wf_type, instance_id, "GetWorkflowMetadata", b"1" if payloads else b"0")
+        data = await self._call(wf_type, instance_id, "GetWorkflowMetadata", b"1" if payloads else b"0")
         return pb.WorkflowState.FromString(data) if data else None
 
     async def wait(
-        self, instance_id: str, *, completion: bool, payloads: bool = True, timeout: float | None = None
+        self,
+        instance_id: str,
+        *,
+        completion: bool,
+        payloads: bool = True,
+        timeout: float | None = None,
+        app: str | None = None,
     ) -> pb.WorkflowState | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             changed = self._changed.setdefault(instance_id, asyncio.Event())
             changed.clear()
-            state = await self.get(instance_id, payloads=payloads)
+            state = await self.get(instance_id, payloads=payloads, app=app)
             if state is None:
                 return None
             status = state.workflowStatus
@@ -291,43 +315,52 @@ class WorkflowEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), left)
 
-    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
+    async def raise_event(
+        self, instance_id: str, name: str, data: str | None, *, app: str | None = None
+    ) -> None:
         e = event(eventRaised=pb.EventRaisedEvent(name=name))
         if data is not None:
             e.eventRaised.input.value = data
-        await self._measured("add_event", self._add(instance_id, e))
+        await self._measured("add_event", self._add(instance_id, e, app))
 
-    async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
+    async def terminate(
+        self, instance_id: str, output: str | None = None, *, recursive: bool = True, app: str | None = None
+    ) -> None:
         e = event(executionTerminated=pb.ExecutionTerminatedEvent(recurse=recursive))
         if output is not None:
             e.executionTerminated.input.value = output
-        await self._measured("add_event", self._add(instance_id, e))
+        await self._measured("add_event", self._add(instance_id, e, app))
 
-    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+    async def suspend(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
         e = event(executionSuspended=pb.ExecutionSuspendedEvent())
         if reason is not None:
             e.executionSuspended.input.value = reason
-        await self._measured("add_event", self._add(instance_id, e))
+        await self._measured("add_event", self._add(instance_id, e, app))
 
-    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+    async def resume(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
         e = event(executionResumed=pb.ExecutionResumedEvent())
         if reason is not None:
             e.executionResumed.input.value = reason
-        await self._measured("add_event", self._add(instance_id, e))
+        await self._measured("add_event", self._add(instance_id, e, app))
 
-    async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+    async def purge(
+        self, instance_id: str, *, recursive: bool = True, force: bool = False, app: str | None = None
+    ) -> int:
         purge = self._call(
-            self.wf_type, instance_id, "PurgeWorkflowState", msgspec.msgpack.encode(_Purge(recursive, force))
+            self._target(app),
+            instance_id,
+            "PurgeWorkflowState",
+            msgspec.msgpack.encode(_Purge(recursive, force)),
         )
         data = await self._measured("purge_workflow", purge)
         return int(data or b"0")
 
-    async def rerun(self, request: RerunRequest) -> str:
+    async def rerun(self, request: RerunRequest, *, app: str | None = None) -> str:
         """A new instance from the source's history up to an event (``rerun``): asked of the
-        source's workflow actor, which hands the new history to the new instance's, as daprd's
-        ForkWorkflowHistory / RerunWorkflowInstance."""
+        source's workflow actor (of ``app``'s, where the new instance lives too), which hands the
+        new history to the new instance's, as daprd's ForkWorkflowHistory / RerunWorkflowInstance."""
         body = msgspec.msgpack.encode(request)
-        await self._call(self.wf_type, request.source, "ForkWorkflowHistory", body)
+        await self._call(self._target(app), request.source, "ForkWorkflowHistory", body)
         return request.new_instance_id
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
@@ -358,8 +391,7 @@ class WorkflowEngine:
         return ids[start:end], (str(end) if end < len(ids) else None)
 
     async def _add(self, instance_id: str, e: pb.HistoryEvent, app: str | None = None) -> None:
-        actor_type = self.wf_type if app in (None, self.app_id) else workflow_actor_type(self.namespace, app)
-        await self._call(actor_type, instance_id, "AddWorkflowEvent", e.SerializeToString())
+        await self._call(self._target(app), instance_id, "AddWorkflowEvent", e.SerializeToString())
 
     # --- the internal actors' transport ------------------------------------------------------------
 

@@ -45,6 +45,14 @@ _DONE = frozenset(
 Context = Any  # grpc.aio.ServicerContext; None when HTTP calls DaprWorkflowApi
 
 
+def _router_app(request: Any) -> str | None:
+    """The app a request's ``router`` targets (the 1.19 SDKs' ``app_id``); None: this app's."""
+    if not request.HasField("router"):
+        return None
+    router = request.router
+    return router.targetAppID if router.HasField("targetAppID") and router.targetAppID else None
+
+
 def _is_not_found(err: DaprError) -> bool:
     # The engine's "no such instance exists" and the API's own not-found share Dapr's code.
     return err.code == E.INSTANCE_NOT_FOUND.code
@@ -80,18 +88,25 @@ class TaskHubService:
             tags=dict(request.tags),
             trace_parent=trace.traceParent,
             trace_state=trace.traceState.value if trace.HasField("traceState") else None,
+            app=_router_app(request),
         )
         instance_id = await self.workflows.start(start)
         if start.scheduled_start is None:
             # durabletask-go answers once the instance has left PENDING (its first turn ran).
             await self.workflows.wait(
-                instance_id, completion=False, payloads=False, timeout=context.time_remaining()
+                instance_id,
+                completion=False,
+                payloads=False,
+                timeout=context.time_remaining(),
+                app=start.app,
             )
         return pb.CreateInstanceResponse(instanceId=instance_id)
 
     async def GetInstance(self, request: pb.GetInstanceRequest, context: Context) -> pb.GetInstanceResponse:
         try:
-            state = await self.workflows.get(request.instanceId, payloads=request.getInputsAndOutputs)
+            state = await self.workflows.get(
+                request.instanceId, payloads=request.getInputsAndOutputs, app=_router_app(request)
+            )
         except DaprError as err:
             if not _is_not_found(err):
                 raise
@@ -116,52 +131,62 @@ class TaskHubService:
             completion=completion,
             payloads=request.getInputsAndOutputs,
             timeout=context.time_remaining(),
+            app=_router_app(request),
         )
         return _instance_response(state)
 
     async def RaiseEvent(self, request: pb.RaiseEventRequest, context: Context) -> pb.RaiseEventResponse:
         data = request.input.value if request.HasField("input") else None
-        await self.workflows.raise_event(request.instanceId, request.name, data)
+        await self.workflows.raise_event(request.instanceId, request.name, data, app=_router_app(request))
         return pb.RaiseEventResponse()
 
     async def TerminateInstance(self, request: pb.TerminateRequest, context: Context) -> pb.TerminateResponse:
         output = request.output.value if request.HasField("output") else None
-        await self.workflows.terminate(request.instanceId, output, recursive=request.recursive)
+        app = _router_app(request)
+        await self.workflows.terminate(request.instanceId, output, recursive=request.recursive, app=app)
         # As durabletask-go: the call returns once the instance is terminated.
         await self.workflows.wait(
-            request.instanceId, completion=True, payloads=False, timeout=context.time_remaining()
+            request.instanceId, completion=True, payloads=False, timeout=context.time_remaining(), app=app
         )
         return pb.TerminateResponse()
 
     async def SuspendInstance(self, request: pb.SuspendRequest, context: Context) -> pb.SuspendResponse:
         reason = (request.reason.value or None) if request.HasField("reason") else None
-        await self.workflows.suspend(request.instanceId, reason)
+        app = _router_app(request)
+        await self.workflows.suspend(request.instanceId, reason, app=app)
         await self._until(
             request.instanceId,
             lambda s: s.workflowStatus == pb.ORCHESTRATION_STATUS_SUSPENDED or s.workflowStatus in _DONE,
             context.time_remaining(),
+            app,
         )
         return pb.SuspendResponse()
 
     async def ResumeInstance(self, request: pb.ResumeRequest, context: Context) -> pb.ResumeResponse:
         reason = (request.reason.value or None) if request.HasField("reason") else None
-        await self.workflows.resume(request.instanceId, reason)
+        app = _router_app(request)
+        await self.workflows.resume(request.instanceId, reason, app=app)
         await self._until(
             request.instanceId,
             lambda s: s.workflowStatus == pb.ORCHESTRATION_STATUS_RUNNING or s.workflowStatus in _DONE,
             context.time_remaining(),
+            app,
         )
         return pb.ResumeResponse()
 
     async def _until(
-        self, instance_id: str, reached: Callable[[pb.WorkflowState], bool], timeout: float | None
+        self,
+        instance_id: str,
+        reached: Callable[[pb.WorkflowState], bool],
+        timeout: float | None,
+        app: str | None,
     ) -> None:
         """Polls until the instance's status satisfies ``reached`` (the facade's ``wait`` knows only
         started and finished; suspend and resume answer, as durabletask-go's, once applied)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
         while True:
-            state = await self.workflows.get(instance_id, payloads=False)
+            state = await self.workflows.get(instance_id, payloads=False, app=app)
             if state is None or reached(state):
                 return
             left = None if deadline is None else deadline - time.monotonic()
@@ -176,7 +201,9 @@ class TaskHubService:
         if request.WhichOneof("request") == "purgeInstanceFilter":
             raise errors.API_UNIMPLEMENTED("multi-instance purge (PurgeInstances with a purgeInstanceFilter)")
         force = request.force if request.HasField("force") else False
-        count = await self.workflows.purge(request.instanceId, recursive=request.recursive, force=force)
+        count = await self.workflows.purge(
+            request.instanceId, recursive=request.recursive, force=force, app=_router_app(request)
+        )
         return pb.PurgeInstancesResponse(deletedInstanceCount=count)
 
     async def GetWorkItems(self, request: pb.GetWorkItemsRequest, context: Context) -> Any:
@@ -248,7 +275,8 @@ class TaskHubService:
                 request.newChildWorkflowInstanceID if request.HasField("newChildWorkflowInstanceID") else None
             ),
         )
-        return pb.RerunWorkflowFromEventResponse(newInstanceID=await self.workflows.rerun(rerun))
+        new = await self.workflows.rerun(rerun, app=_router_app(request))
+        return pb.RerunWorkflowFromEventResponse(newInstanceID=new)
 
 
 def _instance_response(state: pb.WorkflowState | None) -> pb.GetInstanceResponse:
@@ -374,9 +402,9 @@ class DaprWorkflowApi:
         self.workflows = workflows
         self.app_id = app_id
 
-    def _local(self, app_id: str | None) -> None:
-        if validate.target_app_id(app_id, self.app_id) is not None:
-            raise errors.API_UNIMPLEMENTED("workflow operations on another app (app_id)")
+    def _target(self, app_id: str | None) -> str | None:
+        """The other app a request names (None: this one), checked as daprd's targetAppID."""
+        return validate.target_app_id(app_id, self.app_id)
 
     async def _engine(self, call: Awaitable[Any]) -> tuple[Any, str | None]:
         """Runs a facade call: (its result, None) or (None, the failure's text for daprd's wrap).
@@ -403,9 +431,11 @@ class DaprWorkflowApi:
         instance_id = instance_id or str(uuid.uuid4())
         validate.instance_id(instance_id, create=True)
         validate.workflow_name(name)
-        self._local(app_id)
+        app = self._target(app_id)
         scheduled = validate.start_time(name, options)
-        request = StartRequest(name=name, instance_id=instance_id, input=input, scheduled_start=scheduled)
+        request = StartRequest(
+            name=name, instance_id=instance_id, input=input, scheduled_start=scheduled, app=app
+        )
         started, failure = await self._engine(self.workflows.start(request))
         if failure is not None:
             raise E.START(name, f"unable to start workflow: failed to start workflow: {failure}")
@@ -414,9 +444,9 @@ class DaprWorkflowApi:
     async def get_workflow(self, instance_id: str, app_id: str | None = None) -> Any | None:
         """daprd's GetWorkflowResponse; None when no such instance exists."""
         validate.instance_id(instance_id, create=False)
-        self._local(app_id)
+        app = self._target(app_id)
         try:
-            state = await self.workflows.get(instance_id)
+            state = await self.workflows.get(instance_id, app=app)
         except DaprError as err:
             if _is_not_found(err):
                 return None
@@ -458,9 +488,9 @@ class DaprWorkflowApi:
 
     async def terminate_workflow(self, instance_id: str, app_id: str | None = None) -> None:
         validate.instance_id(instance_id, create=False)
-        self._local(app_id)
+        app = self._target(app_id)
         try:
-            await self.workflows.terminate(instance_id, recursive=True)
+            await self.workflows.terminate(instance_id, recursive=True, app=app)
         except DaprError as err:
             if _is_not_found(err):
                 raise E.INSTANCE_NOT_FOUND(instance_id) from None
@@ -479,8 +509,8 @@ class DaprWorkflowApi:
     ) -> None:
         validate.instance_id(instance_id, create=False)
         validate.event_name(event_name)
-        self._local(app_id)
-        _, failure = await self._engine(self.workflows.raise_event(instance_id, event_name, data))
+        app = self._target(app_id)
+        _, failure = await self._engine(self.workflows.raise_event(instance_id, event_name, data, app=app))
         if failure is not None:
             raise E.RAISE_EVENT(
                 instance_id,
@@ -490,8 +520,8 @@ class DaprWorkflowApi:
 
     async def pause_workflow(self, instance_id: str, app_id: str | None = None) -> None:
         validate.instance_id(instance_id, create=False)
-        self._local(app_id)
-        _, failure = await self._engine(self.workflows.suspend(instance_id))
+        app = self._target(app_id)
+        _, failure = await self._engine(self.workflows.suspend(instance_id, app=app))
         if failure is not None:
             raise E.PAUSE(
                 instance_id, f"failed to pause workflow {instance_id}: failed to suspend workflow: {failure}"
@@ -499,8 +529,8 @@ class DaprWorkflowApi:
 
     async def resume_workflow(self, instance_id: str, app_id: str | None = None) -> None:
         validate.instance_id(instance_id, create=False)
-        self._local(app_id)
-        _, failure = await self._engine(self.workflows.resume(instance_id))
+        app = self._target(app_id)
+        _, failure = await self._engine(self.workflows.resume(instance_id, app=app))
         if failure is not None:
             raise E.RESUME(
                 instance_id, f"failed to resume workflow {instance_id}: failed to resume workflow: {failure}"
@@ -508,9 +538,9 @@ class DaprWorkflowApi:
 
     async def purge_workflow(self, instance_id: str, app_id: str | None = None) -> None:
         validate.instance_id(instance_id, create=False)
-        self._local(app_id)
+        app = self._target(app_id)
         try:
-            await self.workflows.purge(instance_id, recursive=True)
+            await self.workflows.purge(instance_id, recursive=True, app=app)
         except DaprError as err:
             if _is_not_found(err):
                 raise E.INSTANCE_NOT_FOUND(instance_id) from None

@@ -132,6 +132,7 @@ class OneInstance:
     def __init__(self) -> None:
         self.started: list[StartRequest] = []
         self.events: list[tuple[str, str, str | None]] = []
+        self.apps: list[str | None] = []  # the app of each operation on an instance
 
     def _known(self, instance_id: str) -> None:
         if instance_id != "known":
@@ -143,7 +144,10 @@ class OneInstance:
         self.started.append(request)
         return request.instance_id
 
-    async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
+    async def get(
+        self, instance_id: str, *, payloads: bool = True, app: str | None = None
+    ) -> pb.WorkflowState | None:
+        self.apps.append(app)
         if instance_id != "known":
             return None
         state = pb.WorkflowState(
@@ -159,24 +163,41 @@ class OneInstance:
         return state
 
     async def wait(
-        self, instance_id: str, *, completion: bool, payloads: bool = True, timeout: float | None = None
+        self,
+        instance_id: str,
+        *,
+        completion: bool,
+        payloads: bool = True,
+        timeout: float | None = None,
+        app: str | None = None,
     ) -> pb.WorkflowState | None:
-        return await self.get(instance_id, payloads=payloads)
+        return await self.get(instance_id, payloads=payloads, app=app)
 
-    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
+    async def raise_event(
+        self, instance_id: str, name: str, data: str | None, *, app: str | None = None
+    ) -> None:
+        self.apps.append(app)
         self._known(instance_id)
         self.events.append((instance_id, name, data))
 
-    async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
+    async def terminate(
+        self, instance_id: str, output: str | None = None, *, recursive: bool = True, app: str | None = None
+    ) -> None:
+        self.apps.append(app)
         self._known(instance_id)
 
-    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+    async def suspend(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
+        self.apps.append(app)
         self._known(instance_id)
 
-    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+    async def resume(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
+        self.apps.append(app)
         self._known(instance_id)
 
-    async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+    async def purge(
+        self, instance_id: str, *, recursive: bool = True, force: bool = False, app: str | None = None
+    ) -> int:
+        self.apps.append(app)
         self._known(instance_id)
         raise E.NOT_COMPLETED(instance_id)
 
@@ -219,8 +240,13 @@ async def test_grpc_start_validates_and_wraps_the_engine() -> None:
     )
     await rpc(later, None)
     assert instances.started[-1].scheduled_start == datetime(2030, 1, 2, 2, 4, 5, tzinfo=UTC)
-    # Same app as the sidecar's: a local call.
+    # Same app as the sidecar's: a local call; another app's: that app's (cross-app operations).
     await rpc(runtime.StartWorkflowRequest(instance_id="mine", workflow_name="checkout", app_id=APP), None)
+    assert instances.started[-1].app is None
+    await rpc(
+        runtime.StartWorkflowRequest(instance_id="theirs", workflow_name="checkout", app_id="b-2"), None
+    )
+    assert instances.started[-1].app == "b-2"
 
     err = await rejected(
         rpc(runtime.StartWorkflowRequest(instance_id="known", workflow_name="checkout"), None)
@@ -385,6 +411,11 @@ async def test_http_routes_answer_as_daprd() -> None:
 
     bad_app = await call(router, "POST", "/v1.0/workflows/dapr/known/pause?appID=a.b")
     assert (bad_app.status, json.loads(bad_app.body)["errorCode"]) == (400, "ERR_WORKFLOW_APP_ID_INVALID")
+    instances.apps.clear()
+    for op in ("pause", "resume", "terminate", "raiseEvent/paid"):
+        assert (await call(router, "POST", f"/v1.0/workflows/dapr/known/{op}?appID=other")).status == 202
+    assert (await call(router, "GET", "/v1.0/workflows/dapr/known?appID=other")).status == 200
+    assert instances.apps == ["other"] * 5
 
 
 async def test_http_body_that_is_no_utf8_is_a_malformed_request() -> None:

@@ -27,33 +27,47 @@ class NoInstances:
     async def start(self, request: StartRequest) -> str:
         raise E.NO_SUCH_INSTANCE()
 
-    async def get(self, instance_id: str, *, payloads: bool = True) -> pb.WorkflowState | None:
-        raise E.NO_SUCH_INSTANCE()
-
-    async def wait(
-        self, instance_id: str, *, completion: bool, payloads: bool = True, timeout: float | None = None
+    async def get(
+        self, instance_id: str, *, payloads: bool = True, app: str | None = None
     ) -> pb.WorkflowState | None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def raise_event(self, instance_id: str, name: str, data: str | None) -> None:
+    async def wait(
+        self,
+        instance_id: str,
+        *,
+        completion: bool,
+        payloads: bool = True,
+        timeout: float | None = None,
+        app: str | None = None,
+    ) -> pb.WorkflowState | None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def terminate(self, instance_id: str, output: str | None = None, *, recursive: bool = True) -> None:
+    async def raise_event(
+        self, instance_id: str, name: str, data: str | None, *, app: str | None = None
+    ) -> None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def suspend(self, instance_id: str, reason: str | None = None) -> None:
+    async def terminate(
+        self, instance_id: str, output: str | None = None, *, recursive: bool = True, app: str | None = None
+    ) -> None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def resume(self, instance_id: str, reason: str | None = None) -> None:
+    async def suspend(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def purge(self, instance_id: str, *, recursive: bool = True, force: bool = False) -> int:
+    async def resume(self, instance_id: str, reason: str | None = None, *, app: str | None = None) -> None:
+        raise E.NO_SUCH_INSTANCE()
+
+    async def purge(
+        self, instance_id: str, *, recursive: bool = True, force: bool = False, app: str | None = None
+    ) -> int:
         raise E.NO_SUCH_INSTANCE()
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent] | None:
         raise E.NO_SUCH_INSTANCE()
 
-    async def rerun(self, request: RerunRequest) -> str:
+    async def rerun(self, request: RerunRequest, *, app: str | None = None) -> str:
         raise E.RERUN_NOT_FOUND(f"workflow instance does not exist with ID '{request.source}'")
 
     async def list_instance_ids(
