@@ -751,8 +751,8 @@ class WorkflowEngine:
             self._spawn(self._create_timer(key, instance.generation, e))
         for e in effects.children:
             self._spawn(self._create_child(instance, start, e))
-        for d in effects.detached:
-            self._spawn(self._create_detached(d, start))
+        for router, d in effects.detached:
+            self._spawn(self._create_detached(d, start, target_app(router, self.app_id)))
         for router, target, e in effects.events:
             self._spawn(self._send(target_app(router, self.app_id), target, e))
         if effects.terminate_children:
@@ -874,8 +874,9 @@ class WorkflowEngine:
         await self._retry(f"creating child workflow {created.instanceId}", create)
 
     async def _create_detached(
-        self, d: pb.CreateDetachedWorkflowAction, start: pb.ExecutionStartedEvent | None
+        self, d: pb.CreateDetachedWorkflowAction, start: pb.ExecutionStartedEvent | None, app: str
     ) -> None:
+        """A workflow the turn started on its own (``app``'s: the action's router target)."""
         traceparent, state = "", ""
         if self.tracing is not None and start is not None:
             traceparent, state = self.tracing.orchestration_parent(start)
@@ -887,6 +888,7 @@ class WorkflowEngine:
             tags=dict(d.tags),
             trace_parent=traceparent,
             trace_state=state or None,
+            app=app,
         )
         await self._retry(f"creating workflow {d.instanceId}", lambda: self.start(request))
 

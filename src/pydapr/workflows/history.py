@@ -219,7 +219,7 @@ class Effects:
     activities: list[pb.HistoryEvent] = field(default_factory=list)  # taskScheduled events
     timers: list[pb.HistoryEvent] = field(default_factory=list)  # timerCreated events
     children: list[pb.HistoryEvent] = field(default_factory=list)  # childWorkflowInstanceCreated
-    detached: list[pb.CreateDetachedWorkflowAction] = field(default_factory=list)
+    detached: list[tuple[pb.TaskRouter | None, pb.CreateDetachedWorkflowAction]] = field(default_factory=list)
     events: list[tuple[pb.TaskRouter | None, str, pb.HistoryEvent]] = field(default_factory=list)
     terminate_children: bool = False
     completed: bool = False  # the execution ended (notify the parent and the waiters)
@@ -306,7 +306,7 @@ def apply(
             e = _at(action.id, router, app_id)
             e.detachedWorkflowInstanceCreated.instanceId = d.instanceId
             instance.history.append(e)
-            effects.detached.append(d)
+            effects.detached.append((router, d))
         elif kind == "workflowVersionNotAvailable":
             stalled = event(
                 executionStalled=pb.ExecutionStalledEvent(
