@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -618,7 +618,7 @@ class WorkflowEngine:
         if self.metrics is not None:
             _record_scheduling(self.metrics, instance)
         try:
-            async with _held(self._workflow_slots):
+            async with self._workflow_slots:
                 response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
         except NoWorker:
             log.debug("workflow %s: no worker answered; the keepalive tries again", instance.instance_id)
@@ -943,7 +943,7 @@ class WorkflowEngine:
         try:
             while True:
                 try:
-                    async with _held(self._activity_slots):
+                    async with self._activity_slots:
                         response = await self.pool.run_activity(request, wait=WORKER_WAIT)
                     break
                 except NoWorker:
@@ -991,18 +991,9 @@ _KINDS: dict[str, ErrorKind] = {
 }
 
 
-def _slots(limit: int | None) -> asyncio.Semaphore | None:
-    return asyncio.Semaphore(limit) if limit else None
-
-
-@contextlib.asynccontextmanager
-async def _held(slots: asyncio.Semaphore | None) -> AsyncIterator[None]:
-    """One of ``slots`` for the block (waiting for one to be free); no limit when None."""
-    if slots is None:
-        yield
-        return
-    async with slots:
-        yield
+def _slots(limit: int | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    """``async with`` it holds one of ``limit`` slots, waiting for one to be free (None: no limit)."""
+    return asyncio.Semaphore(limit) if limit else contextlib.nullcontext()
 
 
 def _retention_ttl(policy: WorkflowRetentionPolicy, status: int) -> float | None:
