@@ -586,7 +586,10 @@ class WorkflowEngine:
 
     async def _run_later(self, instance_id: str) -> None:
         try:
-            await self._call(self.wf_type, instance_id, "Run")
+            # The turn waits for a slot here, before it holds the instance: events sent to the
+            # instance meanwhile are stored (and batched into the turn) instead of queueing.
+            async with self._workflow_slots:
+                await self._call(self.wf_type, instance_id, "Run")
         except DaprError as err:
             self._run_pending.discard(instance_id)
             log.debug("workflow %s: run failed: %s", instance_id, err)
@@ -618,8 +621,7 @@ class WorkflowEngine:
         if self.metrics is not None:
             _record_scheduling(self.metrics, instance)
         try:
-            async with self._workflow_slots:
-                response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
+            response = await self.pool.run_workflow(request, wait=WORKER_WAIT)
         except NoWorker:
             log.debug("workflow %s: no worker answered; the keepalive tries again", instance.instance_id)
             return
