@@ -51,7 +51,9 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 # -- the measured run (child process) ------------------------------------------------------------
 
 
-async def register_all(svc: Any, n: int, due: str, concurrency: int) -> list[float]:
+async def register_all(
+    svc: Any, n: int, due: str, concurrency: int, actor_type: str = "BenchActor"
+) -> list[float]:
     from pydapr.actors.contract import ActorKey, Reminder
 
     latencies: list[float] = []
@@ -60,7 +62,7 @@ async def register_all(svc: Any, n: int, due: str, concurrency: int) -> list[flo
     async def worker() -> None:
         for i in queue:
             t0 = time.perf_counter()
-            await svc.create(Reminder(ActorKey("BenchActor", f"a-{i}"), "r", due, "", "", b'{"i":1}'))
+            await svc.create(Reminder(ActorKey(actor_type, f"a-{i}"), "r", due, "", "", b'{"i":1}'))
             latencies.append(time.perf_counter() - t0)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -105,7 +107,15 @@ async def measure(storage: str, n: int, concurrency: int, lead: float, profile: 
         svc.watch(["BenchActor"], fire)
         while not svc.connected("BenchActor"):  # noqa: ASYNC110 - the client exposes a flag, not an event
             await asyncio.sleep(0.05)
-        # All reminders fall due at one instant, far enough ahead to register them all first.
+        # All reminders fall due at one instant, far enough ahead to register them all first: unless
+        # --lead says, 3 s plus twice the time the registration rate of a warm-up says it takes
+        # (the warm-up's reminders, of a type nobody watches, are due in an hour).
+        if lead <= 0:
+            warm = max(200, n // 40)
+            t0 = time.perf_counter()
+            far = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+            await register_all(svc, warm, far, concurrency, "WarmActor")
+            lead = 3 + 2 * n * (time.perf_counter() - t0) / warm
         due_at = datetime.now(UTC) + timedelta(seconds=lead)
         reg0 = (c.cpu_ticks(proc.pid), c.cpu_ticks(me))
         t0 = time.perf_counter()
@@ -143,6 +153,7 @@ async def measure(storage: str, n: int, concurrency: int, lead: float, profile: 
             "reg_p99_ms": lat[int(len(lat) * 0.99)] * 1000,
             "reg_cpu_us": per_item(reg0, reg1),
             "early": early,
+            "lead": lead,
             "seconds": last - due_mono,
             "rate": n / (last - due_mono),
             "first_s": first - due_mono,
@@ -203,22 +214,27 @@ def main() -> None:
     ap.add_argument("--storage", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--reminders", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--lead", type=float, help="seconds from the first registration to the due time")
+    ap.add_argument(
+        "--lead",
+        type=float,
+        default=0.0,
+        help="seconds from the first registration to the due time (0: measured)",
+    )
     ap.add_argument("--before", help="an earlier commit to measure in the same run")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--profile", help="a folder for py-spy's collapsed stacks of the trigger window")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.lead is None:
-        args.lead = args.reminders / 300 + 5
     if args.child:
         asyncio.run(child(args))
         return
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
+    extra = (f" --lead {args.lead:g}" if args.lead else "") + (
+        f" --before {args.before}" if args.before else ""
+    )
     print(f"command: python bench/actor_reminders.py --storage {args.storage} --reminders {args.reminders} "
-          f"--concurrency {args.concurrency} --lead {args.lead:g} --rounds {args.rounds}"
-          + (f" --before {args.before}" if args.before else ""))  # fmt: skip
+          f"--concurrency {args.concurrency} --rounds {args.rounds}{extra}")  # fmt: skip
     after = git("rev-parse", "--short", "HEAD")
     dirty = bool(git("status", "--porcelain", "src/pydapr/scheduler", "src/pydapr/jobs", "src/pydapr/actors"))
     tmp = Path(tempfile.mkdtemp(prefix="pydapr-reminders-"))

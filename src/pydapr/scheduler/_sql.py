@@ -59,16 +59,7 @@ SELECT_APP = (
 )
 DELETE_ONE = "DELETE FROM pydapr_scheduler_jobs WHERE namespace = $1 AND app_id = $2 AND name = $3"
 
-# Fencing: a trigger's result is written only while its writer still holds the partition lease.
-_FENCE = """
-    AND EXISTS (SELECT 1 FROM pydapr_scheduler_leases l
-                WHERE l.part = pydapr_scheduler_jobs.part AND l.owner = $1 AND l.expires_at >= $2)
-"""
-ADVANCE = (
-    "UPDATE pydapr_scheduler_jobs SET next_at = $7, occ_at = $8, count = $9, attempts = $10 "
-    "WHERE namespace = $3 AND app_id = $4 AND name = $5 AND uid = $6" + _FENCE
-)
-REMOVE = (
-    "DELETE FROM pydapr_scheduler_jobs WHERE namespace = $3 AND app_id = $4 AND name = $5 AND uid = $6"
-    + _FENCE
-)
+# A trigger's result is written only while its writer still holds the partition lease (fencing):
+# the store reads the partitions the writer holds once per batch, in the batch's transaction, and
+# writes the batch's jobs of those partitions by key.
+HELD_PARTS = "SELECT part FROM pydapr_scheduler_leases WHERE owner = $1 AND expires_at >= $2"

@@ -222,7 +222,7 @@ class Engine:
             return
         now = time.time()
         if expired(rec, now):
-            self._results.append((p, Remove(rec.namespace, rec.app_id, rec.name, rec.uid)))
+            self._results.append((p, Remove(rec.namespace, rec.app_id, rec.name, rec.uid, rec.partition)))
             self._results_ready.set()
             return
         conns = self._conns.get(rec.app_key)

@@ -27,6 +27,28 @@ CHANNEL = "pydapr_scheduler_jobs"
 _NOW = "SELECT extract(epoch from clock_timestamp())::float8"
 
 
+# The batch arrives as one array per column; the lease check runs on the database's clock.
+_HELD = (
+    "SELECT part FROM pydapr_scheduler_leases WHERE owner = $1 "
+    "AND expires_at >= extract(epoch from clock_timestamp()) FOR SHARE"
+)
+_KEYS = "$2::text[], $3::text[], $4::text[], $5::text[]"
+_MATCH = (
+    "j.namespace = b.namespace AND j.app_id = b.app_id AND j.name = b.name AND j.uid = b.uid "
+    "AND j.part IN (SELECT part FROM held)"
+)
+_ADVANCE = (
+    f"WITH held AS ({_HELD}) UPDATE pydapr_scheduler_jobs j SET next_at = b.next_at, occ_at = b.occ_at, "
+    "count = b.count, attempts = b.attempts "
+    f"FROM unnest({_KEYS}, $6::float8[], $7::float8[], $8::int[], $9::int[]) "
+    f"AS b(namespace, app_id, name, uid, next_at, occ_at, count, attempts) WHERE {_MATCH}"
+)
+_REMOVE = (
+    f"WITH held AS ({_HELD}) DELETE FROM pydapr_scheduler_jobs j "
+    f"USING unnest({_KEYS}) AS b(namespace, app_id, name, uid) WHERE {_MATCH}"
+)
+
+
 def _record(row: Any) -> JobRecord:
     return JobRecord(*row.values())
 
@@ -138,33 +160,32 @@ class PostgresJobStore:
         return [_record(r) for r in rows]
 
     async def apply(self, owner: str, changes: list[Advance | Remove]) -> None:
-        advances = [c for c in changes if isinstance(c, Advance)]
-        removes = [c for c in changes if isinstance(c, Remove)]
+        adv: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+        rem: tuple[list[Any], ...] = ([], [], [], [])
+        for c in changes:
+            if isinstance(c, Advance):
+                row: tuple[Any, ...] = (
+                    c.namespace,
+                    c.app_id,
+                    c.name,
+                    c.uid,
+                    c.next_at,
+                    c.occ_at,
+                    c.count,
+                    c.attempts,
+                )
+                for column, value in zip(adv, row, strict=True):
+                    column.append(value)
+            else:
+                for column, value in zip(rem, (c.namespace, c.app_id, c.name, c.uid), strict=True):
+                    column.append(value)
         async with self.pool.acquire() as conn, conn.transaction():
-            now = await conn.fetchval(_NOW)
-            if advances:
-                await conn.executemany(
-                    _sql.ADVANCE,
-                    [
-                        (
-                            owner,
-                            now,
-                            a.namespace,
-                            a.app_id,
-                            a.name,
-                            a.uid,
-                            a.next_at,
-                            a.occ_at,
-                            a.count,
-                            a.attempts,
-                        )
-                        for a in advances
-                    ],
-                )
-            if removes:
-                await conn.executemany(
-                    _sql.REMOVE, [(owner, now, r.namespace, r.app_id, r.name, r.uid) for r in removes]
-                )
+            # One statement per kind for the whole batch, the lease checked in it (FOR SHARE: no
+            # replica takes the partition before this transaction ends).
+            if adv[0]:
+                await conn.execute(_ADVANCE, owner, *adv)
+            if rem[0]:
+                await conn.execute(_REMOVE, owner, *rem)
 
     async def lease(self, owner: str, ttl: float) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -100,12 +100,14 @@ def outcome(rec: JobRecord, ok: bool, now: float, cache: TimingCache) -> Advance
             return Advance(
                 rec.namespace, rec.app_id, rec.name, rec.uid,
                 next_at=now + interval, occ_at=rec.occ_at or now, count=rec.count, attempts=rec.attempts + 1,
+                part=rec.partition,
             )  # fmt: skip
     count = rec.count + 1
     nxt = timing.after(count, _ts(rec.occ_at if rec.occ_at is not None else now), _ts(now))
     if nxt is None:
-        return Remove(rec.namespace, rec.app_id, rec.name, rec.uid)
+        return Remove(rec.namespace, rec.app_id, rec.name, rec.uid, rec.partition)
     at = nxt.timestamp()
     return Advance(
-        rec.namespace, rec.app_id, rec.name, rec.uid, next_at=at, occ_at=at, count=count, attempts=0
-    )
+        rec.namespace, rec.app_id, rec.name, rec.uid,
+        next_at=at, occ_at=at, count=count, attempts=0, part=rec.partition,
+    )  # fmt: skip

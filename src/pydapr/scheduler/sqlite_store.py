@@ -6,6 +6,7 @@ aiosqlite runs the connection on its own thread so the event loop never blocks o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import re
@@ -31,6 +32,11 @@ from pydapr.scheduler.store import (
 
 def _q(sql: str) -> str:
     return re.sub(r"\$(\d+)", r"?\1", sql)
+
+
+_BY_KEY = "WHERE namespace = ?1 AND app_id = ?2 AND name = ?3 AND uid = ?4"
+_ADVANCE = f"UPDATE pydapr_scheduler_jobs SET next_at = ?5, occ_at = ?6, count = ?7, attempts = ?8 {_BY_KEY}"
+_REMOVE = f"DELETE FROM pydapr_scheduler_jobs {_BY_KEY}"
 
 
 def _record(row: Any) -> JobRecord:
@@ -169,22 +175,32 @@ class SqliteJobStore:
 
     @_locked
     async def apply(self, owner: str, changes: list[Advance | Remove]) -> None:
-        now = time.time()
-        adv = [
-            (owner, now, a.namespace, a.app_id, a.name, a.uid, a.next_at, a.occ_at, a.count, a.attempts)
-            for a in changes
-            if isinstance(a, Advance)
-        ]
-        rem = [(owner, now, r.namespace, r.app_id, r.name, r.uid) for r in changes if isinstance(r, Remove)]
-        await self.db.execute("BEGIN IMMEDIATE")
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
         try:
+            # The write lock is held from here to COMMIT: no lease moves in between.
+            cur = await db.execute(_q(_sql.HELD_PARTS), (owner, time.time()))
+            held = {r[0] for r in await cur.fetchall()}
+            adv = []
+            rem = []
+            for c in changes:
+                if c.part not in held:
+                    continue
+                if isinstance(c, Advance):
+                    adv.append(
+                        (c.namespace, c.app_id, c.name, c.uid, c.next_at, c.occ_at, c.count, c.attempts)
+                    )
+                else:
+                    rem.append((c.namespace, c.app_id, c.name, c.uid))
             if adv:
-                await self.db.executemany(_q(_sql.ADVANCE), adv)
+                await db.executemany(_ADVANCE, adv)
             if rem:
-                await self.db.executemany(_q(_sql.REMOVE), rem)
-            await self.db.execute("COMMIT")
+                await db.executemany(_REMOVE, rem)
+            await db.execute("COMMIT")
         except BaseException:
-            await self.db.execute("ROLLBACK")
+            # A failed statement may have ended the transaction already: the first error is the one to see.
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
             raise
 
     @_locked

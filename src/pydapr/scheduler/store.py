@@ -55,6 +55,7 @@ class Advance:
     occ_at: float
     count: int
     attempts: int
+    part: int  # the job's partition: the write is fenced by its lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Remove:
     app_id: str
     name: str
     uid: str
+    part: int
 
 
 # Where a page of due jobs ended: (next_at, namespace, app_id, name) of its last job, the order
