@@ -298,6 +298,9 @@ class WorkflowEngine:
         app: str | None = None,
     ) -> pb.WorkflowState | None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        # An instance hosted here wakes the wait when it changes; one elsewhere (another replica,
+        # another app) is polled, soon at first, then every POLL.
+        delay = POLL / 16
         while True:
             changed = self._changed.setdefault(instance_id, asyncio.Event())
             changed.clear()
@@ -309,11 +312,12 @@ class WorkflowEngine:
                 return state
             if not completion and status != pb.ORCHESTRATION_STATUS_PENDING:
                 return state
-            left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            left = delay if deadline is None else min(delay, deadline - time.monotonic())
             if left <= 0:
                 raise TimeoutError(f"workflow {instance_id} did not reach the status in time")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), left)
+            delay = min(delay * 2, POLL)
 
     async def raise_event(
         self, instance_id: str, name: str, data: str | None, *, app: str | None = None
