@@ -557,9 +557,11 @@ class WorkflowEngine:
         instance = Instance(key.actor_id, history=history)
         if body.propagated:
             instance.propagated = pb.PropagatedHistory.FromString(body.propagated)
+        # The keepalive first: a crash right after the save still wakes the instance, and its
+        # recovery starts what the rerun starts (an early keepalive finds nothing and goes).
+        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
         await self.store.save(key, instance, rewrite=True)
         self.instances[key.actor_id] = instance
-        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
         restarted = history[len(history) - body.restarted :]
         self._carry_out(
             instance,
