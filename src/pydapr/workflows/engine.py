@@ -531,9 +531,10 @@ class WorkflowEngine:
         instance = Instance(key.actor_id, inbox=[start], generation=generation)
         if body.propagated:
             instance.propagated = pb.PropagatedHistory.FromString(body.propagated)
+        # The keepalive before the save, as for a rerun: a stored instance always has one.
+        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
         await self.store.save(key, instance, rewrite=True)
         self.instances[key.actor_id] = instance
-        await self._reminders().create(Reminder(key, "keepalive", due_time=KEEPALIVE, period=KEEPALIVE))
         self._schedule_run(key.actor_id)
         self._notify(key.actor_id)
 
