@@ -4,7 +4,7 @@ clients are grpcio) from another process. Issue 16 asks for the gRPC API to be a
 the HTTP one; this measures what the server stack alone costs before any pydapr code.
 
     python bench/grpc_servers.py [--calls 20000] [--concurrency 16] [--rounds 3] [--workers 16]
-        [--rate 1000] [--seconds 5] [--kinds aio,sync,...] [--profile DIR]
+        [--rate 1000] [--seconds 5] [--kinds aio,sync,...] [--deadline S] [--profile DIR]
 
 Servers (``--kinds``, all by default): grpcio's aio server under uvloop (as the sidecar runs it),
 on the default asyncio loop, with ``grpc.optimization_target=throughput``, with the sidecar's own
@@ -20,12 +20,13 @@ Each round runs each server in its own process, in an order that alternates betw
 500 warm-up calls it sends ``--calls`` 1 KiB unary calls with ``--concurrency`` in flight (closed
 loop: calls/s), then calls at a fixed ``--rate`` for ``--seconds`` from ``--concurrency`` workers,
 each at rate/concurrency per second, their starts spread evenly over one period (p50/p99 from each
-call's send to its reply). Around both it reads the server process's utime + stime (``RUSAGE_SELF``,
-its threads included; a sidecar's from /proc/<pid>/stat) and the client's own (this process; the
-client runs on the default asyncio loop). Figures are medians across rounds. ``--profile DIR``
-runs each of this script's servers under ``py-spy record --nonblocking`` and leaves
-DIR/<kind>.txt (collapsed stacks) and a top-20 of self time on stdout; CPU figures from such a run
-are not comparable.
+call's send to its reply). ``--deadline`` puts the same timeout on every gRPC call (sent as
+``grpc-timeout``, which grpcio rounds up). Around both it reads the server process's utime + stime
+(``RUSAGE_SELF``, its threads included; a sidecar's from /proc/<pid>/stat) and the client's own
+(this process; the client runs on the default asyncio loop). Figures are medians across rounds.
+``--profile DIR`` runs each of this script's servers under ``py-spy record --nonblocking`` and
+leaves DIR/<kind>.txt (collapsed stacks) and a top-20 of self time on stdout; CPU figures from
+such a run are not comparable.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -252,9 +254,10 @@ class Sample:
 class Client:
     """One call shape for every server: the grpc.aio client, or pydapr's HTTP client for ``http``."""
 
-    def __init__(self, kind: str, port: int) -> None:
+    def __init__(self, kind: str, port: int, deadline: float | None = None) -> None:
         self._kind = kind
         self._port = port
+        self._deadline = deadline  # seconds, sent as grpc-timeout on every gRPC call
         self._channel: Any = None
         self._http: Any = None
         self.call: Any = None
@@ -272,7 +275,7 @@ class Client:
             request = state_pb2.GetStateRequest(store_name="memory", key=KEY)
 
             async def get(body: bytes) -> bytes:
-                return bytes((await get_state(request)).data)
+                return bytes((await get_state(request, timeout=self._deadline)).data)
 
             self.call = get
         elif self._kind in ("http", "sidecar-http"):
@@ -297,7 +300,7 @@ class Client:
             self.call = call
         else:
             self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self._port}")
-            self.call = self._channel.unary_unary(METHOD)
+            self.call = functools.partial(self._channel.unary_unary(METHOD), timeout=self._deadline)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -307,9 +310,11 @@ class Client:
             await self._http.close()
 
 
-async def closed_loop(kind: str, port: int, calls: int, concurrency: int) -> tuple[float, float]:
+async def closed_loop(
+    kind: str, port: int, calls: int, concurrency: int, deadline: float | None = None
+) -> tuple[float, float]:
     """(calls/s, client CPU µs per call) of ``calls`` echo calls, ``concurrency`` at a time."""
-    async with Client(kind, port) as client:
+    async with Client(kind, port, deadline) as client:
         left = iter(range(calls))
 
         async def worker() -> None:
@@ -323,9 +328,11 @@ async def closed_loop(kind: str, port: int, calls: int, concurrency: int) -> tup
     return calls / elapsed, used / calls * 1e6
 
 
-async def fixed_rate(kind: str, port: int, rate: float, seconds: float, concurrency: int) -> list[float]:
+async def fixed_rate(
+    kind: str, port: int, rate: float, seconds: float, concurrency: int, deadline: float | None = None
+) -> list[float]:
     """Each call's latency (ms, send to reply) at ``rate`` calls/s from ``concurrency`` workers."""
-    async with Client(kind, port) as client:
+    async with Client(kind, port, deadline) as client:
         loop = asyncio.get_running_loop()
         period = concurrency / rate
         per_worker = int(rate * seconds / concurrency)
@@ -413,11 +420,12 @@ def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
 def one_round(kind: str, args: argparse.Namespace) -> Sample:
     server = _sidecar(kind) if kind.startswith("sidecar") else _echo_server(kind, args)
     with server as (port, cpu):
-        asyncio.run(closed_loop(kind, port, WARMUP, args.concurrency))  # channel, threads, caches
+        asyncio.run(closed_loop(kind, port, WARMUP, args.concurrency, args.deadline))  # channel, caches
         before = cpu()
-        rate, client_cpu = asyncio.run(closed_loop(kind, port, args.calls, args.concurrency))
+        rate, client_cpu = asyncio.run(closed_loop(kind, port, args.calls, args.concurrency, args.deadline))
         middle = cpu()
-        latencies = asyncio.run(fixed_rate(kind, port, args.rate, args.seconds, args.concurrency))
+        fixed = fixed_rate(kind, port, args.rate, args.seconds, args.concurrency, args.deadline)
+        latencies = asyncio.run(fixed)
         after = cpu()
     return Sample(
         server_cpu=(middle - before) / args.calls * 1e6,
@@ -475,6 +483,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="calls/s of the fixed-rate run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the fixed-rate run")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, from: " + ", ".join(KINDS))
+    parser.add_argument(
+        "--deadline", type=float, metavar="S", help="a deadline on every gRPC call (sent as grpc-timeout)"
+    )
     parser.add_argument("--profile", metavar="DIR", help="run the servers under py-spy, stacks to DIR")
     parser.add_argument("--serve", choices=list(KINDS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -499,6 +510,8 @@ def main() -> None:
             results[kind].append(s)
             print(f"round {n + 1} {kind:14}: {_line(s, args.rate)}", flush=True)
     shape = f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} in flight"
+    if args.deadline is not None:
+        shape += f", a {args.deadline:g} s deadline on each gRPC call"
     fixed = f"{args.rate:.0f} calls/s for {args.seconds:g} s"
     print(f"\ngrpcio {grpc.__version__}, {shape}; fixed rate {fixed}")
     at = f"at {args.rate:.0f}/s"
