@@ -15,7 +15,10 @@ import itertools
 import logging
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
+
+from google.protobuf.any_pb2 import Any as AnyPb
 
 from pydapr.scheduler._proto import scheduler_pb2 as pb
 from pydapr.scheduler.records import TimingCache, expired, outcome
@@ -26,25 +29,41 @@ log = logging.getLogger("pydapr.scheduler")
 JobKey = tuple[str, str, str]
 
 
+# A watch stream message holds at most this many triggers and about this many bytes of job data:
+# a burst goes out as a stream of messages the sidecar can start on at once, each well below its
+# channel's 4 MiB receive limit whatever the jobs carry.
+MESSAGE_TRIGGERS = 500
+MESSAGE_BYTES = 1 << 20
+
+
 @dataclass(eq=False)
 class Connection:
-    """One sidecar's watch stream."""
+    """One sidecar's watch stream: triggers are added straight to the messages that will carry them."""
 
     app: str
     instance_id: str
-    outbox: list[pb.Trigger] = field(default_factory=list)
+    outbox: deque[pb.Triggers] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     inflight: set[int] = field(default_factory=set)
     closed: bool = False
+    _filling: int = 0  # bytes in the last message of the outbox
 
-    def send(self, trigger: pb.Trigger) -> None:
-        self.outbox.append(trigger)
+    def send(self, trigger_id: int, name: str, data: AnyPb, occurrence: str, size: int) -> None:
+        msg = self.outbox[-1] if self.outbox else None
+        if msg is None or len(msg.triggers) >= MESSAGE_TRIGGERS or self._filling + size > MESSAGE_BYTES:
+            msg = pb.Triggers()
+            self.outbox.append(msg)
+            self._filling = 0
+        msg.triggers.add(id=trigger_id, name=name, data=data, occurrence=occurrence)
+        self._filling += size
         self.ready.set()
 
-    def take(self) -> list[pb.Trigger]:
-        batch, self.outbox = self.outbox, []
-        self.ready.clear()
-        return batch
+    def take(self) -> pb.Triggers | None:
+        """The next message to write, None when there is none."""
+        if not self.outbox:
+            self.ready.clear()
+            return None
+        return self.outbox.popleft()
 
 
 @dataclass(eq=False)
@@ -53,6 +72,7 @@ class _Pending:
     timer: asyncio.TimerHandle | None = None
     conn: Connection | None = None
     trigger_id: int = 0
+    job: pb.Job | None = None  # the spec, parsed once when the trigger is sent
     superseded: bool = False  # replaced or deleted while its trigger was out
 
 
@@ -133,7 +153,7 @@ class Engine:
         if p is None:
             return
         conn.inflight.discard(trigger_id)
-        self._results.append((p, outcome(p.rec, ok, time.time(), self._timings)))
+        self._results.append((p, outcome(p.rec, ok, time.time(), self._timings, p.job)))
         self._results_ready.set()
 
     def forget(self, namespace: str, app_id: str, name: str) -> None:
@@ -234,10 +254,8 @@ class Engine:
         p.conn, p.trigger_id = conn, trigger_id
         self._by_id[trigger_id] = p
         conn.inflight.add(trigger_id)
-        job = pb.Job.FromString(rec.spec)
-        conn.send(
-            pb.Trigger(id=trigger_id, name=rec.name, data=job.data, occurrence=f"{rec.uid}:{rec.count}")
-        )
+        job = p.job = pb.Job.FromString(rec.spec)
+        conn.send(trigger_id, rec.name, job.data, f"{rec.uid}:{rec.count}", len(rec.spec))
         self.triggers_sent += 1
 
     async def _writer_loop(self) -> None:

@@ -59,26 +59,36 @@ def new_record(namespace: str, app_id: str, job: pb.Job, partitions: int, now: d
 
 
 class TimingCache:
-    """Parsed timings by job uid, so a cron expression is parsed once per job, not per trigger."""
+    """Parsed timings by job uid, so a cron expression is parsed once per job, not per trigger.
+
+    A job with no schedule fires once (and then only retries): its timing is never needed, and it
+    takes no room here.
+    """
 
     def __init__(self, limit: int = 100_000) -> None:
         self._items: dict[str, tuple[Timing, pb.FailurePolicy]] = {}
         self._limit = limit
 
-    def get(self, rec: JobRecord) -> tuple[Timing, pb.FailurePolicy]:
+    def get(self, rec: JobRecord, job: pb.Job | None = None) -> tuple[Timing | None, pb.FailurePolicy]:
+        """``rec``'s timing (None when it has no schedule) and failure policy; ``job`` is its spec
+        when the caller has it parsed already."""
         hit = self._items.get(rec.uid)
-        if hit is None:
+        if hit is not None:
+            return hit
+        if job is None:
             job = pb.Job.FromString(rec.spec)
-            timing = Timing(
-                schedule=parse_schedule(job.schedule) if job.HasField("schedule") else None,
-                begin=_ts(rec.begin_at),
-                begin_is_due=rec.begin_is_due,
-                expires=_ts(rec.expires_at) if rec.expires_at is not None else None,
-                repeats=job.repeats if job.HasField("repeats") else None,
-            )
-            if len(self._items) >= self._limit:
-                self._items.clear()
-            hit = self._items[rec.uid] = (timing, job.failure_policy)
+        if not job.HasField("schedule"):
+            return None, job.failure_policy
+        timing = Timing(
+            schedule=parse_schedule(job.schedule),
+            begin=_ts(rec.begin_at),
+            begin_is_due=rec.begin_is_due,
+            expires=_ts(rec.expires_at) if rec.expires_at is not None else None,
+            repeats=job.repeats if job.HasField("repeats") else None,
+        )
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        hit = self._items[rec.uid] = (timing, job.failure_policy)
         return hit
 
 
@@ -89,9 +99,12 @@ def expired(rec: JobRecord, now: float) -> bool:
     return rec.occ_at > rec.expires_at or now > rec.expires_at + LATE_GRACE
 
 
-def outcome(rec: JobRecord, ok: bool, now: float, cache: TimingCache) -> Advance | Remove:
-    """The record's next state after one trigger: next occurrence, a retry, or removal."""
-    timing, policy = cache.get(rec)
+def outcome(
+    rec: JobRecord, ok: bool, now: float, cache: TimingCache, job: pb.Job | None = None
+) -> Advance | Remove:
+    """The record's next state after one trigger: next occurrence, a retry, or removal. ``job`` is
+    the record's spec if the caller has parsed it already."""
+    timing, policy = cache.get(rec, job)
     if not ok and policy.HasField("constant"):
         constant = policy.constant
         unlimited = not constant.HasField("max_retries")
@@ -102,6 +115,8 @@ def outcome(rec: JobRecord, ok: bool, now: float, cache: TimingCache) -> Advance
                 next_at=now + interval, occ_at=rec.occ_at or now, count=rec.count, attempts=rec.attempts + 1,
                 part=rec.partition,
             )  # fmt: skip
+    if timing is None:  # no schedule: its one occurrence is done
+        return Remove(rec.namespace, rec.app_id, rec.name, rec.uid, rec.partition)
     count = rec.count + 1
     nxt = timing.after(count, _ts(rec.occ_at if rec.occ_at is not None else now), _ts(now))
     if nxt is None:

@@ -84,12 +84,13 @@ class SchedulerService(pb_grpc.SchedulerServicer):
         reader = asyncio.create_task(self._read_results(request_iterator, conn))
         try:
             while not reader.done():
+                msg = conn.take()
+                if msg is not None:
+                    yield msg
+                    continue
                 waiter = asyncio.create_task(conn.ready.wait())
                 await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
-                batch = conn.take()
-                if batch:
-                    yield pb.Triggers(triggers=batch)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
