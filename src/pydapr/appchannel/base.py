@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydapr.http.messages import Headers, Response
-from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.pipeline import JOB_OPERATIONS, JOB_TRIGGER, Call, Direction, Pipeline
 from pydapr.resiliency import NOOP, Policy
 from pydapr.security import tokens
 from pydapr.sidecar.options import SidecarOptions
@@ -138,12 +138,11 @@ class AppChannel(abc.ABC):
                 async with limit:
                     return await send()
 
-        chain = self._pipeline.chain(Direction.OUTBOUND_APP, self.app_id)
+        target = JOB_TRIGGER if operation.startswith(JOB_OPERATIONS) else self.app_id
+        chain = self._pipeline.chain(Direction.OUTBOUND_APP, target)
         if chain.empty:
             return await attempt()
-        call = Call(
-            Direction.OUTBOUND_APP, self.app_id, operation, request_size=size, verb=verb, request=message
-        )
+        call = Call(Direction.OUTBOUND_APP, target, operation, request_size=size, verb=verb, request=message)
         return await chain.run(call, attempt)  # type: ignore[no-any-return]
 
     def grpc_channel(self) -> grpc.aio.Channel:

@@ -30,6 +30,13 @@ class Direction(enum.StrEnum):
     INBOUND_ACTOR = "inbound.actor"  # another sidecar's actor method call, for an actor hosted here
 
 
+# A job trigger's OUTBOUND_APP calls (their operation starts with one of JOB_OPERATIONS) have the
+# target JOB_TRIGGER, the app's other calls the app id: a trigger starts its own trace, and only its
+# chain carries that tracing step, so every other call to the app passes one step less.
+JOB_OPERATIONS = ("/job/", "OnJobEvent")
+JOB_TRIGGER = "<job trigger>"
+
+
 @dataclass(slots=True)
 class Call:
     """One call. ``target`` names what the chain was built for (the API group, app id or component);

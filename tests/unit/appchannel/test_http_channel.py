@@ -21,7 +21,7 @@ from pydapr.http.client import HttpClient, HttpClientError
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.http.server import HttpServer
 from pydapr.middleware.contract import Handler
-from pydapr.pipeline import Direction, Pipeline
+from pydapr.pipeline import JOB_TRIGGER, Direction, Pipeline
 from pydapr.pubsub.bulk import BatchEntry
 from pydapr.pubsub.delivery import AppDeliveryError, Outcome
 from pydapr.pubsub.subscriptions import TopicSubscription
@@ -139,6 +139,18 @@ async def test_invoke_sends_verb_path_query_headers_body(
     assert [(c.direction, c.target, c.operation) for c in recorder.calls] == [
         (Direction.OUTBOUND_APP, "me", "/echo/deep")
     ]
+
+
+async def test_a_job_trigger_has_its_own_target_on_the_outbound_app_chain(
+    app: tuple[App, int], client: HttpClient, pipeline: Pipeline, recorder: Recorder, no_token: None
+) -> None:
+    _, port = app
+    channel = _channel(port, client, pipeline)
+    data = AnyPb()
+    data.Pack(struct_pb2.Value(string_value="go"))
+    assert await channel.job_event("ok", data) is JobTrigger.TAKEN
+    await channel.invoke("job", "GET", "", Headers(), b"")  # a method named job is no trigger
+    assert [(c.target, c.operation) for c in recorder.calls] == [(JOB_TRIGGER, "/job/ok"), ("me", "/job")]
 
 
 async def test_invoke_of_an_unreachable_app_is_direct_invoke(client: HttpClient, no_token: None) -> None:

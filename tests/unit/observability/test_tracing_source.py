@@ -21,7 +21,7 @@ from pydapr.http.messages import Headers, Response
 from pydapr.observability import trace_context as tc
 from pydapr.observability.tracing import TracingSource, dapr_sampler, start_tracing, tracer_provider
 from pydapr.observability.tracing.sampling import PresetIdGenerator
-from pydapr.pipeline import Call, Direction, Pipeline
+from pydapr.pipeline import JOB_TRIGGER, Call, Direction, Pipeline
 from pydapr.resources.models import Configuration, TracingSpec
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -176,11 +176,15 @@ def test_an_actor_call_is_a_child_of_the_call_it_is_made_in() -> None:
 def test_only_job_triggers_start_a_trace_on_the_app_channel() -> None:
     pipeline, exporter = traced()
     seen: list[str] = []
-    run(pipeline, Call(Direction.OUTBOUND_APP, "me", "/healthz"), Response(200), seen)
-    run(pipeline, Call(Direction.OUTBOUND_APP, "me", "/job/nightly"), Response(200), seen)
-    assert seen[0] == "" and seen[1]
-    (span,) = exporter.get_finished_spans()
-    assert span.name == "jobs/nightly"
+    # The app channel gives a job trigger's calls their own target; the app's other calls have
+    # no tracing step at all.
+    assert pipeline.chain(Direction.OUTBOUND_APP, "me").empty
+    run(pipeline, Call(Direction.OUTBOUND_APP, JOB_TRIGGER, "/healthz"), Response(200), seen)
+    run(pipeline, Call(Direction.OUTBOUND_APP, JOB_TRIGGER, "/job/nightly"), Response(200), seen)
+    run(pipeline, Call(Direction.OUTBOUND_APP, JOB_TRIGGER, "OnJobEvent"), Response(200), seen)
+    assert seen[0] == "" and seen[1] and seen[2]
+    spans = exporter.get_finished_spans()
+    assert [span.name for span in spans] == ["jobs/nightly", "jobs/OnJobEvent"]
 
 
 def test_untraced_targets_get_no_interceptor() -> None:
@@ -188,7 +192,8 @@ def test_untraced_targets_get_no_interceptor() -> None:
     assert pipeline.chain(Direction.INBOUND_HTTP, "healthz").empty
     assert pipeline.chain(Direction.INBOUND_GRPC, "/grpc.health.v1.Health/Check").empty
     assert pipeline.chain(Direction.OUTBOUND_COMPONENT, "store").empty
-    assert pipeline.chain(Direction.OUTBOUND_APP, "me").steps[0].observes_only  # type: ignore[attr-defined]
+    assert pipeline.chain(Direction.OUTBOUND_APP, "me").empty
+    assert pipeline.chain(Direction.OUTBOUND_APP, JOB_TRIGGER).steps[0].observes_only  # type: ignore[attr-defined]
     steps = pipeline.chain(Direction.INBOUND_COMPONENT, "broker").steps
     assert all(getattr(step, "observes_only", False) for step in steps)
 

@@ -28,7 +28,7 @@ from opentelemetry.trace import Tracer as OtelTracer
 from pydapr.errors import DaprError
 from pydapr.http.messages import Response
 from pydapr.observability import trace_context as tc
-from pydapr.pipeline import Call, Direction, Interceptor, Operation
+from pydapr.pipeline import JOB_OPERATIONS, JOB_TRIGGER, Call, Direction, Interceptor, Operation
 
 from . import spans
 from .sampling import is_sampled, root_bound
@@ -38,7 +38,6 @@ Namer = Callable[[Call], tuple[str, spans.Attributes]]
 # daprd does not trace its health endpoints (isHealthzRequest), nor the gRPC health service.
 _UNTRACED_HTTP_GROUPS = frozenset({"healthz"})
 _UNTRACED_GRPC_PREFIX = "/grpc.health."
-_JOB_OPERATIONS = ("/job/", "OnJobEvent")
 _INVOKE_SERVICE = "/dapr.proto.runtime.v1.Dapr/InvokeService"
 
 # The span of the gRPC API call being served, when it is InvokeService: the invocation inside it
@@ -83,7 +82,8 @@ class TracingSource:
             # named as the caller's), the parent of the call to the app.
             return self._traced(direction, spans.actor_span)
         if direction is Direction.OUTBOUND_APP:
-            return self._job_root()
+            # Only a job trigger starts a trace here; the app channel gives triggers their own target.
+            return self._job_root() if target == JOB_TRIGGER else None
         if direction is Direction.OUTBOUND_INVOKE:
             return _name_invoke_service
         return None
@@ -140,7 +140,12 @@ class TracingSource:
                 traceparent = tc.format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags & 1)
             parent_token = tc.current_traceparent.set(traceparent)
             state_token = tc.current_tracestate.set(parent_ts)
-            naming = _invoke_service_span.set(span if call.target == _INVOKE_SERVICE else None)
+            # Set only when it changes (None outside an InvokeService call): a set and its reset
+            # each copy the context, on every traced call.
+            naming_span = span if call.target == _INVOKE_SERVICE else None
+            naming = None
+            if naming_span is not None or _invoke_service_span.get() is not None:
+                naming = _invoke_service_span.set(naming_span)
             try:
                 result = await proceed()
             except DaprError as err:
@@ -158,7 +163,8 @@ class TracingSource:
             finally:
                 tc.current_traceparent.reset(parent_token)
                 tc.current_tracestate.reset(state_token)
-                _invoke_service_span.reset(naming)
+                if naming is not None:
+                    _invoke_service_span.reset(naming)
             # daprd answers with the call's traceparent when the handler set none.
             if answers and isinstance(result, Response) and result.headers.get(tc.TRACEPARENT) is None:
                 result.headers.set(tc.TRACEPARENT, traceparent)
@@ -229,7 +235,7 @@ class TracingSource:
         # Not a coroutine: a call that is not a job trigger runs as the operation itself, with
         # no frame of its own for every await inside the call to pass through.
         def job_root(call: Call, proceed: Operation[Any]) -> Awaitable[Any]:
-            if tc.current_traceparent.get() or not call.operation.startswith(_JOB_OPERATIONS):
+            if tc.current_traceparent.get() or not call.operation.startswith(JOB_OPERATIONS):
                 return proceed()
             return traced(call, proceed)
 
