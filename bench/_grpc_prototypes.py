@@ -9,7 +9,8 @@ peer's windows respected for what they send. They do not do streaming calls, dea
 (``grpc-timeout``), compression, TLS, keepalive policing, GOAWAY on shutdown or size limits.
 
 A handler is ``async (message: bytes, headers: list[tuple[bytes, bytes]]) -> bytes`` keyed by the
-method's path (``b"/pkg.Service/Method"``).
+method's path (``b"/pkg.Service/Method"``). ``python bench/_grpc_prototypes.py`` checks both against
+a ``grpc.aio`` client (see ``check``).
 """
 
 from __future__ import annotations
@@ -414,3 +415,49 @@ async def start(kind: str, handlers: Handlers, host: str = "127.0.0.1") -> tuple
     protocol = H2GrpcServer if kind == "h2" else FrameGrpcServer
     server = await asyncio.get_running_loop().create_server(lambda: protocol(handlers), host, 0)
     return server, server.sockets[0].getsockname()[1]
+
+
+async def check(kind: str) -> None:
+    """Raises AssertionError unless the prototype answers a grpc.aio client correctly: messages from
+    0 B to 20 MiB (several frames, both peers' windows), 400 concurrent calls of mixed sizes, a slow
+    handler, metadata, an unknown method, a cancelled call and calls after it, a deadline."""
+    import os
+
+    import grpc
+
+    async def echo(message: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        if message == b"slow":
+            await asyncio.sleep(0.01)
+        return message
+
+    server, port = await start(kind, {b"/bench.Echo/Call": echo})
+    limits = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=limits) as channel:
+            call = channel.unary_unary("/bench.Echo/Call")
+            for size in (0, 1, 1024, 16379, 16384, 70000, 1 << 20, 5 << 20, 20 << 20):
+                body = os.urandom(size)
+                assert await call(body, metadata=[("x-a", "b"), ("x-bin", b"\0c")]) == body, size
+            bodies = [os.urandom(n * 997 % 300000) for n in range(400)]
+            assert await asyncio.gather(*(call(b) for b in bodies)) == bodies
+            assert await call(b"slow") == b"slow"
+            try:
+                await channel.unary_unary("/bench.Echo/Nope")(b"x")
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNIMPLEMENTED, exc.code()
+            else:
+                raise AssertionError("an unknown method answered")
+            pending = asyncio.ensure_future(call(b"slow"))
+            await asyncio.sleep(0.001)
+            pending.cancel()
+            assert await call(b"after", timeout=5) == b"after"
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    for name in ("h2", "frames"):
+        uvloop.run(check(name))
+        print(f"{name}: answers grpc.aio correctly")
