@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -38,28 +38,38 @@ class _Delivered:
 
     def __init__(self, limit: int = 100_000) -> None:
         self.done: OrderedDict[str, None] = OrderedDict()
-        self.running: dict[str, asyncio.Future[bool]] = {}
+        # An occurrence being delivered; the future exists only once a re-send waits for it.
+        self.running: dict[str, asyncio.Future[bool] | None] = {}
         self.limit = limit
 
-    async def once(self, occurrence: str, deliver: Callable[[], Awaitable[bool]]) -> bool:
+    async def once(self, occurrence: str, name: str, data: AnyPb, deliver: Deliver) -> bool:
         if occurrence in self.done:
             return True
-        running = self.running.get(occurrence)
-        if running is not None:
-            return await asyncio.shield(running)
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.running[occurrence] = fut
+        if occurrence in self.running:
+            fut = self.running[occurrence]
+            if fut is None:
+                fut = self.running[occurrence] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(fut)
+        self.running[occurrence] = None
         ok = False
         try:
-            ok = await deliver()
+            ok = await deliver(name, data)
         finally:
-            del self.running[occurrence]
-            fut.set_result(ok)
+            waiting = self.running.pop(occurrence)
+            if waiting is not None:
+                waiting.set_result(ok)
         if ok:
             self.done[occurrence] = None
             if len(self.done) > self.limit:
                 self.done.popitem(last=False)
         return ok
+
+
+# Where a stream's answers go: (trigger id, ok) pairs, and the event that wakes its writer.
+_Answers = tuple[list[tuple[int, bool]], asyncio.Event]
+# A delivering worker lets the stream's reader and writer run after this many triggers in a row
+# (an app that answers without waiting would otherwise hold the loop for a whole burst).
+_YIELD_EVERY = 64
 
 
 class SchedulerClient:
@@ -83,7 +93,11 @@ class SchedulerClient:
         self._stubs = [pb_grpc.SchedulerStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
         self._next = 0
         self._delivered = _Delivered()
-        self._limit = asyncio.Semaphore(concurrency)
+        # Triggers wait here for one of at most ``concurrency`` workers, instead of a task each.
+        self._queue: deque[tuple[pb.Trigger, _Answers]] = deque()
+        self._concurrency = concurrency
+        self._workers = 0
+        self._starting = 0  # workers spawned that have not run yet
         self._tasks: set[asyncio.Task[Any]] = set()
         self.connected = [False] * len(addresses)
 
@@ -163,9 +177,8 @@ class SchedulerClient:
         )
         while True:
             call = self._stubs[index].WatchJobs()  # the current channel: renewed on rotation
-            results: list[pb.Result] = []
-            ready = asyncio.Event()
-            writer = self._spawn(self._write_results(call, results, ready))
+            answers: _Answers = ([], asyncio.Event())
+            writer = self._spawn(self._write_results(call, answers))
             try:
                 await call.write(hello)
                 self.connected[index] = True
@@ -173,8 +186,8 @@ class SchedulerClient:
                     msg = await call.read()
                     if msg is grpc.aio.EOF:
                         break
-                    for trigger in msg.triggers:
-                        self._spawn(self._handle(trigger, deliver, results, ready))
+                    self._queue.extend((trigger, answers) for trigger in msg.triggers)
+                    self._more_workers(deliver)
             except grpc.aio.AioRpcError as err:
                 log.debug("scheduler stream %d broke: %s", index, err.code())
             finally:
@@ -183,24 +196,50 @@ class SchedulerClient:
                 call.cancel()
             await asyncio.sleep(0.5)
 
-    async def _handle(
-        self, trigger: pb.Trigger, deliver: Deliver, results: list[pb.Result], ready: asyncio.Event
-    ) -> None:
-        async with self._limit:
-            ok = await self._delivered.once(trigger.occurrence, lambda: deliver(trigger.name, trigger.data))
-        results.append(pb.Result(id=trigger.id, ok=ok))
-        ready.set()
+    def _more_workers(self, deliver: Deliver) -> None:
+        """One more worker while triggers wait, unless one is about to start: workers grow one at
+        a time, as far as deliveries are under way at once (up to ``concurrency``), not one per trigger."""
+        if not self._starting and self._queue and self._workers < self._concurrency:
+            self._workers += 1
+            self._starting += 1
+            self._spawn(self._work(deliver))
+
+    async def _work(self, deliver: Deliver) -> None:
+        """Deliver queued triggers until none is left; each answer goes to the stream it came on
+        (a stream that broke meanwhile drops it: the scheduler re-sends what was not answered)."""
+        self._starting -= 1
+        queue = self._queue
+        once = self._delivered.once
+        done = 0
+        try:
+            while queue:
+                trigger, (results, ready) = queue.popleft()
+                if queue:
+                    self._more_workers(deliver)  # in case this delivery waits
+                ok = await once(trigger.occurrence, trigger.name, trigger.data, deliver)
+                results.append((trigger.id, ok))
+                ready.set()
+                done += 1
+                if done % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        finally:
+            self._workers -= 1
 
     @staticmethod
-    async def _write_results(call: Any, results: list[pb.Result], ready: asyncio.Event) -> None:
+    async def _write_results(call: Any, answers: _Answers) -> None:
+        results, ready = answers
         while True:
             await ready.wait()
             ready.clear()
             await asyncio.sleep(0.001)  # gather a burst of results into one message
-            batch = results[:]
+            if not results:
+                continue
+            msg = pb.WatchRequest()
+            add = msg.results.results.add
+            for trigger_id, ok in results:
+                add(id=trigger_id, ok=ok)
             del results[:]
-            if batch:
-                await call.write(pb.WatchRequest(results=pb.Results(results=batch)))
+            await call.write(msg)
 
     async def close(self) -> None:
         for task in list(self._tasks):

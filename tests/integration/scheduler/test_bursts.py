@@ -76,3 +76,46 @@ async def test_a_burst_of_many_small_jobs_arrives_once_each(scheds: Schedulers, 
         assert await client.list_jobs() == []
     finally:
         await client.close()
+
+
+async def test_the_deliveries_of_a_burst_run_at_once(scheds: Schedulers, storage: str) -> None:
+    s = scheds.start(storage)
+    client = SchedulerClient([s.address], "default", "slow")
+    names = [f"s-{i}" for i in range(40)]
+    inflight = 0
+    most = 0
+    all_in = asyncio.Event()
+    got: Counter[str] = Counter()
+
+    async def deliver(name: str, data: AnyPb) -> bool:
+        # Each delivery waits until every one of the burst is under way: only deliveries that
+        # run at once get there (one at a time, the first would wait alone until it gave up).
+        nonlocal inflight, most
+        inflight += 1
+        most = max(most, inflight)
+        if inflight == len(names):
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), 20)
+        except TimeoutError:
+            return False
+        finally:
+            inflight -= 1
+        got[name] += 1
+        return True
+
+    try:
+        client.watch(deliver)
+        await connected(client)
+        due = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        await asyncio.gather(
+            *(
+                client.schedule(pb.Job(name=n, due_time=due, data=AnyPb(value=b"x")), overwrite=False)
+                for n in names
+            )
+        )
+        await eventually(lambda: len(got) == len(names), timeout=30)
+        assert most == len(names)
+        assert got == Counter(names)
+    finally:
+        await client.close()
