@@ -21,9 +21,10 @@ from ._configuration import parse_configuration
 from ._fields import Doc, lookup
 from ._resiliency import parse_resiliency
 from ._subscription import parse_subscription
+from ._workflow_access import WorkflowAccessPolicyInvalid, parse_workflow_access_policy
 from ._yaml import decode_text, read_documents
 from .errors import ResourceError
-from .models import Component, Configuration, HTTPEndpoint, Resiliency, Subscription
+from .models import Component, Configuration, HTTPEndpoint, Resiliency, Subscription, WorkflowAccessPolicy
 
 __all__ = ["ResourceError", "Resources", "load_configuration", "load_configurations", "load_resources"]
 
@@ -36,11 +37,12 @@ _VERSIONS = {
     "Resiliency": ("dapr.io/v1alpha1",),
     "HTTPEndpoint": ("dapr.io/v1alpha1",),
     "Subscription": ("dapr.io/v2alpha1", "dapr.io/v1alpha1"),
+    "WorkflowAccessPolicy": ("dapr.io/v1alpha1",),
 }
 # Kinds current daprd reads that pydapr does not implement yet.
-_UNSUPPORTED = ("MCPServer", "WorkflowAccessPolicy")
+_UNSUPPORTED = ("MCPServer",)
 # Kinds Dapr loads through its generic disk loader: filtered by namespace, names unique.
-_NAMED = ("Component", "HTTPEndpoint", "Configuration")
+_NAMED = ("Component", "HTTPEndpoint", "Configuration", "WorkflowAccessPolicy")
 _SUFFIXES = (".yaml", ".yml")
 
 
@@ -51,6 +53,7 @@ class Resources:
     resiliencies: list[Resiliency] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     http_endpoints: list[HTTPEndpoint] = field(default_factory=list)
+    workflow_access_policies: list[WorkflowAccessPolicy] = field(default_factory=list)
 
 
 @dataclass
@@ -280,7 +283,20 @@ def _resource(
     if scopes and app_id not in scopes:
         log.debug("skipping %s %r in %s: scoped to %s", doc.kind, doc.name, doc.file, ", ".join(scopes))
         return None
+    if doc.kind == "WorkflowAccessPolicy":
+        return _workflow_access_policy(doc, obj, ns)
     return _PARSERS[doc.kind](doc, obj, ns, api_version or "")
+
+
+def _workflow_access_policy(doc: Doc, obj: dict[str, Any], ns: str | None) -> WorkflowAccessPolicy | None:
+    """As daprd: a policy that cannot be decoded or fails validation is skipped with a warning."""
+    try:
+        return parse_workflow_access_policy(doc, obj, ns)
+    except ResourceError as exc:
+        log.warning("%s; the WorkflowAccessPolicy is skipped", exc)
+    except WorkflowAccessPolicyInvalid as exc:
+        log.warning('WorkflowAccessPolicy "%s" failed validation, skipping: %s (%s)', doc.name, exc, doc.file)
+    return None
 
 
 def _peek_name(obj: dict[str, Any]) -> str | None:
@@ -290,7 +306,7 @@ def _peek_name(obj: dict[str, Any]) -> str | None:
 
 
 def _name(doc: Doc, meta: dict[str, Any]) -> str:
-    if doc.kind in ("Resiliency", "Subscription"):
+    if doc.kind in ("Resiliency", "Subscription", "WorkflowAccessPolicy"):
         # Dapr never looks these up by name, so it loads them without one.
         name = doc.string(meta, "name", "metadata") or ""
     else:
@@ -323,6 +339,8 @@ def _add(found: Resources, seen: _Seen, doc: Doc, value: Any) -> None:
                 "metadata.name", f"same name as the subscription in {replaced.source}, which it replaces"
             )
             found.subscriptions[earlier] = value
+    elif isinstance(value, WorkflowAccessPolicy):
+        found.workflow_access_policies.append(value)
     else:
         found.http_endpoints.append(value)
 

@@ -36,6 +36,9 @@ __all__ = [
     "TLSDocument",
     "TargetPolicy",
     "TracingSpec",
+    "WorkflowAccessPolicy",
+    "WorkflowAccessRule",
+    "WorkflowOperationRule",
     "WorkflowRetentionPolicy",
     "WorkflowSpec",
 ]
@@ -406,3 +409,37 @@ class HTTPEndpoint:
 
     def secret_refs(self) -> list[tuple[str, SecretKeyRef]]:
         return _refs(self.headers)
+
+
+WORKFLOW_OPERATIONS = ("schedule", "terminate", "raise", "pause", "resume", "purge", "get", "rerun")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowOperationRule:
+    """``rules[].workflows[]``: the ``operations`` allowed on workflows whose name matches
+    ``name`` (exact, or a Go ``path.Match`` glob)."""
+
+    name: str
+    operations: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowAccessRule:
+    """One ``spec.rules[]`` entry: what the ``callers`` (app ids) may do."""
+
+    callers: tuple[str, ...]
+    workflows: tuple[WorkflowOperationRule, ...] = ()
+    activities: tuple[str, ...] = ()  # activity names or globs the callers may schedule
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowAccessPolicy:
+    """A ``WorkflowAccessPolicy`` (dapr.io/v1alpha1, Dapr 1.18): an allow-list of which apps may
+    operate on this app's workflows and schedule its activities. No rules: every cross-app call
+    is denied."""
+
+    name: str
+    source: Path
+    namespace: str | None = None
+    scopes: tuple[str, ...] = ()
+    rules: tuple[WorkflowAccessRule, ...] = ()
