@@ -2,8 +2,12 @@
 
 Runs an echo server and two chained proxies (each its own uvloop process), loads both paths with
 `hey` at a fixed rate, interleaving direct and proxied runs, and prints p50/p90/p99 and the difference.
+With ``--workers N`` a second chain runs beside the first, each of its proxies N processes sharing
+one port (SO_REUSEPORT), interleaved in the same rounds: does serving a burst in several processes
+help on this machine?
 
     python bench/http_proxy_calibration.py [--seconds 10] [--rounds 2] [--concurrency 16] [--qps 32]
+        [--workers N]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import csv
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +33,7 @@ from pydapr.http.server import HttpServer
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade"})
 
 
-async def _serve(role: str, upstream_port: int) -> None:
+async def _serve(role: str, upstream_port: int, port: int) -> None:
     if role == "echo":
 
         async def handler(req: Request) -> Response:
@@ -46,14 +51,15 @@ async def _serve(role: str, upstream_port: int) -> None:
             out = [(k, v) for k, v in up.headers.items() if k not in _HOP and k != "date"]
             return Response(up.status, Headers.from_lowercase(out), up.body)
 
-    server = await HttpServer.start(handler)
+    # A given port is shared with the chain's other processes; 0 picks a free one.
+    server = await HttpServer.start(handler, port=port, reuse_port=port != 0)
     print(f"PORT {server.port}", flush=True)
     await asyncio.Event().wait()
 
 
-def _spawn(role: str, upstream_port: int = 0) -> tuple[subprocess.Popen[str], int]:
+def _spawn(role: str, upstream_port: int = 0, port: int = 0) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", role, "--upstream", str(upstream_port)],
+        [sys.executable, __file__, "--serve", role, "--upstream", str(upstream_port), "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -63,6 +69,12 @@ def _spawn(role: str, upstream_port: int = 0) -> tuple[subprocess.Popen[str], in
         proc.kill()
         raise SystemExit(f"{role} server did not start: {line!r}")
     return proc, int(line.split()[1])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _hey(url: str, body_file: str, seconds: int, concurrency: int, qps: int) -> list[float]:
@@ -90,13 +102,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--serve", choices=["echo", "proxy"])
     ap.add_argument("--upstream", type=int, default=0)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1, help="also a chain of proxies of N processes each")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--qps", type=int, default=32, help="per hey worker")
     args = ap.parse_args()
     if args.serve:
-        uvloop.run(_serve(args.serve, args.upstream))
+        uvloop.run(_serve(args.serve, args.upstream, args.port))
         return
     if shutil.which("hey") is None:
         raise SystemExit("hey is not installed (apt-get install -y hey)")
@@ -109,17 +123,25 @@ def main() -> None:
         procs.append(inner)
         outer, outer_port = _spawn("proxy", inner_port)
         procs.append(outer)
-        direct = f"http://127.0.0.1:{echo_port}/echo"
-        proxied = f"http://127.0.0.1:{outer_port}/echo"
+        paths = {
+            "direct": f"http://127.0.0.1:{echo_port}/echo",
+            "two proxies": f"http://127.0.0.1:{outer_port}/echo",
+        }
+        if args.workers > 1:
+            inner_shared, outer_shared = _free_port(), _free_port()
+            for upstream, port in ((echo_port, inner_shared), (inner_shared, outer_shared)):
+                for _ in range(args.workers):
+                    procs.append(_spawn("proxy", upstream, port)[0])
+            paths[f"two proxies x{args.workers} processes"] = f"http://127.0.0.1:{outer_shared}/echo"
         with tempfile.NamedTemporaryFile(suffix=".bin", delete=False) as f:
             f.write(os.urandom(512).hex().encode())  # 1 KiB of printable bytes
             body_file = f.name
         load = (args.concurrency, args.qps)
-        _hey(direct, body_file, 2, *load)  # warm-up: connections, caches
-        _hey(proxied, body_file, 2, *load)
-        results: dict[str, list[float]] = {"direct": [], "two proxies": []}
+        for url in paths.values():
+            _hey(url, body_file, 2, *load)  # warm-up: connections, caches
+        results: dict[str, list[float]] = {name: [] for name in paths}
         for r in range(args.rounds):
-            for name, url in (("direct", direct), ("two proxies", proxied)):
+            for name, url in paths.items():
                 lat = _hey(url, body_file, args.seconds, *load)
                 results[name] += lat
                 print(_row(f"round {r + 1} {name}", lat), flush=True)
@@ -128,9 +150,11 @@ def main() -> None:
         print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({rate} req/s), 1 KiB POST")
         for name, lat in results.items():
             print(_row(name, lat))
-        d, p = results["direct"], results["two proxies"]
-        added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
-        print(f"{'added by two proxies':<22} {added}")
+        d = results["direct"]
+        for name, p in results.items():
+            if name != "direct":
+                added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
+                print(f"added by {name}: {added}")
     finally:
         for proc in procs:
             proc.terminate()

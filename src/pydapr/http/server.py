@@ -59,9 +59,12 @@ class HttpServer:
         keepalive_timeout: float = 75.0,
         ssl: SSLContext | None = None,
         identify: Callable[[Any], Any] | None = None,
+        reuse_port: bool = False,
     ) -> HttpServer:
         """``ssl``: serve TLS only; ``identify``: the caller of a TLS connection from its verified
-        peer certificate (``ssl``'s decoded form), None refusing the connection."""
+        peer certificate (``ssl``'s decoded form), None refusing the connection; ``reuse_port``:
+        SO_REUSEPORT, so several processes can serve one port (bench/http_proxy_calibration.py
+        measures whether that helps)."""
         self = cls(
             handler,
             max_body_size=max_body_size,
@@ -71,13 +74,16 @@ class HttpServer:
         self._identify = identify
         self._tick()
         try:
+
             def connection() -> Connection:
                 return Connection(self)
 
             if unix_path is not None:
                 self._server = await self._loop.create_unix_server(connection, unix_path, ssl=ssl)
             else:
-                self._server = await self._loop.create_server(connection, host, port, ssl=ssl)
+                self._server = await self._loop.create_server(
+                    connection, host, port, ssl=ssl, reuse_port=reuse_port or None
+                )
                 self.port = int(self._server.sockets[0].getsockname()[1])
         except BaseException:
             self._stop_ticking()
