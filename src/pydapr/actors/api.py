@@ -46,7 +46,19 @@ from .contract import (
     TimerFire,
 )
 from .host import ActorHost, NotHostedHere
-from .peers import Envelope, PeerClient, PeerMoved, PeerUnreachable, answer, decode_envelope, failure, moved
+from .peers import (
+    Envelope,
+    PeerClient,
+    PeerGate,
+    PeerMoved,
+    PeerUnreachable,
+    answer,
+    decode_envelope,
+    failure,
+    moved,
+    verified_identity,
+    without_identity,
+)
 from .periods import ActorTimes, PeriodError, parse_times
 from .state import ActorState
 
@@ -143,6 +155,8 @@ class ActorsAPI:
         # Actor types the sidecar itself hosts (the workflow engine's), beside the app's.
         self._internal: tuple[dict[str, EntityConfig], ActorAppTransport] | None = None
         self._app: tuple[HostedTypes, ActorAppTransport | None] = (HostedTypes({}), None)
+        # Decides on peers' calls to the internal types (the workflow runtime's access policies).
+        self.internal_gate: PeerGate | None = None
 
     # --- hosted types ---------------------------------------------------------------------------
 
@@ -211,8 +225,10 @@ class ActorsAPI:
         docstring for the errors). ``timeout``: seconds left before the caller's deadline.
 
         The Dapr API's entry: the workflow runtime's reserved types are refused, as daprd does
-        (ERR_ACTOR_TYPE_RESERVED); the runtime itself calls ``invoke_internal``."""
+        (ERR_ACTOR_TYPE_RESERVED); the runtime itself calls ``invoke_internal``. The caller
+        identity a client's metadata claims is dropped, as daprd's InvokeActor drops it."""
         _reject_reserved(request.key.actor_type)
+        request.metadata = without_identity(request.metadata)
         return await self.invoke_internal(request, timeout=timeout)
 
     async def invoke_internal(self, request: InvokeRequest, *, timeout: float | None = None) -> InvokeResult:
@@ -483,6 +499,14 @@ class ActorsAPI:
         except Exception:
             return failure(E.BAD_REQUEST("malformed actor call from another sidecar"))
         key = ActorKey(env.actor_type, env.actor_id)
+        if key.actor_type.startswith(RESERVED_PREFIX):
+            # The runtime's own types: the gate decides on the verified caller, whose identity
+            # replaces whatever the envelope claims (daprd's CallActor / CallActorReminder).
+            gate = self.internal_gate
+            denial = gate.admit(op, req.identity) if gate is not None else None
+            if denial is not None:
+                return failure(denial)
+            env.metadata = verified_identity(env.metadata, req.identity)
         try:
             placement = self.placement
             if placement is None or self.host.closed or not self.host.hosts_type(key.actor_type):

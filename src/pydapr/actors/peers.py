@@ -10,11 +10,16 @@ time left before the caller's deadline. The owner answers:
 - a catalog error (its code, statuses and message), which the caller raises as it is.
 
 Service invocation never uses these paths (app methods are not sent under ``/__pydapr/``).
+
+A call to one of the sidecar's own internal actor types (the workflow runtime's) passes its
+``PeerGate`` first, which decides on the caller's verified identity (its certificate, with mTLS);
+the identity the caller's metadata claims is dropped and the verified one set in its place
+(``CALLER_IDENTITY``), as daprd's CallActor handler stamps the SPIFFE identity.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import grpc
 import msgspec
@@ -28,10 +33,41 @@ from .contract import InvokeResult
 
 if TYPE_CHECKING:
     from pydapr.security.mtls import Mtls
+    from pydapr.security.spiffe import SpiffeId
 
 PREFIX = "/__pydapr/actors/"
 MOVED = 421
 _ERROR_HEADER = "x-pydapr-actor-error"
+# daprd's caller-identity metadata (dapr-caller-app-id, dapr-caller-namespace): only ever set by a
+# sidecar, never taken from a client or a peer's say-so.
+CALLER_APP_ID = "dapr-caller-app-id"
+CALLER_NAMESPACE = "dapr-caller-namespace"
+CALLER_IDENTITY = frozenset({CALLER_APP_ID, CALLER_NAMESPACE})
+
+
+class PeerGate(Protocol):
+    """Decides on another sidecar's call to an internal actor type before it reaches the actor."""
+
+    def admit(self, op: str, caller: SpiffeId | None) -> errors.DaprError | None:
+        """``op``: invoke, reminder, timer or timer-delete; ``caller``: the verified certificate's
+        id (None without mTLS). None lets the call through; an error is the caller's answer."""
+        ...
+
+
+def verified_identity(metadata: dict[str, str], caller: SpiffeId | None) -> dict[str, str]:
+    """``metadata`` without the caller identity it claims, and with the verified one if any."""
+    kept = {k: v for k, v in metadata.items() if k.lower() not in CALLER_IDENTITY}
+    if caller is not None:
+        kept[CALLER_APP_ID] = caller.app_id
+        kept[CALLER_NAMESPACE] = caller.namespace
+    return kept
+
+
+def without_identity(metadata: dict[str, str]) -> dict[str, str]:
+    """A client's metadata without the caller identity it may claim (the user-facing actor API)."""
+    if not any(k.lower() in CALLER_IDENTITY for k in metadata):
+        return metadata
+    return verified_identity(metadata, None)
 
 
 class Envelope(msgspec.Struct, omit_defaults=True):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
     from pydapr.sidecar.runtime import Runtime
 
+    from .access import WorkflowAccess
     from .tracing import WorkflowTracing
 
 log = logging.getLogger("pydapr.workflows")
@@ -42,15 +43,17 @@ class WorkflowsBlock(BuildingBlock):
             actors: Any = next((b for b in self.runtime.blocks if b.name == "actors"), None)
             if actors is None:
                 raise RuntimeError("the workflow block needs the actors block (pydapr.actors)")
+            metrics = workflow_metrics(self.runtime)
             self._engine = WorkflowEngine(
                 app_id=self.runtime.app_id,
                 namespace=self.runtime.namespace,
                 actors=actors.api,
                 state=actors.state,
                 pool=self.pool,
-                metrics=workflow_metrics(self.runtime),
+                metrics=metrics,
                 tracing=workflow_tracing(self.runtime),
                 spec=config.workflow if (config := self.runtime.configuration) is not None else None,
+                access=workflow_access(self.runtime, metrics),
             )
             self.pool.add_listener(self._engine)
         return self._engine
@@ -86,6 +89,17 @@ def workflow_metrics(runtime: Runtime) -> WorkflowMetrics | None:
     from pydapr.observability.metrics.blocks.workflows import WorkflowMetrics
 
     return WorkflowMetrics(runtime.app_id, runtime.namespace)
+
+
+def workflow_access(runtime: Runtime, metrics: WorkflowMetrics | None) -> WorkflowAccess:
+    """The WorkflowAccessPolicy resources loaded for this app, compiled (none: all calls allowed)."""
+    from .access import CompiledPolicies, WorkflowAccess
+
+    loaded = runtime.resources.workflow_access_policies
+    policies = CompiledPolicies.compile(loaded)
+    if policies is not None:
+        log.info("Loaded %d workflow access policy resource(s)", len(loaded))
+    return WorkflowAccess(policies, app_id=runtime.app_id, namespace=runtime.namespace, metrics=metrics)
 
 
 def workflow_tracing(runtime: Runtime) -> WorkflowTracing | None:

@@ -57,6 +57,16 @@ from pydapr.workflows._proto import durabletask_pb2 as pb
 
 from . import errors as E
 from . import validate
+from .access import (
+    CALLER_APP_ID,
+    CALLER_NAMESPACE,
+    DENIED,
+    ERROR_TYPE,
+    EVENT_OPERATIONS,
+    WorkflowAccess,
+    method_operation,
+)
+from .access import denied as access_denied
 from .contract import (
     NoWorker,
     StartRequest,
@@ -128,9 +138,16 @@ class WorkflowEngine:
         metrics: WorkflowMetrics | None = None,
         tracing: WorkflowTracing | None = None,
         spec: WorkflowSpec | None = None,
+        access: WorkflowAccess | None = None,
     ) -> None:
         spec = spec or WorkflowSpec()
         self.app_id = app_id
+        # The WorkflowAccessPolicy gate (access.py); without policies every call is let through.
+        self.access = access or WorkflowAccess(None, app_id=app_id, namespace=namespace)
+        # This sidecar's identity on its own calls to the internal actors, which the policy check
+        # reads (a peer's is its certificate's, set at the internal port); only needed with policies.
+        self._identity = {CALLER_APP_ID: app_id, CALLER_NAMESPACE: namespace} if self.access.enabled else None
+        actors.internal_gate = self.access if self.access.enabled else None
         self.tracing = tracing  # workflow spans; None when tracing is off
         self.metrics = metrics  # Dapr's workflow metrics; None when metrics are off
         self.namespace = namespace
@@ -204,9 +221,10 @@ class WorkflowEngine:
     # --- calls to the internal actors --------------------------------------------------------------
 
     async def _call(self, actor_type: str, actor_id: str, method: str, data: bytes = b"") -> bytes:
+        metadata = dict(self._identity) if self._identity is not None else {}
         try:
             result = await self.actors.invoke_internal(
-                InvokeRequest(ActorKey(actor_type, actor_id), method, data)
+                InvokeRequest(ActorKey(actor_type, actor_id), method, data, metadata)
             )
         except ActorMethodError as exc:
             raise _decode_error(exc.result) from None
@@ -401,6 +419,12 @@ class WorkflowEngine:
 
     async def invoke(self, request: InvokeRequest) -> InvokeResult:
         try:
+            if request.key.actor_type == self.retention_type:
+                raise E.NO_ACTORS(f"unknown retentioner actor method {request.method}")
+            if self.access.enabled:
+                denial = await self._admit(request)
+                if denial is not None:
+                    raise denial
             if request.key.actor_type == self.activity_type:
                 if request.method != "Execute":
                     raise E.NO_ACTORS(f"unknown activity actor method {request.method}")
@@ -412,6 +436,69 @@ class WorkflowEngine:
                 {"errorCode": err.code, "message": err.message, "grpc": err.grpc_status.value[0]}
             )
             return InvokeResult(data=body, status=err.http_status, error=True)
+
+    async def _admit(self, request: InvokeRequest) -> DaprError | None:
+        """The WorkflowAccessPolicy check of a call to an internal actor, in the actor's turn (so
+        the workflow's name is read from the instance as it is now). The caller is who this
+        sidecar (its own calls) or the internal port (a peer's, from its certificate) said it is.
+
+        A result (an activity's, a child workflow's end) is let through from the app the instance
+        sent that task to: daprd's check knows no operation for them and refuses them, so a parent
+        app with a policy never learns a cross-app child ended (its activity results come back on
+        a reminder, which the check does not see)."""
+        key, method = request.key, request.method
+        caller = request.metadata.get(CALLER_APP_ID, "")
+        if key.actor_type == self.activity_type:
+            return self.access.activity(key.actor_id, method, caller, lambda: _activity_name(request.data))
+        added: pb.HistoryEvent | None = None
+        if method == "AddWorkflowEvent":
+            with contextlib.suppress(Exception):
+                added = pb.HistoryEvent.FromString(request.data)
+            if (
+                added is not None
+                and caller
+                and caller != self.app_id
+                and await self._sent_to(key, added, caller)
+            ):
+                return None
+
+        def operation() -> str:
+            if method != "AddWorkflowEvent":
+                return method_operation(method)
+            if added is None:
+                raise ValueError("AddWorkflowEvent: the HistoryEvent cannot be decoded")
+            kind = added.WhichOneof("eventType") or ""
+            if kind not in EVENT_OPERATIONS:
+                raise ValueError(f"AddWorkflowEvent HistoryEvent has unsupported event type {kind}")
+            return EVENT_OPERATIONS[kind]
+
+        async def name() -> str:
+            if method == "CreateWorkflowInstance":
+                return _created_name(request.data)
+            instance = await self._load(key)
+            start = instance.start_event() if instance is not None else None
+            return start.name if start is not None else ""
+
+        return await self.access.workflow(key.actor_id, method, caller, operation, name)
+
+    async def _sent_to(self, key: ActorKey, e: pb.HistoryEvent, caller: str) -> bool:
+        """``e`` is the result of a task (an activity, a child workflow) the instance sent to
+        ``caller``'s app. An instance that does not exist: True (the method answers that)."""
+        kind = e.WhichOneof("eventType")
+        if kind in ("taskCompleted", "taskFailed"):
+            sent_as = "taskScheduled"
+        elif kind in ("childWorkflowInstanceCompleted", "childWorkflowInstanceFailed"):
+            sent_as = "childWorkflowInstanceCreated"
+        else:
+            return False
+        task_id = getattr(e, kind).taskScheduledId
+        instance = await self._load(key)
+        if instance is None:
+            return True
+        sent = next((h for h in instance.history if h.eventId == task_id and h.HasField(sent_as)), None)
+        if sent is None:
+            return False
+        return target_app(sent.router if sent.HasField("router") else None, self.app_id) == caller
 
     async def reminder(self, key: ActorKey, fire: ReminderFire) -> None:
         if key.actor_type == self.retention_type:
@@ -782,7 +869,8 @@ class WorkflowEngine:
                 await attempt()
                 return
             except DaprError as err:
-                if err.code == E.NO_SUCH_INSTANCE.code or time.monotonic() > until:
+                # A policy's refusal is its answer: asking again would be refused again.
+                if access_denied(err) or err.code == E.NO_SUCH_INSTANCE.code or time.monotonic() > until:
                     log.warning("workflow: %s failed: %s", what, err.message)
                     return
             await asyncio.sleep(delay)
@@ -816,10 +904,29 @@ class WorkflowEngine:
         app = target_app(e.router if e.HasField("router") else None, self.app_id)
         actor_id = f"{instance.instance_id}::{e.eventId}::{instance.generation}"
         body = msgspec.msgpack.encode(_Execute(request.SerializeToString(), self.app_id))
-        await self._retry(
-            f"scheduling activity {scheduled.name} of {instance.instance_id}",
-            lambda: self._call(activity_actor_type(self.namespace, app), actor_id, "Execute", body),
-        )
+
+        async def execute() -> None:
+            try:
+                await self._call(activity_actor_type(self.namespace, app), actor_id, "Execute", body)
+            except DaprError as err:
+                if not access_denied(err):
+                    raise
+                # As daprd: the task fails at once (the workflow's retry policy may try it again).
+                log.error(
+                    "Workflow actor '%s': activity '%s' denied by workflow access policy: %s",
+                    instance.instance_id,
+                    scheduled.name,
+                    err.message,
+                )
+                failed = pb.HistoryEvent(eventId=-1)
+                failed.timestamp.GetCurrentTime()
+                failed.taskFailed.taskScheduledId = e.eventId
+                failed.taskFailed.taskExecutionId = scheduled.taskExecutionId
+                failed.taskFailed.failureDetails.errorType = ERROR_TYPE
+                failed.taskFailed.failureDetails.errorMessage = DENIED
+                await self._add(instance.instance_id, failed)
+
+        await self._retry(f"scheduling activity {scheduled.name} of {instance.instance_id}", execute)
 
     async def _create_timer(self, key: ActorKey, generation: int, e: pb.HistoryEvent) -> None:
         at = e.timerCreated.fireAt.ToDatetime(tzinfo=UTC)
@@ -870,14 +977,24 @@ class WorkflowEngine:
                     body,
                 )
             except DaprError as err:
-                if err.code != E.ALREADY_EXISTS.code or err.grpc_status != E.ALREADY_EXISTS.grpc_status:
+                if access_denied(err):
+                    # The child's app refused it: the parent sees the child fail, as in daprd.
+                    log.warning(
+                        "Workflow actor '%s': child workflow denied by access policy: %s",
+                        instance.instance_id,
+                        err.message,
+                    )
+                    error_type, message = ERROR_TYPE, DENIED
+                elif err.code == E.ALREADY_EXISTS.code and err.grpc_status == E.ALREADY_EXISTS.grpc_status:
+                    # Another workflow holds that id: the parent sees the child fail.
+                    error_type, message = "WorkflowAlreadyExists", err.message
+                else:
                     raise
-                # Another workflow holds that id: the parent sees the child fail.
                 failed = pb.HistoryEvent(eventId=-1)
                 failed.timestamp.GetCurrentTime()
                 failed.childWorkflowInstanceFailed.taskScheduledId = e.eventId
-                failed.childWorkflowInstanceFailed.failureDetails.errorType = "WorkflowAlreadyExists"
-                failed.childWorkflowInstanceFailed.failureDetails.errorMessage = err.message
+                failed.childWorkflowInstanceFailed.failureDetails.errorType = error_type
+                failed.childWorkflowInstanceFailed.failureDetails.errorMessage = message
                 await self._add(instance.instance_id, failed)
 
         await self._retry(f"creating child workflow {created.instanceId}", create)
@@ -996,8 +1113,28 @@ _RECOVERABLE = frozenset(
 
 _KINDS: dict[str, ErrorKind] = {
     k.code + str(k.grpc_status.value[0]): k
-    for k in (E.NO_SUCH_INSTANCE, E.ALREADY_EXISTS, E.NOT_COMPLETED, E.NO_ACTORS)
+    for k in (E.NO_SUCH_INSTANCE, E.ALREADY_EXISTS, E.NOT_COMPLETED, E.NO_ACTORS, E.ACCESS_DENIED)
 }
+
+
+def _activity_name(data: bytes) -> str:
+    """The activity an ``Execute`` call asks for; ValueError when its payload names none."""
+    try:
+        body = msgspec.msgpack.decode(data, type=_Execute)
+        name: str = pb.ActivityRequest.FromString(body.request).name
+    except Exception as exc:
+        raise ValueError(f"the activity request cannot be decoded: {exc}") from None
+    return name
+
+
+def _created_name(data: bytes) -> str:
+    """The workflow a ``CreateWorkflowInstance`` call starts ("" when its payload names none)."""
+    try:
+        body = msgspec.msgpack.decode(data, type=_Create)
+        name: str = pb.HistoryEvent.FromString(body.start).executionStarted.name
+    except Exception:
+        return ""
+    return name
 
 
 def _slots(limit: int | None) -> contextlib.AbstractAsyncContextManager[Any]:

@@ -73,6 +73,10 @@ NO_ACTORS = ErrorKind(
     "the workflow runtime needs the actor runtime: {0}",
 )
 
+# A WorkflowAccessPolicy of the app called refused the call: daprd answers a bare PERMISSION_DENIED
+# status with this message (no Dapr error code; pydapr's own code names it over HTTP).
+ACCESS_DENIED = ErrorKind("ERR_WORKFLOW_ACCESS_DENIED", 403, S.PERMISSION_DENIED, "{0}")
+
 # RerunWorkflowFromEvent's answers, as daprd returns them (gRPC status and message only; durabletask
 # is their one API).
 RERUN_INVALID = ErrorKind("ERR_RERUN_WORKFLOW", 400, S.INVALID_ARGUMENT, "{0}")

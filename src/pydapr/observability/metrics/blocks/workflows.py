@@ -6,9 +6,10 @@
 | ``dapr_runtime_workflow_execution_count`` / ``_latency`` | workflow_name, status | workflows ending: ``success``, ``failed``, ``terminated``; the latency from the first run |
 | ``dapr_runtime_workflow_activity_execution_count`` / ``_latency`` | activity_name, status | activities run: ``success``, ``failed`` |
 | ``dapr_runtime_workflow_scheduling_latency`` | workflow_name | from the requested (or scheduled) start to the first run |
+| ``dapr_runtime_workflow_acl_action_allowed_total`` / ``_denied_total`` | src_app_id, operation, type | calls a WorkflowAccessPolicy decided (pkg/diagnostics/service_monitoring.go): type ``workflow`` / ``activity`` / ``reminder`` |
 
-Every series also carries ``app_id`` and ``namespace``; latencies are histograms in milliseconds
-over daprd's default buckets.
+Every series also carries ``app_id`` and ``namespace`` (the access-policy ones only ``app_id``, as
+daprd's); latencies are histograms in milliseconds over daprd's default buckets.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ SCHEDULING_LATENCY = histogram(
     ("app_id", "namespace", "workflow_name"),
 )
 
+_ACL = ("app_id", "src_app_id", "operation", "type")
+ACL_ALLOWED = counter(
+    "dapr_runtime_workflow_acl_action_allowed_total",
+    "The number of workflow/activity operations allowed by workflow access policy.",
+    _ACL,
+)
+ACL_DENIED = counter(
+    "dapr_runtime_workflow_acl_action_denied_total",
+    "The number of workflow/activity operations denied by workflow access policy.",
+    _ACL,
+)
+
 CREATE_WORKFLOW, ADD_EVENT, PURGE_WORKFLOW = "create_workflow", "add_event", "purge_workflow"
 SUCCESS, FAILED, TERMINATED = "success", "failed", "terminated"
 
@@ -89,3 +102,7 @@ class WorkflowMetrics:
     def scheduled(self, workflow_name: str, elapsed_ms: float) -> None:
         if elapsed_ms > 0:
             SCHEDULING_LATENCY.observe((self.app_id, self.namespace, workflow_name), elapsed_ms)
+
+    def access(self, caller: str, kind: str, operation: str, allowed: bool) -> None:
+        """A call a WorkflowAccessPolicy decided: ``kind`` workflow, activity or reminder."""
+        (ACL_ALLOWED if allowed else ACL_DENIED).inc((self.app_id, caller, operation, kind))
