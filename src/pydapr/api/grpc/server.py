@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
 from pydapr.api.grpc.compose import compose_servicer
 from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
+
+# "native": pydapr's own HTTP/2 server (pydapr.grpc_native, docs/grpc-server.md); else grpcio's.
+SERVER_ENV = "PYDAPR_GRPC_SERVER"
 
 
 async def start_grpc_server(
@@ -24,14 +29,18 @@ async def start_grpc_server(
     unix_path: str | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Binds and starts the server; raises OSError naming the address when it cannot bind."""
-    server = grpc.aio.server(
-        interceptors=list(interceptors),
-        options=[
-            ("grpc.max_receive_message_length", max_message_size),
-            ("grpc.max_send_message_length", max_message_size),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    options = [
+        ("grpc.max_receive_message_length", max_message_size),
+        ("grpc.max_send_message_length", max_message_size),
+        ("grpc.so_reuseport", 0),
+    ]
+    server: Any
+    if os.environ.get(SERVER_ENV, "") == "native":
+        from pydapr import grpc_native
+
+        server = grpc_native.server(interceptors=list(interceptors), options=options)
+    else:
+        server = grpc.aio.server(interceptors=list(interceptors), options=options)
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
     for add_service in extra_services:
         add_service(server)

@@ -1,0 +1,240 @@
+"""The native gRPC server: grpc.aio's server API (handlers, interceptors, ports, start and stop) on
+pydapr's own HTTP/2 connections (``_conn.py``), plaintext only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import os
+import socket
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import Any
+
+import grpc
+
+from pydapr.grpc_native import _call
+from pydapr.grpc_native._conn import Connection, Stream
+
+DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024
+_UNLIMITED = (1 << 31) - 1
+
+
+class NativeGrpcServer:
+    """Stands in for ``grpc.aio.server(interceptors=..., options=...)``; of the options only the
+    message size limits are read (``grpc.max_receive_message_length``, ``grpc.max_send_message_length``,
+    -1 meaning no limit, as grpc)."""
+
+    def __init__(
+        self,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        options: Iterable[tuple[str, Any]] = (),
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._interceptors = tuple(interceptors)
+        settings = dict(options)
+        self.max_receive = _limit(settings.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE)
+        self.max_send = _limit(settings.get("grpc.max_send_message_length"), _UNLIMITED)
+        self._registered: dict[str, grpc.RpcMethodHandler] = {}
+        self._generic: list[grpc.GenericRpcHandler] = []
+        self._sockets: list[socket.socket] = []
+        self._unix_paths: list[str] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self.connections: set[Connection] = set()
+        self._calls: set[Stream] = set()
+        self.stopping = False
+        self._terminated = asyncio.Event()
+        self._idle: asyncio.Event | None = None
+        self._deadlines: list[tuple[float, int, int, Connection]] = []
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_at = 0.0
+        self._seq = itertools.count()
+
+    # --- grpc.aio.Server -------------------------------------------------------------------------
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._generic.extend(generic_rpc_handlers)
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        for method, handler in method_handlers.items():
+            self._registered[f"/{service_name}/{method}"] = handler
+
+    def add_insecure_port(self, address: str) -> int:
+        """Binds now (as grpc does) and returns the port; 1 for a Unix socket. Raises RuntimeError
+        when the address cannot be bound, as grpc >= 1.5x."""
+        try:
+            if address.startswith("unix:"):
+                path = address[5:]
+                if path.startswith("//"):
+                    path = path[2:]
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                with contextlib.suppress(FileNotFoundError):
+                    if os.path.exists(path) and not os.path.isfile(path):
+                        os.unlink(path)  # a stale socket file, as grpc replaces it
+                sock.bind(path)
+                self._unix_paths.append(path)
+                port = 1
+            else:
+                host, _, port_text = address.rpartition(":")
+                host = host.strip("[]")
+                if host in ("", "*"):
+                    host = "::" if socket.has_ipv6 else "0.0.0.0"
+                infos = socket.getaddrinfo(
+                    host, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
+                family, kind, proto, _, sockaddr = infos[0]
+                sock = socket.socket(family, kind, proto)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and host == "::":
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.bind(sockaddr)
+                port = int(sock.getsockname()[1])
+        except OSError as exc:
+            raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._sockets.append(sock)
+        return port
+
+    def add_secure_port(self, address: str, server_credentials: Any) -> int:
+        raise NotImplementedError(
+            "the native gRPC server serves plaintext only (TLS is not supported yet); "
+            "unset PYDAPR_GRPC_SERVER to use grpcio's server"
+        )
+
+    async def start(self) -> None:
+        for sock in self._sockets:
+
+            def connection() -> Connection:
+                return Connection(self)
+
+            if sock.family == socket.AF_UNIX:
+                server = await self.loop.create_unix_server(connection, sock=sock)
+            else:
+                server = await self.loop.create_server(connection, sock=sock)
+            self._servers.append(server)
+
+    async def stop(self, grace: float | None) -> None:
+        """Stops accepting, lets the calls in flight run for ``grace`` seconds (GOAWAY to every
+        client), then cancels what is left and closes the connections."""
+        if self.stopping:
+            await self._terminated.wait()
+            return
+        self.stopping = True
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if grace and self.connections:
+            self._idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        tasks = [s.task for s in self._calls if s.task is not None and not s.task.done()]
+        for conn in list(self.connections):
+            conn.cancel_streams()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        for path in self._unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._terminated.set()
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._terminated.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- for the connections ---------------------------------------------------------------------
+
+    def serve(self, stream: Stream) -> Coroutine[Any, Any, None]:
+        self._calls.add(stream)
+        return _call.serve(self, stream)
+
+    def call_done(self, stream: Stream) -> None:
+        self._calls.discard(stream)
+
+    def connection_gone(self) -> None:
+        if self._idle is not None and not self.connections:
+            self._idle.set()
+
+    async def find_handler(self, details: _call.CallDetails) -> grpc.RpcMethodHandler | None:
+        if not self._interceptors:
+            return self._resolve(details)
+        return await self._intercepted(iter(self._interceptors), details)
+
+    async def _intercepted(self, rest: Any, details: Any) -> grpc.RpcMethodHandler | None:
+        interceptor = next(rest, None)
+        if interceptor is None:
+            return self._resolve(details)
+
+        def continuation(next_details: Any) -> Awaitable[grpc.RpcMethodHandler | None]:
+            return self._intercepted(rest, next_details)
+
+        handler: grpc.RpcMethodHandler | None = await interceptor.intercept_service(continuation, details)
+        return handler
+
+    def _resolve(self, details: Any) -> grpc.RpcMethodHandler | None:
+        handler = self._registered.get(details.method)
+        if handler is not None:
+            return handler
+        for generic in self._generic:
+            handler = generic.service(details)
+            if handler is not None:
+                return handler
+        return None
+
+    def watch_deadline(self, stream: Stream) -> None:
+        """Ends the call with DEADLINE_EXCEEDED at its deadline (one timer per server, at the
+        earliest deadline; entries of calls that ended are dropped when their time comes)."""
+        assert stream.deadline is not None
+        heapq.heappush(self._deadlines, (stream.deadline, next(self._seq), stream.id, stream.conn))
+        if self._deadline_timer is None or stream.deadline < self._deadline_at:
+            self._arm(stream.deadline)
+
+    def _arm(self, when: float) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        self._deadline_at = when
+        self._deadline_timer = self.loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline_timer = None
+        now = self.loop.time()
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, _, stream_id, conn = heapq.heappop(heap)
+            stream = conn.streams.get(stream_id)
+            if stream is not None and not stream.finished:
+                conn.fail_stream(stream, grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded")
+                conn.schedule_flush()
+        if heap:
+            self._arm(heap[0][0])
+
+
+def _limit(value: Any, default: int) -> int:
+    if value is None:
+        return default
+    value = int(value)
+    return _UNLIMITED if value < 0 else value
+
+
+def server(
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: Iterable[tuple[str, Any]] = (),
+) -> NativeGrpcServer:
+    """``grpc.aio.server``'s signature for what pydapr passes it."""
+    return NativeGrpcServer(interceptors=interceptors, options=options)
+
+
+Factory = Callable[..., Any]
