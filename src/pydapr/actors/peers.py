@@ -64,8 +64,11 @@ def verified_identity(metadata: dict[str, str], caller: SpiffeId | None) -> dict
 
 
 def without_identity(metadata: dict[str, str]) -> dict[str, str]:
-    """A client's metadata without the caller identity it may claim (the user-facing actor API)."""
-    if not any(k.lower() in CALLER_IDENTITY for k in metadata):
+    """A client's metadata without the caller identity it may claim (the user-facing actor API).
+
+    The exact keys are looked for (HTTP headers arrive lower-cased; the identity is only ever read
+    under these keys), so an ordinary call pays two dict lookups."""
+    if CALLER_APP_ID not in metadata and CALLER_NAMESPACE not in metadata:
         return metadata
     return verified_identity(metadata, None)
 

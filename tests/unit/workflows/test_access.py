@@ -215,3 +215,20 @@ def test_the_activity_actor_check_and_its_metrics() -> None:
 def test_a_denial_is_recognised_on_the_caller_s_side() -> None:
     assert denied(E.ACCESS_DENIED("x"))
     assert not denied(E.NO_SUCH_INSTANCE())
+
+
+def test_the_caller_identity_is_only_ever_the_sidecar_s() -> None:
+    from pydapr.actors.peers import verified_identity, without_identity
+
+    claimed = {"dapr-caller-app-id": "target", "Dapr-Caller-Namespace": "default", "traceparent": "t"}
+    # At the internal port: whatever the peer claims goes; its certificate's identity is set.
+    assert verified_identity(claimed, _spiffe("stranger", "prod")) == {
+        "traceparent": "t",
+        "dapr-caller-app-id": "stranger",
+        "dapr-caller-namespace": "prod",
+    }
+    assert verified_identity(claimed, None) == {"traceparent": "t"}  # no mTLS: no identity at all
+    # On the user-facing actor API: a client's claim is dropped, anything else kept as it is.
+    assert without_identity({"dapr-caller-app-id": "target", "x": "1"}) == {"x": "1"}
+    plain = {"x": "1"}
+    assert without_identity(plain) is plain
