@@ -65,6 +65,7 @@ class NativeGrpcServer:
     def add_insecure_port(self, address: str) -> int:
         """Binds now (as grpc does) and returns the port; 1 for a Unix socket. Raises RuntimeError
         when the address cannot be bound, as grpc >= 1.5x."""
+        sock: socket.socket | None = None
         try:
             if address.startswith("unix:"):
                 path = address[5:]
@@ -94,6 +95,8 @@ class NativeGrpcServer:
                 sock.bind(sockaddr)
                 port = int(sock.getsockname()[1])
         except OSError as exc:
+            if sock is not None:
+                sock.close()
             raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
         sock.listen(1024)
         sock.setblocking(False)
@@ -127,6 +130,9 @@ class NativeGrpcServer:
         self.stopping = True
         for server in self._servers:
             server.close()
+        if not self._servers:  # never started
+            for sock in self._sockets:
+                sock.close()
         for conn in list(self.connections):
             conn.shutdown()
         if grace and self.connections:
@@ -149,6 +155,8 @@ class NativeGrpcServer:
         self._terminated.set()
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        if self._terminated.is_set():
+            return True
         try:
             await asyncio.wait_for(self._terminated.wait(), timeout)
         except TimeoutError:
