@@ -100,6 +100,21 @@ def call_child(ctx, spec):
     return out
 
 
+def try_task(ctx, spec):
+    # The failed task as the SDK hands it to the workflow: its error type and message.
+    if spec["kind"] == "activity":
+        task = ctx.call_activity(spec["name"], input="x", app_id=spec["app"])
+    else:
+        task = ctx.call_child_workflow(
+            spec["name"], input="x", app_id=spec["app"], instance_id=spec.get("id")
+        )
+    try:
+        out = yield task
+    except Exception as exc:
+        return {"error_type": exc.details.error_type, "message": exc.details.message}
+    return {"ok": out}
+
+
 def nested(ctx, _):
     # A same-app child of a workflow another app started: its end comes back inside the app.
     out = yield ctx.call_child_workflow("AllowedWF", input="inner")
@@ -108,7 +123,7 @@ def nested(ctx, _):
 
 for activity in (allowed_activity, denied_activity):
     wfr.register_activity(activity, name=activity.__name__)
-for workflow in (AllowedWF, DeniedWF, waiter, call_activity, call_child, nested):
+for workflow in (AllowedWF, DeniedWF, waiter, call_activity, call_child, try_task, nested):
     wfr.register_workflow(workflow, name=workflow.__name__)
 
 wfr.start()
@@ -386,6 +401,24 @@ def test_a_denied_child_workflow_fails_the_parent(mesh: Mesh) -> None:
     assert target.ran().count("DeniedWF") == ran
     assert allowed.runtime_status == WorkflowStatus.COMPLETED, allowed
     assert json.loads(allowed.serialized_output) == "child x"
+
+
+def test_the_failed_task_carries_daprd_s_error_type(mesh: Mesh) -> None:
+    target, caller = mesh["target"], mesh["caller"]
+    denied = {"error_type": "WorkflowAccessPolicyDenied", "message": DENIED}
+    with caller.client() as client:
+        for kind, name in (("activity", "denied_activity"), ("child", "DeniedWF")):
+            state = run_to_end(client, "try_task", {"kind": kind, "name": name, "app": target.app_id})
+            assert json.loads(state.serialized_output) == denied, (kind, state)
+        # An instance id another workflow holds (allowed by the policy, refused by the target).
+        busy = new_id("busy")
+        client.schedule_new_workflow("waiter", instance_id=busy, app_id=target.app_id)
+        client.wait_for_workflow_start(busy, timeout_in_seconds=WAIT, app_id=target.app_id)
+        spec = {"kind": "child", "name": "AllowedWF", "app": target.app_id, "id": busy}
+        taken = json.loads(run_to_end(client, "try_task", spec).serialized_output)
+        client.raise_workflow_event(busy, "go", data="done", app_id=target.app_id)
+    assert taken["error_type"] == "WorkflowInstanceAlreadyExists", taken
+    assert taken["message"] == f"an active workflow with ID '{busy}' already exists"
 
 
 def test_a_caller_no_rule_lists_is_denied_everything(mesh: Mesh) -> None:

@@ -986,8 +986,8 @@ class WorkflowEngine:
                     )
                     error_type, message = ERROR_TYPE, DENIED
                 elif err.code == E.ALREADY_EXISTS.code and err.grpc_status == E.ALREADY_EXISTS.grpc_status:
-                    # Another workflow holds that id: the parent sees the child fail.
-                    error_type, message = "WorkflowAlreadyExists", err.message
+                    # Another workflow holds that id: the parent sees the child fail (daprd's type).
+                    error_type, message = "WorkflowInstanceAlreadyExists", err.message
                 else:
                     raise
                 failed = pb.HistoryEvent(eventId=-1)
