@@ -488,6 +488,19 @@ def test_the_app_s_own_calls_are_never_checked(mesh: Mesh) -> None:
     assert json.loads(nested.serialized_output) == "child inner"
 
 
+def test_results_come_back_to_an_app_that_has_a_policy(mesh: Mesh) -> None:
+    # The target (with its policy) calls an activity and a child on an app its rules do not list:
+    # the result and the child's end come back from the app each task went to.
+    target, outside = mesh["target"], mesh["outside"]
+    with target.client() as client:
+        activity = run_to_end(client, "call_activity", {"name": "allowed_activity", "app": outside.app_id})
+        child = run_to_end(client, "call_child", {"name": "AllowedWF", "app": outside.app_id})
+    assert activity.runtime_status == WorkflowStatus.COMPLETED, activity
+    assert json.loads(activity.serialized_output) == "allowed x"
+    assert child.runtime_status == WorkflowStatus.COMPLETED, child
+    assert json.loads(child.serialized_output) == "child x"
+
+
 # --- per operation, over each API -------------------------------------------------------------------
 
 
