@@ -331,6 +331,8 @@ class Connection(asyncio.Protocol):
             except hpack.HPACKError as exc:
                 raise ConnectionError_(w.COMPRESSION_ERROR, f"header block: {exc}") from None
             if payload and min(payload) > 0x80 and 0xFF not in payload:
+                if len(self._decoded) >= 256:  # a client cycling through blocks gains no memory
+                    self._decoded.clear()
                 self._decoded[payload] = headers
             else:
                 self._decoded.clear()  # the table may have changed
@@ -479,6 +481,8 @@ class Connection(asyncio.Protocol):
     # --- frames out ------------------------------------------------------------------------------
 
     def send_headers(self, stream: Stream, block: bytes, end_stream: bool = False) -> None:
+        if stream.id not in self.streams:
+            return  # reset or timed out meanwhile: a frame on a closed stream would end the connection
         flags = w.END_STREAM if end_stream else 0
         limit = self._max_frame
         if len(block) <= limit:
@@ -494,6 +498,8 @@ class Connection(asyncio.Protocol):
 
     def send_message(self, stream: Stream, message: bytes) -> bool:
         """Queues one gRPC message; True when it went out whole (else it waits for a window)."""
+        if stream.id not in self.streams:
+            return True
         stream.out.append(memoryview(b"\0" + len(message).to_bytes(4, "big") + message))
         self.schedule_flush()
         return self._pump(stream)
@@ -544,6 +550,15 @@ class Connection(asyncio.Protocol):
             # The reply is complete while the client still sends: ask it to stop (RFC 9113 8.1).
             self._wbuf.append(w.rst_stream(stream.id, w.NO_ERROR))
         self._forget(stream)
+
+    def reset(self, stream: Stream, code: int) -> None:
+        """RST_STREAM: the call ends without a status (a handler that ended by cancellation)."""
+        if stream.id in self.streams:
+            self._wbuf.append(w.rst_stream(stream.id, code))
+            self.schedule_flush()
+            self._forget(stream)
+        stream.finished = True
+        stream.out.clear()
 
     def fail_stream(self, stream: Stream, code: int, details: str) -> None:
         """Ends the call with this status from the connection's side and stops its handler."""

@@ -125,4 +125,7 @@ def decode_metadata_value(name: str, value: bytes) -> str | bytes:
             return base64.b64decode(value + b"=" * (-len(value) % 4))
         except ValueError:
             return value
-    return value.decode("latin-1")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
