@@ -63,18 +63,17 @@ class NativeGrpcServer:
             self._registered[f"/{service_name}/{method}"] = handler
 
     def add_insecure_port(self, address: str) -> int:
-        """Binds now (as grpc does) and returns the port; 1 for a Unix socket. Raises RuntimeError
-        when the address cannot be bound, as grpc >= 1.5x."""
-        sock: socket.socket | None = None
+        """Binds now (as grpc does) and returns the port, 1 for a Unix socket; a name that resolves
+        to several addresses is bound on each. Raises RuntimeError when the address cannot be bound,
+        as grpc >= 1.5x."""
+        bound: list[socket.socket] = []
         try:
             if address.startswith("unix:"):
-                path = address[5:]
-                if path.startswith("//"):
-                    path = path[2:]
+                path = address[5:].removeprefix("//")
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                with contextlib.suppress(FileNotFoundError):
-                    if os.path.exists(path) and not os.path.isfile(path):
-                        os.unlink(path)  # a stale socket file, as grpc replaces it
+                bound.append(sock)
+                if os.path.exists(path) and not os.path.isfile(path):
+                    os.unlink(path)  # a stale socket file: grpc replaces it too
                 sock.bind(path)
                 self._unix_paths.append(path)
                 port = 1
@@ -83,24 +82,25 @@ class NativeGrpcServer:
                 host = host.strip("[]")
                 if host in ("", "*"):
                     host = "::" if socket.has_ipv6 else "0.0.0.0"
-                infos = socket.getaddrinfo(
-                    host, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-                )
-                family, kind, proto, _, sockaddr = infos[0]
-                sock = socket.socket(family, kind, proto)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6 and host == "::":
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.bind(sockaddr)
-                port = int(sock.getsockname()[1])
-        except OSError as exc:
-            if sock is not None:
+                port = int(port_text)
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+                for family, kind, proto, _, sockaddr in dict.fromkeys(infos):
+                    sock = socket.socket(family, kind, proto)
+                    bound.append(sock)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(host != "::"))
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sock.bind((sockaddr[0], port, *sockaddr[2:]))
+                    port = int(sock.getsockname()[1])  # a port 0 chosen once, for every address
+        except (OSError, ValueError) as exc:
+            for sock in bound:
                 sock.close()
             raise RuntimeError(f"Failed to bind to address {address}: {exc}") from exc
-        sock.listen(1024)
-        sock.setblocking(False)
-        self._sockets.append(sock)
+        for sock in bound:
+            sock.listen(1024)
+            sock.setblocking(False)
+        self._sockets.extend(bound)
         return port
 
     def add_secure_port(self, address: str, server_credentials: Any) -> int:
