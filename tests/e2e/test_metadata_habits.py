@@ -110,7 +110,14 @@ def test_http_metadata_as_daprd_writes_it(procs: Processes, resources: Path) -> 
         "hostReady": False,
         "placement": "placement: disconnected",
     }
-    for empty in ("enabledFeatures", "subscriptions", "httpEndpoints", "actors"):
+    for empty in (
+        "enabledFeatures",
+        "subscriptions",
+        "httpEndpoints",
+        "actors",
+        "workflowAccessPolicies",
+        "resiliencies",
+    ):
         assert empty not in doc
     assert doc["extended"]["daprRuntimeVersion"] == doc["runtimeVersion"]
 
@@ -133,6 +140,43 @@ def test_grpc_metadata_matches(procs: Processes, resources: Path) -> None:
         -1,
     )
     assert "" not in meta.extended_metadata
+
+
+POLICIES = """\
+apiVersion: dapr.io/v1alpha1
+kind: WorkflowAccessPolicy
+metadata: {name: only-billing}
+spec:
+  rules:
+  - callers: [{appID: billing}]
+    workflows: [{name: "Order*", operations: [schedule, get]}]
+---
+apiVersion: dapr.io/v1alpha1
+kind: Resiliency
+metadata: {name: calm}
+spec:
+  policies: {timeouts: {short: 2s}}
+  targets: {apps: {billing: {timeout: short}}}
+"""
+
+
+def test_loaded_policies_and_resiliencies_are_listed(procs: Processes) -> None:
+    """daprd 1.18 lists the WorkflowAccessPolicy and Resiliency resources in effect by name."""
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
+
+    res = procs.workdir / "metadata-policies"
+    res.mkdir()
+    (res / "policies.yaml").write_text(POLICIES)
+    sidecar = procs.sidecar("metapol", resources=res)
+    doc = as_json(call(sidecar.url + "/v1.0/metadata")[2])
+    assert doc["workflowAccessPolicies"] == [{"name": "only-billing"}]
+    assert doc["resiliencies"] == [{"name": "calm"}]
+    assert "workflows" not in doc  # no workflow worker connected
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
+        meta = dapr_pb2_grpc.DaprStub(channel).GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=5)
+    assert [p.name for p in meta.workflow_access_policies] == ["only-billing"]
+    assert [r.name for r in meta.resiliencies] == ["calm"]
+    assert meta.workflows.connected_workers == 0
 
 
 def test_health_durations_are_go_durations(procs: Processes) -> None:

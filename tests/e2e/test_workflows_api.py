@@ -425,6 +425,16 @@ def test_http_component_name_is_not_checked(main: WorkflowHost) -> None:
     assert json.loads(done["properties"]["dapr.workflow.output"]) == "Hello Kit!"
 
 
+def test_metadata_counts_the_connected_worker(main: WorkflowHost) -> None:
+    """daprd's metadata reports the workers connected over GetWorkItems (HTTP and gRPC)."""
+    from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
+
+    assert http("GET", f"{main.url}/v1.0/metadata").body["workflows"] == {"connectedWorkers": 1}
+    with grpc.insecure_channel(f"127.0.0.1:{main.grpc_port}") as channel:
+        meta = dapr_pb2_grpc.DaprStub(channel).GetMetadata(metadata_pb2.GetMetadataRequest(), timeout=5)
+    assert meta.workflows.connected_workers == 1
+
+
 # --- the Dapr gRPC API -----------------------------------------------------------------------------
 
 

@@ -206,6 +206,9 @@ class MetadataBlock(BuildingBlock):
             "subscriptions": [],
             "httpEndpoints": [{"name": e.name} for e in rt.resources.http_endpoints],
             "actorRuntime": dict(_ACTORS_DISABLED),
+            # daprd 1.18 lists the loaded WorkflowAccessPolicy and Resiliency resources by name.
+            "workflowAccessPolicies": [{"name": p.name} for p in rt.resources.workflow_access_policies],
+            "resiliencies": [{"name": r.name} for r in rt.resources.resiliencies],
         }
         # daprd reports the app channel even without an app port (then the port is left out).
         conn: dict[str, Any] = {
@@ -256,6 +259,17 @@ class _MetadataGrpc:
             ],
             http_endpoints=[runtime.MetadataHTTPEndpoint(name=e["name"]) for e in doc["httpEndpoints"]],
         )
+        # Fields of newer SDK releases' messages (1.18+), filled when the installed ones have them.
+        fields = resp.DESCRIPTOR.fields_by_name
+        if "workflow_access_policies" in fields:
+            for policy in doc["workflowAccessPolicies"]:
+                resp.workflow_access_policies.add(name=policy["name"])
+        if "resiliencies" in fields:
+            for resiliency in doc["resiliencies"]:
+                resp.resiliencies.add(name=resiliency["name"])
+        workflows = doc.get("workflows")
+        if workflows and "workflows" in fields:
+            resp.workflows.connected_workers = workflows["connectedWorkers"]
         conn = doc.get("appConnectionProperties")
         if conn:
             resp.app_connection_properties.port = conn["port"]

@@ -74,6 +74,11 @@ class WorkflowsBlock(BuildingBlock):
 
         return [task_hub_service(self.engine, self.pool)]
 
+    def metadata(self) -> dict[str, Any]:
+        # daprd's metadata: the workers connected over GetWorkItems (left out over HTTP when none).
+        connected = self.pool.connected
+        return {"workflows": {"connectedWorkers": connected}} if connected else {}
+
     async def stop(self) -> None:
         self.pool.close()
         if self._engine is not None:
