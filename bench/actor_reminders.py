@@ -166,6 +166,7 @@ async def measure(storage: str, n: int, concurrency: int, lead: float, profile: 
         try:
             await asyncio.wait_for(proc.wait(), 15)
         except TimeoutError:
+            print("the scheduler did not stop within 15 s of SIGTERM: killed", file=sys.stderr)
             os.killpg(proc.pid, signal.SIGKILL)  # never leave the scheduler behind
             await proc.wait()
 
