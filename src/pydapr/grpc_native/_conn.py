@@ -342,8 +342,11 @@ class Connection(asyncio.Protocol):
                 raise ConnectionError_(w.PROTOCOL_ERROR, "trailers without END_STREAM")
             stream.end_remote()
             return
-        if stream_id % 2 == 0 or stream_id <= self._last_id:
-            raise ConnectionError_(w.PROTOCOL_ERROR, f"HEADERS on stream {stream_id}")
+        if stream_id % 2 == 0:
+            raise ConnectionError_(w.PROTOCOL_ERROR, f"HEADERS on server stream {stream_id}")
+        if stream_id <= self._last_id:  # a stream already finished or refused (RFC 9113 5.1)
+            self._wbuf.append(w.rst_stream(stream_id, w.STREAM_CLOSED))
+            return
         self._last_id = stream_id
         if self.closing or len(self.streams) >= MAX_STREAMS:
             self._wbuf.append(w.rst_stream(stream_id, w.REFUSED_STREAM))
@@ -412,8 +415,6 @@ class Connection(asyncio.Protocol):
             self._abandon(stream)
             return
         stream.unacked += size
-        if stream.unacked > RECV_STREAM_WINDOW + stream.queued:
-            pass  # the peer may count differently while its SETTINGS ack is in flight
         if payload:
             stream.feed(payload)
         if flags & w.END_STREAM:

@@ -314,3 +314,22 @@ def test_tls_is_refused() -> None:
             server().add_secure_port("127.0.0.1:0", object())
 
     asyncio.run(build())
+
+
+async def test_headers_on_a_finished_stream_reset_that_stream_only(echo: int) -> None:
+    raw = await RawClient.connect(echo)
+    try:
+        raw.request(1, f"/{SERVICE}/Unary")
+        raw.message(1, b"one")
+        await asyncio.wait_for(raw.until(0, 1), 10)
+        _, trailers = await asyncio.wait_for(raw.until(1, 1), 10)
+        assert trailers[b"grpc-status"] == b"0"
+        raw.request(1, f"/{SERVICE}/Unary", end=True)
+        _, code = await asyncio.wait_for(raw.until(3, 1), 10)
+        assert int.from_bytes(code, "big") == 0x5  # STREAM_CLOSED
+        raw.request(3, f"/{SERVICE}/Unary")
+        raw.message(3, b"three")
+        _, data = await asyncio.wait_for(raw.until(0, 3), 10)
+        assert data[5:] == b"three"
+    finally:
+        raw.close()
