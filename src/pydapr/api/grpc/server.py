@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
 
 # "native": pydapr's own HTTP/2 server (pydapr.grpc_native, docs/grpc-server.md); else grpcio's.
 SERVER_ENV = "PYDAPR_GRPC_SERVER"
+
+log = logging.getLogger("pydapr.api.grpc")
 
 
 async def start_grpc_server(
@@ -39,6 +42,7 @@ async def start_grpc_server(
         from pydapr import grpc_native
 
         server = grpc_native.server(interceptors=list(interceptors), options=options)
+        log.info("gRPC API served by pydapr's native HTTP/2 server (%s=native)", SERVER_ENV)
     else:
         server = grpc.aio.server(interceptors=list(interceptors), options=options)
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
