@@ -4,6 +4,7 @@ a deadline it does not enforce itself, a stream it leaves open."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from typing import Any
 
@@ -68,5 +69,7 @@ class RawClient:
             if k == kind and (stream_id is None or sid == stream_id):
                 return flags, content
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()

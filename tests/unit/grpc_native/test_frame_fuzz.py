@@ -73,6 +73,8 @@ async def test_mutated_frames_never_break_the_server(echo: int, channel: grpc.ai
             with contextlib.suppress(TimeoutError):  # still open: it took what it was sent
                 await asyncio.wait_for(reader.read(1 << 16), 0.05)
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         assert await channel.unary_unary(f"/{SERVICE}/Unary")(b"still here", timeout=10) == b"still here"
         await asyncio.sleep(0.1)  # tasks of the fuzzed streams finish
     finally:

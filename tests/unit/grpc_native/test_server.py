@@ -225,7 +225,7 @@ async def test_goaway_on_stop_names_the_last_stream_and_the_stream_still_answers
             await asyncio.wait_for(stopping, 10)
             assert await asyncio.wait_for(raw.reader.read(), 10) == b""  # closed once drained
         finally:
-            raw.close()
+            await raw.aclose()
 
 
 async def test_the_server_ends_a_call_at_its_deadline() -> None:
@@ -242,7 +242,7 @@ async def test_the_server_ends_a_call_at_its_deadline() -> None:
             assert trailers[b"grpc-message"] == b"Deadline Exceeded"
             await asyncio.wait_for(probe.cancelled.wait(), 10)
         finally:
-            raw.close()
+            await raw.aclose()
 
 
 async def test_a_malformed_frame_closes_that_connection_only(channel: grpc.aio.Channel, echo: int) -> None:
@@ -255,14 +255,14 @@ async def test_a_malformed_frame_closes_that_connection_only(channel: grpc.aio.C
         assert int.from_bytes(goaway[4:8], "big") == 0x6  # FRAME_SIZE_ERROR
         assert await asyncio.wait_for(raw.reader.read(), 10) == b""
     finally:
-        raw.close()
+        await raw.aclose()
     garbage = await RawClient.connect(echo)
     try:
         garbage.writer.write(b"\x00\x00\x04\x01\x04\x00\x00\x00\x01\xff\xff\xff\xff")  # not HPACK
         _, goaway = await asyncio.wait_for(garbage.until(7), 10)
         assert int.from_bytes(goaway[4:8], "big") == 0x9  # COMPRESSION_ERROR
     finally:
-        garbage.close()
+        await garbage.aclose()
     assert await call(b"after") == b"after"
 
 
@@ -273,6 +273,7 @@ async def test_not_http2_is_closed() -> None:
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         data = await asyncio.wait_for(reader.read(), 10)
         writer.close()
+        await writer.wait_closed()
     kinds = {}
     while len(data) >= 9:  # our SETTINGS and WINDOW_UPDATE, then a GOAWAY, then the close
         length = int.from_bytes(data[:3], "big")
@@ -332,4 +333,4 @@ async def test_headers_on_a_finished_stream_reset_that_stream_only(echo: int) ->
         _, data = await asyncio.wait_for(raw.until(0, 3), 10)
         assert data[5:] == b"three"
     finally:
-        raw.close()
+        await raw.aclose()
