@@ -247,7 +247,6 @@ async def serve(server: NativeGrpcServer, stream: Stream) -> None:
                     log.exception("Error in callback for method [%s]", stream.method)
         if not stream.finished:  # cancelled without a status: the stream must not stay open
             stream.conn.reset(stream, 0x8)  # CANCEL
-        stream.conn.server.call_done(stream)
 
 
 def _end_plain(stream: Stream, code: grpc.StatusCode, details: str) -> None:

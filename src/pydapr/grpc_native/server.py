@@ -42,7 +42,6 @@ class NativeGrpcServer:
         self._unix_paths: list[str] = []
         self._servers: list[asyncio.AbstractServer] = []
         self.connections: set[Connection] = set()
-        self._calls: set[Stream] = set()
         self.stopping = False
         self._terminated = asyncio.Event()
         self._idle: asyncio.Event | None = None
@@ -139,7 +138,12 @@ class NativeGrpcServer:
             self._idle = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
-        tasks = [s.task for s in self._calls if s.task is not None and not s.task.done()]
+        tasks = [
+            s.task
+            for conn in self.connections
+            for s in conn.streams.values()
+            if s.task is not None and not s.task.done()
+        ]
         for conn in list(self.connections):
             conn.cancel_streams()
         if tasks:
@@ -166,11 +170,7 @@ class NativeGrpcServer:
     # --- for the connections ---------------------------------------------------------------------
 
     def serve(self, stream: Stream) -> Coroutine[Any, Any, None]:
-        self._calls.add(stream)
         return _call.serve(self, stream)
-
-    def call_done(self, stream: Stream) -> None:
-        self._calls.discard(stream)
 
     def connection_gone(self) -> None:
         if self._idle is not None and not self.connections:

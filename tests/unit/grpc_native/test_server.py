@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 
 from pydapr.grpc_native import server
 from tests.unit.grpc_native.conftest import SERVICE, Probe, echo_handlers, running
-from tests.unit.grpc_native.rawclient import RawClient
+from tests.unit.grpc_native.rawclient import RawClient, frame
 
 Behavior = Callable[[bytes, Any], Awaitable[bytes]]
 
@@ -334,3 +334,25 @@ async def test_headers_on_a_finished_stream_reset_that_stream_only(echo: int) ->
         assert data[5:] == b"three"
     finally:
         await raw.aclose()
+
+
+async def test_streams_reset_as_they_open_leave_nothing_behind() -> None:
+    # The rapid-reset pattern: every stream opened and reset in one write, before its task starts.
+    probe = Probe()
+    async with running(echo_handlers(probe)) as (srv, port):
+        before = len(asyncio.all_tasks())
+        raw = await RawClient.connect(port)
+        try:
+            for n in range(1000):
+                sid = 2 * n + 1
+                raw.request(sid, f"/{SERVICE}/Unary")
+                raw.writer.write(frame(3, 0, sid, b"\0\0\0\x08"))
+            raw.request(2001, f"/{SERVICE}/Unary")
+            raw.message(2001, b"last")
+            _, data = await asyncio.wait_for(raw.until(0, 2001), 10)
+            assert data[5:] == b"last"
+            await asyncio.sleep(0.05)
+            assert [len(conn.streams) for conn in srv.connections] == [0]
+            assert len(asyncio.all_tasks()) <= before
+        finally:
+            await raw.aclose()
