@@ -356,3 +356,25 @@ async def test_streams_reset_as_they_open_leave_nothing_behind() -> None:
             assert len(asyncio.all_tasks()) <= before
         finally:
             await raw.aclose()
+
+
+async def test_a_header_block_over_several_frames_and_the_context_s_peer() -> None:
+    seen: dict[str, Any] = {}
+
+    async def behavior(request: bytes, context: Any) -> bytes:
+        seen["big"] = dict(context.invocation_metadata())["x-big"]
+        seen["peer"] = context.peer()
+        seen["done"] = context.done()
+        seen["auth"] = context.auth_context()
+        return request
+
+    big = "v" * 40_000  # more than one 16 KiB frame: grpcio sends CONTINUATION frames
+    async with (
+        running(_one(behavior)) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        assert await channel.unary_unary(f"/{SERVICE}/Call")(b"m", metadata=(("x-big", big),)) == b"m"
+    assert seen["big"] == big
+    assert seen["peer"].startswith("ipv4:127.0.0.1:")
+    assert seen["done"] is False
+    assert seen["auth"]["transport_security_type"] == [b"insecure"]
