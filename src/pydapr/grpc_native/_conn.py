@@ -34,7 +34,7 @@ _TRANSPORT_HEADERS = frozenset(
 )
 
 
-class ConnectionError_(Exception):
+class ProtocolViolation(Exception):
     """A connection error: GOAWAY with ``code``, then close."""
 
     def __init__(self, code: int, reason: str) -> None:
@@ -227,7 +227,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._receive(data)
-        except ConnectionError_ as exc:
+        except ProtocolViolation as exc:
             log.debug("gRPC connection from %s closed: %s", self.peer, exc)
             self._wbuf.append(w.goaway(self._last_id, exc.code, str(exc).encode()[:200]))
             self._flush()
@@ -242,11 +242,11 @@ class Connection(asyncio.Protocol):
         if not self._preface:
             if len(buf) < len(w.PREFACE):
                 if not w.PREFACE.startswith(buf):
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 self._buf = buf
                 return
             if not buf.startswith(w.PREFACE):
-                raise ConnectionError_(w.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
             self._preface = True
             buf = buf[len(w.PREFACE) :]
         pos, end = 0, len(buf)
@@ -255,7 +255,7 @@ class Connection(asyncio.Protocol):
             high, low, kind, flags, stream_id = unpack(buf, pos)
             length = high << 16 | low
             if length > MAX_FRAME:
-                raise ConnectionError_(w.FRAME_SIZE_ERROR, f"frame of {length} bytes")
+                raise ProtocolViolation(w.FRAME_SIZE_ERROR, f"frame of {length} bytes")
             stop = pos + 9 + length
             if stop > end:
                 break
@@ -263,22 +263,22 @@ class Connection(asyncio.Protocol):
             pos = stop
             stream_id &= 0x7FFFFFFF
             if self._partial is not None and kind != w.CONTINUATION:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "a header block interrupted")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "a header block interrupted")
             if kind == w.DATA:
                 self._on_data(stream_id, flags, payload)
             elif kind == w.HEADERS:
                 self._on_headers(stream_id, flags, payload)
             elif kind == w.CONTINUATION:
                 if self._partial is None or self._partial[0] != stream_id:
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
                 sid, first_flags, block = self._partial
                 self._partial = None
                 if len(block) + len(payload) > MAX_HEADER_BLOCK:
-                    raise ConnectionError_(w.ENHANCE_YOUR_CALM, "header block too large")
+                    raise ProtocolViolation(w.ENHANCE_YOUR_CALM, "header block too large")
                 self._on_headers(sid, first_flags | (flags & w.END_HEADERS), block + payload, False)
             elif kind == w.SETTINGS:
                 if stream_id:
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "SETTINGS on a stream")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "SETTINGS on a stream")
                 if not flags & w.ACK:
                     self._on_settings(payload)
                     # The ack goes before any DATA the new settings let out: grpc's client counts
@@ -287,16 +287,16 @@ class Connection(asyncio.Protocol):
                     self._unblock()
             elif kind == w.PING:
                 if stream_id or length != 8:
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "malformed PING")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "malformed PING")
                 if not flags & w.ACK:
                     self._wbuf.append(w.frame(w.PING, w.ACK, 0, payload))
             elif kind == w.WINDOW_UPDATE:
                 if length != 4:
-                    raise ConnectionError_(w.FRAME_SIZE_ERROR, "malformed WINDOW_UPDATE")
+                    raise ProtocolViolation(w.FRAME_SIZE_ERROR, "malformed WINDOW_UPDATE")
                 self._on_window_update(stream_id, int.from_bytes(payload, "big") & 0x7FFFFFFF)
             elif kind == w.RST_STREAM:
                 if not stream_id or length != 4:
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "malformed RST_STREAM")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "malformed RST_STREAM")
                 stream = self.streams.get(stream_id)
                 if stream is not None:
                     self._reset_by_peer(stream)
@@ -305,17 +305,17 @@ class Connection(asyncio.Protocol):
                 if not self.streams:
                     self._close()
             elif kind == w.PUSH_PROMISE:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
             # PRIORITY and unknown frame types are ignored (RFC 9113 5.5).
         self._buf = buf[pos:] if pos < end else b""
 
     def _on_headers(self, stream_id: int, flags: int, payload: bytes, first: bool = True) -> None:
         if not stream_id:
-            raise ConnectionError_(w.PROTOCOL_ERROR, "HEADERS on stream 0")
+            raise ProtocolViolation(w.PROTOCOL_ERROR, "HEADERS on stream 0")
         if first:
             if flags & w.PADDED:
                 if not payload or payload[0] >= len(payload):
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "bad padding")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "bad padding")
                 payload = payload[1 : len(payload) - payload[0]]
             if flags & w.PRIORITY_FLAG:
                 payload = payload[5:]
@@ -329,7 +329,7 @@ class Connection(asyncio.Protocol):
             try:
                 headers = cast(list[tuple[bytes, bytes]], self._decoder.decode(payload, raw=True))
             except hpack.HPACKError as exc:
-                raise ConnectionError_(w.COMPRESSION_ERROR, f"header block: {exc}") from None
+                raise ProtocolViolation(w.COMPRESSION_ERROR, f"header block: {exc}") from None
             if payload and min(payload) > 0x80 and 0xFF not in payload:
                 if len(self._decoded) >= 256:  # a client cycling through blocks gains no memory
                     self._decoded.clear()
@@ -339,11 +339,11 @@ class Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is not None:  # the client's trailers end its side
             if not flags & w.END_STREAM:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "trailers without END_STREAM")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "trailers without END_STREAM")
             stream.end_remote()
             return
         if stream_id % 2 == 0:
-            raise ConnectionError_(w.PROTOCOL_ERROR, f"HEADERS on server stream {stream_id}")
+            raise ProtocolViolation(w.PROTOCOL_ERROR, f"HEADERS on server stream {stream_id}")
         if stream_id <= self._last_id:  # a stream already finished or refused (RFC 9113 5.1)
             self._wbuf.append(w.rst_stream(stream_id, w.STREAM_CLOSED))
             return
@@ -392,22 +392,22 @@ class Connection(asyncio.Protocol):
 
     def _on_data(self, stream_id: int, flags: int, payload: bytes) -> None:
         if not stream_id:
-            raise ConnectionError_(w.PROTOCOL_ERROR, "DATA on stream 0")
+            raise ProtocolViolation(w.PROTOCOL_ERROR, "DATA on stream 0")
         size = len(payload)  # flow control counts the padding too
         if flags & w.PADDED:
             if not payload or payload[0] >= size:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "bad padding")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "bad padding")
             payload = payload[1 : size - payload[0]]
         self._recv_unacked += size
         if self._recv_unacked > RECV_CONN_WINDOW:
-            raise ConnectionError_(w.FLOW_CONTROL_ERROR, "the connection's window exceeded")
+            raise ProtocolViolation(w.FLOW_CONTROL_ERROR, "the connection's window exceeded")
         if self._recv_unacked >= RECV_CONN_WINDOW // 2:
             self._wbuf.append(w.window_update(0, self._recv_unacked))
             self._recv_unacked = 0
         stream = self.streams.get(stream_id)
         if stream is None:
             if stream_id > self._last_id:
-                raise ConnectionError_(w.PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
             return  # a stream we have finished or reset: the data is dropped
         if stream.remote_closed:
             self._wbuf.append(w.rst_stream(stream_id, w.STREAM_CLOSED))
@@ -431,30 +431,30 @@ class Connection(asyncio.Protocol):
 
     def _on_settings(self, payload: bytes) -> None:
         if len(payload) % 6:
-            raise ConnectionError_(w.FRAME_SIZE_ERROR, "malformed SETTINGS")
+            raise ProtocolViolation(w.FRAME_SIZE_ERROR, "malformed SETTINGS")
         for i in range(0, len(payload), 6):
             key, value = struct.unpack_from(">HI", payload, i)
             if key == w.SETTINGS_INITIAL_WINDOW_SIZE:
                 if value > w.MAX_WINDOW:
-                    raise ConnectionError_(w.FLOW_CONTROL_ERROR, "initial window too large")
+                    raise ProtocolViolation(w.FLOW_CONTROL_ERROR, "initial window too large")
                 delta = value - self.peer_initial_window
                 self.peer_initial_window = value
                 for stream in self.streams.values():
                     stream.send_window += delta
             elif key == w.SETTINGS_MAX_FRAME_SIZE:
                 if not 16384 <= value <= 16777215:
-                    raise ConnectionError_(w.PROTOCOL_ERROR, "bad SETTINGS_MAX_FRAME_SIZE")
+                    raise ProtocolViolation(w.PROTOCOL_ERROR, "bad SETTINGS_MAX_FRAME_SIZE")
                 self._max_frame = value
             elif key == w.SETTINGS_ENABLE_PUSH and value > 1:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "bad SETTINGS_ENABLE_PUSH")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "bad SETTINGS_ENABLE_PUSH")
 
     def _on_window_update(self, stream_id: int, increment: int) -> None:
         if stream_id == 0:
             if not increment:
-                raise ConnectionError_(w.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+                raise ProtocolViolation(w.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
             self._send_window += increment
             if self._send_window > w.MAX_WINDOW:
-                raise ConnectionError_(w.FLOW_CONTROL_ERROR, "the connection's window overflowed")
+                raise ProtocolViolation(w.FLOW_CONTROL_ERROR, "the connection's window overflowed")
             self._unblock()
             return
         stream = self.streams.get(stream_id)

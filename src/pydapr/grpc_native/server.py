@@ -9,7 +9,7 @@ import heapq
 import itertools
 import os
 import socket
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -243,6 +243,3 @@ def server(
 ) -> NativeGrpcServer:
     """``grpc.aio.server``'s signature for what pydapr passes it."""
     return NativeGrpcServer(interceptors=interceptors, options=options)
-
-
-Factory = Callable[..., Any]
