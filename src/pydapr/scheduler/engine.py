@@ -203,8 +203,11 @@ class Engine:
         cursor: DueCursor | None = None  # set while a scan reads on, page by page
         while True:
             if cursor is None:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the wait's result when
+                # a cancel comes in the same turn as the wake, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
                 self._wake.clear()
             apps = list(self._conns)
             if not self.owned or not apps:
