@@ -102,14 +102,17 @@ def store_yaml(kind: str, folder: Path) -> str:
     )
 
 
-def start_mesh(procs: c.Procs, folder: Path, store: str, app_id: str) -> int:
-    """Starts placement, scheduler, the sidecar and the worker; returns the sidecar's gRPC port."""
+def start_mesh(procs: c.Procs, folder: Path, store: str, app_id: str) -> tuple[int, dict[str, int]]:
+    """Starts placement, scheduler, the sidecar and the worker; returns the sidecar's gRPC port and
+    the pids whose CPU each case reports (sidecar, worker, scheduler)."""
     env = {**os.environ, "PYDAPR_HOME": str(folder / "home"), "PYTHONUNBUFFERED": "1"}
     placement, scheduler, http_port, grpc_port, metrics = c.free_ports(5)
     py = [sys.executable, "-m", "pydapr"]
     procs.spawn([*py, "placement", "--port", str(placement), "--id", "bench",
                  "--store", f"sqlite://{folder}/placement.db"], env)  # fmt: skip
-    procs.spawn([*py, "scheduler", "--port", str(scheduler), "--storage", f"sqlite://{folder}/jobs.db"], env)
+    sched = procs.spawn(
+        [*py, "scheduler", "--port", str(scheduler), "--storage", f"sqlite://{folder}/jobs.db"], env
+    )
     c.wait_port(placement)
     c.wait_port(scheduler)
     resources = folder / "resources"
@@ -123,8 +126,8 @@ def start_mesh(procs: c.Procs, folder: Path, store: str, app_id: str) -> int:
     ], env)  # fmt: skip
     c.wait_status(http_port, "/v1.0/healthz", proc=sidecar)
     # Ready once a workflow completes (wait_worker): that is what the benchmark needs of it.
-    procs.spawn([sys.executable, __file__, "--serve-worker", str(grpc_port)], env)
-    return grpc_port
+    worker = procs.spawn([sys.executable, __file__, "--serve-worker", str(grpc_port)], env)
+    return grpc_port, {"sidecar": sidecar.pid, "worker": worker.pid, "scheduler": sched.pid}
 
 
 # --- the load ---------------------------------------------------------------------------------------
@@ -177,20 +180,46 @@ def throughput(wall: float, lat: list[float]) -> str:
     return f"{len(lat) / wall:.1f} wf/s; latency p50 {c.pct(lat, 50):.0f} ms, p90 {c.pct(lat, 90):.0f} ms"
 
 
-async def bench(args: argparse.Namespace, port: int) -> list[tuple[str, str]]:
+class CpuPerWorkflow:
+    """CPU (utime + stime) each process spent per workflow over one case: on a shared machine the
+    figure that compares two trees, where the rate moves with the load."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = self._ticks()
+
+    def _ticks(self) -> dict[str, int]:
+        return {name: c.cpu_ticks(pid) for name, pid in self.pids.items()}
+
+    def per(self, runs: int) -> str:
+        end = self._ticks()
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        parts = [f"{n} {(end[n] - self.start[n]) * tick_ms / runs:.1f}" for n in self.pids]
+        return "; CPU ms per workflow: " + ", ".join(parts)
+
+
+async def bench(args: argparse.Namespace, port: int, pids: dict[str, int]) -> list[tuple[str, str]]:
     await wait_worker(port)
     rows: list[tuple[str, str]] = []
     p_vus, p_runs = args.parallel_vus, args.parallel_iterations
     s_vus, s_runs = args.series_vus, args.series_iterations
     for r in range(1, args.rounds + 1):
         await run_vus(port, "sum_parallel_wf", min(20, p_vus), 40, 100)  # warm-up
+        cpu = CpuPerWorkflow(pids)
         wall, lat = await run_vus(port, "sum_parallel_wf", p_vus, p_runs, 100)
         rows.append(
-            (f"parallel (5 activities at once), {p_vus} VUs, {p_runs} runs [{r}]", throughput(wall, lat))
+            (
+                f"parallel (5 activities at once), {p_vus} VUs, {p_runs} runs [{r}]",
+                throughput(wall, lat) + cpu.per(p_runs),
+            )
         )
+        cpu = CpuPerWorkflow(pids)
         wall, lat = await run_vus(port, "sum_series_wf", s_vus, s_runs, 100)
         rows.append(
-            (f"series (5 activities in turn), {s_vus} VUs, {s_runs} runs [{r}]", throughput(wall, lat))
+            (
+                f"series (5 activities in turn), {s_vus} VUs, {s_runs} runs [{r}]",
+                throughput(wall, lat) + cpu.per(s_runs),
+            )
         )
         _, lat = await run_vus(port, "delay_wf", 1, args.latency_samples, 0)
         figures = ", ".join(f"p{p} {c.pct(lat, p):.1f} ms" for p in (50, 90, 99))
@@ -223,8 +252,8 @@ def main() -> None:
     app_id = "wfbench" + uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory(prefix="wfbench-") as tmp, c.Procs() as procs:
         try:
-            port = start_mesh(procs, Path(tmp), args.store, app_id)
-            rows = asyncio.run(bench(args, port))
+            port, pids = start_mesh(procs, Path(tmp), args.store, app_id)
+            rows = asyncio.run(bench(args, port, pids))
         finally:
             if args.store == "redis":
                 import redis
