@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from pydapr.grpc_native.server import NativeGrpcServer
 
 log = logging.getLogger("pydapr.grpc_native")
+# hpack logs every header it decodes, value and all, at debug: with --log-level debug that put the
+# clients' dapr-api-token in the sidecar's output. Its debug lines say nothing else worth the leak.
+logging.getLogger("hpack").setLevel(logging.INFO)
 
 RECV_STREAM_WINDOW = 1 << 20
 RECV_CONN_WINDOW = 1 << 24

@@ -4,6 +4,7 @@ grpcio's clients (and a bare HTTP/2 client where grpcio cannot send what is test
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -378,3 +379,22 @@ async def test_a_header_block_over_several_frames_and_the_context_s_peer() -> No
     assert seen["peer"].startswith("ipv4:127.0.0.1:")
     assert seen["done"] is False
     assert seen["auth"]["transport_security_type"] == [b"insecure"]
+
+
+async def test_no_header_value_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    # hpack logs each header it decodes at debug; a client's dapr-api-token must not reach the log.
+    caplog.set_level(logging.DEBUG)
+    token = "secret-token-5e1d"
+
+    async def behavior(request: bytes, context: Any) -> bytes:
+        return dict(context.invocation_metadata())["dapr-api-token"].encode()
+
+    async with (
+        running(_one(behavior)) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        call = channel.unary_unary(f"/{SERVICE}/Call")
+        for _ in range(2):  # a new header, then one from the dynamic table
+            assert await call(b"m", metadata=(("dapr-api-token", token),)) == token.encode()
+    assert logging.getLogger().isEnabledFor(logging.DEBUG)
+    assert not [r for r in caplog.records if token in r.getMessage()]
