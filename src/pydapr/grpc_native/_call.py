@@ -51,13 +51,17 @@ class ServicerContext:
         self.trailing: tuple[Any, ...] = _EMPTY
         self.abort_exception: BaseException | None = None
         self.status_sent = False
+        # The server ended the call under the handler (a message over the limit, the deadline): as
+        # on grpc.aio, whose core ends such calls itself, the handler's reads then see the end of the
+        # requests (EOF) if it is not cancelled first, not "RPC already finished".
+        self.ended_by_server = False
         self.callbacks: list[Callable[[], None]] = []
         stream.call = self
 
     # --- for the connection ----------------------------------------------------------------------
 
     def cancelled_by_peer(self) -> None:
-        if not self.status_sent:
+        if not self.status_sent and not self.ended_by_server:
             self.status_code = grpc.StatusCode.CANCELLED
 
     def check(self) -> None:
@@ -182,7 +186,7 @@ class ServicerContext:
         self.callbacks.append(functools.partial(callback, self))
 
     def done(self) -> bool:
-        return self.status_sent
+        return self.status_sent or self.ended_by_server
 
     def cancelled(self) -> bool:
         return bool(self.status_code == grpc.StatusCode.CANCELLED)

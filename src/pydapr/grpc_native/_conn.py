@@ -569,7 +569,7 @@ class Connection(asyncio.Protocol):
         if stream.finished:
             return
         if stream.call is not None:
-            stream.call.status_sent = True
+            stream.call.ended_by_server = True
         stream.out.clear()
         self.finish(stream, _status_block(stream, code, details))
         if stream.task is not None:

@@ -398,3 +398,40 @@ async def test_no_header_value_is_logged_at_debug(caplog: pytest.LogCaptureFixtu
             assert await call(b"m", metadata=(("dapr-api-token", token),)) == token.encode()
     assert logging.getLogger().isEnabledFor(logging.DEBUG)
     assert not [r for r in caplog.records if token in r.getMessage()]
+
+
+async def test_a_read_after_an_oversized_message_ends_the_call_is_eof_as_grpc_aio() -> None:
+    # A handler that reads in a task of its own (as the proxy's pump): the server's RESOURCE_EXHAUSTED
+    # ends the call under it, and its next read is the end of the requests, not "RPC already finished".
+    reads: asyncio.Queue[object] = asyncio.Queue()
+
+    async def bidi(requests: Any, context: Any) -> Any:
+        async def drain() -> None:
+            try:
+                async for request in requests:
+                    reads.put_nowait(request)
+                reads.put_nowait(grpc.aio.EOF)
+            except BaseException as exc:
+                reads.put_nowait(exc)
+                raise
+
+        asyncio.get_running_loop().create_task(drain())
+        await asyncio.sleep(5)
+        yield b"never"
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Bidi": grpc.stream_stream_rpc_method_handler(bidi)}
+    )
+    limits = [("grpc.max_receive_message_length", 100)]
+    async with (
+        running(handler, options=limits) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        call = channel.stream_stream(f"/{SERVICE}/Bidi")(iter([b"ok", b"x" * 300]))
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            async for _ in call:
+                pass
+        assert await asyncio.wait_for(reads.get(), 5) == b"ok"
+        ended = await asyncio.wait_for(reads.get(), 5)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert ended is grpc.aio.EOF, repr(ended)
