@@ -43,8 +43,8 @@ from grpc_servers import KEY, PAYLOAD, STORE, WARMUP, Sample, _percentile, _row,
 KINDS = {
     "echo-aio": "bare server, no-op echo: `grpc.aio` (uvloop, the sidecar's options)",
     "echo-native": "bare server, no-op echo: `pydapr.grpc_native` (uvloop, same options)",
-    "sidecar-grpc-aio": "sidecar `GetState` over gRPC, grpcio's server (default)",
-    "sidecar-grpc-native": "sidecar `GetState` over gRPC, `PYDAPR_GRPC_SERVER=native`",
+    "sidecar-grpc-aio": "sidecar `GetState` over gRPC, grpcio's server (`PYDAPR_GRPC_SERVER=grpcio`)",
+    "sidecar-grpc-native": "sidecar `GetState` over gRPC, the native server (the default)",
     "sidecar-http": "for scale: sidecar `GET /v1.0/state/memory/{key}` over HTTP",
 }
 OPTIONS = [
@@ -137,9 +137,7 @@ def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
         argv += ["--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port)]
         argv += ["--metrics-port", str(metrics_port)]
         env = dict(os.environ, PYDAPR_HOME=f"{tmp}/home")
-        env.pop("PYDAPR_GRPC_SERVER", None)
-        if kind == "sidecar-grpc-native":
-            env["PYDAPR_GRPC_SERVER"] = "native"
+        env["PYDAPR_GRPC_SERVER"] = "native" if kind == "sidecar-grpc-native" else "grpcio"
         proc = spawn(argv, env=env)
         try:
             wait_status(http_port, "/v1.0/healthz/outbound", 204, proc=proc)

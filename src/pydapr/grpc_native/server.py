@@ -105,7 +105,7 @@ class NativeGrpcServer:
     def add_secure_port(self, address: str, server_credentials: Any) -> int:
         raise NotImplementedError(
             "the native gRPC server serves plaintext only (TLS is not supported yet); "
-            "unset PYDAPR_GRPC_SERVER to use grpcio's server"
+            "set PYDAPR_GRPC_SERVER=grpcio to use grpcio's server"
         )
 
     async def start(self) -> None:

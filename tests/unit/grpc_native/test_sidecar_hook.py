@@ -1,4 +1,5 @@
-"""``PYDAPR_GRPC_SERVER=native`` puts the public API's server on pydapr.grpc_native, with the
+"""The public API's server is pydapr.grpc_native by default (``PYDAPR_GRPC_SERVER=grpcio`` picks
+grpcio's), with the
 composed Dapr servicer, the extra services, the interceptors and the gRPC proxy behind it."""
 
 from __future__ import annotations
@@ -54,8 +55,29 @@ async def test_the_native_server_serves_the_dapr_api_with_token_and_proxy(
         await server.stop(1)
 
 
-async def test_without_the_variable_grpcio_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_the_variable_the_native_server_serves(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SERVER_ENV, raising=False)
+    server, _ = await start_grpc_server(
+        [_State()], host="127.0.0.1", port=0, channel_for=_no_app, max_message_size=4 << 20
+    )
+    try:
+        assert isinstance(server, NativeGrpcServer)
+    finally:
+        await server.stop(None)
+
+
+async def test_an_unknown_server_name_is_refused_before_anything_binds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SERVER_ENV, "h2o")
+    with pytest.raises(ValueError, match="PYDAPR_GRPC_SERVER='h2o' is not a gRPC server pydapr has"):
+        await start_grpc_server(
+            [_State()], host="127.0.0.1", port=0, channel_for=_no_app, max_message_size=4 << 20
+        )
+
+
+async def test_grpcio_serves_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SERVER_ENV, "grpcio")
     server, _ = await start_grpc_server(
         [_State()], host="127.0.0.1", port=0, channel_for=_no_app, max_message_size=4 << 20
     )

@@ -14,8 +14,10 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc
 from pydapr.api.grpc.compose import compose_servicer
 from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
 
-# "native": pydapr's own HTTP/2 server (pydapr.grpc_native, docs/grpc-server.md); else grpcio's.
+# Which server serves the public API: "native", pydapr's own HTTP/2 server (pydapr.grpc_native,
+# docs/grpc-server.md), the default; "grpcio", grpcio's grpc.aio server.
 SERVER_ENV = "PYDAPR_GRPC_SERVER"
+SERVERS = ("native", "grpcio")
 
 log = logging.getLogger("pydapr.api.grpc")
 
@@ -38,13 +40,18 @@ async def start_grpc_server(
         ("grpc.so_reuseport", 0),
     ]
     server: Any
-    if os.environ.get(SERVER_ENV, "") == "native":
+    choice = os.environ.get(SERVER_ENV) or "native"
+    if choice not in SERVERS:
+        # Raised before anything binds: the sidecar's startup stops with this one line.
+        raise ValueError(f"{SERVER_ENV}={choice!r} is not a gRPC server pydapr has: use native or grpcio")
+    if choice == "native":
         from pydapr import grpc_native
 
         server = grpc_native.server(interceptors=list(interceptors), options=options)
-        log.info("gRPC API served by pydapr's native HTTP/2 server (%s=native)", SERVER_ENV)
+        log.debug("gRPC API served by pydapr's native HTTP/2 server")
     else:
         server = grpc.aio.server(interceptors=list(interceptors), options=options)
+        log.info("gRPC API served by grpcio's server (%s=grpcio)", SERVER_ENV)
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
     for add_service in extra_services:
         add_service(server)
