@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -358,3 +359,26 @@ def interleaved_hey(
                 flush=True,
             )
     return results, usage
+
+
+# -- the repository and processes the benches share ------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    """``git -C cwd args``'s output (the benches' ``--before REV`` worktrees)."""
+    out = subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+async def stop_process_group(proc: asyncio.subprocess.Process, what: str, grace: float = 15.0) -> None:
+    """SIGTERM to ``proc``'s group, SIGKILL after ``grace`` s: a bench never leaves it behind."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        print(f"{what} did not stop within {grace:g} s of SIGTERM: killed", file=sys.stderr)
+        os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()

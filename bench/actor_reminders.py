@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = c.REPO
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
@@ -161,14 +160,7 @@ async def measure(storage: str, n: int, concurrency: int, lead: float, profile: 
             "cpu_us": per_item(trig0, trig1),
         }
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            print("the scheduler did not stop within 15 s of SIGTERM: killed", file=sys.stderr)
-            os.killpg(proc.pid, signal.SIGKILL)  # never leave the scheduler behind
-            await proc.wait()
+        await c.stop_process_group(proc, "the scheduler")
 
 
 async def child(args: argparse.Namespace) -> None:
@@ -193,11 +185,6 @@ async def child(args: argparse.Namespace) -> None:
 
 
 # -- orchestration -------------------------------------------------------------------------------
-
-
-def git(*args: str, cwd: Path = REPO) -> str:
-    out = subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True)
-    return out.stdout.strip()
 
 
 def run_child(label: str, src: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -236,14 +223,16 @@ def main() -> None:
     )
     print(f"command: python bench/actor_reminders.py --storage {args.storage} --reminders {args.reminders} "
           f"--concurrency {args.concurrency} --rounds {args.rounds}{extra}")  # fmt: skip
-    after = git("rev-parse", "--short", "HEAD")
-    dirty = bool(git("status", "--porcelain", "src/pydapr/scheduler", "src/pydapr/jobs", "src/pydapr/actors"))
+    after = c.git("rev-parse", "--short", "HEAD")
+    dirty = bool(
+        c.git("status", "--porcelain", "src/pydapr/scheduler", "src/pydapr/jobs", "src/pydapr/actors")
+    )
     tmp = Path(tempfile.mkdtemp(prefix="pydapr-reminders-"))
     sources: list[tuple[str, Path]] = []
     before = None
     if args.before:
-        git("worktree", "add", "--detach", str(tmp / "before"), args.before)
-        before = git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
+        c.git("worktree", "add", "--detach", str(tmp / "before"), args.before)
+        before = c.git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
         sources.append(("before", tmp / "before" / "src"))
     sources.append(("after", REPO / "src"))
     results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in sources}
@@ -265,7 +254,7 @@ def main() -> None:
     finally:
         if before:
             with contextlib.suppress(subprocess.CalledProcessError):
-                git("worktree", "remove", "--force", str(tmp / "before"))
+                c.git("worktree", "remove", "--force", str(tmp / "before"))
 
     print(
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}, "

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-REPO = Path(__file__).resolve().parent.parent
+REPO = c.REPO
 
 
 def free_port() -> int:
@@ -116,14 +115,7 @@ async def run(storage: str, jobs: int, concurrency: int) -> dict[str, Any]:
             "cpu_us": {"scheduler": (cpu1[0] - cpu0[0]) * us, "sidecar": (cpu1[1] - cpu0[1]) * us},
         }
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            print("the scheduler did not stop within 15 s of SIGTERM: killed", file=sys.stderr)
-            os.killpg(proc.pid, signal.SIGKILL)  # never leave the scheduler behind
-            await proc.wait()
+        await c.stop_process_group(proc, "the scheduler")
 
 
 async def child(args: argparse.Namespace) -> None:
@@ -142,11 +134,6 @@ async def child(args: argparse.Namespace) -> None:
     print(json.dumps(res))
 
 
-def git(*args: str, cwd: Path = REPO) -> str:
-    out = subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True)
-    return out.stdout.strip()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--storage", choices=["sqlite", "postgresql"], default="sqlite")
@@ -162,14 +149,14 @@ def main() -> None:
     extra = f" --before {args.before}" if args.before else ""
     print(f"command: python bench/jobs_scheduler.py --storage {args.storage} --jobs {args.jobs} "
           f"--concurrency {args.concurrency} --rounds {args.rounds}{extra}")  # fmt: skip
-    after = git("rev-parse", "--short", "HEAD")
-    dirty = bool(git("status", "--porcelain", "src/pydapr/scheduler", "src/pydapr/jobs"))
+    after = c.git("rev-parse", "--short", "HEAD")
+    dirty = bool(c.git("status", "--porcelain", "src/pydapr/scheduler", "src/pydapr/jobs"))
     tmp = Path(tempfile.mkdtemp(prefix="pydapr-jobs-"))
     sources: list[tuple[str, Path]] = []
     before = None
     if args.before:
-        git("worktree", "add", "--detach", str(tmp / "before"), args.before)
-        before = git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
+        c.git("worktree", "add", "--detach", str(tmp / "before"), args.before)
+        before = c.git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
         sources.append(("before", tmp / "before" / "src"))
     sources.append(("after", REPO / "src"))
     results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in sources}
@@ -201,7 +188,7 @@ def main() -> None:
     finally:
         if before:
             with contextlib.suppress(subprocess.CalledProcessError):
-                git("worktree", "remove", "--force", str(tmp / "before"))
+                c.git("worktree", "remove", "--force", str(tmp / "before"))
     print(
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}, "
         f"Python {sys.version.split()[0]}."

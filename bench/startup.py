@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = c.REPO
 
 
 @dataclass
@@ -109,11 +109,6 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} / {c.percentile(values, 90):.0f}"
 
 
-def git(*args: str, cwd: Path = REPO) -> str:
-    out = subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True)
-    return out.stdout.strip()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=10, help="starts per variant")
@@ -122,14 +117,14 @@ def main() -> None:
     ap.add_argument("--metrics-off", action="store_true", help="also measure --enable-metrics=false")
     args = ap.parse_args()
 
-    after = git("rev-parse", "--short", "HEAD")
-    dirty = bool(git("status", "--porcelain", "src"))
+    after = c.git("rev-parse", "--short", "HEAD")
+    dirty = bool(c.git("status", "--porcelain", "src"))
     tmp = Path(tempfile.mkdtemp(prefix="pydapr-startup-"))
     before = None
     sources: list[tuple[str, Path]] = []
     if args.before:
-        git("worktree", "add", "--detach", str(tmp / "before"), args.before)
-        before = git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
+        c.git("worktree", "add", "--detach", str(tmp / "before"), args.before)
+        before = c.git("rev-parse", "--short", "HEAD", cwd=tmp / "before")
         sources.append(("before", tmp / "before" / "src"))
     sources.append(("after", REPO / "src"))
     variants: list[Variant] = []
@@ -159,7 +154,7 @@ def main() -> None:
     finally:
         if args.before:
             with contextlib.suppress(subprocess.CalledProcessError):
-                git("worktree", "remove", "--force", str(tmp / "before"))
+                c.git("worktree", "remove", "--force", str(tmp / "before"))
 
     python = sys.version.split()[0]
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}, Python {python}.")
