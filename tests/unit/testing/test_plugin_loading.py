@@ -35,8 +35,12 @@ def test_importing_the_plugin_imports_neither_the_sdk_nor_the_sidecar_and_starts
         "import pydapr.testing, pydapr.testing.plugin\n"
         "new = sorted(set(sys.modules) - before)\n"
         "me = str(os.getpid())\n"
-        "children = [p.name for p in Path('/proc').iterdir() if p.name.isdigit()\n"
-        "            and (p / 'stat').read_text().rsplit(')', 1)[1].split()[1] == me]\n"
+        "def parent(p):\n"
+        "    try:\n"  # another process on the machine may exit between listing /proc and reading it
+        "        return (p / 'stat').read_text().rsplit(')', 1)[1].split()[1]\n"
+        "    except (FileNotFoundError, ProcessLookupError):\n"
+        "        return None\n"
+        "children = [p.name for p in Path('/proc').iterdir() if p.name.isdigit() and parent(p) == me]\n"
         "print(json.dumps({'new': new, 'children': children}))\n"
     )
     loaded = json.loads(out)
