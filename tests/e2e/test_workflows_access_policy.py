@@ -38,7 +38,7 @@ from pydapr.security.spiffe import SpiffeId
 from tests.e2e.actor_mesh import redis_actor_store, start_placement, start_scheduler
 from tests.e2e.harness import Proc, Processes, Sidecar, free_port, wait_port
 from tests.e2e.tls_clients import client_context, signed_client_cert
-from tests.e2e.workflow_mesh import COMPONENT, http, wait_line
+from tests.e2e.workflow_mesh import COMPONENT, http, unique_id, wait_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -323,12 +323,8 @@ def _pydapr() -> list[str]:
     return [sys.executable, "-m", "pydapr"]
 
 
-def new_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}"
-
-
 def run_to_end(client: DaprWorkflowClient, workflow: str, spec: Any) -> Any:
-    instance_id = client.schedule_new_workflow(workflow, input=spec, instance_id=new_id(workflow))
+    instance_id = client.schedule_new_workflow(workflow, input=spec, instance_id=unique_id(workflow))
     state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert state is not None
     return state
@@ -411,7 +407,7 @@ def test_the_failed_task_carries_daprd_s_error_type(mesh: Mesh) -> None:
             state = run_to_end(client, "try_task", {"kind": kind, "name": name, "app": target.app_id})
             assert json.loads(state.serialized_output) == denied, (kind, state)
         # An instance id another workflow holds (allowed by the policy, refused by the target).
-        busy = new_id("busy")
+        busy = unique_id("busy")
         client.schedule_new_workflow("waiter", instance_id=busy, app_id=target.app_id)
         client.wait_for_workflow_start(busy, timeout_in_seconds=WAIT, app_id=target.app_id)
         spec = {"kind": "child", "name": "AllowedWF", "app": target.app_id, "id": busy}
@@ -427,7 +423,7 @@ def test_a_caller_no_rule_lists_is_denied_everything(mesh: Mesh) -> None:
     with stranger.client() as client:
         child = run_to_end(client, "call_child", {"name": "AllowedWF", "app": target.app_id})
         activity = run_to_end(client, "call_activity", {"name": "allowed_activity", "app": target.app_id})
-        instance_id = new_id("s")
+        instance_id = unique_id("s")
         with pytest.raises(grpc.RpcError) as info:
             client.schedule_new_workflow(
                 "AllowedWF", input="x", instance_id=instance_id, app_id=target.app_id
@@ -473,7 +469,7 @@ def test_the_app_s_own_calls_are_never_checked(mesh: Mesh) -> None:
     target, caller = mesh["target"], mesh["caller"]
     with target.client() as client:
         own = run_to_end(client, "call_activity", {"name": "denied_activity", "app": target.app_id})
-        instance_id = client.schedule_new_workflow("waiter", instance_id=new_id("own"))
+        instance_id = client.schedule_new_workflow("waiter", instance_id=unique_id("own"))
         client.wait_for_workflow_start(instance_id, timeout_in_seconds=WAIT)
         client.pause_workflow(instance_id)
         client.resume_workflow(instance_id)
@@ -510,7 +506,7 @@ def test_each_operation_is_granted_on_its_own_over_durabletask(mesh: Mesh) -> No
     target, caller = mesh["target"], mesh["caller"]
     app = target.app_id
     with caller.client() as client, target.client() as at_target:
-        instance_id = client.schedule_new_workflow("waiter", instance_id=new_id("ops"), app_id=app)
+        instance_id = client.schedule_new_workflow("waiter", instance_id=unique_id("ops"), app_id=app)
         state = client.wait_for_workflow_start(instance_id, timeout_in_seconds=WAIT, app_id=app)
         assert state is not None and state.runtime_status == WorkflowStatus.RUNNING
         refused = {
@@ -549,7 +545,7 @@ def test_a_denial_over_the_dapr_grpc_and_http_apis(mesh: Mesh) -> None:
 
     target, caller = mesh["target"], mesh["caller"]
     app = target.app_id
-    instance_id = new_id("api")
+    instance_id = unique_id("api")
     with caller.client() as client:
         client.schedule_new_workflow("waiter", instance_id=instance_id, app_id=app)
         client.wait_for_workflow_start(instance_id, timeout_in_seconds=WAIT, app_id=app)
@@ -630,7 +626,7 @@ def test_a_forged_identity_and_cross_app_reminders_are_refused(mesh: Mesh, tmp_p
     stranger = SpiffeId("public", "default", mesh["stranger"].app_id)
     forged = {
         "actor_type": wf_type,
-        "actor_id": new_id("forged"),
+        "actor_id": unique_id("forged"),
         "method": "PurgeWorkflowState",
         "metadata": {"dapr-caller-app-id": target.app_id, "dapr-caller-namespace": "default"},
         "timeout": 10.0,
@@ -715,7 +711,7 @@ def test_without_mtls_a_policy_refuses_every_other_sidecar(plain: Mesh) -> None:
         state = run_to_end(client, "call_activity", {"name": "allowed_activity", "app": guarded.app_id})
         with pytest.raises(grpc.RpcError) as info:
             client.schedule_new_workflow(
-                "AllowedWF", input="x", instance_id=new_id("p"), app_id=guarded.app_id
+                "AllowedWF", input="x", instance_id=unique_id("p"), app_id=guarded.app_id
             )
     assert state.runtime_status == WorkflowStatus.FAILED, state
     assert DENIED in state.failure_details.message

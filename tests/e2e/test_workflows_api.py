@@ -28,8 +28,14 @@ import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 from dapr.ext.workflow.workflow_management import WorkflowHistoryEventType as Ev
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, http, wait_http_status
+from tests.e2e.workflow_mesh import (
+    WorkflowHost,
+    WorkflowMesh,
+    http,
+    unique_id,
+    wait_http_status,
+    workflow_mesh,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -39,18 +45,10 @@ WAIT = 30  # seconds any one workflow here may take
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowMesh]:
-    workdir = tmp_path_factory.mktemp("wf-api")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-api", RUN) as mesh:
         mesh.host("remote", env={"WORKER_ROLE": "remote"})
         mesh.host("main", env={"REMOTE_APP_ID": f"{RUN}-remote"})
         yield mesh
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +63,6 @@ def client(main: WorkflowHost) -> Iterator[DaprWorkflowClient]:
         yield wf_client
     finally:
         wf_client.close()
-
-
-def new_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}"
 
 
 def wait_status(client: DaprWorkflowClient, instance_id: str, want: WorkflowStatus) -> Any:
@@ -86,7 +80,7 @@ def wait_status(client: DaprWorkflowClient, instance_id: str, want: WorkflowStat
 
 
 def test_start_get_wait(client: DaprWorkflowClient) -> None:
-    instance_id = new_id("greet")
+    instance_id = unique_id("greet")
     assert client.schedule_new_workflow("greet", input="Ann", instance_id=instance_id) == instance_id
     started = client.wait_for_workflow_start(instance_id, timeout_in_seconds=WAIT)
     assert started is not None and started.runtime_status != WorkflowStatus.PENDING
@@ -111,11 +105,11 @@ def test_start_get_wait(client: DaprWorkflowClient) -> None:
     done = client.wait_for_workflow_completion(generated, timeout_in_seconds=WAIT)
     assert done is not None and json.loads(done.serialized_output) == "Hello Bo!"
 
-    assert client.get_workflow_state(new_id("nobody")) is None
+    assert client.get_workflow_state(unique_id("nobody")) is None
 
 
 def test_raise_event(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("await_approval", instance_id=new_id("approval"))
+    instance_id = client.schedule_new_workflow("await_approval", instance_id=unique_id("approval"))
     state = wait_status(client, instance_id, WorkflowStatus.RUNNING)
     deadline = time.monotonic() + WAIT
     while not state.serialized_custom_status and time.monotonic() < deadline:
@@ -129,7 +123,7 @@ def test_raise_event(client: DaprWorkflowClient) -> None:
 
 
 def test_suspend_and_resume(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("await_approval", instance_id=new_id("suspend"))
+    instance_id = client.schedule_new_workflow("await_approval", instance_id=unique_id("suspend"))
     wait_status(client, instance_id, WorkflowStatus.RUNNING)
     client.pause_workflow(instance_id)
     wait_status(client, instance_id, WorkflowStatus.SUSPENDED)
@@ -147,7 +141,7 @@ def test_suspend_and_resume(client: DaprWorkflowClient) -> None:
 
 
 def test_terminate_is_recursive(client: DaprWorkflowClient) -> None:
-    parent = client.schedule_new_workflow("parent_of_waiter", instance_id=new_id("term"))
+    parent = client.schedule_new_workflow("parent_of_waiter", instance_id=unique_id("term"))
     child = f"{parent}-child"
     wait_status(client, child, WorkflowStatus.RUNNING)
     client.terminate_workflow(parent, output="stopped")
@@ -163,7 +157,7 @@ def test_terminate_is_recursive(client: DaprWorkflowClient) -> None:
 
 
 def test_terminate_not_recursive_leaves_the_child(client: DaprWorkflowClient) -> None:
-    parent = client.schedule_new_workflow("parent_of_waiter", instance_id=new_id("termone"))
+    parent = client.schedule_new_workflow("parent_of_waiter", instance_id=unique_id("termone"))
     child = f"{parent}-child"
     wait_status(client, child, WorkflowStatus.RUNNING)
     client.terminate_workflow(parent, recursive=False)
@@ -176,7 +170,7 @@ def test_terminate_not_recursive_leaves_the_child(client: DaprWorkflowClient) ->
 
 
 def test_purge_is_recursive(client: DaprWorkflowClient) -> None:
-    parent = client.schedule_new_workflow("parent_of_greeter", input="Di", instance_id=new_id("purge"))
+    parent = client.schedule_new_workflow("parent_of_greeter", input="Di", instance_id=unique_id("purge"))
     child = f"{parent}-child"
     done = client.wait_for_workflow_completion(parent, timeout_in_seconds=WAIT)
     assert done is not None and json.loads(done.serialized_output) == "Hello Di!"
@@ -194,7 +188,7 @@ def test_purge_is_recursive(client: DaprWorkflowClient) -> None:
 
 
 def test_purge_of_a_running_instance_is_refused(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("await_approval", instance_id=new_id("purgerun"))
+    instance_id = client.schedule_new_workflow("await_approval", instance_id=unique_id("purgerun"))
     wait_status(client, instance_id, WorkflowStatus.RUNNING)
     with pytest.raises(grpc.RpcError):
         client.purge_workflow(instance_id)
@@ -206,7 +200,7 @@ def test_purge_of_a_running_instance_is_refused(client: DaprWorkflowClient) -> N
 
 
 def test_continue_as_new(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("count_up", input=0, instance_id=new_id("can"))
+    instance_id = client.schedule_new_workflow("count_up", input=0, instance_id=unique_id("can"))
     done = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.COMPLETED
     assert json.loads(done.serialized_output) == 3
@@ -218,7 +212,7 @@ def test_continue_as_new(client: DaprWorkflowClient) -> None:
 
 def test_activity_retry_policy(client: DaprWorkflowClient) -> None:
     ok = client.schedule_new_workflow(
-        "retry_activity", input={"succeed_on": 3, "max_attempts": 3}, instance_id=new_id("retry")
+        "retry_activity", input={"succeed_on": 3, "max_attempts": 3}, instance_id=unique_id("retry")
     )
     done = client.wait_for_workflow_completion(ok, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.COMPLETED
@@ -227,7 +221,7 @@ def test_activity_retry_policy(client: DaprWorkflowClient) -> None:
     assert history.count(Ev.TASK_FAILED) == 2 and history.count(Ev.TASK_COMPLETED) == 1
 
     exhausted = client.schedule_new_workflow(
-        "retry_activity", input={"succeed_on": 5, "max_attempts": 2}, instance_id=new_id("retryx")
+        "retry_activity", input={"succeed_on": 5, "max_attempts": 2}, instance_id=unique_id("retryx")
     )
     failed = client.wait_for_workflow_completion(exhausted, timeout_in_seconds=WAIT)
     assert failed is not None and failed.runtime_status == WorkflowStatus.FAILED
@@ -237,7 +231,7 @@ def test_activity_retry_policy(client: DaprWorkflowClient) -> None:
 
 def test_child_workflow_retry_policy(client: DaprWorkflowClient) -> None:
     instance_id = client.schedule_new_workflow(
-        "retry_child", input={"succeed_on": 3, "max_attempts": 3}, instance_id=new_id("childretry")
+        "retry_child", input={"succeed_on": 3, "max_attempts": 3}, instance_id=unique_id("childretry")
     )
     done = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.COMPLETED, done
@@ -248,7 +242,7 @@ def test_child_workflow_retry_policy(client: DaprWorkflowClient) -> None:
 
 
 def test_failed_workflow(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("fails", input="boom", instance_id=new_id("fails"))
+    instance_id = client.schedule_new_workflow("fails", input="boom", instance_id=unique_id("fails"))
     done = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.FAILED
     assert done.failure_details.error_type == "ValueError"
@@ -257,7 +251,7 @@ def test_failed_workflow(client: DaprWorkflowClient) -> None:
 
 def test_cross_app_activity_and_child_workflow(mesh: WorkflowMesh, client: DaprWorkflowClient) -> None:
     remote_app = f"{RUN}-remote"
-    instance_id = client.schedule_new_workflow("cross_app", input="x1", instance_id=new_id("cross"))
+    instance_id = client.schedule_new_workflow("cross_app", input="x1", instance_id=unique_id("cross"))
     done = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.COMPLETED, done
     assert json.loads(done.serialized_output) == {
@@ -268,7 +262,7 @@ def test_cross_app_activity_and_child_workflow(mesh: WorkflowMesh, client: DaprW
 
 def test_unknown_workflow_name_fails_the_instance(client: DaprWorkflowClient) -> None:
     """daprd schedules any name; the app's worker is what does not know it, and fails it."""
-    instance_id = client.schedule_new_workflow("no_such_workflow", instance_id=new_id("unknown"))
+    instance_id = client.schedule_new_workflow("no_such_workflow", instance_id=unique_id("unknown"))
     done = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert done is not None and done.runtime_status == WorkflowStatus.FAILED
     assert done.failure_details.error_type == "OrchestratorNotRegisteredError"
@@ -276,7 +270,7 @@ def test_unknown_workflow_name_fails_the_instance(client: DaprWorkflowClient) ->
 
 
 def test_duplicate_instance_id_of_a_running_instance(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("await_approval", instance_id=new_id("dup"))
+    instance_id = client.schedule_new_workflow("await_approval", instance_id=unique_id("dup"))
     wait_status(client, instance_id, WorkflowStatus.RUNNING)
     with pytest.raises(grpc.RpcError) as err:
         client.schedule_new_workflow("await_approval", instance_id=instance_id)
@@ -292,7 +286,7 @@ def test_duplicate_instance_id_of_a_running_instance(client: DaprWorkflowClient)
 
 
 def test_list_instance_ids(client: DaprWorkflowClient) -> None:
-    instance_id = client.schedule_new_workflow("greet", input="Hal", instance_id=new_id("list"))
+    instance_id = client.schedule_new_workflow("greet", input="Hal", instance_id=unique_id("list"))
     client.wait_for_workflow_completion(instance_id, timeout_in_seconds=WAIT)
     assert instance_id in set(client.iter_workflow_instance_ids(page_size=5))
 
@@ -302,7 +296,7 @@ def test_list_instance_ids(client: DaprWorkflowClient) -> None:
 
 def test_http_api(main: WorkflowHost) -> None:
     base = f"{main.url}/v1.0/workflows/dapr"
-    instance_id = new_id("http")
+    instance_id = unique_id("http")
     reply = http("POST", f"{base}/await_approval/start?instanceID={instance_id}", {"any": "input"})
     assert (reply.status, reply.body) == (202, {"instanceID": instance_id})
     got = wait_http_status(f"{base}/{instance_id}", "RUNNING")
@@ -337,7 +331,7 @@ def test_http_api(main: WorkflowHost) -> None:
 
     # The beta1 routes are the same API.
     beta = f"{main.url}/v1.0-beta1/workflows/dapr"
-    other = new_id("beta")
+    other = unique_id("beta")
     assert http("POST", f"{beta}/greet/start?instanceID={other}", "Jo").status == 202
     done = wait_http_status(f"{beta}/{other}", "COMPLETED")
     assert json.loads(done["properties"]["dapr.workflow.output"]) == "Hello Jo!"
@@ -345,7 +339,7 @@ def test_http_api(main: WorkflowHost) -> None:
 
 def test_http_failed_workflow_properties(main: WorkflowHost) -> None:
     base = f"{main.url}/v1.0/workflows/dapr"
-    instance_id = new_id("httpfail")
+    instance_id = unique_id("httpfail")
     assert http("POST", f"{base}/fails/start?instanceID={instance_id}", "bad").status == 202
     done = wait_http_status(f"{base}/{instance_id}", "FAILED")
     props = done["properties"]
@@ -356,7 +350,7 @@ def test_http_failed_workflow_properties(main: WorkflowHost) -> None:
 
 def test_http_errors(main: WorkflowHost) -> None:
     base = f"{main.url}/v1.0/workflows/dapr"
-    unknown = new_id("nobody")
+    unknown = unique_id("nobody")
     reply = http("GET", f"{base}/{unknown}")
     assert reply.status == 404
     assert reply.error == (
@@ -379,7 +373,7 @@ def test_http_errors(main: WorkflowHost) -> None:
     )
 
     # A running instance's id again: the engine's ALREADY_EXISTS inside daprd's ERR_START_WORKFLOW.
-    running = new_id("httpdup")
+    running = unique_id("httpdup")
     assert http("POST", f"{base}/await_approval/start?instanceID={running}").status == 202
     wait_http_status(f"{base}/{running}", "RUNNING")
     reply = http("POST", f"{base}/await_approval/start?instanceID={running}")
@@ -418,7 +412,7 @@ def test_http_errors(main: WorkflowHost) -> None:
 def test_http_component_name_is_not_checked(main: WorkflowHost) -> None:
     """daprd (1.18 and main) no longer looks the workflow component up: any name in the path
     reaches the one workflow engine."""
-    instance_id = new_id("comp")
+    instance_id = unique_id("comp")
     reply = http("POST", f"{main.url}/v1.0/workflows/other/greet/start?instanceID={instance_id}", "Kit")
     assert reply.status == 202, reply
     done = wait_http_status(f"{main.url}/v1.0/workflows/other/{instance_id}", "COMPLETED")
@@ -444,7 +438,7 @@ def test_grpc_api(main: WorkflowHost) -> None:
 
     with grpc.insecure_channel(f"127.0.0.1:{main.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)
-        instance_id = new_id("grpc")
+        instance_id = unique_id("grpc")
         started = stub.StartWorkflowBeta1(
             wpb.StartWorkflowRequest(
                 instance_id=instance_id,
@@ -507,7 +501,7 @@ def test_grpc_api(main: WorkflowHost) -> None:
         assert err.value.details() == "workflow instance ID exceeds the max length of 64 characters"
         with pytest.raises(grpc.RpcError) as err:
             stub.StartWorkflowBeta1(
-                wpb.StartWorkflowRequest(instance_id=new_id("noname"), workflow_component="dapr"),
+                wpb.StartWorkflowRequest(instance_id=unique_id("noname"), workflow_component="dapr"),
                 timeout=WAIT,
             )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, wait_port_free
+from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, wait_port_free, workflow_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -36,16 +35,8 @@ WAIT = 30
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowMesh]:
-    workdir = tmp_path_factory.mktemp("wf-config")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-config", RUN) as mesh:
         yield mesh
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 def config_file(mesh: WorkflowMesh, name: str, workflow: str) -> Path:

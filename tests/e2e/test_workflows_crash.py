@@ -21,8 +21,7 @@ import pytest
 from dapr.ext.workflow import WorkflowStatus
 from dapr.ext.workflow.workflow_management import WorkflowHistoryEventType as Ev
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, wait_port_free
+from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, wait_port_free, workflow_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(120)]
 
@@ -33,16 +32,8 @@ BOUND = 60.0
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowMesh]:
-    workdir = tmp_path_factory.mktemp("wf-crash")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-crash", RUN) as mesh:
         yield mesh
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 def completed_items(record: Path, instance_id: str) -> set[int]:

@@ -24,8 +24,15 @@ import grpc
 import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import COMPONENT, WorkflowHost, WorkflowMesh, http, read_records
+from tests.e2e.workflow_mesh import (
+    COMPONENT,
+    WorkflowHost,
+    WorkflowMesh,
+    http,
+    read_records,
+    unique_id,
+    workflow_mesh,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -35,18 +42,11 @@ WAIT = 30
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowMesh]:
-    workdir = tmp_path_factory.mktemp("wf-xops")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-xops", RUN) as mesh:
+        workdir = mesh.procs.workdir
         mesh.host("target", env={"RECORD": str(workdir / "target.jsonl")})
         mesh.host("caller", env={"RECORD": str(workdir / "caller.jsonl")})
         yield mesh
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 def host_of(mesh: WorkflowMesh, name: str) -> WorkflowHost:
@@ -75,10 +75,6 @@ def clients(
             c.close()
 
 
-def new_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}"
-
-
 def wait_status(client: DaprWorkflowClient, instance_id: str, want: WorkflowStatus, **kw: Any) -> Any:
     deadline = time.monotonic() + WAIT
     state = None
@@ -95,7 +91,7 @@ def test_sdk_operations_reach_the_target_app(
 ) -> None:
     client, at_target = clients
     app = target.app_id
-    instance_id = new_id("ops")
+    instance_id = unique_id("ops")
     assert client.schedule_new_workflow("await_approval", instance_id=instance_id, app_id=app) == instance_id
     state = client.wait_for_workflow_start(instance_id, timeout_in_seconds=WAIT, app_id=app)
     assert state is not None and state.runtime_status == WorkflowStatus.RUNNING
@@ -118,7 +114,7 @@ def test_sdk_operations_reach_the_target_app(
     client.purge_workflow(instance_id, app_id=app)
     assert at_target.get_workflow_state(instance_id) is None
 
-    doomed = client.schedule_new_workflow("await_approval", instance_id=new_id("doomed"), app_id=app)
+    doomed = client.schedule_new_workflow("await_approval", instance_id=unique_id("doomed"), app_id=app)
     client.terminate_workflow(doomed, output="stop", app_id=app)
     ended = at_target.get_workflow_state(doomed)
     assert ended is not None and ended.runtime_status == WorkflowStatus.TERMINATED
@@ -130,7 +126,7 @@ def test_rerun_on_the_target_app(
 ) -> None:
     client, at_target = clients
     app = target.app_id
-    source = client.schedule_new_workflow("rerun_me", input="Xi", instance_id=new_id("src"), app_id=app)
+    source = client.schedule_new_workflow("rerun_me", input="Xi", instance_id=unique_id("src"), app_id=app)
     first = client.wait_for_workflow_completion(source, timeout_in_seconds=WAIT, app_id=app)
     assert first is not None and first.runtime_status == WorkflowStatus.COMPLETED
     rerun = client.rerun_workflow_from_event(source, 4, app_id=app)
@@ -153,12 +149,12 @@ def test_invalid_app_ids_are_refused_over_durabletask(
 ) -> None:
     client, _ = clients
     running = client.schedule_new_workflow(
-        "await_approval", instance_id=new_id("valid"), app_id=target.app_id
+        "await_approval", instance_id=unique_id("valid"), app_id=target.app_id
     )
     client.wait_for_workflow_start(running, timeout_in_seconds=WAIT, app_id=target.app_id)
     bad = target.app_id + ".workflow"
     operations: dict[str, Callable[[], Any]] = {
-        "schedule": lambda: client.schedule_new_workflow("greet", instance_id=new_id("bad"), app_id=bad),
+        "schedule": lambda: client.schedule_new_workflow("greet", instance_id=unique_id("bad"), app_id=bad),
         "get": lambda: client.get_workflow_state(running, app_id=bad),
         "wait": lambda: client.wait_for_workflow_start(running, timeout_in_seconds=WAIT, app_id=bad),
         "raise": lambda: client.raise_workflow_event(running, "approval", data="x", app_id=bad),
@@ -178,7 +174,7 @@ def test_invalid_app_ids_are_refused_over_durabletask(
         ), name
     for app in INVALID:
         with pytest.raises(grpc.RpcError) as info:
-            client.schedule_new_workflow("greet", instance_id=new_id("charset"), app_id=app)
+            client.schedule_new_workflow("greet", instance_id=unique_id("charset"), app_id=app)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, app
     # Nothing of it reached the instance.
     state = client.get_workflow_state(running, app_id=target.app_id)
@@ -190,9 +186,9 @@ def test_an_unknown_instance_of_the_target_is_not_found(
     clients: tuple[DaprWorkflowClient, DaprWorkflowClient], target: WorkflowHost
 ) -> None:
     client, _ = clients
-    assert client.get_workflow_state(new_id("nobody"), app_id=target.app_id) is None
+    assert client.get_workflow_state(unique_id("nobody"), app_id=target.app_id) is None
     with pytest.raises(grpc.RpcError) as info:
-        client.raise_workflow_event(new_id("nobody"), "approval", app_id=target.app_id)
+        client.raise_workflow_event(unique_id("nobody"), "approval", app_id=target.app_id)
     assert (info.value.code(), info.value.details()) == (grpc.StatusCode.NOT_FOUND, "no such instance exists")
 
 
@@ -202,7 +198,7 @@ def test_an_app_nobody_hosts_is_an_error_naming_its_actor(
     # As daprd: placement knows no host of that app's workflow type (after the actor runtime's
     # wait for one to appear); the start is refused, not done locally.
     client, _ = clients
-    lost = new_id("lost")
+    lost = unique_id("lost")
     with pytest.raises(grpc.RpcError) as info:
         client.schedule_new_workflow("greet", instance_id=lost, app_id="no-such-app")
     assert info.value.code() == grpc.StatusCode.INTERNAL
@@ -218,7 +214,7 @@ def test_http_api_operations_with_app_id(
     _, at_target = clients
     base = f"{caller.url}/v1.0-beta1/workflows/{COMPONENT}"
     query = f"?appID={target.app_id}"
-    instance_id = new_id("http")
+    instance_id = unique_id("http")
     started = http("POST", f"{base}/await_approval/start{query}&instanceID={instance_id}", b"{}")
     assert (started.status, started.body) == (202, {"instanceID": instance_id})
     wait_status(at_target, instance_id, WorkflowStatus.RUNNING)
@@ -240,7 +236,7 @@ def test_http_api_operations_with_app_id(
     assert http("POST", f"{base}/{instance_id}/purge{query}").status == 202
     assert at_target.get_workflow_state(instance_id) is None
 
-    doomed = new_id("http-doomed")
+    doomed = unique_id("http-doomed")
     assert http("POST", f"{base}/await_approval/start{query}&instanceID={doomed}", b"{}").status == 202
     wait_status(at_target, doomed, WorkflowStatus.RUNNING)
     assert http("POST", f"{base}/{doomed}/terminate{query}").status == 202
@@ -260,7 +256,7 @@ def test_grpc_api_operations_with_app_id(
     from dapr.proto.runtime.v1 import workflow_pb2 as wpb
 
     _, at_target = clients
-    instance_id = new_id("grpc")
+    instance_id = unique_id("grpc")
     ref = {"instance_id": instance_id, "workflow_component": COMPONENT, "app_id": target.app_id}
     with grpc.insecure_channel(f"127.0.0.1:{caller.grpc_port}") as channel:
         stub = dapr_pb2_grpc.DaprStub(channel)

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 from dapr.ext.workflow import WorkflowStatus
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh
+from tests.e2e.workflow_mesh import WorkflowHost, workflow_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -32,16 +31,8 @@ RUN = "wfjs" + uuid.uuid4().hex[:8]
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowHost]:
-    workdir = tmp_path_factory.mktemp("wf-js")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-js", RUN) as mesh:
         yield mesh.host("js", worker=False)
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 def run_js(host: WorkflowHost, config: dict[str, str]) -> dict[str, Any]:

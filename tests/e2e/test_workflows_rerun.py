@@ -21,8 +21,7 @@ import pytest
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 from dapr.ext.workflow.workflow_management import WorkflowHistoryEventType as Ev
 
-from tests.e2e.harness import Processes
-from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records
+from tests.e2e.workflow_mesh import WorkflowHost, WorkflowMesh, read_records, unique_id, workflow_mesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -32,17 +31,10 @@ WAIT = 30
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkflowMesh]:
-    workdir = tmp_path_factory.mktemp("wf-rerun")
-    home = workdir / "pydapr-home"
-    home.mkdir()
-    procs = Processes(home=home, workdir=workdir)
-    mesh = WorkflowMesh(procs, RUN)
-    try:
+    with workflow_mesh(tmp_path_factory, "wf-rerun", RUN) as mesh:
+        workdir = mesh.procs.workdir
         mesh.host("main", env={"RECORD": str(workdir / "echo.jsonl")})
         yield mesh
-    finally:
-        procs.stop_all()
-        mesh.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +49,6 @@ def client(host: WorkflowHost) -> Iterator[DaprWorkflowClient]:
         yield wf_client
     finally:
         wf_client.close()
-
-
-def new_id(label: str) -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}"
 
 
 def finished(client: DaprWorkflowClient, instance_id: str) -> Any:
@@ -78,7 +66,7 @@ def output(client: DaprWorkflowClient, instance_id: str) -> Any:
 @pytest.fixture(scope="module")
 def source(client: DaprWorkflowClient) -> str:
     """A finished ``rerun_me`` with input "Ann", the source of the reruns below."""
-    instance_id = new_id("src")
+    instance_id = unique_id("src")
     client.schedule_new_workflow(workflow="rerun_me", input="Ann", instance_id=instance_id)
     assert output(client, instance_id) == {"greeting": "Ann", "child": "Hello Ann!", "last": "Ann"}
     return instance_id
@@ -100,7 +88,7 @@ def test_rerun_from_the_first_activity_with_a_new_input(
     client: DaprWorkflowClient, host: WorkflowHost, source: str
 ) -> None:
     before = [(e.event_id, e.event_type) for e in client.get_workflow_history(source)]
-    rerun = client.rerun_workflow_from_event(source, 1, new_instance_id=new_id("new"), input="Bob")
+    rerun = client.rerun_workflow_from_event(source, 1, new_instance_id=unique_id("new"), input="Bob")
     # The activity and everything after it run again; the workflow's own input is the source's.
     assert output(client, rerun) == {"greeting": "Bob", "child": "Hello Ann!", "last": "Bob"}
     assert echoes(host, rerun) == [(1, "Bob"), (4, "Bob")]
@@ -116,7 +104,7 @@ def test_rerun_from_the_first_activity_with_a_new_input(
 def test_rerun_from_the_last_activity_replays_the_rest(
     client: DaprWorkflowClient, host: WorkflowHost, source: str
 ) -> None:
-    rerun = client.rerun_workflow_from_event(source, 4, new_instance_id=new_id("last"))
+    rerun = client.rerun_workflow_from_event(source, 4, new_instance_id=unique_id("last"))
     assert output(client, rerun) == {"greeting": "Ann", "child": "Hello Ann!", "last": "Ann"}
     # Only event 4 ran: the first activity, the timer and the child were replayed from history.
     assert echoes(host, rerun) == [(4, "Ann")]
@@ -126,7 +114,7 @@ def test_rerun_from_the_last_activity_replays_the_rest(
 def test_rerun_from_the_timer_starts_a_new_child(
     client: DaprWorkflowClient, host: WorkflowHost, source: str
 ) -> None:
-    rerun = client.rerun_workflow_from_event(source, 2, new_instance_id=new_id("timer"))
+    rerun = client.rerun_workflow_from_event(source, 2, new_instance_id=unique_id("timer"))
     assert output(client, rerun) == {"greeting": "Ann", "child": "Hello Ann!", "last": "Ann"}
     assert echoes(host, rerun) == [(4, "Ann")]
     child = client.get_workflow_state(f"{rerun}:0003")
@@ -134,8 +122,8 @@ def test_rerun_from_the_timer_starts_a_new_child(
 
 
 def test_rerun_from_the_child_with_its_own_id_and_input(client: DaprWorkflowClient, source: str) -> None:
-    rerun = new_id("child")
-    child_id = new_id("kid")
+    rerun = unique_id("child")
+    child_id = unique_id("kid")
     assert (
         client.rerun_workflow_from_event(
             source, 3, new_instance_id=rerun, input="Zed", new_child_workflow_instance_id=child_id
@@ -149,7 +137,7 @@ def test_rerun_from_the_child_with_its_own_id_and_input(client: DaprWorkflowClie
 def test_a_null_input_clears_the_events_input(
     client: DaprWorkflowClient, host: WorkflowHost, source: str
 ) -> None:
-    rerun = client.rerun_workflow_from_event(source, 1, new_instance_id=new_id("null"), input=None)
+    rerun = client.rerun_workflow_from_event(source, 1, new_instance_id=unique_id("null"), input=None)
     assert output(client, rerun) == {"greeting": None, "child": "Hello Ann!", "last": None}
     assert echoes(host, rerun) == [(1, None), (4, None)]
 
@@ -163,7 +151,7 @@ def test_a_new_instance_id_is_made_when_none_is_given(client: DaprWorkflowClient
 
 
 def test_errors_are_daprds(client: DaprWorkflowClient, source: str) -> None:
-    missing = new_id("missing")
+    missing = unique_id("missing")
     assert rpc_error(lambda: client.rerun_workflow_from_event(missing, 1)) == (
         grpc.StatusCode.NOT_FOUND,
         f"workflow instance does not exist with ID '{missing}'",
@@ -200,7 +188,7 @@ def test_errors_are_daprds(client: DaprWorkflowClient, source: str) -> None:
 
 
 def test_a_running_source_or_a_taken_target_is_refused(client: DaprWorkflowClient, source: str) -> None:
-    running = new_id("running")
+    running = unique_id("running")
     client.schedule_new_workflow(workflow="await_approval", instance_id=running)
     client.wait_for_workflow_start(running, timeout_in_seconds=WAIT)
     try:

@@ -7,6 +7,7 @@ Everything is started through ``Processes`` (tests/e2e/harness.py), so its ``sto
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,11 +16,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from tests.e2e.actor_mesh import redis_actor_store, start_placement, start_scheduler
@@ -239,6 +242,29 @@ class WorkflowMesh:
         client = redis.Redis(host="127.0.0.1", port=6379)
         for key in client.scan_iter(match=f"{self.run}-*"):
             client.delete(key)
+
+
+@contextlib.contextmanager
+def workflow_mesh(tmp_path_factory: pytest.TempPathFactory, label: str, run: str) -> Iterator[WorkflowMesh]:
+    """A ``WorkflowMesh`` in a directory and pydapr home of its own; on leaving, every process it
+    started is stopped (also when starting its placement or scheduler failed) and its keys deleted."""
+    workdir = tmp_path_factory.mktemp(label)
+    home = workdir / "pydapr-home"
+    home.mkdir()
+    procs = Processes(home=home, workdir=workdir)
+    mesh: WorkflowMesh | None = None
+    try:
+        mesh = WorkflowMesh(procs, run)
+        yield mesh
+    finally:
+        procs.stop_all()
+        if mesh is not None:
+            mesh.cleanup()
+
+
+def unique_id(label: str) -> str:
+    """A workflow instance id no other test or run uses."""
+    return f"{label}-{uuid.uuid4().hex[:10]}"
 
 
 def wait_line(proc: Proc, text: str, timeout: float) -> None:
