@@ -12,9 +12,12 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from msgspec import field
+from msgspec.structs import replace
 
 from ._component import parse_component, parse_http_endpoint
 from ._configuration import parse_configuration
@@ -46,8 +49,7 @@ _NAMED = ("Component", "HTTPEndpoint", "Configuration", "WorkflowAccessPolicy")
 _SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass
-class Resources:
+class Resources(msgspec.Struct):
     components: list[Component] = field(default_factory=list)
     configurations: list[Configuration] = field(default_factory=list)
     resiliencies: list[Resiliency] = field(default_factory=list)
@@ -56,8 +58,7 @@ class Resources:
     workflow_access_policies: list[WorkflowAccessPolicy] = field(default_factory=list)
 
 
-@dataclass
-class _Seen:
+class _Seen(msgspec.Struct):
     """Where each name was first defined, per kind, to report duplicates by both files."""
 
     files: dict[tuple[str, str], Path] = field(default_factory=dict)

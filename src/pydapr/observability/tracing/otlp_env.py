@@ -8,10 +8,11 @@ gives a ``samplingRate``.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote
+
+import msgspec
 
 from pydapr.resources.models import MetadataItem, TracingSpec
 
@@ -71,4 +72,4 @@ def with_environment(spec: TracingSpec, environ: Mapping[str, str]) -> TracingSp
             raise ValueError(f"OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT: {timeout!r} is not in ms") from None
         if ms > 0:
             changes["otel_timeout"] = ms / 1000
-    return dataclasses.replace(spec, **changes) if changes else spec  # type: ignore[arg-type]
+    return msgspec.structs.replace(spec, **changes) if changes else spec
