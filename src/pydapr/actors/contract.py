@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class ActorKey:
+
+class ActorKey(msgspec.Struct, frozen=True):
     actor_type: str
     actor_id: str
 
@@ -31,19 +32,17 @@ class ActorKey:
         return f"{self.actor_type}||{self.actor_id}"
 
 
-@dataclass(slots=True)
-class InvokeRequest:
+class InvokeRequest(msgspec.Struct):
     """One actor method call, as it reaches the host (from this sidecar's API or from a peer)."""
 
     key: ActorKey
     method: str
     data: bytes = b""
     # Dapr-Reentrancy-Id, content type and the caller's forwardable headers / gRPC metadata.
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class InvokeResult:
+class InvokeResult(msgspec.Struct):
     """The app's answer. ``status`` is the HTTP status the app answered (gRPC stream: 200, or 500
     with ``error=True`` when the actor method raised); ``data`` is its body."""
 
@@ -51,11 +50,10 @@ class InvokeResult:
     status: int = 200
     content_type: str = "application/json"
     error: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class ReminderFire:
+class ReminderFire(msgspec.Struct, frozen=True):
     """What the app receives when a reminder fires: its ``data`` as registered (JSON bytes over
     HTTP), and the registration's ``due_time`` / ``period`` strings as the user wrote them."""
 
@@ -65,8 +63,7 @@ class ReminderFire:
     period: str
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFire:
+class TimerFire(msgspec.Struct, frozen=True):
     name: str
     data: bytes | None
     callback: str
@@ -74,8 +71,7 @@ class TimerFire:
     period: str
 
 
-@dataclass(frozen=True, slots=True)
-class FailurePolicy:
+class FailurePolicy(msgspec.Struct, frozen=True):
     """What the scheduler does when the app fails a reminder (Dapr's ``common.v1.JobFailurePolicy``):
     ``drop`` it, or retry every ``interval`` seconds (None: the scheduler's default) up to
     ``max_retries`` times (None: until it succeeds)."""
@@ -116,8 +112,7 @@ class ActorAppTransport(Protocol):
     async def deactivate(self, key: ActorKey) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class EntityConfig:
+class EntityConfig(msgspec.Struct, frozen=True):
     """One actor type's settings, from ``GET /dapr/config`` (or the stream's initial request).
 
     Durations are seconds; ``None`` means Dapr's default (idle 60 min, scan 30 s, drain 60 s)."""
@@ -131,27 +126,24 @@ class EntityConfig:
     reminders_storage_partitions: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class HostedTypes:
+class HostedTypes(msgspec.Struct, frozen=True):
     """The app's actor types and their settings; ``scan_interval`` applies to all of them."""
 
     entities: Mapping[str, EntityConfig]
     scan_interval: float = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class StateOperation:
+class StateOperation(msgspec.Struct, frozen=True):
     """One operation of an actor state transaction; ``metadata`` carries ``ttlInSeconds``."""
 
     operation: str  # "upsert" | "delete"
     key: str
     value: bytes | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
     etag: str | None = None  # the operation's ETag, as daprd's TransactionalUpsert/Delete carry it
 
 
-@dataclass(frozen=True, slots=True)
-class ActorLocation:
+class ActorLocation(msgspec.Struct, frozen=True):
     """Where placement puts an actor now: the hosting sidecar's internal address (``host:port``)."""
 
     address: str

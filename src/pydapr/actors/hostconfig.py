@@ -7,9 +7,10 @@ top-level settings for the types they list.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from pydapr.resources.durations import parse_duration
 
@@ -88,7 +89,7 @@ def parse_app_config(doc: Mapping[str, Any]) -> tuple[HostedTypes, list[str]]:
     types: dict[str, EntityConfig] = {}
     for name in entities:
         if isinstance(name, str) and name:
-            types[name] = dataclasses.replace(top, actor_type=name)
+            types[name] = msgspec.structs.replace(top, actor_type=name)
     for i, entry in enumerate(_field(doc, "entitiesConfig") or []):
         if not isinstance(entry, Mapping):
             continue

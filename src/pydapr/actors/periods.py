@@ -22,8 +22,9 @@ duration may have a fraction (``PT0.5S``), since Go durations (``500ms``) allow 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from pydapr.jobs.schedule import Schedule, ScheduleError, parse_schedule
 from pydapr.resources.durations import parse_duration
@@ -43,8 +44,7 @@ class PeriodError(ValueError):
     """A ``dueTime``, ``period`` or ``ttl`` that Dapr would refuse; the message is Dapr's."""
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
+class Period(msgspec.Struct, frozen=True):
     """A parsed ``period``. ``interval`` is in seconds (weeks and days count as 24 hours);
     ``months`` holds 12 * years + months, which have no fixed length; ``repeats`` is the number
     of firings in all (``R5/...``: 5), None for "until deleted or expired"."""
@@ -69,8 +69,7 @@ class Period:
         return _add_months(when, self.months) + timedelta(seconds=self.interval)
 
 
-@dataclass(frozen=True, slots=True)
-class ActorTimes:
+class ActorTimes(msgspec.Struct, frozen=True):
     """A reminder's or timer's timing, validated: first firing, period and end."""
 
     due: datetime
@@ -94,8 +93,7 @@ _RFC3339 = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Iso:
+class _Iso(msgspec.Struct, frozen=True):
     months: int
     seconds: float
     repeats: int | None

@@ -8,11 +8,12 @@ the one deliberate difference is that missed occurrences are coalesced (dapr#450
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
 
 from pydapr.jobs.durations import parse_go_duration, parse_iso8601_duration
 
@@ -47,8 +48,7 @@ def local_zone() -> tzinfo:
         return UTC
 
 
-@dataclass(frozen=True, slots=True)
-class EverySchedule:
+class EverySchedule(msgspec.Struct, frozen=True):
     """``@every <duration>`` (and a bare Go duration): a constant delay after the previous activation."""
 
     interval: timedelta
@@ -57,14 +57,12 @@ class EverySchedule:
         return after + self.interval
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
+class _Field(msgspec.Struct, frozen=True):
     values: frozenset[int]
     star: bool
 
 
-@dataclass(frozen=True, slots=True)
-class CronSchedule:
+class CronSchedule(msgspec.Struct, frozen=True):
     seconds: frozenset[int]
     minutes: frozenset[int]
     hours: frozenset[int]
@@ -236,8 +234,7 @@ def parse_point_in_time(text: str, now: datetime) -> datetime:
     raise ScheduleError(f"time format not recognized: {text}")
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
+class Timing(msgspec.Struct, frozen=True):
     """When a job fires: validated once at schedule time, then evaluated at every trigger."""
 
     schedule: Schedule | None

@@ -13,6 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 log = logging.getLogger("pydapr.pubsub")
 
 
@@ -48,22 +50,20 @@ def compile_rule(match: str, path: str) -> Rule:
     return Rule(match, path, program)
 
 
-@dataclass(frozen=True, slots=True)
-class BulkConfig:
+class BulkConfig(msgspec.Struct, frozen=True):
     enabled: bool = False
     max_messages_count: int = 100
     max_await_duration_ms: int = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class TopicSubscription:
+class TopicSubscription(msgspec.Struct, frozen=True):
     pubsub: str
     topic: str
     rules: tuple[Rule, ...] = ()
     default_path: str | None = None
     dead_letter_topic: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    bulk: BulkConfig = field(default_factory=BulkConfig)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    bulk: BulkConfig = msgspec.field(default_factory=BulkConfig)
     kind: str = "PROGRAMMATIC"  # or DECLARATIVE / STREAMING, as Dapr's metadata API names them
 
     def route(self, event: dict[str, Any]) -> str | None:

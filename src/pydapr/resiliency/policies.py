@@ -13,8 +13,9 @@ import enum
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 from pydapr.resources.models import CircuitBreakerPolicy, Resiliency, RetryPolicy, TargetPolicy
 
@@ -86,8 +87,7 @@ _COMPONENT_TYPES = {
 _DEFAULT_APP_CACHE = 100  # Dapr's cache size for breakers a default policy creates, apps and actors
 
 
-@dataclass(frozen=True, slots=True)
-class ActorPolicies:
+class ActorPolicies(msgspec.Struct, frozen=True):
     """An actor call's policies: retry and breaker before the turn lock, the timeout inside it."""
 
     pre_lock: Policy
@@ -98,15 +98,13 @@ NOOP = Policy()
 _NOOP_ACTOR = ActorPolicies(NOOP, NOOP)
 
 
-@dataclass(frozen=True, slots=True)
-class _Breaker:
+class _Breaker(msgspec.Struct, frozen=True):
     name: str
     spec: CircuitBreakerPolicy
     trip: TripRule
 
 
-@dataclass(frozen=True, slots=True)
-class _Names:
+class _Names(msgspec.Struct, frozen=True):
     timeout: float
     retry: RetrySchedule | None
     breaker: _Breaker | None

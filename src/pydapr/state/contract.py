@@ -15,10 +15,11 @@ Errors a store raises (anything else is a backend failure, reported as the opera
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from pydapr.components.base import Component
 
@@ -42,15 +43,13 @@ class Consistency(StrEnum):
     STRONG = "strong"
 
 
-@dataclass(frozen=True, slots=True)
-class GetRequest:
+class GetRequest(msgspec.Struct, frozen=True):
     key: str
     consistency: Consistency = Consistency.EVENTUAL
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class SetRequest:
+class SetRequest(msgspec.Struct, frozen=True):
     """Save ``value`` under ``key``. ``ttl`` is seconds; None or <= 0 means the value never expires."""
 
     key: str
@@ -59,27 +58,25 @@ class SetRequest:
     concurrency: Concurrency = Concurrency.LAST_WRITE
     consistency: Consistency = Consistency.EVENTUAL
     ttl: int | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def first_write(self) -> bool:
         return self.concurrency is Concurrency.FIRST_WRITE
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteRequest:
+class DeleteRequest(msgspec.Struct, frozen=True):
     key: str
     etag: str | None = None
     concurrency: Concurrency = Concurrency.LAST_WRITE
     consistency: Consistency = Consistency.EVENTUAL
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 Operation = SetRequest | DeleteRequest
 
 
-@dataclass(frozen=True, slots=True)
-class StateItem:
+class StateItem(msgspec.Struct, frozen=True):
     """A stored value; ``expires_at`` (UTC) is set when the value has a TTL."""
 
     data: bytes
@@ -93,8 +90,7 @@ class StateItem:
         return {"ttlExpireTime": self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-@dataclass(frozen=True, slots=True)
-class BulkItem:
+class BulkItem(msgspec.Struct, frozen=True):
     key: str
     item: StateItem | None = None
     error: str = ""
@@ -103,8 +99,7 @@ class BulkItem:
 # --- query (components-contrib state/query: EQ/NEQ/GT/GTE/LT/LTE/IN/AND/OR, sort, page) ----------
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(msgspec.Struct, frozen=True):
     """``path`` is a dot path into the JSON value; ``op`` is one of EQ NEQ GT GTE LT LTE IN."""
 
     op: str
@@ -112,8 +107,7 @@ class Compare:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Combine:
+class Combine(msgspec.Struct, frozen=True):
     op: str  # AND | OR
     filters: tuple[Filter, ...]
 
@@ -121,14 +115,12 @@ class Combine:
 Filter = Compare | Combine
 
 
-@dataclass(frozen=True, slots=True)
-class Sort:
+class Sort(msgspec.Struct, frozen=True):
     path: tuple[str, ...]
     descending: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
+class Query(msgspec.Struct, frozen=True):
     """A parsed query; ``key_prefix`` scopes it to the calling app's keys (empty: the whole store)."""
 
     filter: Filter | None = None
@@ -138,14 +130,12 @@ class Query:
     key_prefix: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
+class QueryResult(msgspec.Struct, frozen=True):
     items: list[tuple[str, StateItem]]
     token: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class KeyPage:
+class KeyPage(msgspec.Struct, frozen=True):
     keys: list[str]
     token: str = ""
 
