@@ -1,10 +1,11 @@
 """One HTTP/2 connection of the native gRPC server: the frame loop, flow control both ways, and the
 streams' message queues. What a call does with its stream is in ``_call.py``.
 
-Frames are parsed by hand (HPACK decoding is ``hpack``'s); everything a loop iteration sends is
-written in one ``write``. A block made only of one-byte indexed fields leaves the peer's dynamic
-table as it is, so its decoded headers are kept and the same bytes are not decoded again (a client's
-repeated call to one method).
+Frames are parsed by hand; everything a loop iteration sends is written in one ``write``. A header
+block that leaves the peer's dynamic table as it is (``_hpack.py``, a client's usual block once the
+table holds its headers) is read without ``hpack``, and what it says is kept: the same bytes read the
+same until a block that changes the table, which ``hpack`` decodes (a client's repeated call to one
+method costs one dict lookup).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import asyncio
 import logging
 import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import hpack
 
+from pydapr.grpc_native import _hpack
 from pydapr.grpc_native import _wire as w
 
 if TYPE_CHECKING:
@@ -182,7 +184,8 @@ class Connection(asyncio.Protocol):
         self._buf = b""
         self._preface = False
         self._decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_BLOCK)
-        self._decoded: dict[bytes, list[tuple[bytes, bytes]]] = {}
+        # Blocks that left the table as it was, read: the same bytes read the same until it changes.
+        self._heads: dict[bytes, RequestHead] = {}
         self._partial: tuple[int, int, bytes] | None = None  # (stream, flags, block) until END_HEADERS
         self.streams: dict[int, Stream] = {}
         self._last_id = 0
@@ -327,18 +330,21 @@ class Connection(asyncio.Protocol):
             self._partial = (stream_id, flags, payload)
             return
         # Every block is decoded, even one refused below: the peer's dynamic table depends on it.
-        headers = self._decoded.get(payload)
-        if headers is None:
-            try:
-                headers = cast(list[tuple[bytes, bytes]], self._decoder.decode(payload, raw=True))
-            except hpack.HPACKError as exc:
-                raise ProtocolViolation(w.COMPRESSION_ERROR, f"header block: {exc}") from None
-            if payload and min(payload) > 0x80 and 0xFF not in payload:
-                if len(self._decoded) >= 256:  # a client cycling through blocks gains no memory
-                    self._decoded.clear()
-                self._decoded[payload] = headers
+        head = self._heads.get(payload)
+        if head is None:
+            fields = _hpack.decode_unchanging(self._decoder, payload)
+            if fields is not None:
+                head = _request_head(fields)
+                if len(self._heads) >= 256:  # a client cycling through blocks gains no memory
+                    self._heads.clear()
+                self._heads[payload] = head
             else:
-                self._decoded.clear()  # the table may have changed
+                try:
+                    fields = cast(list[tuple[bytes, bytes]], self._decoder.decode(payload, raw=True))
+                except hpack.HPACKError as exc:
+                    raise ProtocolViolation(w.COMPRESSION_ERROR, f"header block: {exc}") from None
+                self._heads.clear()  # the table may have changed: a kept block may now read otherwise
+                head = _request_head(fields)
         stream = self.streams.get(stream_id)
         if stream is not None:  # the client's trailers end its side
             if not flags & w.END_STREAM:
@@ -354,27 +360,10 @@ class Connection(asyncio.Protocol):
         if self.closing or len(self.streams) >= MAX_STREAMS:
             self._wbuf.append(w.rst_stream(stream_id, w.REFUSED_STREAM))
             return
-        self._open(stream_id, flags, headers)
+        self._open(stream_id, flags, head)
 
-    def _open(self, stream_id: int, flags: int, headers: list[tuple[bytes, bytes]]) -> None:
-        path = b""
-        method = content_type = b""
-        timeout: bytes | None = None
-        metadata: list[tuple[str, str | bytes]] = []
-        for name, value in headers:
-            if name[:1] == b":":
-                if name == b":path":
-                    path = value
-                elif name == b":method":
-                    method = value
-                continue
-            key = name.decode("latin-1")
-            if key == "content-type":
-                content_type = value
-            elif key == "grpc-timeout":
-                timeout = value
-            elif key not in _TRANSPORT_HEADERS:
-                metadata.append((key, w.decode_metadata_value(key, value)))
+    def _open(self, stream_id: int, flags: int, head: RequestHead) -> None:
+        method, content_type, path, timeout, metadata = head
         if method != b"POST" or not content_type.startswith(b"application/grpc"):
             status = b"405" if method != b"POST" else b"415"
             block = w._literal(b":status", status, 8)
@@ -382,7 +371,7 @@ class Connection(asyncio.Protocol):
             if not flags & w.END_STREAM:
                 self._wbuf.append(w.rst_stream(stream_id, w.NO_ERROR))
             return
-        stream = Stream(self, stream_id, path.decode("latin-1"), tuple(metadata))
+        stream = Stream(self, stream_id, path, metadata)
         self.streams[stream_id] = stream
         if flags & w.END_STREAM:
             stream.remote_closed = True
@@ -634,6 +623,37 @@ class Connection(asyncio.Protocol):
     def _close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+class RequestHead(NamedTuple):
+    """What a request's header block says to this server."""
+
+    method: bytes
+    content_type: bytes
+    path: str
+    timeout: bytes | None
+    metadata: tuple[tuple[str, str | bytes], ...]
+
+
+def _request_head(fields: list[tuple[bytes, bytes]]) -> RequestHead:
+    path = method = content_type = b""
+    timeout: bytes | None = None
+    metadata: list[tuple[str, str | bytes]] = []
+    for name, value in fields:
+        if name[:1] == b":":
+            if name == b":path":
+                path = value
+            elif name == b":method":
+                method = value
+            continue
+        key = name.decode("latin-1")
+        if key == "content-type":
+            content_type = value
+        elif key == "grpc-timeout":
+            timeout = value
+        elif key not in _TRANSPORT_HEADERS:
+            metadata.append((key, w.decode_metadata_value(key, value)))
+    return RequestHead(method, content_type, path.decode("latin-1"), timeout, tuple(metadata))
 
 
 def _status_block(stream: Stream, code: int, details: str) -> bytes:
