@@ -6,14 +6,18 @@ from the request, so one app cannot read or delete another's jobs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.jobs import errors
-from pydapr.jobs.client import SchedulerClient
-from pydapr.jobs.convert import to_runtime, to_scheduler
+
+if TYPE_CHECKING:
+    from pydapr.jobs.client import SchedulerClient
+
+# The scheduler's client and messages (pydapr.jobs.client, .convert) are imported once a call has
+# a client: a sidecar with no --scheduler-host-address never loads them.
 
 
 class JobsAPI:
@@ -40,6 +44,8 @@ class JobsAPI:
         if not job.HasField("schedule") and not job.HasField("due_time"):
             raise errors.SCHEDULE_EMPTY(metadata=self.meta)
         client = self._client(errors.SCHEDULE_JOB)
+        from pydapr.jobs.convert import to_scheduler
+
         try:
             await client.schedule(to_scheduler(job), overwrite)
         except grpc.aio.AioRpcError as err:
@@ -56,6 +62,8 @@ class JobsAPI:
             job = await client.get(name)
         except grpc.aio.AioRpcError as err:
             raise self._fail(errors.GET_JOB, err) from None
+        from pydapr.jobs.convert import to_runtime
+
         return to_runtime(job)
 
     async def delete(self, name: str) -> None:
@@ -68,6 +76,8 @@ class JobsAPI:
 
     async def list_jobs(self) -> list[Any]:
         client = self._client(errors.LIST_JOBS)
+        from pydapr.jobs.convert import to_runtime
+
         try:
             return [to_runtime(j) for j in await client.list_jobs()]
         except grpc.aio.AioRpcError as err:

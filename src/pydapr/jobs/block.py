@@ -6,13 +6,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pydapr.jobs.api import JobsAPI
-from pydapr.jobs.client import SchedulerClient
-from pydapr.jobs.delivery import TriggerDelivery
 from pydapr.security.spiffe import SCHEDULER_APP_ID
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
+    from pydapr.jobs.client import SchedulerClient
     from pydapr.observability.metrics.blocks.jobs import JobMetrics
     from pydapr.sidecar.runtime import Runtime
 
@@ -31,16 +30,16 @@ class JobsBlock(BuildingBlock):
         super().__init__(runtime)
         self.channel = runtime.app_channel
         self.addresses = scheduler_addresses(runtime.options.scheduler_host_address)
-        self.client = (
-            SchedulerClient(
+        self.client: SchedulerClient | None = None
+        if self.addresses:  # the client (and the scheduler's messages) only with a scheduler
+            from pydapr.jobs.client import SchedulerClient
+
+            self.client = SchedulerClient(
                 self.addresses,
                 runtime.namespace,
                 runtime.app_id,
                 open_channel=runtime.control_plane_channels(SCHEDULER_APP_ID),
             )
-            if self.addresses
-            else None
-        )
         if self.client is not None and runtime.mtls is not None:
             client = self.client
             runtime.mtls.on_rotate(lambda _: client.renew_channels())
@@ -65,6 +64,8 @@ class JobsBlock(BuildingBlock):
     async def start(self) -> None:
         # Like daprd, only a sidecar with an app to deliver to watches for triggers.
         if self.client is not None and self.channel.configured:
+            from pydapr.jobs.delivery import TriggerDelivery
+
             self.client.watch(TriggerDelivery(self.channel, job_metrics(self.runtime)))
             log.info("watching the scheduler at %s for job triggers", ", ".join(self.addresses))
 
