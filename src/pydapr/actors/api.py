@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -45,6 +44,11 @@ from .contract import (
     StateOperation,
     TimerFire,
 )
+from .errors import (  # beside the kinds: the transports need not import this module
+    ActorMethodError,
+    LookupFailed,
+    check_name,
+)
 from .host import ActorHost, NotHostedHere
 from .peers import (
     Envelope,
@@ -70,7 +74,6 @@ log = logging.getLogger("pydapr.actors")
 DEFAULT_CALL_TIMEOUT = 60.0  # seconds a call may spend being routed and run when the caller set none
 ERROR_RESPONSE_HEADER = "x-daprerrorresponseheader"
 RESERVED_PREFIX = "dapr.internal."
-_NAME = re.compile(r"^[^/\\?#\s]+$")
 
 
 # The table moved under a call: look again at once, then every 50 ms growing to 0.5 s.
@@ -93,36 +96,6 @@ class _NoHost(Exception):
     def __init__(self, error: DaprError) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-class ActorMethodError(DaprError):
-    """The actor method failed; ``result`` is the app's answer, returned to the caller as it is."""
-
-    def __init__(self, result: InvokeResult) -> None:
-        body = result.data.decode("utf-8", "replace")
-        super().__init__(E.INVOKE_METHOD, E.INVOKE_METHOD.template.format(body))
-        self.result = result
-
-
-class LookupFailed(DaprError):
-    """No sidecar hosts the actor's type, after the built-in retries. The HTTP API answers daprd's
-    ``ERR_ACTOR_INVOKE_METHOD`` (500; daprd's type assertion misses the wrapped error); the gRPC
-    API answers the lookup's own ``ERR_ACTOR_NO_ADDRESS`` (FAILED_PRECONDITION), which grpc-go's
-    ``status.FromError`` finds inside it (``grpc_error``)."""
-
-    def __init__(self, cause: DaprError) -> None:
-        self.lookup_message = f"failed to lookup actor: {cause.message}"
-        super().__init__(E.INVOKE_METHOD, E.INVOKE_METHOD.template.format(self.lookup_message))
-        self.cause = cause
-
-    def grpc_error(self) -> DaprError:
-        return DaprError(self.cause.kind, self.lookup_message, self.cause.metadata)
-
-
-def check_name(what: str, value: str) -> None:
-    """daprd's ValidateName: no empty names, no path separators or query characters."""
-    if not value or not _NAME.match(value) or value in (".", ".."):
-        raise E.BAD_REQUEST(f"invalid {what}: {value!r}")
 
 
 class ActorsAPI:

@@ -3,31 +3,36 @@ app transport into one ``ActorsAPI``, serves its HTTP routes and its internal-po
 
 Order, as daprd: the block is built with the other blocks; ``start()`` runs once the app's
 ``GET /dapr/config`` was read, reports the hosted types to placement and starts the idle scan.
-No ``--placement-host-address``: every actor API answers ``ERR_ACTOR_NO_PLACEMENT``.
+No ``--placement-host-address``: every actor API answers ``ERR_ACTOR_NO_PLACEMENT``. Such a
+sidecar (``pydapr init --slim``'s, most sidecars without actors) builds the host and the
+``ActorsAPI`` -- and imports them, with periods, turns and peers -- on the first actor call: the
+transports hold a ``pydapr.sidecar.lazy.OnFirstUse`` of it until then, so every answer is the one
+the API gives. The actor state (the store taken in ``start()``) and the metrics are made at once.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydapr.http.messages import Request, Response
 from pydapr.security.spiffe import PLACEMENT_APP_ID, SCHEDULER_APP_ID
 from pydapr.sidecar.block import BuildingBlock
+from pydapr.sidecar.lazy import OnFirstUse
 
-from .api import ActorsAPI
 from .app_http import HttpActorTransport
 from .contract import ActorKey, Placement, Reminders
-from .host import ActorHost
 from .hostconfig import parse_app_config
-from .peers import PeerClient
 from .state import ActorState
 
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
     from pydapr.observability.metrics.blocks.actors import ActorMetrics
     from pydapr.sidecar.runtime import Runtime
+
+    from .api import ActorsAPI
+    from .host import ActorHost
 
 log = logging.getLogger("pydapr.actors")
 
@@ -54,26 +59,55 @@ class ActorsBlock(BuildingBlock):
         self.placement: Placement | None = None
         self.reminders: Reminders | None = None
         self.metrics = actor_metrics(runtime)
-        self.host = ActorHost(owns=self._owns, resiliency=runtime.resiliency, metrics=self.metrics)
+        self._host: ActorHost | None = None
+        self._api: ActorsAPI | None = None
         features = runtime.configuration.features if runtime.configuration else {}
         self.state = ActorState(
             app_id=self.app_id,
             store=None,  # the state block is built with this one: its store is taken in start()
-            is_active=self.host.is_active,
+            # An actor is active only on a host that exists; with a placement it exists from here on.
+            is_active=self._is_active,
             ttl_enabled=bool(features.get(ACTOR_STATE_TTL)),
         )
-        self.api = ActorsAPI(
-            app_id=self.app_id,
-            host=self.host,
-            state=self.state,
-            placement=None,
-            peers=PeerClient(runtime.http_client, self.app_id, self.namespace, runtime.mtls),
-            pipeline=runtime.pipeline,
-            resiliency=runtime.resiliency,
-            metrics=self.metrics,
-        )
+        # What the transports call: the API itself with a placement, else built on its first call.
+        self.api: ActorsAPI = self.built_api if self.addresses else cast("ActorsAPI", OnFirstUse(self._build))
         self._started = False
         self._grpc: Any = None  # the gRPC handler (pydapr.actors.grpc_api), its streams end on stop
+
+    def _build(self) -> ActorsAPI:
+        if self._api is None:
+            from .api import ActorsAPI
+            from .host import ActorHost
+            from .peers import PeerClient
+
+            runtime = self.runtime
+            self._host = ActorHost(owns=self._owns, resiliency=runtime.resiliency, metrics=self.metrics)
+            self.state.is_active = self._host.is_active
+            self._api = ActorsAPI(
+                app_id=self.app_id,
+                host=self._host,
+                state=self.state,
+                placement=None,
+                peers=PeerClient(runtime.http_client, self.app_id, self.namespace, runtime.mtls),
+                pipeline=runtime.pipeline,
+                resiliency=runtime.resiliency,
+                metrics=self.metrics,
+            )
+        return self._api
+
+    @property
+    def built_api(self) -> ActorsAPI:
+        """The ``ActorsAPI`` itself, built now if it was not yet (the workflow engine stands on it)."""
+        return self._build()
+
+    @property
+    def host(self) -> ActorHost:
+        self._build()
+        assert self._host is not None
+        return self._host
+
+    def _is_active(self, key: ActorKey) -> bool:
+        return self._host is not None and self._host.is_active(key)
 
     def _owns(self, key: ActorKey) -> bool:
         if self.placement is None:
@@ -191,7 +225,8 @@ class ActorsBlock(BuildingBlock):
         return service
 
     async def stop(self) -> None:
-        await self.host.close()
+        if self._host is not None:
+            await self._host.close()
         if self._grpc is not None:
             # As daprd: the callback streams end with the API, not after its graceful period.
             self._grpc.close()

@@ -1,10 +1,17 @@
-"""The actors API's error kinds (dapr/dapr pkg/messages/predefined.go, pkg/messages/errorcodes)."""
+"""The actors API's error kinds (dapr/dapr pkg/messages/predefined.go, pkg/messages/errorcodes),
+the errors both transports tell apart, and the name check both run before any call."""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
 import grpc
 
-from pydapr.errors import ErrorKind
+from pydapr.errors import DaprError, ErrorKind
+
+if TYPE_CHECKING:
+    from .contract import InvokeResult
 
 S = grpc.StatusCode
 
@@ -55,3 +62,35 @@ NO_ADDRESS = ErrorKind(
     "ERR_ACTOR_NO_ADDRESS", 404, S.FAILED_PRECONDITION, "did not find address for actor '{0}'"
 )
 BAD_REQUEST = ErrorKind("ERR_BAD_REQUEST", 400, S.INVALID_ARGUMENT, "invalid request: {0}")
+
+_NAME = re.compile(r"^[^/\\?#\s]+$")
+
+
+class ActorMethodError(DaprError):
+    """The actor method failed; ``result`` is the app's answer, returned to the caller as it is."""
+
+    def __init__(self, result: InvokeResult) -> None:
+        body = result.data.decode("utf-8", "replace")
+        super().__init__(INVOKE_METHOD, INVOKE_METHOD.template.format(body))
+        self.result = result
+
+
+class LookupFailed(DaprError):
+    """No sidecar hosts the actor's type, after the built-in retries. The HTTP API answers daprd's
+    ``ERR_ACTOR_INVOKE_METHOD`` (500; daprd's type assertion misses the wrapped error); the gRPC
+    API answers the lookup's own ``ERR_ACTOR_NO_ADDRESS`` (FAILED_PRECONDITION), which grpc-go's
+    ``status.FromError`` finds inside it (``grpc_error``)."""
+
+    def __init__(self, cause: DaprError) -> None:
+        self.lookup_message = f"failed to lookup actor: {cause.message}"
+        super().__init__(INVOKE_METHOD, INVOKE_METHOD.template.format(self.lookup_message))
+        self.cause = cause
+
+    def grpc_error(self) -> DaprError:
+        return DaprError(self.cause.kind, self.lookup_message, self.cause.metadata)
+
+
+def check_name(what: str, value: str) -> None:
+    """daprd's ValidateName: no empty names, no path separators or query characters."""
+    if not value or not _NAME.match(value) or value in (".", ".."):
+        raise BAD_REQUEST(f"invalid {what}: {value!r}")

@@ -23,7 +23,6 @@ import grpc
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
 from pydapr.actors import errors as actor_errors
-from pydapr.actors.api import LookupFailed
 from pydapr.actors.contract import (
     ActorKey,
     Actors,
@@ -33,6 +32,7 @@ from pydapr.actors.contract import (
     Reminder,
     StateOperation,
 )
+from pydapr.actors.errors import LookupFailed
 from pydapr.actors.stream import ActorStreams
 from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError, ErrorKind

@@ -7,7 +7,7 @@ absent; ``/reminders/{name}`` (POST/PUT/GET/DELETE) and ``/timers/{name}`` (POST
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -20,9 +20,12 @@ from pydapr.invoke.headers import HOP_BY_HOP
 from pydapr.resources.durations import parse_duration
 
 from . import errors as E
-from .api import ActorMethodError, ActorsAPI, check_name
 from .contract import ActorKey, FailurePolicy, InvokeRequest, InvokeResult, Reminder, StateOperation
+from .errors import ActorMethodError, check_name
 from .turns import REENTRANCY_HEADER
+
+if TYPE_CHECKING:
+    from .api import ActorsAPI
 
 BASE = "/v1.0/actors/{actorType}/{actorId}"
 _NULL = msgspec.Raw(b"null")
