@@ -4,17 +4,22 @@
 
 As in daprd, workflows need the actor runtime: a placement, a scheduler and an actor state store.
 Without them the APIs answer; calls that need the actors answer the actor runtime's error.
+
+The engine (``pydapr.workflows.engine`` with its history, store and access modules) is imported
+and built on first use: the first workflow call, or the first worker connecting; the APIs are
+served from the start over a ``pydapr.sidecar.lazy.OnFirstUse`` of it. With WorkflowAccessPolicy
+resources it is built at startup, as its gate guards the internal actors from the first peer call.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydapr.sidecar.block import BuildingBlock
+from pydapr.sidecar.lazy import OnFirstUse
 
-from .engine import WorkflowEngine
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from pydapr.sidecar.runtime import Runtime
 
     from .access import WorkflowAccess
+    from .contract import Workflows
+    from .engine import WorkflowEngine
     from .tracing import WorkflowTracing
 
 log = logging.getLogger("pydapr.workflows")
@@ -35,6 +42,12 @@ class WorkflowsBlock(BuildingBlock):
         super().__init__(runtime)
         self.pool = WorkerPool()
         self._engine: WorkflowEngine | None = None
+        # Made now, whether or not the engine ever is: its metric families are served from the start.
+        self._metrics = workflow_metrics(runtime)
+        # What the APIs call; the engine behind it is built on the first call.
+        self.workflows = cast("Workflows", OnFirstUse(lambda: self.engine))
+        # The first worker connecting builds the engine too (it hosts the internal actor types).
+        self.pool.add_listener(self)
 
     @property
     def engine(self) -> WorkflowEngine:
@@ -43,36 +56,43 @@ class WorkflowsBlock(BuildingBlock):
             actors: Any = next((b for b in self.runtime.blocks if b.name == "actors"), None)
             if actors is None:
                 raise RuntimeError("the workflow block needs the actors block (pydapr.actors)")
-            metrics = workflow_metrics(self.runtime)
+            from .engine import WorkflowEngine
+
             self._engine = WorkflowEngine(
                 app_id=self.runtime.app_id,
                 namespace=self.runtime.namespace,
-                actors=actors.api,
+                actors=actors.built_api,
                 state=actors.state,
                 pool=self.pool,
-                metrics=metrics,
+                metrics=self._metrics,
                 tracing=workflow_tracing(self.runtime),
                 spec=config.workflow if (config := self.runtime.configuration) is not None else None,
-                access=workflow_access(self.runtime, metrics),
+                access=workflow_access(self.runtime, self._metrics),
             )
-            self.pool.add_listener(self._engine)
         return self._engine
+
+    def on_workers(self, connected: int) -> None:
+        """``WorkerPool``'s listener: an engine not built yet has nothing to undo when none is left."""
+        if connected > 0 or self._engine is not None:
+            self.engine.on_workers(connected)
 
     def register_http(self, router: Router) -> None:
         from .http_api import register
 
-        register(router, self.engine, self.runtime.app_id)
+        if self.runtime.resources.workflow_access_policies:
+            self.engine  # noqa: B018 - built now: its access gate applies from the first call
+        register(router, self.workflows, self.runtime.app_id)
 
     def grpc_handler(self) -> object | None:
         from .grpc_service import DaprWorkflowApi
 
-        api: object = DaprWorkflowApi(self.engine, self.runtime.app_id)
+        api: object = DaprWorkflowApi(self.workflows, self.runtime.app_id)
         return api
 
     def grpc_services(self) -> list[Callable[[Any], None]]:
         from .grpc_service import task_hub_service
 
-        return [task_hub_service(self.engine, self.pool)]
+        return [task_hub_service(self.workflows, self.pool)]
 
     def metadata(self) -> dict[str, Any]:
         # daprd's metadata: the workers connected over GetWorkItems (left out over HTTP when none).

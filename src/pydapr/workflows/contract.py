@@ -26,9 +26,10 @@ Messages are the durabletask protocol's (``pydapr.workflows._proto.durabletask_p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
 
 from pydapr.workflows._proto import durabletask_pb2 as pb
 
@@ -82,8 +83,7 @@ class WorkersListener(Protocol):
     def on_workers(self, connected: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class StartRequest:
+class StartRequest(msgspec.Struct, frozen=True):
     """A workflow to schedule. ``instance_id`` empty: the engine makes one (a UUID, as the SDKs)."""
 
     name: str
@@ -91,7 +91,7 @@ class StartRequest:
     input: str | None = None
     version: str | None = None
     scheduled_start: datetime | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = msgspec.field(default_factory=dict)
     trace_parent: str = ""
     trace_state: str | None = None
     app: str | None = None  # the app whose workflow it is (cross-app operations); None: this one

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from pydapr.actors.api import ActorMethodError, ActorsAPI
+from pydapr.actors.api import ActorsAPI
 from pydapr.actors.contract import (
     ActorKey,
     EntityConfig,
@@ -49,6 +49,7 @@ from pydapr.actors.contract import (
     Reminders,
     TimerFire,
 )
+from pydapr.actors.errors import ActorMethodError
 from pydapr.actors.state import ActorState
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.observability import trace_context as tc

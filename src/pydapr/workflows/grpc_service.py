@@ -26,7 +26,6 @@ from . import errors as E
 from . import validate
 from ._proto import durabletask_pb2 as pb
 from .contract import StartRequest, Workflows
-from .rerun import RerunRequest
 from .workers import WorkerPool
 
 log = logging.getLogger("pydapr.workflows.grpc")
@@ -265,6 +264,8 @@ class TaskHubService:
             raise E.RERUN_INVALID(
                 "rerun workflow instance ID must be different from the original instance ID"
             )
+        from .rerun import RerunRequest  # with the history it replays: on the first rerun only
+
         rerun = RerunRequest(
             source=source,
             event_id=request.eventID,

@@ -45,13 +45,16 @@ def test_a_missing_attribute_is_the_parts_error() -> None:
 
 @pytest.mark.timeout(60)
 def test_blocks_and_their_transports_leave_the_runtimes_unimported() -> None:
-    # What every sidecar imports for the actors and jobs blocks (their HTTP and gRPC handlers
-    # included); the actor runtime and the scheduler's client wait for their first use.
+    # What every sidecar imports for the actors, workflows and jobs blocks (their HTTP and gRPC
+    # handlers included); the actor runtime, the workflow engine and the scheduler's client wait
+    # for their first use.
     code = """
 import sys
 import pydapr.actors.block, pydapr.actors.http_api, pydapr.actors.grpc_api
+import pydapr.workflows.block, pydapr.workflows.http_api, pydapr.workflows.grpc_service
 import pydapr.jobs.block
 for name in ("pydapr.actors.api", "pydapr.actors.host", "pydapr.actors.periods",
+             "pydapr.workflows.engine", "pydapr.workflows.history", "pydapr.workflows.rerun",
              "pydapr.jobs.client", "pydapr.jobs.schedule"):
     print(name, name in sys.modules)
 """
