@@ -10,6 +10,7 @@ import collections
 import functools
 import inspect
 import logging
+import types
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +218,11 @@ async def serve(server: NativeGrpcServer, stream: Stream) -> None:
     context: ServicerContext | None = None
     try:
         try:
-            handler = await server.find_handler(CallDetails(stream.method, stream.metadata))
+            details = CallDetails(stream.method, stream.metadata)
+            if server.resolves_now:
+                handler = server.find_handler_now(details)
+            else:
+                handler = await server.find_handler(details)
             if handler is None:
                 _end_plain(stream, grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
                 return
@@ -298,13 +303,9 @@ async def _unary_reply(behavior: Any, request: Any, context: ServicerContext, se
         too_large = f"SERVER: Sent message larger than max ({len(raw)} vs. {limit})"
         context.end(grpc.StatusCode.RESOURCE_EXHAUSTED, too_large)
         return
+    context.status_sent = True
     stream = context._stream
-    conn = stream.conn
-    if not stream.headers_sent:
-        stream.headers_sent = True
-        conn.send_headers(stream, w.RESPONSE_HEAD)
-    conn.send_message(stream, raw)
-    context.end(context.status_code, context.status_details, context.trailing)
+    stream.conn.send_unary(stream, raw, w.trailers_block(0, context.status_details, context.trailing))
 
 
 async def _stream_reply(behavior: Any, request: Any, context: ServicerContext) -> None:
@@ -335,6 +336,8 @@ async def _stream_reply(behavior: Any, request: Any, context: ServicerContext) -
 
 
 def _is_async(behavior: Any) -> bool:
+    if type(behavior) is types.FunctionType and behavior.__code__.co_flags & inspect.CO_COROUTINE:
+        return True  # the usual handler, told without inspect's unwrapping
     return inspect.iscoroutinefunction(behavior) or inspect.isawaitable(behavior)
 
 

@@ -497,6 +497,53 @@ class Connection(asyncio.Protocol):
         self.schedule_flush()
         return self._pump(stream)
 
+    def send_unary(self, stream: Stream, message: bytes, trailers: bytes) -> None:
+        """A unary call's reply: the headers (unless sent), the one message and these trailers, in
+        one piece when the windows take the whole message now (else as ``send_message``, ``finish``)."""
+        n = len(message) + 5
+        if (
+            n <= self._send_window
+            and n <= stream.send_window
+            and n <= self._max_frame
+            and len(trailers) <= self._max_frame
+            and not stream.out
+            and not stream.finished
+            and stream.id in self.streams
+        ):
+            sid = stream.id
+            pack = w.FRAME_HEAD.pack
+            head = b""
+            if not stream.headers_sent:
+                stream.headers_sent = True
+                head = pack(0, len(w.RESPONSE_HEAD), w.HEADERS, w.END_HEADERS, sid) + w.RESPONSE_HEAD
+            t = len(trailers)
+            self._wbuf.append(
+                b"".join(
+                    (
+                        head,
+                        pack(n >> 16, n & 0xFFFF, w.DATA, 0, sid),
+                        b"\0",
+                        (n - 5).to_bytes(4, "big"),
+                        message,
+                        pack(t >> 16, t & 0xFFFF, w.HEADERS, w.END_HEADERS | w.END_STREAM, sid),
+                        trailers,
+                    )
+                )
+            )
+            self._send_window -= n
+            stream.send_window -= n
+            stream.finished = True
+            self._closed_locally(stream)
+            self.schedule_flush()
+            stream.wake_writer()
+            stream._wake_reader()
+            return
+        if not stream.headers_sent:
+            stream.headers_sent = True
+            self.send_headers(stream, w.RESPONSE_HEAD)
+        self.send_message(stream, message)
+        self.finish(stream, trailers)
+
     def finish(self, stream: Stream, block: bytes) -> None:
         """Ends the stream with these trailers (after the data still queued)."""
         if stream.finished:

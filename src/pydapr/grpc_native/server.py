@@ -33,6 +33,9 @@ class NativeGrpcServer:
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self._interceptors = tuple(interceptors)
+        # Interceptors that all only look at the handler their continuation found (pydapr's own)
+        # run as plain calls, innermost first: no coroutine per interceptor per call.
+        self.resolves_now = all(callable(getattr(i, "intercept_handler", None)) for i in interceptors)
         settings = dict(options)
         self.max_receive = _limit(settings.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE)
         self.max_send = _limit(settings.get("grpc.max_send_message_length"), _UNLIMITED)
@@ -180,6 +183,14 @@ class NativeGrpcServer:
         if not self._interceptors:
             return self._resolve(details)
         return await self._intercepted(iter(self._interceptors), details)
+
+    def find_handler_now(self, details: _call.CallDetails) -> grpc.RpcMethodHandler | None:
+        """``find_handler`` when ``resolves_now``: each interceptor's ``intercept_handler(details,
+        handler)`` is what its ``intercept_service`` returns once its continuation gave ``handler``."""
+        handler = self._resolve(details)
+        for interceptor in reversed(self._interceptors):
+            handler = interceptor.intercept_handler(details, handler)  # type: ignore[attr-defined]
+        return handler
 
     async def _intercepted(self, rest: Any, details: Any) -> grpc.RpcMethodHandler | None:
         interceptor = next(rest, None)

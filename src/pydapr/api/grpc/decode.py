@@ -75,7 +75,11 @@ async def _relay(result: Any) -> AsyncIterator[Any]:
 
 def _unary_request(behavior: Callable[..., Any], decode: Deserializer) -> Callable[..., Any]:
     async def call(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        return await behavior(await _decoded(raw, decode, context), context)
+        try:
+            request = decode(raw)
+        except Exception:
+            request = await _decoded(raw, decode, context)  # aborts the call, as it words it
+        return await behavior(request, context)
 
     return call
 

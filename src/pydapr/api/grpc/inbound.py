@@ -86,10 +86,16 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+        return self.intercept_handler(handler_call_details, await continuation(handler_call_details))
+
+    def intercept_handler(
+        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler | None
+    ) -> grpc.RpcMethodHandler | None:
+        """What ``intercept_service`` returns once its continuation found ``handler`` (the native
+        server calls this instead, no coroutine per call)."""
         if handler is None:
             return handler
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = details.method  # type: ignore[attr-defined]
         served = self._served.get(method)
         if served is not None and served[0] is handler:
             return served[1]

@@ -41,10 +41,15 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        refused = self.refusal(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
-        if refused is None:
-            return await continuation(handler_call_details)
-        return _deny(refused, await continuation(handler_call_details))
+        return self.intercept_handler(handler_call_details, await continuation(handler_call_details))
+
+    def intercept_handler(
+        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler | None
+    ) -> grpc.RpcMethodHandler | None:
+        """What ``intercept_service`` returns once its continuation found ``handler`` (the native
+        server calls this instead, no coroutine per call)."""
+        refused = self.refusal(details.invocation_metadata)  # type: ignore[attr-defined]
+        return handler if refused is None else _deny(refused, handler)
 
 
 def _deny(status: grpc.Status, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
