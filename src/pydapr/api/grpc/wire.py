@@ -44,7 +44,9 @@ class _Package:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _lookup(f"{self._package}.{name}")
+        found = _lookup(f"{self._package}.{name}")
+        setattr(self, name, found)  # the next access is a plain attribute (a hot path's messages)
+        return found
 
     def has(self, name: str) -> bool:
         """Whether the installed SDK defines ``name`` (RPCs added after 1.16 check this)."""
