@@ -143,6 +143,63 @@ async def test_interceptors_run_in_order_and_may_replace_the_handler() -> None:
     ]
 
 
+class _Plain(grpc.aio.ServerInterceptor):
+    """An interceptor that only looks at the handler found, as pydapr's: it offers
+    intercept_handler, which the native server calls instead of intercept_service."""
+
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name = name
+        self.seen = seen
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        self.seen.append(f"{self.name}:async")
+        return self.intercept_handler(details, await continuation(details))
+
+    def intercept_handler(self, details: grpc.HandlerCallDetails, handler: Any) -> Any:
+        self.seen.append(f"{self.name}:{details.method}")  # type: ignore[attr-defined]
+        if dict(details.invocation_metadata).get("x-who") != "deny":  # type: ignore[attr-defined]
+            return handler
+
+        async def deny(request: bytes, context: Any) -> bytes:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"denied by {self.name}")
+            return b""
+
+        return grpc.unary_unary_rpc_method_handler(deny)
+
+
+class _Async(grpc.aio.ServerInterceptor):
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        self.seen.append("async-only")
+        return await continuation(details)
+
+
+@pytest.mark.parametrize("with_async", [False, True])
+async def test_interceptors_with_intercept_handler_run_as_calls_unless_one_has_none(with_async: bool) -> None:
+    seen: list[str] = []
+    chain: list[grpc.aio.ServerInterceptor] = [_Plain("outer", seen), _Plain("inner", seen)]
+    if with_async:
+        chain.append(_Async(seen))
+
+    async def behavior(request: bytes, context: Any) -> bytes:
+        return request
+
+    async with running(_one(behavior), interceptors=chain) as (_, port):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary(f"/{SERVICE}/Call")(b"ok") == b"ok"
+        error = await _failure(port, metadata=(("x-who", "deny"),))
+    # The outer interceptor has the last word, as when intercept_service awaits the inner ones.
+    assert (error.code(), error.details()) == (grpc.StatusCode.PERMISSION_DENIED, "denied by outer")
+    method = f"/{SERVICE}/Call"
+    if with_async:
+        one = ["outer:async", "inner:async", "async-only", f"inner:{method}", f"outer:{method}"]
+    else:
+        one = [f"inner:{method}", f"outer:{method}"]
+    assert seen == one + one
+
+
 async def test_a_generated_servicer_is_served_through_its_registered_handlers() -> None:
     class State(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
         async def GetState(self, request: Any, context: Any) -> Any:
@@ -435,3 +492,25 @@ async def test_a_read_after_an_oversized_message_ends_the_call_is_eof_as_grpc_ai
         ended = await asyncio.wait_for(reads.get(), 5)
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert ended is grpc.aio.EOF, repr(ended)
+
+
+async def test_a_unary_reply_over_the_peer_s_window_waits_for_its_window_update() -> None:
+    """The reply's one piece needs the whole message within the windows; else it goes out as the
+    window lets it, and the trailers after the last of it."""
+    async with running(echo_handlers(Probe())) as (_, port):
+        raw = await RawClient.connect(port)
+        try:
+            raw.writer.write(frame(4, 0, 0, (4).to_bytes(2, "big") + (10).to_bytes(4, "big")))  # window 10
+            raw.request(1, f"/{SERVICE}/Unary")
+            raw.message(1, b"x" * 50)
+            flags, head = await raw.until(1, 1)
+            assert head[b":status"] == b"200" and not flags & 0x1
+            _, first = await raw.until(0, 1)
+            assert first == b"\0" + (50).to_bytes(4, "big") + b"xxxxx"  # 10 bytes: the window
+            raw.writer.write(frame(8, 0, 1, (100).to_bytes(4, "big")))
+            _, rest = await raw.until(0, 1)
+            assert rest == b"x" * 45
+            flags, trailers = await raw.until(1, 1)
+            assert flags & 0x1 and trailers[b"grpc-status"] == b"0"
+        finally:
+            await raw.aclose()
