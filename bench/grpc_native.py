@@ -3,7 +3,7 @@ grpcio's aio server: CPU per call and latency of the sidecar's ``GetState`` over
 server, the same read over the sidecar's HTTP API for scale, and a no-op echo on each bare server.
 
     python bench/grpc_native.py [--calls 20000] [--concurrency 16] [--rounds 3] [--rate 1000]
-        [--seconds 5] [--kinds echo-aio,echo-native,...] [--deadline S]
+        [--seconds 5] [--kinds echo-aio,echo-native,...] [--deadline S] [--before REV]
 
 Kinds (all by default): ``echo-aio`` and ``echo-native``, a 1 KiB echo method on the bare server
 under uvloop in its own process (grpcio's with the sidecar's options, the native one with the same);
@@ -15,7 +15,8 @@ calls with ``--concurrency`` in flight (closed loop), then ``--rate`` calls/s fo
 (p50/p99 from send to reply); the server's CPU (RUSAGE_SELF, or /proc/<pid>/stat for a sidecar) is
 read around each part. Rounds alternate the order of the kinds (interleaved); figures are medians
 across rounds. ``--deadline`` sends a timeout on every gRPC call, as the Python SDK does (60 s by
-default, ``DAPR_API_TIMEOUT_SECONDS``).
+default, ``DAPR_API_TIMEOUT_SECONDS``). ``--before REV`` runs each sidecar kind also from a ``git
+worktree`` of REV (``PYTHONPATH=<worktree>/src``), interleaved with this checkout's.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def _first_settings(port: int) -> bytes:
 
 
 @contextlib.contextmanager
-def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
+def _sidecar(kind: str, src: str | None = None) -> Iterator[tuple[int, Callable[[], float]]]:
     from _common import cpu_ticks, free_ports, spawn, stop, wait_status
 
     with tempfile.TemporaryDirectory(prefix="grpc-native-") as tmp:
@@ -137,6 +138,8 @@ def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
         argv += ["--dapr-http-port", str(http_port), "--dapr-grpc-port", str(grpc_port)]
         argv += ["--metrics-port", str(metrics_port)]
         env = dict(os.environ, PYDAPR_HOME=f"{tmp}/home")
+        if src is not None:
+            env["PYTHONPATH"] = src
         env["PYDAPR_GRPC_SERVER"] = "native" if kind == "sidecar-grpc-native" else "grpcio"
         proc = spawn(argv, env=env)
         try:
@@ -154,8 +157,8 @@ def _sidecar(kind: str) -> Iterator[tuple[int, Callable[[], float]]]:
             stop(proc)
 
 
-def one_round(kind: str, args: argparse.Namespace) -> Sample:
-    server = _echo_server(kind) if kind.startswith("echo") else _sidecar(kind)
+def one_round(kind: str, args: argparse.Namespace, src: str | None = None) -> Sample:
+    server = _echo_server(kind) if kind.startswith("echo") else _sidecar(kind, src)
     client = (
         "aio" if kind.startswith("echo") else "sidecar-http" if kind == "sidecar-http" else "sidecar-grpc"
     )
@@ -189,6 +192,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, from: " + ", ".join(KINDS))
     parser.add_argument("--deadline", type=float, metavar="S", help="a timeout on every gRPC call")
+    parser.add_argument("--before", metavar="REV", help="also run the sidecar kinds on REV (a git worktree)")
     parser.add_argument("--serve", choices=["echo-aio", "echo-native"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -197,17 +201,28 @@ def main() -> None:
     kinds = args.kinds.split(",")
     if set(kinds) - set(KINDS):
         parser.error(f"unknown kinds: {', '.join(sorted(set(kinds) - set(KINDS)))}")
-    results: dict[str, list[Sample]] = {kind: [] for kind in kinds}
-    for n in range(args.rounds):
-        for kind in kinds if n % 2 == 0 else reversed(kinds):
-            s = one_round(kind, args)
-            results[kind].append(s)
-            print(
-                f"round {n + 1} {kind:20}: server {s.server_cpu:6.1f} µs/call, {s.rate:6.0f} calls/s, "
-                f"client {s.client_cpu:6.1f} µs/call | at {args.rate:.0f}/s: server "
-                f"{s.fixed_server_cpu:6.1f} µs/call, p50 {s.p50:.2f} ms, p99 {s.p99:.2f} ms",
-                flush=True,
-            )
+    with contextlib.ExitStack() as stack:
+        trees: dict[str, str | None] = {"": None}
+        if args.before:
+            from _common import git
+
+            where = tempfile.mkdtemp(prefix="grpc-native-before-")
+            os.rmdir(where)
+            git("worktree", "add", "--detach", where, args.before)
+            stack.callback(git, "worktree", "remove", "--force", where)
+            trees = {" (before)": f"{where}/src", " (after)": None}
+        runs = [(kind, label) for kind in kinds for label in (trees if kind.startswith("sidecar") else [""])]
+        results: dict[tuple[str, str], list[Sample]] = {run: [] for run in runs}
+        for n in range(args.rounds):
+            for kind, label in runs if n % 2 == 0 else reversed(runs):
+                s = one_round(kind, args, trees.get(label))
+                results[(kind, label)].append(s)
+                print(
+                    f"round {n + 1} {kind + label:30}: server {s.server_cpu:6.1f} µs/call, {s.rate:6.0f} "
+                    f"calls/s, client {s.client_cpu:6.1f} µs/call | at {args.rate:.0f}/s: server "
+                    f"{s.fixed_server_cpu:6.1f} µs/call, p50 {s.p50:.2f} ms, p99 {s.p99:.2f} ms",
+                    flush=True,
+                )
     shape = f"{args.calls} calls x {args.rounds} rounds, {args.concurrency} in flight"
     if args.deadline is not None:
         shape += f", a {args.deadline:g} s deadline on each gRPC call"
@@ -218,8 +233,8 @@ def main() -> None:
         f"| client CPU per call (µs) | server CPU per call (µs) {at} (rounds) | p50 / p99 (ms) {at} |"
     )
     print("|---|---|---|---|---|---|")
-    for kind in kinds:
-        print(_row(KINDS[kind], results[kind]))
+    for kind, label in runs:
+        print(_row(KINDS[kind] + label, results[(kind, label)]))
 
 
 if __name__ == "__main__":
