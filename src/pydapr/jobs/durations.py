@@ -6,8 +6,9 @@ Kept here because ``pydapr.resources.durations`` did not exist yet when the jobs
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 _GO_UNITS = {
     "ns": 1e-9,
@@ -50,8 +51,7 @@ def parse_go_duration(text: str) -> timedelta:
     return timedelta(seconds=sign * total)
 
 
-@dataclass(frozen=True, slots=True)
-class IsoDuration:
+class IsoDuration(msgspec.Struct, frozen=True):
     """A calendar duration: years and months can't be expressed as a fixed timedelta."""
 
     years: int = 0

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
+import msgspec
+
 from .backoff import Backoff, RetrySchedule
 from .breaker import CircuitBreaker
 from .outcome import Failure, NotAFailure, Permanent, failure_of
@@ -35,8 +37,7 @@ class PolicyTimeout(TimeoutError):
         self.seconds = seconds
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyEvent:
+class PolicyEvent(msgspec.Struct, frozen=True):
     """A policy did something: an attempt timed out, a retry was scheduled, a breaker moved.
 
     ``target`` is Dapr's metric label (``app_<id>``, ``actor_<type>``, ``<Type>_<component>``);

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import msgspec
 
 from ._values import describe, go_string, go_text
 from .durations import parse_duration, parse_millis_or_duration
@@ -42,8 +43,7 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-@dataclass(slots=True)
-class Doc:
+class Doc(msgspec.Struct):
     """One document being read: where it came from and what to call it in errors."""
 
     file: Path

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = ["ISO8601Duration", "parse_duration", "parse_iso8601_duration", "parse_millis_or_duration"]
 
@@ -72,8 +73,7 @@ def parse_millis_or_duration(text: str | int) -> float:
     return parse_duration(text)
 
 
-@dataclass(frozen=True, slots=True)
-class ISO8601Duration:
+class ISO8601Duration(msgspec.Struct, frozen=True):
     """Calendar parts stay separate because a month or a year has no fixed length in seconds."""
 
     years: int = 0

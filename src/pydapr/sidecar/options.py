@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 DEFAULT_MAX_BODY_SIZE = 4 * 1024 * 1024
 
 
-@dataclass(slots=True)
-class SidecarOptions:
+class SidecarOptions(msgspec.Struct):
     app_id: str
     app_port: int | None = None
     app_protocol: str = "http"  # http | grpc | https | grpcs | h2c
@@ -53,7 +53,7 @@ class SidecarOptions:
     control_plane_namespace: str = "default"
     control_plane_address: str | None = None
     # Working directory the sidecar was started in: relative paths in metadata resolve against it.
-    base_dir: Path = field(default_factory=Path.cwd)
+    base_dir: Path = msgspec.field(default_factory=Path.cwd)
 
     @property
     def app_uses_grpc(self) -> bool:
