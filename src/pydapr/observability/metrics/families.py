@@ -3,9 +3,9 @@
 prometheus_client's own ``Counter`` always exposes ``<name>_total``, but most of daprd's counters
 (OpenCensus views: ``dapr_http_server_request_count``) have no such suffix, and dashboards query the
 names daprd serves. So the sidecar's families are plain dicts of label values → numbers, exposed
-through a prometheus_client collector (``render`` fixes the one header line the text encoder
-would rename). Recording is a dict update on the event loop: no lock, no per-call allocation
-beyond the label tuple.
+through a collector (``pydapr.observability.metrics.model``) and written by ``render``.
+Recording is a dict update on the event loop: no lock, no per-call allocation beyond the label
+tuple.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
+from typing import Any
 
 from .labels import Rewrites, apply_rewrites
+from .model import Collector, Metric, Sample
 
 Labels = tuple[str, ...]
 
@@ -128,18 +125,21 @@ class _One(Collector):
 _TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram", "unknown": "untyped"}
 
 
-def render(registry: CollectorRegistry) -> bytes:
-    """The Prometheus text format (0.0.4) of everything in ``registry``.
+def render(registry: Any) -> bytes:
+    """The Prometheus text format (0.0.4) of everything in ``registry`` (a ``model.Registry`` or
+    prometheus_client's).
 
     Counters, gauges, histograms and untyped families are written here, a few times faster than
     prometheus_client's encoder (which validates every label name of every sample); any other
-    type goes through that encoder."""
+    type goes through that encoder, imported then."""
     parts: list[str] = []
     for metric in registry.collect():
         kind = _TYPES.get(metric.type)
         if kind is None or not all(_plain(sample) for sample in metric.samples):
             # prometheus_client's own families (_created series, timestamps): its encoder knows them.
-            parts.append(generate_latest(_One(metric)).decode())
+            from prometheus_client import generate_latest
+
+            parts.append(generate_latest(_One(metric)).decode())  # type: ignore[arg-type]
             continue
         # A counter's TYPE line names its samples: "<name>_total", or the bare name daprd uses.
         bare = kind != "counter" or getattr(metric, "bare", False)

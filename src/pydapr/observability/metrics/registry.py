@@ -1,9 +1,9 @@
 """The one Prometheus registry a sidecar's metrics live in (one sidecar per process), served on the
-metrics port. Not prometheus_client's default registry: the process and platform collectors it
-carries are added where the server is built, and tests can read this one alone."""
+metrics port: pydapr's own (``model.Registry``), so a sidecar does not import prometheus_client;
+tests read this one alone."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
+from .model import Registry
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+REGISTRY = Registry()

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CollectorRegistry
-
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.http.server import Handler, HttpServer
 
 from .families import render
+from .model import Registry
 
 
-def metrics_handler(registry: CollectorRegistry) -> Handler:
+def metrics_handler(registry: Registry) -> Handler:
     # The classic text format, as daprd's Go client serves it to a Prometheus scrape.
     content_type = Headers.from_lowercase([("content-type", "text/plain; version=0.0.4; charset=utf-8")])
 
@@ -29,6 +28,6 @@ def metrics_handler(registry: CollectorRegistry) -> Handler:
     return serve
 
 
-async def start_metrics_server(registry: CollectorRegistry, host: str, port: int) -> HttpServer:
+async def start_metrics_server(registry: Registry, host: str, port: int) -> HttpServer:
     """Raises OSError when the address cannot be bound (the runtime turns it into a startup error)."""
     return await HttpServer.start(metrics_handler(registry), host=host, port=port, max_body_size=64 * 1024)

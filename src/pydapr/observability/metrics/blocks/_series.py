@@ -17,12 +17,10 @@ import bisect
 import math
 from collections.abc import Iterator, Sequence
 
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-
 from pydapr.resources.models import MetricRule
 
 from ..labels import Relabel, Rewrites, apply_rewrites
+from ..model import Collector, Metric
 from ..registry import REGISTRY
 
 Labels = tuple[str, ...]
