@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+
+import msgspec
 
 from . import errors as E
 
@@ -23,11 +24,12 @@ class TurnLockClosed(Exception):
     """The activation is being deactivated: the call must be routed again."""
 
 
-@dataclass(eq=False, slots=True)
-class _Flight:
+class _Flight(msgspec.Struct, eq=False):
     id: str
     depth: int = 1
-    started: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    started: asyncio.Future[None] = msgspec.field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Turn:

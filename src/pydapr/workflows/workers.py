@@ -13,10 +13,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Hashable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+import msgspec
 
 from ._proto import durabletask_pb2 as pb
 from .contract import NoWorker, WorkersListener
@@ -29,16 +29,14 @@ _WORKFLOW = "workflow"
 _ACTIVITY = "activity"
 
 
-@dataclass(eq=False, slots=True)
-class _Worker:
+class _Worker(msgspec.Struct, eq=False):
     """One open ``GetWorkItems`` stream."""
 
-    items: asyncio.Queue[pb.WorkItem | None] = field(default_factory=asyncio.Queue)
-    in_flight: set[str] = field(default_factory=set)  # completion tokens sent or queued here
+    items: asyncio.Queue[pb.WorkItem | None] = msgspec.field(default_factory=asyncio.Queue)
+    in_flight: set[str] = msgspec.field(default_factory=set)  # completion tokens sent or queued here
 
 
-@dataclass(eq=False, slots=True)
-class _Pending:
+class _Pending(msgspec.Struct, eq=False):
     kind: str
     key: Hashable  # what a completion without a token is matched by
     worker: _Worker
