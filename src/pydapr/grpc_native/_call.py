@@ -256,6 +256,9 @@ async def serve(server: NativeGrpcServer, stream: Stream) -> None:
                     log.exception("Error in callback for method [%s]", stream.method)
         if not stream.finished:  # cancelled without a status: the stream must not stay open
             stream.conn.reset(stream, 0x8)  # CANCEL
+        # The stream and its context refer to each other: the cycle is broken here, so a call's
+        # objects go when it ends, not at the cyclic collector's next pass (9 per call otherwise).
+        stream.call = None
 
 
 def _end_plain(stream: Stream, code: grpc.StatusCode, details: str) -> None:

@@ -4,9 +4,11 @@ grpcio's clients (and a bare HTTP/2 client where grpcio cannot send what is test
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import tempfile
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -514,3 +516,28 @@ async def test_a_unary_reply_over_the_peer_s_window_waits_for_its_window_update(
             assert flags & 0x1 and trailers[b"grpc-status"] == b"0"
         finally:
             await raw.aclose()
+
+
+async def test_a_finished_call_is_freed_without_the_cyclic_collector() -> None:
+    """Its stream and its context referred to each other: every call left about nine objects to the
+    cyclic collector (the stream, its queues, task, coroutine, context), reply and all."""
+    refs: list[weakref.ref[Any]] = []
+
+    async def behavior(request: bytes, context: Any) -> bytes:
+        refs.append(weakref.ref(context))
+        return request
+
+    async with (
+        running(_one(behavior)) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(3):
+                assert await channel.unary_unary(f"/{SERVICE}/Call")(b"ok") == b"ok"
+            for _ in range(5):  # the last call's task finishes after its reply went out
+                await asyncio.sleep(0)
+            assert [ref() for ref in refs] == [None, None, None]
+        finally:
+            gc.enable()
