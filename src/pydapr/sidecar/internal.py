@@ -14,6 +14,7 @@ loopback unless ``--dapr-internal-grpc-listen-address`` says otherwise.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -38,7 +39,7 @@ class InternalListeners:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.http: HttpServer | None = None
-        self.grpc: grpc.aio.Server | None = None
+        self.grpc: Any = None  # grpc.aio.Server or pydapr.grpc_native's, which answers the same
         self.http_port = 0
         self.grpc_port = 0
 
@@ -54,12 +55,13 @@ class InternalListeners:
             identify=from_peercert if mtls is not None else None,
         )
         self.http_port = self.http.port
-        server = grpc.aio.server(
-            options=[
+        server = _proxy_server(
+            [
                 *_GRPC_OPTIONS,
                 ("grpc.max_receive_message_length", opts.max_body_size),
                 ("grpc.max_send_message_length", opts.max_body_size),
-            ]
+            ],
+            tls=mtls is not None,
         )
         server.add_generic_rpc_handlers(
             [
@@ -101,6 +103,19 @@ class InternalListeners:
         for wait in waits:
             with contextlib.suppress(Exception):
                 await wait
+
+
+def _proxy_server(options: list[tuple[str, Any]], *, tls: bool) -> Any:
+    """The internal gRPC port's server: the one the public gRPC API runs on (``PYDAPR_GRPC_SERVER``,
+    pydapr's native server by default), except with mTLS, which only grpcio's serves. Without a
+    grpcio server started, a sidecar has none of grpcio's server threads and completion queues."""
+    from pydapr.api.grpc.server import SERVER_ENV
+
+    if not tls and (os.environ.get(SERVER_ENV) or "native") == "native":
+        from pydapr import grpc_native
+
+        return grpc_native.server(options=options)
+    return grpc.aio.server(options=options)
 
 
 def _http_handler(invoke: BuildingBlock, actors: BuildingBlock | None) -> Any:
