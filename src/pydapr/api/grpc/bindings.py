@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydapr.api.grpc.wire import runtime
+from pydapr.api.grpc.wire import as_dict, runtime
 from pydapr.bindings.api import BindingsAPI
 from pydapr.bindings.contract import InvokeRequest
 
@@ -15,6 +15,6 @@ class BindingsGrpc:
 
     async def InvokeBinding(self, request: Any, context: Any) -> Any:
         result = await self.api.invoke(
-            request.name, InvokeRequest(request.operation, bytes(request.data), dict(request.metadata))
+            request.name, InvokeRequest(request.operation, bytes(request.data), as_dict(request.metadata))
         )
         return runtime.InvokeBindingResponse(data=result.data or b"", metadata=result.metadata)

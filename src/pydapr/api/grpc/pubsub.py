@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf import empty_pb2
 
-from pydapr.api.grpc.wire import runtime
+from pydapr.api.grpc.wire import as_dict, runtime
 from pydapr.pubsub.api import BulkEntry, PubSubAPI, Trace
 
 if TYPE_CHECKING:
@@ -32,20 +32,21 @@ class PubSubGrpc:
             request.topic,
             request.data,
             request.data_content_type,
-            dict(request.metadata),
+            as_dict(request.metadata),
             trace_of(context),
         )
         return empty_pb2.Empty()
 
     async def BulkPublishEvent(self, request: Any, context: Any) -> Any:
-        entries = [BulkEntry(e.entry_id, e.event, e.content_type, dict(e.metadata)) for e in request.entries]
+        entries = [
+            BulkEntry(e.entry_id, e.event, e.content_type, as_dict(e.metadata)) for e in request.entries
+        ]
         failures = await self.api.bulk_publish(
-            request.pubsub_name, request.topic, entries, dict(request.metadata), trace_of(context)
+            request.pubsub_name, request.topic, entries, as_dict(request.metadata), trace_of(context)
         )
         return runtime.BulkPublishResponse(
             failedEntries=[
-                runtime.BulkPublishResponseFailedEntry(entry_id=f.entry_id, error=f.error)
-                for f in failures
+                runtime.BulkPublishResponseFailedEntry(entry_id=f.entry_id, error=f.error) for f in failures
             ]
         )
 

@@ -15,7 +15,7 @@ from pydapr import errors
 from pydapr.api.grpc._ext import state_pb2 as ext_pb2
 from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
 from pydapr.api.grpc.status import abort
-from pydapr.api.grpc.wire import common, runtime
+from pydapr.api.grpc.wire import as_dict, common, runtime
 from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
 
 log = logging.getLogger("pydapr.api.grpc")
@@ -50,12 +50,12 @@ def _etag(item: Any) -> str | None:
 
 def _save_item(item: Any) -> SaveItem:
     concurrency, consistency = _options(item)
-    return SaveItem(item.key, item.value, _etag(item), concurrency, consistency, dict(item.metadata))
+    return SaveItem(item.key, item.value, _etag(item), concurrency, consistency, as_dict(item.metadata))
 
 
 def _delete_item(item: Any) -> DeleteItem:
     concurrency, consistency = _options(item)
-    return DeleteItem(item.key, _etag(item), concurrency, consistency, dict(item.metadata))
+    return DeleteItem(item.key, _etag(item), concurrency, consistency, as_dict(item.metadata))
 
 
 class StateGrpc:
@@ -63,8 +63,10 @@ class StateGrpc:
         self.api = api
 
     async def GetState(self, request: Any, context: Any) -> Any:
-        consistency = _CONSISTENCY.get(request.consistency, f"consistency({request.consistency})")
-        item = await self.api.get(request.store_name, request.key, consistency, dict(request.metadata))
+        consistency = _CONSISTENCY.get(request.consistency)
+        if consistency is None:  # a value this sidecar does not know: a name the API refuses
+            consistency = f"consistency({request.consistency})"
+        item = await self.api.get(request.store_name, request.key, consistency, as_dict(request.metadata))
         if item is None:
             return runtime.GetStateResponse()
         metadata = item.response_metadata()
@@ -74,7 +76,7 @@ class StateGrpc:
 
     async def GetBulkState(self, request: Any, context: Any) -> Any:
         items = await self.api.bulk_get(
-            request.store_name, list(request.keys), request.parallelism, dict(request.metadata)
+            request.store_name, list(request.keys), request.parallelism, as_dict(request.metadata)
         )
         out = []
         for i in items:
@@ -112,11 +114,11 @@ class StateGrpc:
         for op in request.operations:
             item = _delete_item(op.request) if op.operationType == "delete" else _save_item(op.request)
             ops.append(TransactionOperation(op.operationType, item))
-        await self.api.transact(request.storeName, ops, dict(request.metadata))
+        await self.api.transact(request.storeName, ops, as_dict(request.metadata))
         return empty_pb2.Empty()
 
     async def QueryStateAlpha1(self, request: Any, context: Any) -> Any:
-        result = await self.api.query(request.store_name, request.query, dict(request.metadata))
+        result = await self.api.query(request.store_name, request.query, as_dict(request.metadata))
         return runtime.QueryStateResponse(
             results=[runtime.QueryStateItem(key=k, data=i.data, etag=i.etag) for k, i in result.items],
             token=result.token,

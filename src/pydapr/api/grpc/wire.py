@@ -57,5 +57,11 @@ class _Package:
         return True
 
 
+def as_dict(field: Any) -> dict[str, str]:
+    """A protobuf map field (``metadata``) as a dict; an empty one costs a truth test, where
+    ``dict(field)`` walks upb's mapping protocol (about 5 µs even when empty)."""
+    return {key: value for key, value in field.items()} if field else {}
+
+
 runtime = _Package("dapr.proto.runtime.v1")
 common = _Package("dapr.proto.common.v1")
