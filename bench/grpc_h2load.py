@@ -92,7 +92,7 @@ class Sidecar:
                 "record",
                 "--nonblocking",
                 "-r",
-                "250",
+                "1000",
                 "-f",
                 "raw",
                 "-o",
