@@ -28,17 +28,23 @@ class Fires:
     def __init__(self, answer: Callable[[Reminder, int], bool] | None = None) -> None:
         self.calls: list[tuple[float, Reminder]] = []
         self.answer = answer or (lambda r, n: True)
+        # Counted as they come: with 1200 reminders a second, counting the list on every fire made
+        # each fire slower than the next one's arrival on a loaded machine, and the test never ended.
+        self._per_reminder: Counter[tuple[str, str]] = Counter()
+        self._per_actor: Counter[str] = Counter()
 
     async def __call__(self, reminder: Reminder) -> bool:
         n = self.count(reminder.key.actor_id, reminder.name)
         self.calls.append((time.monotonic(), reminder))
+        self._per_reminder[reminder.key.actor_id, reminder.name] += 1
+        self._per_actor[reminder.key.actor_id] += 1
         return self.answer(reminder, n)
 
     def count(self, actor_id: str, name: str = "r") -> int:
-        return sum(1 for _, r in self.calls if r.key.actor_id == actor_id and r.name == name)
+        return self._per_reminder[actor_id, name]
 
     def ids(self) -> Counter[str]:
-        return Counter(r.key.actor_id for _, r in self.calls)
+        return self._per_actor.copy()
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
