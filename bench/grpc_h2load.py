@@ -1,14 +1,19 @@
-"""State GET over the sidecar's gRPC API and over its HTTP API, both loaded by one C client
+"""State GET and publish over the sidecar's gRPC API and over its HTTP API, all loaded by one C client
 (``h2load``, Debian package ``nghttp2-client``), so no Python client's CPU shares the cores with
 the sidecar; optionally the same for an earlier commit in the same run.
 
     python bench/grpc_h2load.py [--rate 1000] [--connections 16] [--seconds 5] [--rounds 3]
         [--kinds grpc,http] [--before REV] [--after REV|DIR] [--callgrind N] [--profile DIR]
 
-A sidecar (state.in-memory holding a 1 KiB value, metrics on, the native gRPC server) per tree;
-kinds: ``grpc``, ``POST /dapr.proto.runtime.v1.Dapr/GetState`` with h2load over HTTP/2 (``-d`` a
-length-prefixed ``GetStateRequest``, ``content-type: application/grpc``, ``te: trailers``);
-``http``, ``GET /v1.0/state/memory/{key}`` with h2load over HTTP/1.1 (``--h1``). Each run is
+A sidecar (state.in-memory holding a 1 KiB value, pubsub.in-memory named ``pubsub``, metrics on, the
+native gRPC server) per tree; kinds: ``grpc``, ``POST /dapr.proto.runtime.v1.Dapr/GetState`` with
+h2load over HTTP/2 (``-d`` a length-prefixed ``GetStateRequest``, ``content-type: application/grpc``,
+``te: trailers``); ``http``, ``GET /v1.0/state/memory/{key}`` with h2load over HTTP/1.1 (``--h1``);
+``pub-grpc``, ``PublishEvent`` of 1 KiB of JSON (``data_content_type`` application/json) to topic
+``bench`` over HTTP/2; ``pub-http``, ``POST /v1.0/publish/pubsub/bench`` of the same body
+(``content-type: application/json``) over HTTP/1.1. The topic has no subscriber (the sidecar runs
+without an app): each publish is checked, enveloped as a CloudEvent, encoded and handed to the
+broker, which drops it, as Dapr's in-memory broker does with no subscription. Each run is
 ``--rate`` requests/s in total from ``--connections`` connections (one ``h2load -c 1 --rps`` per
 connection, started 1/rate s apart, one request in flight on each) for ``--seconds``, after a 2 s
 warm-up run of each. Latency is h2load's ``--log-file`` (each request's start to the end of its
@@ -57,7 +62,27 @@ spec:
   type: state.in-memory
   version: v1
 """
+PUBSUB = """apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.in-memory
+  version: v1
+"""
+TOPIC = "bench"
+EVENT = ('{"message": "' + "x" * 1009 + '"}').encode()  # 1 KiB of JSON
 METHOD = "/dapr.proto.runtime.v1.Dapr/GetState"
+PUBLISH = "/dapr.proto.runtime.v1.Dapr/PublishEvent"
+KINDS = ("grpc", "http", "pub-grpc", "pub-http")
+# The HTTP status h2load must log for each kind's requests.
+OK_STATUS = {"grpc": "200", "http": "200", "pub-grpc": "200", "pub-http": "204"}
+API = {
+    "grpc": "gRPC `GetState` (h2load, HTTP/2)",
+    "http": "HTTP `GET /v1.0/state` (h2load --h1)",
+    "pub-grpc": "gRPC `PublishEvent` (h2load, HTTP/2)",
+    "pub-http": "HTTP `POST /v1.0/publish` (h2load --h1)",
+}
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
 
@@ -69,6 +94,25 @@ def grpc_request() -> bytes:
     return b"\0" + len(body).to_bytes(4, "big") + body
 
 
+def publish_request() -> bytes:
+    """One gRPC message: a PublishEventRequest of EVENT as application/json to TOPIC."""
+    from dapr.proto.runtime.v1 import pubsub_pb2
+
+    body = pubsub_pb2.PublishEventRequest(
+        pubsub_name="pubsub", topic=TOPIC, data=EVENT, data_content_type="application/json"
+    ).SerializeToString()
+    return b"\0" + len(body).to_bytes(4, "big") + body
+
+
+def request_files(tmp: Path) -> dict[str, Path]:
+    """kind -> the file h2load sends as each request's body (``-d``); none for a GET."""
+    files = {"grpc": tmp / "get_state.bin", "pub-grpc": tmp / "publish.bin", "pub-http": tmp / "event.json"}
+    files["grpc"].write_bytes(grpc_request())
+    files["pub-grpc"].write_bytes(publish_request())
+    files["pub-http"].write_bytes(EVENT)
+    return files
+
+
 class Sidecar:
     """A pydapr sidecar from ``src`` with the key saved: its ports and CPU seconds so far."""
 
@@ -77,6 +121,7 @@ class Sidecar:
         res = tmp / label / "res"
         res.mkdir(parents=True)
         (res / "memory.yaml").write_text(STORE)
+        (res / "pubsub.yaml").write_text(PUBSUB)
         self.http_port, self.grpc_port, metrics_port = c.free_ports(3)
         argv = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", "bench", "--log-level", "warn"]
         argv += ["--resources-path", str(res), "--metrics-port", str(metrics_port)]
@@ -133,7 +178,7 @@ class Sidecar:
 def h2load(
     sidecar: Sidecar,
     kind: str,
-    request_file: Path,
+    request_files: dict[str, Path],
     log: Path,
     *,
     rate: float,
@@ -149,9 +194,12 @@ def h2load(
         argv += ["-D", f"{seconds:g}"]
     else:
         argv += ["-n", str(max(1, requests // connections if requests else 1))]
-    if kind == "grpc":
-        argv += ["-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(request_file)]
-        argv += [f"http://127.0.0.1:{sidecar.grpc_port}{METHOD}"]
+    if kind in ("grpc", "pub-grpc"):
+        argv += ["-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(request_files[kind])]
+        argv += [f"http://127.0.0.1:{sidecar.grpc_port}{METHOD if kind == 'grpc' else PUBLISH}"]
+    elif kind == "pub-http":
+        argv += ["--h1", "-H", "content-type: application/json", "-d", str(request_files[kind])]
+        argv += [f"http://127.0.0.1:{sidecar.http_port}/v1.0/publish/pubsub/{TOPIC}"]
     else:
         argv += ["--h1", f"http://127.0.0.1:{sidecar.http_port}/v1.0/state/memory/{KEY}"]
     logs = [log.with_suffix(f".{i}") for i in range(connections)]
@@ -174,26 +222,37 @@ def h2load(
     for each in logs:
         for line in each.read_text().splitlines():
             fields = line.split("\t")
-            if fields[1] != "200":
+            if fields[1] != OK_STATUS[kind]:
                 failed += 1
                 continue
             times.append(int(fields[2]) / 1000)
     return times, failed
 
 
-def check_grpc_status(sidecar: Sidecar) -> None:
-    """h2load sees only the HTTP status: one real gRPC call proves the reply (grpc-status 0, the value)."""
+def check_grpc_status(sidecar: Sidecar, kinds: list[str]) -> None:
+    """h2load sees only the HTTP status: one real gRPC call per gRPC kind proves the reply (grpc-status
+    0, the value; an empty reply to the publish)."""
     import grpc
-    from dapr.proto.runtime.v1 import state_pb2
+    from dapr.proto.runtime.v1 import pubsub_pb2, state_pb2
+    from google.protobuf import empty_pb2
 
     with grpc.insecure_channel(f"127.0.0.1:{sidecar.grpc_port}") as channel:
-        get_state = channel.unary_unary(
-            METHOD,
-            request_serializer=state_pb2.GetStateRequest.SerializeToString,
-            response_deserializer=state_pb2.GetStateResponse.FromString,
-        )
-        reply = get_state(state_pb2.GetStateRequest(store_name="memory", key=KEY), timeout=60)
-        assert len(reply.data) == len(VALUE) + 2, reply
+        if "grpc" in kinds:
+            get_state = channel.unary_unary(
+                METHOD,
+                request_serializer=state_pb2.GetStateRequest.SerializeToString,
+                response_deserializer=state_pb2.GetStateResponse.FromString,
+            )
+            reply = get_state(state_pb2.GetStateRequest(store_name="memory", key=KEY), timeout=60)
+            assert len(reply.data) == len(VALUE) + 2, reply
+        if "pub-grpc" in kinds:
+            publish = channel.unary_unary(
+                PUBLISH,
+                request_serializer=pubsub_pb2.PublishEventRequest.SerializeToString,
+                response_deserializer=empty_pb2.Empty.FromString,
+            )
+            request = pubsub_pb2.PublishEventRequest.FromString(publish_request()[5:])
+            publish(request, timeout=60)
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -246,7 +305,7 @@ def _instructions(sidecar: Sidecar, action: Callable[[], None]) -> int:
 def callgrind(
     sidecars: dict[str, Sidecar],
     kinds: list[str],
-    request_file: Path,
+    request_file: dict[str, Path],
     tmp: Path,
     n: int,
     rate: float,
@@ -283,8 +342,7 @@ def callgrind(
     print("|---|" + "---|" * len(sidecars))
     for kind in kinds:
         cells = [f"{statistics.median(counted[(kind, label)]):,.0f}" for label in sidecars]
-        api = "gRPC `GetState`" if kind == "grpc" else "HTTP `GET /v1.0/state`"
-        print(f"| {api} | " + " | ".join(cells) + " |")
+        print(f"| {API[kind]} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -303,8 +361,8 @@ def main() -> None:
     if shutil.which("h2load") is None:
         ap.error("h2load is missing: apt-get install -y nghttp2-client")
     kinds = args.kinds.split(",")
-    if set(kinds) - {"grpc", "http"}:
-        ap.error("kinds are grpc and http")
+    if set(kinds) - set(KINDS):
+        ap.error(f"kinds are {', '.join(KINDS)}")
     profile = Path(args.profile).resolve() if args.profile else None
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -316,14 +374,13 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="grpc-h2load-") as tmp_name,
     ):
         tmp = Path(tmp_name)
-        request_file = tmp / "get_state.bin"
-        request_file.write_bytes(grpc_request())
+        request_file = request_files(tmp)
         sidecars: dict[str, Sidecar] = {}
         try:
             for label, src in srcs.items():
                 sidecars[label] = Sidecar(label, src, tmp, args.callgrind is not None, profile)
-                if "grpc" in kinds:
-                    check_grpc_status(sidecars[label])
+                if {"grpc", "pub-grpc"} & set(kinds):
+                    check_grpc_status(sidecars[label], kinds)
             named = {"before": args.before, "after": args.after or commit + dirty, "this": commit + dirty}
             trees_line = ", ".join(f"{label} {named[label]}" for label in sidecars)
             print(f"{stamp}; {c.machine()}; load average {os.getloadavg()[0]:.2f}; {trees_line}")
@@ -387,7 +444,7 @@ def main() -> None:
         cols = list(zip(*lat[(label, kind)], strict=True))
         p50, p90, p99, rps = (statistics.median(col) for col in cols)
         each = ", ".join(f"{v:.0f}" for v in rounds)
-        api = "gRPC `GetState` (h2load, HTTP/2)" if kind == "grpc" else "HTTP `GET /v1.0/state` (h2load --h1)"
+        api = API[kind]
         print(
             f"| {api} | {label} | {statistics.median(rounds):.0f} ({each}) "
             f"| {p50:.2f} / {p90:.2f} / {p99:.2f} | {rps:.0f} |"
