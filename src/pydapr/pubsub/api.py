@@ -7,9 +7,10 @@ failures to ERR_PUBSUB_PUBLISH_MESSAGE.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import msgspec
 
 from pydapr.errors import DaprError
 from pydapr.observability import trace_context
@@ -139,8 +140,8 @@ class PubSubAPI:
         if ttl is not None and FEATURE_MESSAGE_TTL not in comp.features():
             ce.set_expiration(event, ttl)
         try:
-            return json.dumps(event, separators=(",", ":")).encode()
-        except (TypeError, ValueError):
+            return ce.encode(event)
+        except (TypeError, ValueError, msgspec.EncodeError):
             raise errors.PUBSUB_CLOUD_EVENTS_SER(topic, pubsub) from None
 
     async def publish(
