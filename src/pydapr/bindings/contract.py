@@ -8,28 +8,26 @@ A component may be both (``bindings.rabbitmq``); the building block checks which
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pydapr.components.base import Component
 
 
-@dataclass(slots=True)
-class InvokeRequest:
+class InvokeRequest(msgspec.Struct):
     operation: str
     data: bytes = b""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class InvokeResponse:
+class InvokeResponse(msgspec.Struct):
     data: bytes | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class ReadEvent:
+class ReadEvent(msgspec.Struct):
     data: bytes = b""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 # Returns the app's reply; raises when the event could not be delivered (the source may redeliver).

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from pydapr.api.grpc.wire import runtime
 from pydapr.crypto import errors as E
@@ -45,8 +46,7 @@ def _failed() -> tuple[type[Exception], ...]:
     return (CryptoProviderError, PolicyTimeout, CircuitBreakerOpen)
 
 
-@dataclass(frozen=True, slots=True)
-class EncryptOptions:
+class EncryptOptions(msgspec.Struct, frozen=True):
     component: str
     key_name: str
     key_wrap_algorithm: str
@@ -55,8 +55,7 @@ class EncryptOptions:
     decryption_key_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class DecryptOptions:
+class DecryptOptions(msgspec.Struct, frozen=True):
     component: str
     key_name: str = ""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Address:
+
+class Address(msgspec.Struct, frozen=True):
     """Where one instance of an app's sidecar listens."""
 
     host: str
@@ -17,8 +17,7 @@ class Address:
     internal_grpc_port: int = 0  # gRPC proxying between sidecars
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(msgspec.Struct, frozen=True):
     app_id: str
     namespace: str
     address: Address

@@ -18,7 +18,8 @@ decides, whatever the verb.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pydapr.resources.models import AccessControlSpec
 
@@ -33,20 +34,17 @@ APP_POLICY, GLOBAL_POLICY = "app", "global"
 Observer = Callable[[SpiffeId | None, str, bool], None]
 
 
-@dataclass(slots=True)
-class _Operation:
+class _Operation(msgspec.Struct):
     action: str
     verbs: dict[str, str]
 
 
-@dataclass(slots=True)
-class _Node:
-    children: dict[str, _Node] = field(default_factory=dict)
+class _Node(msgspec.Struct):
+    children: dict[str, _Node] = msgspec.field(default_factory=dict)
     operation: _Operation | None = None
 
 
-@dataclass(slots=True)
-class _AppPolicy:
+class _AppPolicy(msgspec.Struct):
     trust_domain: str
     namespace: str
     default_action: str

@@ -11,7 +11,8 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.errors import DaprError, ErrorKind
@@ -49,27 +50,24 @@ CONTENT_TYPE_KEY = "contentType"
 MAX_LIST_LIMIT = 1000
 
 
-@dataclass(slots=True)
-class SaveItem:
+class SaveItem(msgspec.Struct):
     key: str
     value: bytes
     etag: str | None = None
     concurrency: str = ""
     consistency: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class DeleteItem:
+class DeleteItem(msgspec.Struct):
     key: str
     etag: str | None = None
     concurrency: str = ""
     consistency: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class TransactionOperation:
+class TransactionOperation(msgspec.Struct):
     operation: str  # "upsert" | "delete"
     item: SaveItem | DeleteItem
 
@@ -90,8 +88,7 @@ def key_prefix(strategy: str, store_name: str, app_id: str, namespace: str) -> s
     return strategy + SEPARATOR
 
 
-@dataclass(slots=True)
-class StoreEntry:
+class StoreEntry(msgspec.Struct):
     """A loaded store as the API sees it: the component, its key prefix and its declared features."""
 
     name: str

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
@@ -33,14 +32,12 @@ _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 _CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-@dataclass(frozen=True, slots=True)
-class _StructNode:
+class _StructNode(msgspec.Struct, frozen=True):
     exact: dict[str, _Node]  # field wire name -> its value's node
     aliases: dict[str, str]  # another accepted spelling -> field wire name
 
 
-@dataclass(frozen=True, slots=True)
-class _ListNode:
+class _ListNode(msgspec.Struct, frozen=True):
     item: _Node
 
 
