@@ -12,10 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-# The well-known types are imported for their side effect: ``parameters`` values are Any, whose JSON
-# form names its type, which must be in the descriptor pool (daprd links them the same way).
-from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2, wrappers_pb2  # noqa: F401
-
 from pydapr.api.grpc.wire import runtime
 from pydapr.api.http.router import Router
 from pydapr.conversation import errors as E
@@ -25,7 +21,17 @@ if TYPE_CHECKING:
     from pydapr.conversation.api import ConversationAPI
 
 
+def _json_format() -> Any:
+    """protobuf's JSON module, imported by the first conversation request rather than at startup."""
+    # The well-known types are imported for their side effect: ``parameters`` values are Any, whose
+    # JSON form names its type, which must be in the descriptor pool (daprd links them the same way).
+    from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2, wrappers_pb2  # noqa: F401
+
+    return json_format
+
+
 def _parse(body: bytes, message: Any) -> Any:
+    json_format = _json_format()
     if body:
         try:
             json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
@@ -35,6 +41,7 @@ def _parse(body: bytes, message: Any) -> Any:
 
 
 def _answer(message: Any) -> Response:
+    json_format = _json_format()
     return Response.json(msgspec.json.encode(json_format.MessageToDict(message)))
 
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
-from google.protobuf import json_format
 
 from pydapr.api.grpc.wire import runtime
 from pydapr.api.http.router import Router
@@ -86,6 +85,9 @@ def _universal(request_type: str, call: Callable[[Any], Awaitable[Any]]) -> Any:
     message_class = getattr(runtime, request_type)
 
     async def handle(req: Request, params: dict[str, str]) -> Response:
+        # Imported by the first subtle call (protobuf's JSON module is not needed at startup).
+        from google.protobuf import json_format
+
         message = message_class()
         if req.body:
             try:

@@ -6,7 +6,6 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from google.protobuf import json_format, struct_pb2
 
 from pydapr import errors
 from pydapr.api.grpc.wire import runtime
@@ -17,6 +16,8 @@ from pydapr.jobs import errors as job_errors
 if TYPE_CHECKING:
     from pydapr.api.http.router import Router
     from pydapr.jobs.api import JobsAPI
+
+# google.protobuf.json_format is imported by the first job request, not at startup.
 
 _ABSENT = msgspec.Raw(b"")
 
@@ -38,6 +39,8 @@ _BODY: BodyDecoder[_JobBody] = BodyDecoder(_JobBody, "protojson")
 
 
 def _job_from_body(name: str, body: bytes) -> tuple[Any, bool]:
+    from google.protobuf import json_format, struct_pb2
+
     try:
         doc = _BODY.decode(body or b"{}")
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -62,6 +65,8 @@ def _job_from_body(name: str, body: bytes) -> tuple[Any, bool]:
 
 
 def job_to_json(job: Any) -> bytes:
+    from google.protobuf import json_format
+
     try:
         return str(json_format.MessageToJson(job, indent=None)).encode()
     except (TypeError, json_format.Error):
