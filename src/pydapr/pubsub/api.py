@@ -132,11 +132,11 @@ class PubSubAPI:
                     source=self.app_id,
                     traceparent=traceparent,
                     tracestate=trace.tracestate,
-                    overrides=ce.overrides_from_metadata(metadata),
+                    overrides=ce.overrides_from_metadata(metadata) if metadata else None,
                 )
         except ValueError as exc:
             raise errors.PUBSUB_CLOUD_EVENT_CREATION(str(exc)) from None
-        ttl = _ttl(metadata)
+        ttl = _ttl(metadata) if metadata else None
         if ttl is not None and FEATURE_MESSAGE_TTL not in comp.features():
             ce.set_expiration(event, ttl)
         try:
@@ -154,14 +154,17 @@ class PubSubAPI:
         trace: Trace | None = None,
     ) -> None:
         comp = self._target(pubsub, topic)
-        _ttl(metadata)
-        if _bool(metadata, RAW_PAYLOAD):
+        # Most publishes carry no metadata: nothing to check, override or copy then.
+        if metadata:
+            _ttl(metadata)
+        if metadata and _bool(metadata, RAW_PAYLOAD):
             payload, payload_type = data, content_type or None
         else:
             payload = self.envelope(comp, pubsub, topic, data, content_type, metadata, trace or Trace())
             payload_type = ce.CLOUDEVENTS_CONTENT_TYPE
         try:
-            await comp.publish(PublishRequest(topic, payload, payload_type, dict(metadata)))
+            request = PublishRequest(topic, payload, payload_type, dict(metadata) if metadata else {})
+            await comp.publish(request)
         except DaprError:
             raise
         except Exception as exc:

@@ -7,6 +7,7 @@ already a CloudEvent keeps its fields and gets Dapr's (topic, pubsubname, trace 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import time
@@ -28,18 +29,24 @@ _JSON_CHECK = msgspec.json.Decoder()
 _OVERRIDES = ("id", "source", "type", "subject", "traceparent", "tracestate")
 
 
+@functools.lru_cache(maxsize=256)
+def _media_type(content_type: str) -> str:
+    # A sidecar sees a handful of content types, each on every publish: split once each.
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def is_json_content_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media_type(content_type)
     return media == "application/json" or media.endswith("+json") or media == "text/json"
 
 
 def is_binary_content_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media_type(content_type)
     return media == "application/octet-stream" or media.endswith("+octet-stream")
 
 
 def is_cloudevent_content_type(content_type: str) -> bool:
-    return content_type.split(";", 1)[0].strip().lower() == CLOUDEVENTS_CONTENT_TYPE
+    return _media_type(content_type) == CLOUDEVENTS_CONTENT_TYPE
 
 
 def new_traceparent() -> str:

@@ -45,9 +45,12 @@ class InMemoryPubSub(PubSub):
         return frozenset({FEATURE_MESSAGE_TTL})
 
     async def publish(self, req: PublishRequest) -> None:
+        groups = self._queues.get(req.topic)
+        if not groups:
+            return  # no group subscribes: dropped
         ttl = ttl_seconds(req.metadata)
         expires = time.monotonic() + ttl if ttl is not None else None
-        for queue in self._queues.get(req.topic, {}).values():
+        for queue in groups.values():
             msg = Message(req.topic, req.data, req.content_type, dict(req.metadata))
             queue.put_nowait(_Queued(msg, expires))
 

@@ -67,6 +67,34 @@ async def test_json_data_is_embedded_in_a_dapr_cloudevent() -> None:
     assert event["id"]
 
 
+async def test_json_data_goes_out_as_it_came_and_bad_json_as_text() -> None:
+    data = '{"n": 1, "name": "é", "big": 123456789012345678901234567890}'.encode()
+    sent = []
+    for body in (data, b'{"n": ', b""):
+        api, got, _ = await setup()
+        await api.publish("pubsub", "orders", body, "application/json; charset=utf-8", {})
+        sent.append(await got.one())
+    whole, bad, empty = sent
+    assert data in whole.data  # embedded byte for byte, not parsed and encoded again
+    event = json.loads(whole.data)
+    assert event["data"] == {"n": 1, "name": "é", "big": 123456789012345678901234567890}
+    assert json.loads(bad.data)["data"] == '{"n": '
+    assert json.loads(empty.data)["data"] is None
+
+
+def test_envelope_ids_and_time() -> None:
+    import re
+    import uuid
+    from datetime import UTC, datetime
+
+    ids = {ce.new_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", ce.new_traceparent())
+    stamp = datetime.fromisoformat(ce.now_rfc3339().replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 2
+
+
 async def test_text_and_binary_data() -> None:
     api, got, _ = await setup()
     await api.publish("pubsub", "orders", b"hello", "", {})

@@ -23,6 +23,8 @@ METADATA_PREFIX = "metadata."
 
 
 def query_metadata(req: Request) -> dict[str, str]:
+    if not req.query:
+        return {}
     return {
         k[len(METADATA_PREFIX) :]: v
         for k, v in parse_qsl(req.query, keep_blank_values=True)
