@@ -39,6 +39,8 @@ def decode_unchanging(decoder: hpack.Decoder, block: bytes) -> list[tuple[bytes,
                 field = _STATIC[index - 1]
             elif _STATIC_LENGTH < index <= _STATIC_LENGTH + len(dynamic):
                 field = dynamic[index - _STATIC_LENGTH - 1]
+                if type(field[1]) is not bytes or type(field[0]) is not bytes:
+                    field = (bytes(field[0]), bytes(field[1]))  # hpack 4.0 keeps memoryviews of a block
             else:
                 return None
         elif first & 0xE0 == 0:  # literal without indexing (0000) or never indexed (0001)
@@ -55,7 +57,7 @@ def decode_unchanging(decoder: hpack.Decoder, block: bytes) -> list[tuple[bytes,
             elif index <= _STATIC_LENGTH:
                 name = _STATIC[index - 1][0]
             elif index <= _STATIC_LENGTH + len(dynamic):
-                name = dynamic[index - _STATIC_LENGTH - 1][0]
+                name = bytes(dynamic[index - _STATIC_LENGTH - 1][0])
             else:
                 return None
             value, pos = _string(block, pos)

@@ -77,6 +77,20 @@ def test_indexed_fields_static_and_dynamic_read_as_hpack_reads_them() -> None:
     assert (b":path", b"/svc/Method") in fields and (b"x-token", b"t" * 200) in fields
 
 
+def test_table_entries_kept_as_memoryviews_read_as_bytes() -> None:
+    # hpack 4.0 (the lowest release pyproject admits) keeps a literal's name and value in its
+    # dynamic table as memoryviews of the block it read; the server's fields are bytes either way.
+    ours, _ = _primed()
+    table = ours.header_table.dynamic_entries
+    for i, (name, value) in enumerate(list(table)):
+        table[i] = (memoryview(name), memoryview(value))
+    block = bytes([0x83, 0xBE, 0xBF, 0xC0]) + _literal(63, b"another-agent", False, False)
+    fields = decode_unchanging(ours, block)
+    assert fields is not None
+    assert all(type(name) is bytes and type(value) is bytes for name, value in fields)
+    assert (b":path", b"/svc/Method") in fields
+
+
 @pytest.mark.parametrize("huffman", [False, True])
 @pytest.mark.parametrize("never", [False, True])
 def test_literals_without_indexing_read_as_hpack_reads_them(huffman: bool, never: bool) -> None:
