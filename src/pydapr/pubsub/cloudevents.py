@@ -56,7 +56,7 @@ def new_traceparent() -> str:
 
 
 def new_id() -> str:
-    """A random (version 4) UUID as text, as ``new_id()``, without building a UUID object."""
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives, without a UUID object."""
     raw = bytearray(os.urandom(16))
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
