@@ -12,7 +12,6 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import msgspec
-from google.protobuf import json_format
 
 from pydapr import errors
 from pydapr.api.grpc.wire import runtime
@@ -45,6 +44,8 @@ def _check_body(req: Request, message: str) -> None:
     dropped) before the path overrides its fields: only a body that does not parse shows."""
     if not req.body:
         return
+    from google.protobuf import json_format  # protojson for a body given, not at every sidecar's start
+
     try:
         json_format.Parse(req.body, getattr(runtime, message)(), ignore_unknown_fields=True)
     except (json_format.ParseError, UnicodeDecodeError) as exc:  # bytes that are no UTF-8 too
@@ -74,6 +75,8 @@ def register(router: Router, workflows: Workflows, app_id: str) -> None:
         response = await api.get_workflow(instance_id, _query(req, "appID"))
         if response is None:
             raise E.INSTANCE_NOT_FOUND(instance_id)
+        from google.protobuf import json_format
+
         return Response.json(msgspec.json.encode(json_format.MessageToDict(response)))
 
     async def raise_event(req: Request, params: dict[str, str]) -> Response:
