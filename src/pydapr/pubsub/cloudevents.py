@@ -93,8 +93,10 @@ def new_envelope(
     overrides: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Dapr's envelope around ``data``. JSON data is checked (msgspec decodes it, keeping nothing)
-    and kept as its own bytes, ``msgspec.Raw``: ``encode`` writes it out without a parse and a
-    re-encode; data that does not parse is carried as a string, as Dapr does."""
+    and carried as ``msgspec.Raw`` of its compact form (whitespace between tokens dropped, as
+    daprd's decode and re-encode leaves it; numbers and strings as they came), so ``encode`` writes
+    it out without building Python objects; data that does not parse is carried as a string, as
+    Dapr does."""
     over = overrides or {}
     content_type = content_type or DEFAULT_DATA_CONTENT_TYPE
     ce: dict[str, Any] = {
@@ -117,8 +119,8 @@ def new_envelope(
             ce["data"] = None
         else:
             try:
-                _JSON_CHECK.decode(data)
-                ce["data"] = msgspec.Raw(data)
+                _JSON_CHECK.decode(data)  # format() alone does not check the strings' UTF-8
+                ce["data"] = msgspec.Raw(msgspec.json.format(data, indent=-1))
             except msgspec.DecodeError:
                 ce["data"] = data.decode("utf-8", "replace")
     elif is_binary_content_type(content_type):
