@@ -51,7 +51,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
 
-REPO = Path(__file__).resolve().parent.parent
 KEY = "bench-key"
 VALUE = "x" * 1022  # a JSON string of 1 KiB
 STORE = """apiVersion: dapr.io/v1alpha1
@@ -255,11 +254,6 @@ def check_grpc_status(sidecar: Sidecar, kinds: list[str]) -> None:
             publish(request, timeout=60)
 
 
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
 @contextlib.contextmanager
 def _tree(rev: str) -> Iterator[Path]:
     """The src folder of REV: a folder holding a checkout as it is, else a git worktree of REV."""
@@ -283,7 +277,7 @@ def trees(before: str | None, after: str | None) -> Iterator[dict[str, Path]]:
         if before is not None:
             out["before"] = stack.enter_context(_tree(before))
         label = "after" if before is not None else "this"
-        out[label] = stack.enter_context(_tree(after)) if after is not None else REPO / "src"
+        out[label] = stack.enter_context(_tree(after)) if after is not None else c.REPO / "src"
         yield out
 
 
@@ -420,7 +414,7 @@ def main() -> None:
                     if failed:
                         raise SystemExit(f"{label} {kind}: {failed} requests failed")
                     us = used / len(times) * 1e6
-                    p50, p90, p99 = (percentile(times, p) for p in (50, 90, 99))
+                    p50, p90, p99 = (c.percentile(times, p) for p in (50, 90, 99))
                     cpu[(label, kind)].append(us)
                     rps = len(times) / args.seconds
                     lat[(label, kind)].append((p50, p90, p99, rps))

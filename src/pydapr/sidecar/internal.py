@@ -14,7 +14,6 @@ loopback unless ``--dapr-internal-grpc-listen-address`` says otherwise.
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -109,13 +108,9 @@ def _proxy_server(options: list[tuple[str, Any]], *, tls: bool) -> Any:
     """The internal gRPC port's server: the one the public gRPC API runs on (``PYDAPR_GRPC_SERVER``,
     pydapr's native server by default), except with mTLS, which only grpcio's serves. Without a
     grpcio server started, a sidecar has none of grpcio's server threads and completion queues."""
-    from pydapr.api.grpc.server import SERVER_ENV
+    from pydapr.api.grpc.server import new_server
 
-    if not tls and (os.environ.get(SERVER_ENV) or "native") == "native":
-        from pydapr import grpc_native
-
-        return grpc_native.server(options=options)
-    return grpc.aio.server(options=options)
+    return grpc.aio.server(options=options) if tls else new_server(options)
 
 
 def _http_handler(invoke: BuildingBlock, actors: BuildingBlock | None) -> Any:

@@ -12,6 +12,7 @@ from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 
 from pydapr.grpc_native import server
 from pydapr.grpc_native._hpack import decode_unchanging
+from pydapr.grpc_native._wire import _integer  # the server's own HPACK integer writer
 
 from .conftest import SERVICE, Probe, echo_handlers
 from .rawclient import RawClient
@@ -19,19 +20,6 @@ from .rawclient import RawClient
 pytestmark = pytest.mark.timeout(30)
 
 _HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
-
-
-def _integer(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _string(value: bytes, huffman: bool) -> bytes:

@@ -22,6 +22,27 @@ SERVERS = ("native", "grpcio")
 log = logging.getLogger("pydapr.api.grpc")
 
 
+def server_choice() -> str:
+    """``PYDAPR_GRPC_SERVER``'s server, ``native`` when unset; ValueError for any other value,
+    raised before anything binds, so the sidecar's startup stops with that one line."""
+    choice = os.environ.get(SERVER_ENV) or "native"
+    if choice not in SERVERS:
+        raise ValueError(f"{SERVER_ENV}={choice!r} is not a gRPC server pydapr has: use native or grpcio")
+    return choice
+
+
+def new_server(
+    options: list[tuple[str, Any]], interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+) -> Any:
+    """An unstarted server of ``server_choice()``: grpc.aio's or pydapr.grpc_native's, which
+    answers the same."""
+    if server_choice() == "native":
+        from pydapr import grpc_native
+
+        return grpc_native.server(interceptors=list(interceptors), options=options)
+    return grpc.aio.server(interceptors=list(interceptors), options=options)
+
+
 async def start_grpc_server(
     handlers: list[object],
     *,
@@ -39,18 +60,10 @@ async def start_grpc_server(
         ("grpc.max_send_message_length", max_message_size),
         ("grpc.so_reuseport", 0),
     ]
-    server: Any
-    choice = os.environ.get(SERVER_ENV) or "native"
-    if choice not in SERVERS:
-        # Raised before anything binds: the sidecar's startup stops with this one line.
-        raise ValueError(f"{SERVER_ENV}={choice!r} is not a gRPC server pydapr has: use native or grpcio")
-    if choice == "native":
-        from pydapr import grpc_native
-
-        server = grpc_native.server(interceptors=list(interceptors), options=options)
+    server = new_server(options, interceptors)
+    if server_choice() == "native":
         log.debug("gRPC API served by pydapr's native HTTP/2 server")
     else:
-        server = grpc.aio.server(interceptors=list(interceptors), options=options)
         log.info("gRPC API served by grpcio's server (%s=grpcio)", SERVER_ENV)
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
     for add_service in extra_services:
