@@ -106,9 +106,11 @@ class Mesh:
 
     def seen(self, app: str | None = None, route: str | None = None) -> list[dict[str, Any]]:
         try:
-            lines = self.record.read_text().splitlines()
+            text = self.record.read_text()
         except FileNotFoundError:
             return []
+        # Only whole lines: an app may be halfway through writing the last one.
+        lines = text[: text.rfind("\n") + 1].splitlines()
         out = [json.loads(line) for line in lines if line.strip()]
         return [r for r in out if (app is None or r["app"] == app) and (route is None or r["route"] == route)]
 
