@@ -52,7 +52,8 @@ status=0
 if [ $# -eq 0 ]; then
   # test_pubsub_sdk.py is left out: its gRPC subscriber uses dapr-ext-grpc's SubscriptionMessage (1.17+).
   # The native gRPC server's HPACK, frame and interop tests run here too: they read hpack's tables,
-  # whose types changed between the releases pyproject admits.
+  # whose types changed between the releases pyproject admits. test_mtls.py runs here for the gRPC
+  # proxy's recovery of a refusal from grpcio's asyncio client, which rests on how grpcio sets a status.
   echo "== pytest, lowest versions ($LOWEST): the e2e tests with the official SDK"
   "$LOWEST/bin/python" -m pytest -p no:cacheprovider \
     tests/unit/grpc_native/test_hpack.py tests/unit/grpc_native/test_interop.py \
@@ -60,6 +61,6 @@ if [ $# -eq 0 ]; then
     tests/e2e/test_state_sdk.py tests/e2e/test_jobs_sdk.py tests/e2e/test_lock_sdk.py \
     tests/e2e/test_secrets_sdk.py tests/e2e/test_configuration_sdk.py tests/e2e/test_bindings_sdk.py \
     tests/e2e/test_bindings_grpc.py tests/e2e/test_crypto_sdk.py tests/e2e/test_invoke.py \
-    tests/e2e/test_sidecar.py tests/e2e/test_workflows_sdk_basics.py || status=$?
+    tests/e2e/test_sidecar.py tests/e2e/test_workflows_sdk_basics.py tests/e2e/test_mtls.py || status=$?
 fi
 exit $status

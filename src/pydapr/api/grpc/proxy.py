@@ -93,6 +93,7 @@ class ProxyHandler(grpc.GenericRpcHandler):
             call = channel.stream_stream(
                 method, request_serializer=_identity, response_deserializer=_identity
             )(metadata=metadata, timeout=timeout)
+            statuses = _Statuses(call)
 
             async def pump() -> None:
                 async for message in request_iterator:
@@ -110,9 +111,10 @@ class ProxyHandler(grpc.GenericRpcHandler):
                 if trailing:
                     context.set_trailing_metadata(tuple(trailing))
             except grpc.aio.AioRpcError as exc:
-                if exc.trailing_metadata():
-                    context.set_trailing_metadata(tuple(exc.trailing_metadata()))
-                await context.abort(exc.code(), exc.details() or "")
+                code, details, trailing = await statuses.settled(exc, timeout)
+                if trailing:
+                    context.set_trailing_metadata(tuple(trailing))
+                await context.abort(code, details)
             finally:
                 if not pumping.done():
                     pumping.cancel()
@@ -120,6 +122,69 @@ class ProxyHandler(grpc.GenericRpcHandler):
                     await pumping
 
         return proxy
+
+
+# What grpcio's asyncio client puts in place of the peer's status when a write fails because the peer
+# has just ended the call (grpc.aio's _write: set_internal_error); the peer's own status follows.
+_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
+# How long to wait for the peer's status after that, when the call has no deadline.
+_WRITE_RACE_WAIT = 5.0
+
+Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
+
+
+def _settled(awaitable: Any) -> Any:
+    """The value of a call accessor (``code()``, ``details()``…) once the call has a status: it returns
+    without suspending, so it is read at once, inside grpcio's done callback, before a later status
+    replaces it."""
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        return done.value
+    awaitable.close()
+    return None
+
+
+class _Statuses:
+    """Every status grpcio's asyncio client sets on one upstream call, in order.
+
+    A refusal that races the proxy's write of a request (the target refused a stream at once) ends
+    with grpcio replacing the peer's status by INTERNAL "Internal error from Core", and the peer's own
+    status set right after or right before it (grpc/grpc#36066). grpcio calls done callbacks on each;
+    the caller is given the peer's status, as daprd's Go client gives it.
+    """
+
+    __slots__ = ("_more", "_seen")
+
+    def __init__(self, call: Any) -> None:
+        self._seen: list[Status] = []
+        self._more = asyncio.Event()
+        call.add_done_callback(self._record)
+
+    def _record(self, call: Any) -> None:
+        code = _settled(call.code())
+        if code is None:
+            return
+        trailing = _settled(call.trailing_metadata()) or ()
+        self._seen.append((code, _settled(call.details()) or "", tuple(trailing)))
+        self._more.set()
+
+    def _peer(self) -> Status | None:
+        return next((s for s in reversed(self._seen) if s[:2] != _WRITE_RACE), None)
+
+    async def settled(self, exc: grpc.aio.AioRpcError, deadline: float | None) -> Status:
+        """The status to give the caller for the call that raised ``exc``."""
+        raised: Status = (exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ()))
+        if raised[:2] != _WRITE_RACE:
+            return raised
+        wait = _WRITE_RACE_WAIT if deadline is None else min(deadline, _WRITE_RACE_WAIT)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + wait
+        while (peer := self._peer()) is None and (left := until - loop.time()) > 0:
+            self._more.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._more.wait(), left)
+        return peer or raised
 
 
 async def _enter_internal(
