@@ -8,6 +8,7 @@ when a test fails, so no process outlives its test.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydapr.testing.ports import PortPicker
 
@@ -33,6 +35,16 @@ def _shared_record() -> Path | None:
 # The test sidecar plugin's picker (pydapr.testing.ports): never a port handed out before in this
 # run, by this process or (through the shared record) another worker.
 _PORTS = PortPicker(_shared_record())
+
+
+def records(path: Path) -> list[Any]:
+    """The JSON lines an app has written to ``path`` so far, whole lines only: a test reading while
+    the app writes may find the last line half-written. No file yet is no record."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from google.protobuf import descriptor, message_factory
 from google.rpc import error_details_pb2, status_pb2
 
 from tests.e2e.actor_mesh import start_placement, start_scheduler
-from tests.e2e.harness import Processes, Sidecar, free_port, http_status, wait_port
+from tests.e2e.harness import Processes, Sidecar, free_port, http_status, records, wait_port
 
 APPS = Path(__file__).parent / "apps"
 DAPR_TOKEN = "dapr-tok-7f3a9c"
@@ -85,10 +85,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except FileNotFoundError:
-        return []
+    return records(path)
 
 
 # --- 1. every HTTP route ------------------------------------------------------------------------
@@ -593,8 +590,6 @@ def test_an_sdk_fastapi_app_gets_the_token_and_answers_as_without(procs: Process
 # --- 4. tokens from files -----------------------------------------------------------------------
 
 
-
-
 def test_app_token_from_a_file(procs: Processes) -> None:
     port = free_port()
     record = procs.workdir / "file-app.jsonl"
@@ -645,9 +640,7 @@ def test_the_variable_wins_over_the_file(procs: Processes) -> None:
     assert {r["path"]: r["tokens"] for r in read_records(record)}["/wins"] == [APP_TOKEN]
 
 
-@pytest.mark.parametrize(
-    "variable", ["DAPR_API_TOKEN_FILE", "APP_API_TOKEN_FILE"]
-)
+@pytest.mark.parametrize("variable", ["DAPR_API_TOKEN_FILE", "APP_API_TOKEN_FILE"])
 def test_a_token_file_that_cannot_be_read_stops_startup_naming_it(procs: Processes, variable: str) -> None:
     missing = procs.workdir / "mounted" / "no-such-token"
     sidecar = procs.sidecar("tk-badfile", app_port=free_port(), env={variable: str(missing)}, wait=False)

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from dapr.clients import DaprClient
 
-from tests.e2e.harness import Processes, free_port, wait_port
+from tests.e2e.harness import Processes, free_port, records, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -196,7 +196,7 @@ def _wait_lines(path: Path, count: int, timeout: float = 10.0) -> list[dict[str,
     deadline = time.monotonic() + timeout
     lines: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        lines = records(path)
         if len(lines) >= count:
             break
         time.sleep(0.05)

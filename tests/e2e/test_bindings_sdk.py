@@ -15,7 +15,7 @@ import grpc
 import pytest
 from dapr.clients import DaprClient
 
-from tests.e2e.harness import Processes, free_port, wait_port
+from tests.e2e.harness import Processes, free_port, records, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -132,7 +132,7 @@ def test_cron_events_reach_the_app_and_refused_ones_are_retried(procs: Processes
     deadline = time.monotonic() + 15
     lines: list[Any] = []
     while time.monotonic() < deadline:
-        lines = [json.loads(x) for x in received.read_text().splitlines()] if received.exists() else []
+        lines = records(received)
         if len([x for x in lines if x["status"] == 200]) >= 2:
             break
         time.sleep(0.1)

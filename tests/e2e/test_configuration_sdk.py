@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from dapr.clients import DaprClient
 
-from tests.e2e.harness import Processes, Sidecar, free_port, wait_port
+from tests.e2e.harness import Processes, Sidecar, free_port, records, wait_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -155,7 +155,7 @@ def test_http_subscription_posts_updates_to_the_app(procs: Processes) -> None:
     _write(db, "other", "x", "1")
 
     def lines() -> list[Any]:
-        return [json.loads(line) for line in received.read_text().splitlines()] if received.exists() else []
+        return records(received)
 
     _wait(lambda: len(lines()) >= 3)
     time.sleep(0.2)

@@ -18,7 +18,7 @@ from dapr.clients.grpc._jobs import ConstantFailurePolicy, Job
 from google.protobuf.any_pb2 import Any as AnyPb
 from google.protobuf.wrappers_pb2 import StringValue
 
-from tests.e2e.harness import Processes, free_port, wait_port
+from tests.e2e.harness import Processes, free_port, records, wait_port
 
 HTTP_APP = """
 import json, os, sys
@@ -77,10 +77,9 @@ def start_app(procs: Processes, source: str, port: int, record: Path) -> None:
 def lines(path: Path, n: int, timeout: float = 15.0) -> list[dict[str, str]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
-            got = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            if len(got) >= n:
-                return got
+        got = records(path)
+        if len(got) >= n:
+            return got
         time.sleep(0.1)
     raise AssertionError(f"expected {n} triggers in {path}: {path.read_text() if path.exists() else ''}")
 

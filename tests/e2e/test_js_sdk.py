@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.e2e.harness import Processes, Sidecar, free_port
+from tests.e2e.harness import Processes, Sidecar, free_port, records
 
 pytestmark = pytest.mark.e2e
 
@@ -193,11 +193,7 @@ class Mesh:
     resources: Path
 
     def seen(self, kind: str | None = None, app: str | None = None) -> list[dict[str, Any]]:
-        try:
-            lines = self.record.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        out = [json.loads(line) for line in lines if line.strip()]
+        out = records(self.record)
         return [r for r in out if (kind is None or r["kind"] == kind) and (app is None or r["app"] == app)]
 
     def wait_seen(

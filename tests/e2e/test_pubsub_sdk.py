@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import APPS
-from tests.e2e.harness import Processes, Sidecar, free_port, wait_port
+from tests.e2e.harness import Processes, Sidecar, free_port, records, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -105,13 +105,7 @@ class Mesh:
     record: Path
 
     def seen(self, app: str | None = None, route: str | None = None) -> list[dict[str, Any]]:
-        try:
-            text = self.record.read_text()
-        except FileNotFoundError:
-            return []
-        # Only whole lines: an app may be halfway through writing the last one.
-        lines = text[: text.rfind("\n") + 1].splitlines()
-        out = [json.loads(line) for line in lines if line.strip()]
+        out = records(self.record)
         return [r for r in out if (app is None or r["app"] == app) and (route is None or r["route"] == route)]
 
 

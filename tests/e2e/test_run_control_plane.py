@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pydapr.controlplane import status, stop
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, records
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +87,7 @@ def test_run_starts_control_plane_and_jobs_fire(tmp_path: Path) -> None:
         # mTLS is on by default: the sidecar got its certificate from the control plane's Sentry
         # and reached the scheduler over mTLS (the job fired).
         assert "mTLS on (spiffe://public/ns/default/cron)" in out.stdout
-        lines = [json.loads(line) for line in received.read_text().splitlines()]
+        lines = records(received)
         jobs = [line for line in lines if line["path"] == "/job/ping"]
         assert len(jobs) == 1
         assert json.loads(jobs[0]["body"]) == {"hello": "jobs"}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import APPS
-from tests.e2e.harness import Processes, Sidecar, free_port, wait_port
+from tests.e2e.harness import Processes, Sidecar, free_port, records, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +38,11 @@ def _resources(tmp_path: Path, topic: str) -> Path:
 def _events(path: Path, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
-            lines = [json.loads(line) for line in path.read_text().splitlines()]
-            if len(lines) >= count:
-                return lines
+        lines = records(path)
+        if len(lines) >= count:
+            return lines
         time.sleep(0.05)
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return records(path)
 
 
 def _start(procs: Processes, tmp_path: Path, topic: str, received: Path) -> Sidecar:

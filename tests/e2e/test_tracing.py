@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.collectors import OtlpCollector, Span, ZipkinCollector, running
-from tests.e2e.harness import Processes, Sidecar, free_port, wait_port
+from tests.e2e.harness import Processes, Sidecar, free_port, records, wait_port
 
 pytestmark = pytest.mark.e2e
 
@@ -326,7 +326,7 @@ def test_publish_and_delivery_are_one_trace(mesh: Mesh, dapr_settings: Any) -> N
     deadline = time.monotonic() + 10
     lines: list[dict[str, Any]] = []
     while not lines and time.monotonic() < deadline:
-        lines = [json.loads(line) for line in mesh.record.read_text().splitlines()]
+        lines = records(mesh.record)
         time.sleep(0.05)
     assert lines, "the app never got the event"
     # The CloudEvent carries the publisher's context; the app's call is a child of the delivery span.
@@ -445,7 +445,7 @@ def test_a_bulk_delivery_has_a_span_per_entry_each_a_child_of_its_publish(mesh: 
             assert delivery.parent_id == publish.span_id and delivery.kind == "CLIENT"
         # The app's request of each batch is a child of one of its entries' delivery spans.
         deliveries = {s.span_id for s in spans if s.name == f"pubsub/{topic}"}
-        lines = [json.loads(line) for line in record.read_text().splitlines()]
+        lines = records(record)
         assert lines and all(parts(line["traceparent"])[1] in deliveries for line in lines)
     finally:
         receiver.stop()

@@ -38,7 +38,7 @@ def test_an_actor_call_is_one_trace_across_both_sidecars(procs: Processes, app_i
         config = procs.workdir / "tracing.yaml"
         config.write_text(
             "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata:\n  name: tracing\nspec:\n"
-            "  tracing:\n    samplingRate: \"1\"\n    zipkin:\n"
+            '  tracing:\n    samplingRate: "1"\n    zipkin:\n'
             f"      endpointAddress: http://127.0.0.1:{zipkin.port}/api/v2/spans\n"
         )
         _, placement = start_placement(procs, "p0", f"sqlite://{procs.workdir}/placement.db")

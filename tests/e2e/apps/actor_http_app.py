@@ -151,5 +151,6 @@ if os.environ.get("TRACE_LOG"):  # the tracing test: each actor method call's tr
             TRACES.write(json.dumps(record) + "\n")
         return await call_next(request)
 
+
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["APP_PORT"]), log_level="warning")
