@@ -124,6 +124,10 @@ async def _close_after_failed_start(runtime: Runtime) -> None:
 
 def run_sidecar(options: SidecarOptions) -> int:
     configure_logging(options.app_id, options.log_level, options.log_as_json)
+    # Before anything imports the SDK's generated messages: without its packages' inits.
+    from pydapr.api.grpc import sdk_messages
+
+    sdk_messages.install()
     try:
         try:
             import uvloop
