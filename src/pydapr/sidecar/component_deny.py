@@ -36,7 +36,7 @@ def allowed_components(specs: Sequence[Component], deny: Sequence[str]) -> list[
         return list(specs)
     kept = []
     for spec in specs:
-        version = registry_version(spec.version, registry.known_types().get(spec.type.lower(), []))
+        version = registry_version(spec.version, registry.versions(spec.type.lower()))
         if any(kind == spec.type and (not ver or ver == version) for kind, ver in rules):
             log.warning(
                 "%s: component %r cannot be loaded because components of type %s/%s are denied "

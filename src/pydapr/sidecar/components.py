@@ -109,7 +109,7 @@ class ComponentStore:
     async def _load_one(self, spec: ComponentSpec) -> None:
         where = f'{spec.source}: Component "{spec.name}"'
         type_name = spec.type.lower()
-        version = registry_version(spec.version, registry.known_types().get(type_name, []))
+        version = registry_version(spec.version, registry.versions(type_name))
         try:
             # The type first, so a file naming a type pydapr lacks gets only that error.
             cls = registry.resolve(type_name, version)

@@ -3,8 +3,10 @@ types and versions are refused with a message naming what is known."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +46,39 @@ def test_drivers_are_imported_only_when_their_type_is_used() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_a_plugin_type_resolves_and_the_scan_waits_for_a_type_not_built_in(tmp_path: Path) -> None:
+    # A distribution as pip installs one: its dist-info declares the entry point, its module the class.
+    dist = tmp_path / "pydapr_fake_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pydapr-fake-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[pydapr.components]\n"
+        "state.fakeplugin/v1 = fake_plugin_store:Store\n"
+        "state.redis/v1 = fake_plugin_store:Store\n"
+    )
+    (tmp_path / "fake_plugin_store.py").write_text(
+        "from pydapr.components.base import Component\n\nclass Store(Component):\n    pass\n"
+    )
+    script = (
+        "import sys\n"
+        "from pydapr.components.registry import registry\n"
+        "print(registry.resolve('state.in-memory', 'v1').__module__)\n"
+        "print('importlib.metadata' in sys.modules)\n"
+        "print(registry.resolve('state.fakeplugin', 'v1').__module__)\n"
+        "print(registry.resolve('state.redis', 'v1').__module__)\n"
+        "print('state.fakeplugin' in registry.known_types())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=env
+    )
+    assert out.stdout.split("\n")[:5] == [
+        "pydapr.state.memory",
+        "False",  # built-in types alone: no scan of the installed distributions
+        "fake_plugin_store",
+        "pydapr.state.redis",  # a plugin adds types; it does not replace a built-in one
+        "True",
+    ]
+    assert "names built-in type state.redis/v1: the built-in is used" in out.stderr
