@@ -11,7 +11,9 @@ h2load over HTTP/2 (``-d`` a length-prefixed ``GetStateRequest``, ``content-type
 ``te: trailers``); ``http``, ``GET /v1.0/state/memory/{key}`` with h2load over HTTP/1.1 (``--h1``);
 ``pub-grpc``, ``PublishEvent`` of 1 KiB of JSON (``data_content_type`` application/json) to topic
 ``bench`` over HTTP/2; ``pub-http``, ``POST /v1.0/publish/pubsub/bench`` of the same body
-(``content-type: application/json``) over HTTP/1.1. The topic has no subscriber (the sidecar runs
+(``content-type: application/json``) over HTTP/1.1; ``save-grpc``, ``SaveState`` of the key with the
+1 KiB value over HTTP/2; ``save-http``, ``POST /v1.0/state/memory`` of the same item as JSON over
+HTTP/1.1 (each save overwrites the key, no ETag). The topic has no subscriber (the sidecar runs
 without an app): each publish is checked, enveloped as a CloudEvent, encoded and handed to the
 broker, which drops it, as Dapr's in-memory broker does with no subscription. Each run is
 ``--rate`` requests/s in total from ``--connections`` connections (one ``h2load -c 1 --rps`` per
@@ -73,14 +75,35 @@ TOPIC = "bench"
 EVENT = ('{"message": "' + "x" * 1009 + '"}').encode()  # 1 KiB of JSON
 METHOD = "/dapr.proto.runtime.v1.Dapr/GetState"
 PUBLISH = "/dapr.proto.runtime.v1.Dapr/PublishEvent"
-KINDS = ("grpc", "http", "pub-grpc", "pub-http")
+SAVE = "/dapr.proto.runtime.v1.Dapr/SaveState"
+SAVE_BODY = f'[{{"key": "{KEY}", "value": "{VALUE}"}}]'.encode()
+KINDS = ("grpc", "http", "pub-grpc", "pub-http", "save-grpc", "save-http")
+GRPC_KINDS = ("grpc", "pub-grpc", "save-grpc")
 # The HTTP status h2load must log for each kind's requests.
-OK_STATUS = {"grpc": "200", "http": "200", "pub-grpc": "200", "pub-http": "204"}
+OK_STATUS = {
+    "grpc": "200",
+    "http": "200",
+    "pub-grpc": "200",
+    "pub-http": "204",
+    "save-grpc": "200",
+    "save-http": "204",
+}
+# kind -> the gRPC method or the HTTP path (with the method h2load's -d implies) it requests.
+TARGET = {
+    "grpc": METHOD,
+    "http": f"/v1.0/state/memory/{KEY}",
+    "pub-grpc": PUBLISH,
+    "pub-http": f"/v1.0/publish/pubsub/{TOPIC}",
+    "save-grpc": SAVE,
+    "save-http": "/v1.0/state/memory",
+}
 API = {
     "grpc": "gRPC `GetState` (h2load, HTTP/2)",
     "http": "HTTP `GET /v1.0/state` (h2load --h1)",
     "pub-grpc": "gRPC `PublishEvent` (h2load, HTTP/2)",
     "pub-http": "HTTP `POST /v1.0/publish` (h2load --h1)",
+    "save-grpc": "gRPC `SaveState` (h2load, HTTP/2)",
+    "save-http": "HTTP `POST /v1.0/state` (h2load --h1)",
 }
 PY_SPY = Path(sys.executable).with_name("py-spy")
 
@@ -103,12 +126,28 @@ def publish_request() -> bytes:
     return b"\0" + len(body).to_bytes(4, "big") + body
 
 
+def save_request() -> bytes:
+    """One gRPC message: a SaveStateRequest of the key with the 1 KiB JSON value."""
+    from dapr.proto.common.v1 import common_pb2
+    from dapr.proto.runtime.v1 import state_pb2
+
+    item = common_pb2.StateItem(key=KEY, value=f'"{VALUE}"'.encode())
+    body = state_pb2.SaveStateRequest(store_name="memory", states=[item]).SerializeToString()
+    return b"\0" + len(body).to_bytes(4, "big") + body
+
+
 def request_files(tmp: Path) -> dict[str, Path]:
     """kind -> the file h2load sends as each request's body (``-d``); none for a GET."""
-    files = {"grpc": tmp / "get_state.bin", "pub-grpc": tmp / "publish.bin", "pub-http": tmp / "event.json"}
-    files["grpc"].write_bytes(grpc_request())
-    files["pub-grpc"].write_bytes(publish_request())
-    files["pub-http"].write_bytes(EVENT)
+    bodies = {
+        "grpc": grpc_request(),
+        "pub-grpc": publish_request(),
+        "pub-http": EVENT,
+        "save-grpc": save_request(),
+        "save-http": SAVE_BODY,
+    }
+    files = {kind: tmp / f"{kind}.body" for kind in bodies}
+    for kind, body in bodies.items():
+        files[kind].write_bytes(body)
     return files
 
 
@@ -150,8 +189,7 @@ class Sidecar:
         c.wait_status(
             self.http_port, "/v1.0/healthz/outbound", 204, timeout=240 if callgrind else 30, proc=self.proc
         )
-        body = f'[{{"key": "{KEY}", "value": "{VALUE}"}}]'.encode()
-        save = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/v1.0/state/memory", body)
+        save = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/v1.0/state/memory", SAVE_BODY)
         save.add_header("content-type", "application/json")
         with urllib.request.urlopen(save, timeout=60) as response:
             assert response.status == 204
@@ -193,14 +231,13 @@ def h2load(
         argv += ["-D", f"{seconds:g}"]
     else:
         argv += ["-n", str(max(1, requests // connections if requests else 1))]
-    if kind in ("grpc", "pub-grpc"):
+    if kind in GRPC_KINDS:
         argv += ["-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(request_files[kind])]
-        argv += [f"http://127.0.0.1:{sidecar.grpc_port}{METHOD if kind == 'grpc' else PUBLISH}"]
-    elif kind == "pub-http":
-        argv += ["--h1", "-H", "content-type: application/json", "-d", str(request_files[kind])]
-        argv += [f"http://127.0.0.1:{sidecar.http_port}/v1.0/publish/pubsub/{TOPIC}"]
+        argv += [f"http://127.0.0.1:{sidecar.grpc_port}{TARGET[kind]}"]
     else:
-        argv += ["--h1", f"http://127.0.0.1:{sidecar.http_port}/v1.0/state/memory/{KEY}"]
+        if kind in request_files:
+            argv += ["-H", "content-type: application/json", "-d", str(request_files[kind])]
+        argv += ["--h1", f"http://127.0.0.1:{sidecar.http_port}{TARGET[kind]}"]
     logs = [log.with_suffix(f".{i}") for i in range(connections)]
     procs = []
     started = time.monotonic()
@@ -252,6 +289,13 @@ def check_grpc_status(sidecar: Sidecar, kinds: list[str]) -> None:
             )
             request = pubsub_pb2.PublishEventRequest.FromString(publish_request()[5:])
             publish(request, timeout=60)
+        if "save-grpc" in kinds:
+            save = channel.unary_unary(
+                SAVE,
+                request_serializer=state_pb2.SaveStateRequest.SerializeToString,
+                response_deserializer=empty_pb2.Empty.FromString,
+            )
+            save(state_pb2.SaveStateRequest.FromString(save_request()[5:]), timeout=60)
 
 
 @contextlib.contextmanager
@@ -373,7 +417,7 @@ def main() -> None:
         try:
             for label, src in srcs.items():
                 sidecars[label] = Sidecar(label, src, tmp, args.callgrind is not None, profile)
-                if {"grpc", "pub-grpc"} & set(kinds):
+                if set(GRPC_KINDS) & set(kinds):
                     check_grpc_status(sidecars[label], kinds)
             named = {"before": args.before, "after": args.after or commit + dirty, "this": commit + dirty}
             trees_line = ", ".join(f"{label} {named[label]}" for label in sidecars)
