@@ -53,11 +53,13 @@ if [ $# -eq 0 ]; then
   # test_pubsub_sdk.py is left out: its gRPC subscriber uses dapr-ext-grpc's SubscriptionMessage (1.17+).
   # The native gRPC server's HPACK, frame and interop tests run here too: they read hpack's tables,
   # whose types changed between the releases pyproject admits. test_mtls.py runs here for the gRPC
-  # proxy's recovery of a refusal from grpcio's asyncio client, which rests on how grpcio sets a status.
+  # proxy's recovery of a refusal from grpcio's asyncio client, which rests on how grpcio sets a status,
+  # and test_rpc_on_grpcio.py for grpcio's server taking pydapr.rpc's codes and handlers.
   echo "== pytest, lowest versions ($LOWEST): the e2e tests with the official SDK"
   "$LOWEST/bin/python" -m pytest -p no:cacheprovider \
     tests/unit/grpc_native/test_hpack.py tests/unit/grpc_native/test_interop.py \
     tests/unit/grpc_native/test_frame_fuzz.py \
+    tests/unit/api/test_rpc_on_grpcio.py \
     tests/e2e/test_state_sdk.py tests/e2e/test_jobs_sdk.py tests/e2e/test_lock_sdk.py \
     tests/e2e/test_secrets_sdk.py tests/e2e/test_configuration_sdk.py tests/e2e/test_bindings_sdk.py \
     tests/e2e/test_bindings_grpc.py tests/e2e/test_crypto_sdk.py tests/e2e/test_invoke.py \

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import msgspec
 
-S = grpc.StatusCode
+from pydapr import rpc
+
+S = rpc.StatusCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class ErrorKind:
 
     code: str
     http_status: int
-    grpc_status: grpc.StatusCode
+    grpc_status: rpc.StatusCode
     template: str
 
     def __call__(self, *args: Any, metadata: dict[str, str] | None = None) -> DaprError:
@@ -47,7 +48,7 @@ class DaprError(Exception):
         return self.kind.http_status
 
     @property
-    def grpc_status(self) -> grpc.StatusCode:
+    def grpc_status(self) -> rpc.StatusCode:
         return self.kind.grpc_status
 
     def http_body(self) -> bytes:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import DaprError, ErrorKind
 
 if TYPE_CHECKING:
     from .contract import InvokeResult
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 REMINDER_NOT_HOSTED = ErrorKind(
     "ERR_ACTOR_REMINDER_NON_HOSTED",

@@ -19,9 +19,9 @@ import posixpath
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import grpc
 from google.protobuf import any_pb2, empty_pb2, wrappers_pb2
 
+from pydapr import rpc
 from pydapr.actors import errors as actor_errors
 from pydapr.actors.contract import (
     ActorKey,
@@ -38,7 +38,7 @@ from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.state.errors import NOT_SUPPORTED_OPERATION
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 BAD_REQUEST = actor_errors.BAD_REQUEST
 # daprd answers a bad actor type, id or method with a bare INVALID_ARGUMENT and this text.

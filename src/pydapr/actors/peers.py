@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-import grpc
 import msgspec
 
-from pydapr import errors
+from pydapr import errors, rpc
 from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpClientError
 from pydapr.http.messages import Headers, Response
 from pydapr.observability import trace_context
@@ -191,5 +190,5 @@ class PeerClient:
 
 
 def _kind(code: str, http_status: int, grpc_status: str) -> errors.ErrorKind:
-    status = getattr(grpc.StatusCode, grpc_status, grpc.StatusCode.INTERNAL)
+    status = getattr(rpc.StatusCode, grpc_status, rpc.StatusCode.INTERNAL)
     return errors.ErrorKind(code, http_status, status, "{0}")

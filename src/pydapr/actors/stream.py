@@ -24,9 +24,9 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import grpc
 from google.protobuf import any_pb2, wrappers_pb2
 
+from pydapr import rpc
 from pydapr.actors import errors as actor_errors
 from pydapr.actors.contract import (
     ActorKey,
@@ -44,7 +44,7 @@ from pydapr.observability import trace_context
 
 log = logging.getLogger("pydapr.actors.stream")
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 # daprd answers these with a bare gRPC status; pydapr's carry the closest catalog code as well.
 STREAM_NEEDS_GRPC_CHANNEL = ErrorKind(

@@ -27,9 +27,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import unquote
 
-import grpc
-
-from pydapr import errors
+from pydapr import errors, rpc
 from pydapr.api.grpc.inbound import Refused
 from pydapr.http.messages import Response
 from pydapr.observability.logs import TRACE_ID, fields
@@ -46,7 +44,7 @@ GRPC_MESSAGE = "gRPC API Called"
 # health method (daprd's neither), so omitHealthChecks leaves every gRPC line in.
 HTTP_HEALTH_GROUP = "healthz"
 
-_GRPC_CODES = {code.name: int(code.value[0]) for code in grpc.StatusCode}
+_GRPC_CODES = {code.name: int(code.value[0]) for code in rpc.StatusCode}
 
 
 class ApiLoggingSource:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 INVOKE_OUTPUT_BINDING = ErrorKind(
     "ERR_INVOKE_OUTPUT_BINDING", 500, S.INTERNAL, "error invoking output binding {0}: {1}"

@@ -6,11 +6,10 @@ handlers (the HTTP API answers 400 for an unknown store, gRPC InvalidArgument).
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 NOT_CONFIGURED = ErrorKind(
     "ERR_CONFIGURATION_STORE_NOT_CONFIGURED",

@@ -7,11 +7,10 @@ name with ``ERR_CONVERSATION_NOT_FOUND``.
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import MALFORMED_REQUEST, ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 __all__ = ["INVALID_PARAMS", "INVOKE", "MALFORMED_REQUEST", "MISSING_INPUTS", "NOT_FOUND"]
 

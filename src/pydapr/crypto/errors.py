@@ -6,11 +6,10 @@ these ``ERR_CRYPTO*`` codes in current Dapr; pkg/api/errors has no crypto entrie
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import DaprError, ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 PROVIDERS_NOT_CONFIGURED = ErrorKind(
     "ERR_CRYPTO_PROVIDERS_NOT_CONFIGURED", 500, S.INTERNAL, "crypto providers not configured"

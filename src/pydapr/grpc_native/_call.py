@@ -1,12 +1,11 @@
 """A call on the native gRPC server: the handler found (through the interceptors, as grpc.aio finds
 it), run for its cardinality, and its servicer context, with grpc.aio's semantics (an exception
 ends the call with UNKNOWN ``Unexpected <class ...>: ...``, ``set_code`` before an exception keeps
-that code, an aborted call raises ``grpc.aio.AbortError`` out of the handler)."""
+that code, an aborted call raises ``rpc.AbortError`` out of the handler)."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import inspect
 import logging
@@ -14,8 +13,7 @@ import types
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.grpc_native import _wire as w
 
 if TYPE_CHECKING:
@@ -28,14 +26,10 @@ _INSECURE_AUTH = {"transport_security_type": [b"insecure"], "security_level": [b
 _EMPTY: tuple[Any, ...] = ()
 
 
-_Details = collections.namedtuple("_Details", ("method", "invocation_metadata"))
+CallDetails = rpc.HandlerCallDetails
 
 
-class CallDetails(_Details, grpc.HandlerCallDetails):
-    """What interceptors and generic handlers see of a call (grpc.HandlerCallDetails)."""
-
-
-EOF = grpc.aio.EOF
+EOF = rpc.EOF
 
 
 class ServicerContext:
@@ -46,7 +40,7 @@ class ServicerContext:
         self._server = server
         self._deserialize = deserialize
         self._serialize = serialize
-        self.status_code = grpc.StatusCode.OK
+        self.status_code = rpc.StatusCode.OK
         self.py_code: Any = None
         self.status_details = ""
         self.trailing: tuple[Any, ...] = _EMPTY
@@ -63,15 +57,15 @@ class ServicerContext:
 
     def cancelled_by_peer(self) -> None:
         if not self.status_sent and not self.ended_by_server:
-            self.status_code = grpc.StatusCode.CANCELLED
+            self.status_code = rpc.StatusCode.CANCELLED
 
     def check(self) -> None:
         if self.abort_exception is not None:
             raise self.abort_exception
         if self.status_sent:
-            raise grpc.aio.UsageError("RPC already finished.")
+            raise rpc.UsageError("RPC already finished.")
 
-    def end(self, code: grpc.StatusCode, details: str, trailing: Sequence[Any] = _EMPTY) -> None:
+    def end(self, code: rpc.StatusCode, details: str, trailing: Sequence[Any] = _EMPTY) -> None:
         """Sends the trailers (the headers too if none went out)."""
         self.status_sent = True
         stream = self._stream
@@ -110,16 +104,18 @@ class ServicerContext:
         self.check()
         stream = self._stream
         if stream.headers_sent:
-            raise grpc.aio.UsageError("Send initial metadata failed: already sent")
+            raise rpc.UsageError("Send initial metadata failed: already sent")
         stream.headers_sent = True
         stream.conn.send_headers(stream, w.RESPONSE_HEAD + w.metadata_block(metadata))
 
     async def abort(
-        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Sequence[Any] = _EMPTY
+        self, code: Any, details: str = "", trailing_metadata: Sequence[Any] = _EMPTY
     ) -> None:
+        """Ends the call with ``code`` (ours or grpc.StatusCode: the gRPC proxy passes on what a
+        grpcio client got) and raises rpc.AbortError out of the handler."""
         if self.abort_exception is not None:
-            raise grpc.aio.UsageError("Abort already called!")
-        self.abort_exception = grpc.aio.AbortError("Locally aborted.")
+            raise rpc.UsageError("Abort already called!")
+        self.abort_exception = rpc.AbortError("Locally aborted.")
         if not trailing_metadata and self.trailing:
             trailing_metadata = self.trailing
         else:
@@ -128,13 +124,13 @@ class ServicerContext:
             details = self.status_details
         else:
             self.status_details = details
-        self.status_code = code
+        self.status_code = rpc.code_of(code)
         self.py_code = code
         if not self.status_sent:
-            self.end(code, details, trailing_metadata)
+            self.end(self.status_code, details, trailing_metadata)
         raise self.abort_exception
 
-    async def abort_with_status(self, status: grpc.Status) -> None:
+    async def abort_with_status(self, status: rpc.Status) -> None:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
     def set_trailing_metadata(self, metadata: Sequence[Any]) -> None:
@@ -146,8 +142,8 @@ class ServicerContext:
     def invocation_metadata(self) -> tuple[Any, ...]:
         return self._stream.metadata
 
-    def set_code(self, code: grpc.StatusCode) -> None:
-        self.status_code = code
+    def set_code(self, code: Any) -> None:
+        self.status_code = rpc.code_of(code)
         self.py_code = code
 
     def code(self) -> Any:
@@ -190,7 +186,7 @@ class ServicerContext:
         return self.status_sent or self.ended_by_server
 
     def cancelled(self) -> bool:
-        return bool(self.status_code == grpc.StatusCode.CANCELLED)
+        return bool(self.status_code == rpc.StatusCode.CANCELLED)
 
 
 class _SendTooLarge(Exception):
@@ -224,28 +220,28 @@ async def serve(server: NativeGrpcServer, stream: Stream) -> None:
             else:
                 handler = await server.find_handler(details)
             if handler is None:
-                _end_plain(stream, grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+                _end_plain(stream, rpc.StatusCode.UNIMPLEMENTED, "Method not found!")
                 return
             context = ServicerContext(
                 stream, server, handler.request_deserializer, handler.response_serializer
             )
             await _run(handler, stream, context)
-        except grpc.aio.AbortError as exc:
+        except rpc.AbortError as exc:
             if context is None or exc is not context.abort_exception:
                 raise
     except asyncio.CancelledError:
         pass
     except _SendTooLarge as exc:
         if context is not None and not context.status_sent:
-            context.end(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            context.end(rpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     except Exception as exc:
         log.exception("Unexpected [%s] raised by servicer method [%s]", type(exc).__name__, stream.method)
         if context is None:
-            _end_plain(stream, grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+            _end_plain(stream, rpc.StatusCode.UNKNOWN, f"Unexpected {type(exc)}: {exc}")
         elif not context.status_sent and not stream.finished:
             code = context.status_code
-            if code == grpc.StatusCode.OK:
-                code = grpc.StatusCode.UNKNOWN
+            if code == rpc.StatusCode.OK:
+                code = rpc.StatusCode.UNKNOWN
             context.end(code, f"Unexpected {type(exc)}: {exc}", context.trailing)
     finally:
         if context is not None:
@@ -261,7 +257,7 @@ async def serve(server: NativeGrpcServer, stream: Stream) -> None:
         stream.call = None
 
 
-def _end_plain(stream: Stream, code: grpc.StatusCode, details: str) -> None:
+def _end_plain(stream: Stream, code: rpc.StatusCode, details: str) -> None:
     if not stream.finished:
         block = w.trailers_block(code.value[0], details)
         if not stream.headers_sent:
@@ -269,12 +265,12 @@ def _end_plain(stream: Stream, code: grpc.StatusCode, details: str) -> None:
         stream.conn.finish(stream, block)
 
 
-async def _run(handler: grpc.RpcMethodHandler, stream: Stream, context: ServicerContext) -> None:
+async def _run(handler: rpc.MethodHandler, stream: Stream, context: ServicerContext) -> None:
     if not handler.request_streaming:
         raw = await stream.read()
         if raw is None:
             if not stream.finished:
-                context.end(grpc.StatusCode.INTERNAL, "grpc: the request has no message")
+                context.end(rpc.StatusCode.INTERNAL, "grpc: the request has no message")
             return
         deserialize = handler.request_deserializer
         request: Any = deserialize(raw) if deserialize is not None else raw
@@ -297,14 +293,14 @@ async def _unary_reply(behavior: Any, request: Any, context: ServicerContext, se
         loop = asyncio.get_running_loop()
         reply = await loop.run_in_executor(None, behavior, _sync_request(request), context)
     context.check()
-    if context.status_code != grpc.StatusCode.OK:
+    if context.status_code != rpc.StatusCode.OK:
         context.end(context.status_code, context.status_details, context.trailing)
         return
     raw = serialize(reply) if serialize is not None else reply
     limit = context._server.max_send
     if len(raw) > limit:
         too_large = f"SERVER: Sent message larger than max ({len(raw)} vs. {limit})"
-        context.end(grpc.StatusCode.RESOURCE_EXHAUSTED, too_large)
+        context.end(rpc.StatusCode.RESOURCE_EXHAUSTED, too_large)
         return
     context.status_sent = True
     stream = context._stream

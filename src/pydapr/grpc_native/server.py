@@ -12,8 +12,7 @@ import socket
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from typing import Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.grpc_native import _call
 from pydapr.grpc_native._conn import Connection, Stream
 
@@ -28,7 +27,7 @@ class NativeGrpcServer:
 
     def __init__(
         self,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        interceptors: Sequence[rpc.ServerInterceptor] = (),
         options: Iterable[tuple[str, Any]] = (),
     ) -> None:
         self.loop = asyncio.get_running_loop()
@@ -39,8 +38,8 @@ class NativeGrpcServer:
         settings = dict(options)
         self.max_receive = _limit(settings.get("grpc.max_receive_message_length"), DEFAULT_MAX_RECEIVE)
         self.max_send = _limit(settings.get("grpc.max_send_message_length"), _UNLIMITED)
-        self._registered: dict[str, grpc.RpcMethodHandler] = {}
-        self._generic: list[grpc.GenericRpcHandler] = []
+        self._registered: dict[str, rpc.MethodHandler] = {}
+        self._generic: list[rpc.GenericRpcHandler] = []
         self._sockets: list[socket.socket] = []
         self._unix_paths: list[str] = []
         self._servers: list[asyncio.AbstractServer] = []
@@ -55,11 +54,11 @@ class NativeGrpcServer:
 
     # --- grpc.aio.Server -------------------------------------------------------------------------
 
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[rpc.GenericRpcHandler]) -> None:
         self._generic.extend(generic_rpc_handlers)
 
     def add_registered_method_handlers(
-        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+        self, service_name: str, method_handlers: dict[str, rpc.MethodHandler]
     ) -> None:
         for method, handler in method_handlers.items():
             self._registered[f"/{service_name}/{method}"] = handler
@@ -179,12 +178,12 @@ class NativeGrpcServer:
         if self._idle is not None and not self.connections:
             self._idle.set()
 
-    async def find_handler(self, details: _call.CallDetails) -> grpc.RpcMethodHandler | None:
+    async def find_handler(self, details: _call.CallDetails) -> rpc.MethodHandler | None:
         if not self._interceptors:
             return self._resolve(details)
         return await self._intercepted(iter(self._interceptors), details)
 
-    def find_handler_now(self, details: _call.CallDetails) -> grpc.RpcMethodHandler | None:
+    def find_handler_now(self, details: _call.CallDetails) -> rpc.MethodHandler | None:
         """``find_handler`` when ``resolves_now``: each interceptor's ``intercept_handler(details,
         handler)`` is what its ``intercept_service`` returns once its continuation gave ``handler``."""
         handler = self._resolve(details)
@@ -192,18 +191,18 @@ class NativeGrpcServer:
             handler = interceptor.intercept_handler(details, handler)  # type: ignore[attr-defined]
         return handler
 
-    async def _intercepted(self, rest: Any, details: Any) -> grpc.RpcMethodHandler | None:
+    async def _intercepted(self, rest: Any, details: Any) -> rpc.MethodHandler | None:
         interceptor = next(rest, None)
         if interceptor is None:
             return self._resolve(details)
 
-        def continuation(next_details: Any) -> Awaitable[grpc.RpcMethodHandler | None]:
+        def continuation(next_details: Any) -> Awaitable[rpc.MethodHandler | None]:
             return self._intercepted(rest, next_details)
 
-        handler: grpc.RpcMethodHandler | None = await interceptor.intercept_service(continuation, details)
+        handler: rpc.MethodHandler | None = await interceptor.intercept_service(continuation, details)
         return handler
 
-    def _resolve(self, details: Any) -> grpc.RpcMethodHandler | None:
+    def _resolve(self, details: Any) -> rpc.MethodHandler | None:
         handler = self._registered.get(details.method)
         if handler is not None:
             return handler
@@ -235,7 +234,7 @@ class NativeGrpcServer:
             _, _, stream_id, conn = heapq.heappop(heap)
             stream = conn.streams.get(stream_id)
             if stream is not None and not stream.finished:
-                conn.fail_stream(stream, grpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded")
+                conn.fail_stream(stream, rpc.StatusCode.DEADLINE_EXCEEDED.value[0], "Deadline Exceeded")
                 conn.schedule_flush()
         if heap:
             self._arm(heap[0][0])
@@ -249,7 +248,7 @@ def _limit(value: Any, default: int) -> int:
 
 
 def server(
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    interceptors: Sequence[rpc.ServerInterceptor] = (),
     options: Iterable[tuple[str, Any]] = (),
 ) -> NativeGrpcServer:
     """``grpc.aio.server``'s signature for what pydapr passes it."""

@@ -8,7 +8,6 @@ import posixpath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import grpc
 from google.protobuf import any_pb2
 
 from pydapr import errors
@@ -23,6 +22,8 @@ from pydapr.pipeline import Call, Direction
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
+    import grpc
+
     from pydapr.api.http.router import Router
     from pydapr.sidecar.runtime import Runtime
 

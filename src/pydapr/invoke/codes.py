@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
+from typing import Any
 
-S = grpc.StatusCode
+from pydapr import rpc
+
+S = rpc.StatusCode
 
 _HTTP_TO_GRPC = {
     408: S.CANCELLED,
@@ -40,18 +42,16 @@ _GRPC_TO_HTTP = {
     S.DATA_LOSS: 500,
 }
 
-_BY_VALUE = {code.value[0]: code for code in S}
-
-
-def grpc_code_from_http(status: int) -> grpc.StatusCode:
+def grpc_code_from_http(status: int) -> rpc.StatusCode:
     if 200 <= status < 300:
         return S.OK
     return _HTTP_TO_GRPC.get(status, S.UNKNOWN)
 
 
-def http_status_from_grpc(code: grpc.StatusCode) -> int:
-    return _GRPC_TO_HTTP.get(code, 500)
+def http_status_from_grpc(code: Any) -> int:
+    """The HTTP status for a gRPC code: ours, grpcio's (a client's AioRpcError) or a number."""
+    return _GRPC_TO_HTTP.get(rpc.code_of(code), 500)
 
 
-def grpc_code_from_int(value: int) -> grpc.StatusCode:
-    return _BY_VALUE.get(value, S.UNKNOWN)
+def grpc_code_from_int(value: int) -> rpc.StatusCode:
+    return rpc.code_of(value)

@@ -6,15 +6,18 @@ from the request, so one app cannot read or delete another's jobs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import grpc
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydapr.errors import DaprError, ErrorKind
 from pydapr.jobs import errors
 
 if TYPE_CHECKING:
+    import grpc
+
     from pydapr.jobs.client import SchedulerClient
+
+T = TypeVar("T")
 
 # The scheduler's client and messages (pydapr.jobs.client, .convert) are imported once a call has
 # a client: a sidecar with no --scheduler-host-address never loads them.
@@ -29,6 +32,18 @@ class JobsAPI:
         if self.client is None:
             raise kind(errors.NO_SCHEDULER, metadata=self.meta)
         return self.client
+
+    async def _scheduler(
+        self, kind: ErrorKind, call: Awaitable[T], by_code: Mapping[str, ErrorKind] | None = None
+    ) -> T:
+        """``call``'s result; a gRPC error from the scheduler becomes ``kind`` (or the kind
+        ``by_code`` gives for its code's name), with the status as Go prints it."""
+        import grpc  # loaded with the scheduler's client, which made ``call``
+
+        try:
+            return await call
+        except grpc.aio.AioRpcError as err:
+            raise self._fail((by_code or {}).get(err.code().name, kind), err) from None
 
     def _fail(self, kind: ErrorKind, err: grpc.aio.AioRpcError) -> DaprError:
         return kind(f"rpc error: code = {err.code().name} desc = {err.details()}", metadata=self.meta)
@@ -46,22 +61,16 @@ class JobsAPI:
         client = self._client(errors.SCHEDULE_JOB)
         from pydapr.jobs.convert import to_scheduler
 
-        try:
-            await client.schedule(to_scheduler(job), overwrite)
-        except grpc.aio.AioRpcError as err:
-            kind = {
-                grpc.StatusCode.INVALID_ARGUMENT: errors.SCHEDULE_JOB_INVALID,
-                grpc.StatusCode.ALREADY_EXISTS: errors.SCHEDULE_JOB_EXISTS,
-            }.get(err.code(), errors.SCHEDULE_JOB)
-            raise self._fail(kind, err) from None
+        by_code = {
+            "INVALID_ARGUMENT": errors.SCHEDULE_JOB_INVALID,
+            "ALREADY_EXISTS": errors.SCHEDULE_JOB_EXISTS,
+        }
+        await self._scheduler(errors.SCHEDULE_JOB, client.schedule(to_scheduler(job), overwrite), by_code)
 
     async def get(self, name: str) -> Any:
         self._check_name(name)
         client = self._client(errors.GET_JOB)
-        try:
-            job = await client.get(name)
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(errors.GET_JOB, err) from None
+        job = await self._scheduler(errors.GET_JOB, client.get(name))
         from pydapr.jobs.convert import to_runtime
 
         return to_runtime(job)
@@ -69,23 +78,14 @@ class JobsAPI:
     async def delete(self, name: str) -> None:
         self._check_name(name)
         client = self._client(errors.DELETE_JOB)
-        try:
-            await client.delete(name)
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(errors.DELETE_JOB, err) from None
+        await self._scheduler(errors.DELETE_JOB, client.delete(name))
 
     async def list_jobs(self) -> list[Any]:
         client = self._client(errors.LIST_JOBS)
         from pydapr.jobs.convert import to_runtime
 
-        try:
-            return [to_runtime(j) for j in await client.list_jobs()]
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(errors.LIST_JOBS, err) from None
+        return [to_runtime(j) for j in await self._scheduler(errors.LIST_JOBS, client.list_jobs())]
 
     async def delete_prefix(self, prefix: str) -> None:
         client = self._client(errors.DELETE_JOB)
-        try:
-            await client.delete_prefix(prefix)
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(errors.DELETE_JOB, err) from None
+        await self._scheduler(errors.DELETE_JOB, client.delete_prefix(prefix))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 JOB_EMPTY = ErrorKind("ERR_MALFORMED_REQUEST", 400, S.INVALID_ARGUMENT, "Job is empty")
 NAME_EMPTY = ErrorKind("ERR_MALFORMED_REQUEST", 400, S.INVALID_ARGUMENT, "Name is empty")

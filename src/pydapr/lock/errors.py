@@ -6,11 +6,10 @@ tests tests/integration/suite/daprd/lock/*/errors.go).
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 NOT_CONFIGURED = ErrorKind(
     "ERR_LOCK_NOT_CONFIGURED", 500, S.FAILED_PRECONDITION, "lock {0} is not configured"

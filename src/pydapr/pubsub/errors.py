@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 PUBSUB_NOT_FOUND = ErrorKind("ERR_PUBSUB_NOT_FOUND", 404, S.INVALID_ARGUMENT, "pubsub {0} not found")
 PUBSUB_NOT_CONFIGURED = ErrorKind(

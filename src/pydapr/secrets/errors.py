@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 STORES_NOT_CONFIGURED = ErrorKind(
     "ERR_SECRET_STORES_NOT_CONFIGURED", 500, S.FAILED_PRECONDITION, "secret store is not configured"

@@ -18,22 +18,25 @@ import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
-# Neither grpc_tls nor spiffe imports cryptography at the top, and identity (which does) is only an
-# annotation here: a sidecar without mTLS never loads cryptography.
-from . import grpc_tls
+# Neither spiffe nor grpc_tls imports cryptography at the top, and identity (which does) is only an
+# annotation here: a sidecar without mTLS never loads cryptography. grpc_tls and grpcio are imported
+# where a channel or server credentials are made: a sidecar that opens no gRPC channel (no mTLS, no
+# placement or scheduler, no gRPC app) never loads grpcio.
 from .spiffe import dns_name
 
 if TYPE_CHECKING:
+    import grpc
+
     from .identity import Svid, WorkloadIdentity
 
 CHANNEL_RETIRE_AFTER = 60.0  # seconds an old channel may finish its calls after a rotation
 
-ChannelFactory = Callable[[str], grpc.aio.Channel]
+ChannelFactory = Callable[[str], "grpc.aio.Channel"]
 
 
 def plain_channel(address: str) -> grpc.aio.Channel:
+    import grpc
+
     return grpc.aio.insecure_channel(address)
 
 
@@ -61,10 +64,16 @@ class Mtls:
         return dns_name(namespace, app_id)
 
     def grpc_server_credentials(self) -> grpc.ServerCredentials:
+        from . import grpc_tls
+
         return grpc_tls.server_credentials(self.identity)
 
     def peer_channel(self, address: str, namespace: str, app_id: str) -> grpc.aio.Channel:
         """A channel to another sidecar's internal gRPC port, with the current certificate."""
+        import grpc
+
+        from . import grpc_tls
+
         return grpc.aio.secure_channel(
             address,
             grpc_tls.channel_credentials(self.identity.current),
@@ -74,6 +83,10 @@ class Mtls:
     def control_plane_channels(self, service_app_id: str) -> ChannelFactory:
         """Channels to a control-plane service (``dapr-placement``, ``dapr-scheduler``), each made
         with the certificate current when it is made."""
+        import grpc
+
+        from . import grpc_tls
+
         options = grpc_tls.channel_options(dns_name(self.control_plane_namespace, service_app_id))
 
         def open_channel(address: str) -> grpc.aio.Channel:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.api.grpc.proxy import ProxyHandler
 from pydapr.http.server import HttpServer
-from pydapr.security import grpc_tls
-from pydapr.security.mtls import retire
 from pydapr.security.spiffe import from_peercert
 
 if TYPE_CHECKING:
+    import grpc
+
     from pydapr.nameresolution import Address
     from pydapr.security.acl import AccessControl
     from pydapr.security.mtls import Mtls
@@ -110,7 +109,7 @@ def _proxy_server(options: list[tuple[str, Any]], *, tls: bool) -> Any:
     grpcio server started, a sidecar has none of grpcio's server threads and completion queues."""
     from pydapr.api.grpc.server import new_server
 
-    return grpc.aio.server(options=options) if tls else new_server(options)
+    return rpc.grpcio_server(options) if tls else new_server(options)
 
 
 def _http_handler(invoke: BuildingBlock, actors: BuildingBlock | None) -> Any:
@@ -135,15 +134,17 @@ def _authorizer(mtls: Mtls | None, acl: AccessControl | None) -> Any:
     the operation, no verb)."""
     if mtls is None and acl is None:
         return None
+    if mtls is not None:
+        from pydapr.security import grpc_tls
 
-    def authorize(method: str, context: Any) -> tuple[grpc.StatusCode, str] | None:
+    def authorize(method: str, context: Any) -> tuple[rpc.StatusCode, str] | None:
         caller = grpc_tls.caller(context) if mtls is not None else None
         if mtls is not None and caller is None:
-            return grpc.StatusCode.UNAUTHENTICATED, "the client certificate carries no SPIFFE id"
+            return rpc.StatusCode.UNAUTHENTICATED, "the client certificate carries no SPIFFE id"
         if acl is None:
             return None
         denial = acl.denial(caller, method, None)
-        return (grpc.StatusCode.PERMISSION_DENIED, denial) if denial is not None else None
+        return (rpc.StatusCode.PERMISSION_DENIED, denial) if denial is not None else None
 
     return authorize
 
@@ -167,6 +168,8 @@ class PeerChannels:
             if self._mtls is not None:
                 channel = self._mtls.peer_channel(target, namespace, app_id)
             else:
+                import grpc
+
                 channel = grpc.aio.insecure_channel(target)
             self._channels[key] = channel
         return channel
@@ -174,6 +177,8 @@ class PeerChannels:
     def _renew(self) -> None:
         old, self._channels = list(self._channels.values()), {}
         if old:
+            from pydapr.security.mtls import retire
+
             retire(old)
 
     async def close(self) -> None:

@@ -14,7 +14,6 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import grpc
 import msgspec
 from google.protobuf import empty_pb2
 
@@ -25,6 +24,8 @@ from pydapr.http.messages import Request, Response
 from pydapr.sidecar.block import BuildingBlock
 
 if TYPE_CHECKING:
+    import grpc
+
     from pydapr.api.http.router import Router
     from pydapr.sidecar.components import LoadedComponent
     from pydapr.sidecar.runtime import Runtime

@@ -5,11 +5,10 @@ Codes, statuses and messages from dapr/dapr pkg/api/errors/state.go and pkg/mess
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 STORE_NOT_FOUND = ErrorKind(
     "ERR_STATE_STORE_NOT_FOUND", 400, S.INVALID_ARGUMENT, "state store {0} is not found"

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from pydapr import rpc
 from pydapr.actors.api import ActorsAPI
 from pydapr.actors.contract import (
     ActorKey,
@@ -1162,9 +1163,7 @@ def _decode_error(result: InvokeResult) -> DaprError:
         return E.NO_ACTORS(f"workflow actor failed: {result.data[:200]!r}")
     kind = _KINDS.get(code + str(grpc_code))
     if kind is None:
-        import grpc
-
-        status = next((s for s in grpc.StatusCode if s.value[0] == grpc_code), grpc.StatusCode.INTERNAL)
+        status = next((s for s in rpc.StatusCode if s.value[0] == grpc_code), rpc.StatusCode.INTERNAL)
         kind = ErrorKind(code, result.status, status, "{0}")
     return DaprError(kind, message)
 

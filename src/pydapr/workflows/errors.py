@@ -7,11 +7,10 @@ exists", "an active workflow with ID 'X' already exists") so a message reads as 
 
 from __future__ import annotations
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import ErrorKind
 
-S = grpc.StatusCode
+S = rpc.StatusCode
 
 START = ErrorKind("ERR_START_WORKFLOW", 500, S.INTERNAL, "error starting workflow '{0}': {1}")
 GET = ErrorKind(

@@ -12,12 +12,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf import empty_pb2
 
-from pydapr import errors
+from pydapr import errors, rpc
 from pydapr.api.grpc.status import abort
 from pydapr.api.grpc.wire import runtime
 from pydapr.errors import DaprError
@@ -27,6 +26,9 @@ from . import validate
 from ._proto import durabletask_pb2 as pb
 from .contract import StartRequest, Workflows
 from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pydapr.workflows.grpc")
 
@@ -316,7 +318,7 @@ async def _fail(context: Context, name: str, exc: Exception) -> None:
         await abort(context, exc)
     if isinstance(exc, TimeoutError):
         # The SDKs' clients read DEADLINE_EXCEEDED as their wait timing out.
-        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc) or "deadline exceeded")
+        await context.abort(rpc.StatusCode.DEADLINE_EXCEEDED, str(exc) or "deadline exceeded")
     log.exception("durabletask %s failed", name, exc_info=exc)
     await abort(context, errors.INTERNAL(str(exc)))
 
@@ -325,7 +327,7 @@ def _unary(name: str, fn: _Handler) -> _Handler:
     async def call(request: Any, context: Context) -> Any:
         try:
             return await fn(request, context)
-        except grpc.aio.AbortError:
+        except rpc.ABORT_ERRORS:
             raise
         except Exception as exc:
             await _fail(context, name, exc)
@@ -338,7 +340,7 @@ def _stream(name: str, fn: Callable[[Any, Context], Any]) -> Callable[[Any, Cont
         try:
             async for item in fn(request, context):
                 yield item
-        except grpc.aio.AbortError:
+        except rpc.ABORT_ERRORS:
             raise
         except Exception as exc:
             await _fail(context, name, exc)
@@ -350,19 +352,19 @@ def task_hub_service(workflows: Workflows, pool: WorkerPool) -> Callable[[grpc.a
     """A function that adds the ``TaskHubSidecarService`` to a gRPC server."""
     service = TaskHubService(workflows, pool)
     handlers: dict[str, Any] = {
-        name: grpc.unary_unary_rpc_method_handler(
+        name: rpc.unary_unary_rpc_method_handler(
             _unary(name, getattr(service, name)),
             request_deserializer=request.FromString,
             response_serializer=response.SerializeToString,
         )
         for name, request, response in _UNARY
     }
-    handlers["GetWorkItems"] = grpc.unary_stream_rpc_method_handler(
+    handlers["GetWorkItems"] = rpc.unary_stream_rpc_method_handler(
         _stream("GetWorkItems", service.GetWorkItems),
         request_deserializer=pb.GetWorkItemsRequest.FromString,
         response_serializer=pb.WorkItem.SerializeToString,
     )
-    generic = grpc.method_handlers_generic_handler(SERVICE, handlers)
+    generic = rpc.method_handlers_generic_handler(SERVICE, handlers)
 
     def register(server: grpc.aio.Server) -> None:
         server.add_generic_rpc_handlers((generic,))

@@ -13,13 +13,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import grpc
 import msgspec
+
+from pydapr import rpc
 
 from ._proto import durabletask_pb2 as pb
 from .contract import NoWorker, WorkersListener
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pydapr.workflows.workers")
 
@@ -86,7 +90,7 @@ class WorkerPool:
         """The body of ``GetWorkItems``: this worker's work items until it hangs up or the
         sidecar stops (then the stream ends CANCELLED "shutting down", as daprd's)."""
         if self._closed:
-            await context.abort(grpc.StatusCode.CANCELLED, "shutting down")
+            await context.abort(rpc.StatusCode.CANCELLED, "shutting down")
         worker = _Worker()
         self._workers.append(worker)
         self._available.set()
@@ -100,7 +104,7 @@ class WorkerPool:
         finally:
             self._drop(worker)
         if not context.done():
-            await context.abort(grpc.StatusCode.CANCELLED, "shutting down")
+            await context.abort(rpc.StatusCode.CANCELLED, "shutting down")
 
     def complete_workflow(self, response: pb.WorkflowResponse) -> bool:
         """Hands a worker's answer to the waiting engine; False when nothing waits for it (a

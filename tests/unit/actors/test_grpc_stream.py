@@ -28,6 +28,7 @@ from dapr.actor.runtime.config import (
 )
 from dapr.actor.runtime.runtime import ActorRuntime
 
+from pydapr import rpc
 from pydapr.actors.contract import ActorKey, InvokeRequest, ReminderFire, TimerFire
 from pydapr.actors.stream import ActorStream, hosted_types
 from pydapr.api.grpc.wire import runtime
@@ -241,7 +242,7 @@ async def test_calls_in_flight_fail_when_the_stream_ends_and_the_app_reattaches(
     stopping = asyncio.create_task(host.stop())
     with pytest.raises(DaprError) as caught:
         await asyncio.wait_for(blocked, 5)
-    assert caught.value.grpc_status == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.grpc_status == rpc.StatusCode.UNAVAILABLE
     assert caught.value.code == "ERR_ACTOR_INVOKE_METHOD"
     gates["release"].set()
     await stopping
@@ -249,7 +250,7 @@ async def test_calls_in_flight_fail_when_the_stream_ends_and_the_app_reattaches(
     assert sidecar.api.transport is None
     with pytest.raises(DaprError) as late:
         await transport.invoke(_call("GetData"))
-    assert late.value.grpc_status == grpc.StatusCode.UNAVAILABLE
+    assert late.value.grpc_status == rpc.StatusCode.UNAVAILABLE
 
     await host.start()
     again = await sidecar.transport()
@@ -381,7 +382,7 @@ async def test_shutdown_ends_the_streams_and_takes_no_new_one(sidecar: Sidecar, 
     assert transport.closed
     with pytest.raises(DaprError) as late:
         await transport.invoke(_call("GetData"))
-    assert late.value.grpc_status == grpc.StatusCode.UNAVAILABLE
+    assert late.value.grpc_status == rpc.StatusCode.UNAVAILABLE
     call = sidecar.stub.SubscribeActorEventsAlpha1()
     # Refused at once, before the app's first message: reading without writing sees the status.
     # (A write racing the refusal is grpcio's client race, grpc/grpc#36066: INTERNAL on the client.)

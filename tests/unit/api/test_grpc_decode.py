@@ -11,6 +11,7 @@ import grpc
 import pytest
 from dapr.proto.runtime.v1 import dapr_pb2_grpc
 
+from pydapr import rpc
 from pydapr.api.grpc.decode import decodes_protobuf, decoding_handler
 from pydapr.api.grpc.inbound import ChainInterceptor
 from pydapr.api.grpc.wire import runtime
@@ -33,7 +34,7 @@ class Servicer(dapr_pb2_grpc.DaprServicer):  # type: ignore[misc]
 
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
-    server = grpc.aio.server(interceptors=[ChainInterceptor(Pipeline())])
+    server = rpc.grpcio_server([], [ChainInterceptor(Pipeline())])
     dapr_pb2_grpc.add_DaprServicer_to_server(Servicer(), server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

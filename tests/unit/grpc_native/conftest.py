@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from pydapr import rpc
 from pydapr.grpc_native import NativeGrpcServer, server
 
 SERVICE = "test.Echo"
@@ -59,7 +60,7 @@ def echo_handlers(probe: Probe) -> grpc.GenericRpcHandler:
 
     async def writer(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         # The reader/writer API: context.read() and context.write() instead of generators.
-        while (message := await context.read()) is not grpc.aio.EOF:
+        while (message := await context.read()) is not rpc.EOF:  # the native server's end of requests
             await context.write(message + b"!")
 
     return grpc.method_handlers_generic_handler(

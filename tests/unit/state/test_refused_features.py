@@ -18,6 +18,7 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc, state_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from pydapr import rpc
 from pydapr.api.grpc._ext import state_pb2 as ext_pb2
 from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
 from pydapr.api.grpc.compose import compose_servicer
@@ -70,7 +71,7 @@ def api(store: PlainStore) -> StateAPI:
     return StateAPI({S: StoreEntry.from_metadata(store, meta)})
 
 
-async def refused(call: Any, status: int, grpc_code: grpc.StatusCode) -> DaprError:
+async def refused(call: Any, status: int, grpc_code: rpc.StatusCode) -> DaprError:
     with pytest.raises(DaprError) as info:
         await call
     err = info.value
@@ -97,10 +98,10 @@ async def test_each_missing_feature_is_refused(api: StateAPI, store: PlainStore)
     writes = store.writes
     upsert = TransactionOperation("upsert", SaveItem("k", b"tx"))
 
-    err = await refused(api.transact(S, [upsert]), 500, grpc.StatusCode.UNIMPLEMENTED)
+    err = await refused(api.transact(S, [upsert]), 500, rpc.StatusCode.UNIMPLEMENTED)
     assert err.message == "state store plain doesn't support transactions"
     ttl = SaveItem("k", b"ttl", metadata={"ttlInSeconds": "60"})
-    err = await refused(api.save(S, [ttl]), 400, grpc.StatusCode.INVALID_ARGUMENT)
+    err = await refused(api.save(S, [ttl]), 400, rpc.StatusCode.INVALID_ARGUMENT)
     assert err.message == "state store plain does not support TTL"
     for etag_call in (
         api.save(S, [SaveItem("k", b"etag", etag="-")]),
@@ -108,11 +109,11 @@ async def test_each_missing_feature_is_refused(api: StateAPI, store: PlainStore)
         api.delete(S, DeleteItem("k", etag="-")),
         api.bulk_delete(S, [DeleteItem("k"), DeleteItem("k", etag="-")]),
     ):
-        err = await refused(etag_call, 400, grpc.StatusCode.INVALID_ARGUMENT)
+        err = await refused(etag_call, 400, rpc.StatusCode.INVALID_ARGUMENT)
         assert err.message.startswith("state store plain does not support ETags")
-    err = await refused(api.query(S, b'{"filter": {}}'), 500, grpc.StatusCode.INTERNAL)
+    err = await refused(api.query(S, b'{"filter": {}}'), 500, rpc.StatusCode.INTERNAL)
     assert err.message == "state store does not support querying"
-    err = await refused(api.list_keys(S, "k"), 500, grpc.StatusCode.UNIMPLEMENTED)
+    err = await refused(api.list_keys(S, "k"), 500, rpc.StatusCode.UNIMPLEMENTED)
     assert err.message == "state store plain does not support listing keys"
 
     assert store.writes == writes and store.data == {"app||k": b"before"}
@@ -160,7 +161,7 @@ async def test_http_refuses_with_daprs_errors(api: StateAPI, store: PlainStore) 
 @pytest.fixture
 async def channel(api: StateAPI) -> AsyncIterator[grpc.aio.Channel]:
     """A real gRPC server with Dapr's state service and the key-listing extension, and a channel to it."""
-    server = grpc.aio.server()
+    server = rpc.grpcio_server([])
     dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer([StateGrpc(api)]), server)  # type: ignore[no-untyped-call]
     StateExtensionsGrpc(api).add_to_server(server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import grpc
 import pytest
 from dapr.proto.common.v1 import common_pb2
 from dapr.proto.runtime.v1 import state_pb2
@@ -16,6 +15,7 @@ from pydapr.api.http.router import Router
 from pydapr.components.base import ComponentConfigError, ComponentMetadata
 from pydapr.errors import DaprError
 from pydapr.http.messages import Headers, Request, Response
+from pydapr.rpc import StatusCode
 from pydapr.state.api import StateAPI, StoreEntry, key_prefix
 from pydapr.state.memory import InMemoryStateStore
 from pydapr.state.query import parse_query
@@ -189,7 +189,7 @@ async def test_grpc_adapter_matches_http(api: StateAPI) -> None:
             ),
             None,
         )
-    assert info.value.grpc_status == grpc.StatusCode.ABORTED and info.value.code == "ERR_STATE_SAVE"
+    assert info.value.grpc_status == StatusCode.ABORTED and info.value.code == "ERR_STATE_SAVE"
     with pytest.raises(DaprError) as info:
         await rpc.ExecuteStateTransaction(
             state_pb2.ExecuteStateTransactionRequest(
@@ -198,7 +198,7 @@ async def test_grpc_adapter_matches_http(api: StateAPI) -> None:
             ),
             None,
         )
-    assert info.value.grpc_status == grpc.StatusCode.UNIMPLEMENTED
+    assert info.value.grpc_status == StatusCode.UNIMPLEMENTED
     bulk = await rpc.GetBulkState(state_pb2.GetBulkStateRequest(store_name="store", keys=["g", "no"]), None)
     assert [(i.key, i.data) for i in bulk.items] == [("g", b"\x00bin"), ("no", b"")]
     await rpc.DeleteState(
@@ -207,7 +207,7 @@ async def test_grpc_adapter_matches_http(api: StateAPI) -> None:
     assert (await rpc.GetState(state_pb2.GetStateRequest(store_name="store", key="g"), None)).data == b""
     with pytest.raises(DaprError) as info:
         await rpc.GetState(state_pb2.GetStateRequest(store_name="missing", key="g"), None)
-    assert info.value.grpc_status == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.grpc_status == StatusCode.INVALID_ARGUMENT
 
 
 def test_key_prefix_strategies() -> None:

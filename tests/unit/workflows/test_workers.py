@@ -13,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 
+from pydapr import rpc
 from pydapr.workflows import errors as E
 from pydapr.workflows._proto import durabletask_pb2 as pb
 from pydapr.workflows.contract import NoWorker, StartRequest
@@ -124,7 +125,7 @@ async def pool() -> AsyncIterator[WorkerPool]:
 
 @pytest.fixture
 async def sidecar(pool: WorkerPool) -> AsyncIterator[Sidecar]:
-    server = grpc.aio.server()
+    server = rpc.grpcio_server([])
     task_hub_service(NoInstances(), pool)(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

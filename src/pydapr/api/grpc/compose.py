@@ -12,17 +12,18 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-from dapr.proto.runtime.v1 import dapr_pb2_grpc
-
-from pydapr import errors
+from pydapr import errors, rpc
 from pydapr.api.grpc.status import abort
+from pydapr.api.grpc.wire import DAPR_SERVICE
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pydapr.api.grpc")
 
-RPC_NAMES = tuple(n for n in dir(dapr_pb2_grpc.DaprServicer) if not n.startswith("_") and n[0].isupper())
+RPC_NAMES = tuple(method.name for method in DAPR_SERVICE.methods)
 
 
 def _wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,7 +33,7 @@ def _wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
             return await fn(request, context)
         except errors.DaprError as err:
             await abort(context, err)
-        except grpc.aio.AbortError:
+        except rpc.ABORT_ERRORS:
             raise
         except Exception as exc:
             log.exception("gRPC %s failed", fn.__name__)
@@ -49,7 +50,7 @@ def _wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
                 yield item
         except errors.DaprError as err:
             await abort(context, err)
-        except grpc.aio.AbortError:
+        except rpc.ABORT_ERRORS:
             raise
         except Exception as exc:
             log.exception("gRPC %s failed", fn.__name__)
@@ -66,9 +67,13 @@ def _unimplemented(name: str) -> Callable[..., Any]:
     return call
 
 
-def compose_servicer(handlers: list[object]) -> dapr_pb2_grpc.DaprServicer:
-    """One servicer whose RPCs are the handlers' methods; later handlers don't override earlier ones."""
-    servicer = dapr_pb2_grpc.DaprServicer()
+class DaprServicer:
+    """The ``Dapr`` service's RPCs, one attribute each (set by compose_servicer)."""
+
+
+def compose_servicer(handlers: list[object]) -> DaprServicer:
+    """One servicer whose RPCs are the handlers' methods; earlier handlers win over later ones."""
+    servicer = DaprServicer()
     for name in RPC_NAMES:
         impl = None
         for handler in handlers:

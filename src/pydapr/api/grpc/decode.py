@@ -11,39 +11,45 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf.message import Message
+
+from pydapr import rpc
+
+if TYPE_CHECKING:
+    import grpc
 
 Deserializer = Callable[[bytes], Any]
 
 
-def decodes_protobuf(handler: grpc.RpcMethodHandler) -> bool:
+def decodes_protobuf(handler: rpc.MethodHandler) -> bool:
     """Whether the handler's requests are decoded with a protobuf message's ``FromString`` (the
     generated services'), not passed as bytes (the gRPC proxy's, built anew for every call)."""
     owner = getattr(handler.request_deserializer, "__self__", None)
     return isinstance(owner, type) and issubclass(owner, Message)
 
 
-def decoding_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def decoding_handler(handler: rpc.MethodHandler) -> rpc.MethodHandler:
     """``handler`` with its request decoding moved into the call; a handler that does not decode
     protobuf is returned as it is."""
     if not decodes_protobuf(handler):
         return handler
-    decode: Deserializer = handler.request_deserializer
+    decode = handler.request_deserializer
+    assert decode is not None  # decodes_protobuf: a message class's FromString
     serialize = {"response_serializer": handler.response_serializer}
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary_request(handler.unary_unary, decode), **serialize)
+        return rpc.unary_unary_rpc_method_handler(_unary_request(handler.unary_unary, decode), **serialize)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
+        return rpc.unary_stream_rpc_method_handler(
             _unary_request_stream(handler.unary_stream, decode), **serialize
         )
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(
+        return rpc.stream_unary_rpc_method_handler(
             _stream_request(handler.stream_unary, decode), **serialize
         )
-    return grpc.stream_stream_rpc_method_handler(
+    assert handler.stream_stream is not None  # a handler has one of the four
+    return rpc.stream_stream_rpc_method_handler(
         _stream_request_stream(handler.stream_stream, decode), **serialize
     )
 
@@ -52,7 +58,7 @@ async def _decoded(raw: bytes, decode: Deserializer, context: grpc.aio.ServicerC
     try:
         return decode(raw)
     except Exception as exc:
-        await context.abort(grpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {exc}")
+        await context.abort(rpc.StatusCode.INTERNAL, f"grpc: error unmarshalling request: {exc}")
 
 
 def _messages(

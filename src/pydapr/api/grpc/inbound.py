@@ -17,10 +17,9 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.api.access import ApiAccess
 from pydapr.api.grpc.decode import decodes_protobuf, decoding_handler
 from pydapr.api.grpc.status import http_code_status
@@ -29,13 +28,16 @@ from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Interceptor, Operation, Pipeline
 from pydapr.resources import Configuration
 
+if TYPE_CHECKING:
+    import grpc
+
 log = logging.getLogger("pydapr.api")
 
 
 class Refused(Exception):
     """An interceptor ends the call with this gRPC status."""
 
-    def __init__(self, status: grpc.Status) -> None:
+    def __init__(self, status: rpc.Status) -> None:
         super().__init__(status.details)
         self.status = status
 
@@ -44,13 +46,13 @@ def grpc_interceptors(
     configuration: Configuration | None,
     api_token: str | None,
     pipeline: Pipeline | None = None,
-) -> list[grpc.aio.ServerInterceptor]:
+) -> list[rpc.ServerInterceptor]:
     """The server's interceptors; adds the gRPC API's own sources to ``pipeline``."""
     pipeline = pipeline if pipeline is not None else Pipeline()
     access = ApiAccess.from_configuration(configuration)
     if access.restricts_grpc:
         pipeline.add(AccessSource(access))
-    out: list[grpc.aio.ServerInterceptor] = []
+    out: list[rpc.ServerInterceptor] = []
     if api_token:
         out.append(TokenInterceptor(api_token))
     out.append(ChainInterceptor(pipeline))
@@ -74,23 +76,23 @@ class AccessSource:
         return refuse
 
 
-class ChainInterceptor(grpc.aio.ServerInterceptor):
+class ChainInterceptor(rpc.ServerInterceptor):
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
         # Per method: the servicer's handler and the one served for it (decoding in the call, then
         # the chain), built once; the servicer hands out the same handler object on every call.
-        self._served: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._served: dict[str, tuple[rpc.MethodHandler, rpc.MethodHandler]] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+        continuation: rpc.Continuation,
+        handler_call_details: rpc.HandlerCallDetails,
+    ) -> rpc.MethodHandler | None:
         return self.intercept_handler(handler_call_details, await continuation(handler_call_details))
 
     def intercept_handler(
-        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler | None
-    ) -> grpc.RpcMethodHandler | None:
+        self, details: rpc.HandlerCallDetails, handler: rpc.MethodHandler | None
+    ) -> rpc.MethodHandler | None:
         """What ``intercept_service`` returns once its continuation found ``handler`` (the native
         server calls this instead, no coroutine per call)."""
         if handler is None:
@@ -113,18 +115,19 @@ class ChainInterceptor(grpc.aio.ServerInterceptor):
 Run = Callable[[Call, Operation[Any]], Awaitable[Any]]
 
 
-def _wrapped(handler: grpc.RpcMethodHandler, run: Run, method: str) -> grpc.RpcMethodHandler:
+def _wrapped(handler: rpc.MethodHandler, run: Run, method: str) -> rpc.MethodHandler:
     serializers = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, run, method), **serializers)
+        return rpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, run, method), **serializers)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, run, method), **serializers)
+        return rpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, run, method), **serializers)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_stream(handler.unary_stream, run, method), **serializers)
-    return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, run, method), **serializers)
+        return rpc.unary_stream_rpc_method_handler(_stream(handler.unary_stream, run, method), **serializers)
+    assert handler.stream_stream is not None  # a handler has one of the four
+    return rpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, run, method), **serializers)
 
 
 def _unary(behavior: Callable[..., Any], run: Run, method: str) -> Callable[..., Any]:
@@ -232,4 +235,5 @@ def _code_name(context: grpc.aio.ServicerContext[Any, Any], default: str) -> str
         code = context.code()
     except Exception:
         return default
-    return code.name if isinstance(code, grpc.StatusCode) else default
+    # The native server's context gives the code it was set to, grpcio's may give a number.
+    return default if code is None else rpc.code_of(code).name

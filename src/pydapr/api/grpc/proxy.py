@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.observability import trace_context
 from pydapr.pipeline import Call, Direction, Pipeline
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pydapr.api.grpc.proxy")
 
@@ -26,17 +28,17 @@ _SKIP = frozenset(
     {"dapr-api-token", "user-agent", "content-type", "te", "grpc-accept-encoding", "grpc-timeout"}
 )
 
-ChannelFor = Callable[[str], Awaitable[tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]]]
+ChannelFor = Callable[[str], Awaitable["tuple[grpc.aio.Channel, tuple[tuple[str, str], ...]]"]]
 # Given the full method name and the call, None to let it through, else the status to refuse it with
 # (access control on the receiving sidecar's internal port).
-Authorize = Callable[[str, "grpc.aio.ServicerContext[Any, Any]"], "tuple[grpc.StatusCode, str] | None"]
+Authorize = Callable[[str, "grpc.aio.ServicerContext[Any, Any]"], "tuple[rpc.StatusCode, str] | None"]
 
 
 def _identity(data: bytes) -> bytes:
     return data
 
 
-class ProxyHandler(grpc.GenericRpcHandler):
+class ProxyHandler(rpc.GenericRpcHandler):
     """Serves any method not served by the Dapr API when ``dapr-app-id`` is present."""
 
     def __init__(
@@ -48,13 +50,13 @@ class ProxyHandler(grpc.GenericRpcHandler):
         self._authorize = authorize
         self._inbound = inbound
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        metadata = dict(handler_call_details.invocation_metadata or ())  # type: ignore[attr-defined]
+    def service(self, handler_call_details: rpc.HandlerCallDetails) -> rpc.MethodHandler | None:
+        metadata = dict(handler_call_details.invocation_metadata or ())
         app_id = metadata.get(APP_ID_KEY)
         if not app_id or not isinstance(app_id, str):
             return None
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        return grpc.stream_stream_rpc_method_handler(
+        method: str = handler_call_details.method
+        return rpc.stream_stream_rpc_method_handler(
             self._make_proxy(method, app_id),
             request_deserializer=_identity,
             response_serializer=_identity,
@@ -68,6 +70,8 @@ class ProxyHandler(grpc.GenericRpcHandler):
         async def proxy(
             request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[bytes]:
+            import grpc  # loaded already: channel_for's channels are grpcio's
+
             if authorize is not None:
                 refused = authorize(method, context)
                 if refused is not None:
@@ -79,7 +83,7 @@ class ProxyHandler(grpc.GenericRpcHandler):
             try:
                 channel, extra = await channel_for(app_id)
             except LookupError as exc:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"failed to proxy request: {exc}")
+                await context.abort(rpc.StatusCode.UNAVAILABLE, f"failed to proxy request: {exc}")
                 return
             metadata = [
                 (k, v)
@@ -118,7 +122,7 @@ class ProxyHandler(grpc.GenericRpcHandler):
             finally:
                 if not pumping.done():
                     pumping.cancel()
-                with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError, Exception):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pumping
 
         return proxy
@@ -126,11 +130,12 @@ class ProxyHandler(grpc.GenericRpcHandler):
 
 # What grpcio's asyncio client puts in place of the peer's status when a write fails because the peer
 # has just ended the call (grpc.aio's _write: set_internal_error); the peer's own status follows.
-_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
+_WRITE_RACE = (rpc.StatusCode.INTERNAL, "Internal error from Core")
 # How long to wait for the peer's status after that, when the call has no deadline.
 _WRITE_RACE_WAIT = 5.0
 
-Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
+# The client's codes are grpc.StatusCode; they are kept as ours (rpc.code_of), to compare with ours.
+Status = tuple[rpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 
 
 def _settled(awaitable: Any) -> Any:
@@ -166,7 +171,7 @@ class _Statuses:
         if code is None:
             return
         trailing = _settled(call.trailing_metadata()) or ()
-        self._seen.append((code, _settled(call.details()) or "", tuple(trailing)))
+        self._seen.append((rpc.code_of(code), _settled(call.details()) or "", tuple(trailing)))
         self._more.set()
 
     def _peer(self) -> Status | None:
@@ -174,7 +179,7 @@ class _Statuses:
 
     async def settled(self, exc: grpc.aio.AioRpcError, deadline: float | None) -> Status:
         """The status to give the caller for the call that raised ``exc``."""
-        raised: Status = (exc.code(), exc.details() or "", tuple(exc.trailing_metadata() or ()))
+        raised: Status = (rpc.code_of(exc.code()), exc.details() or "", tuple(exc.trailing_metadata() or ()))
         if raised[:2] != _WRITE_RACE:
             return raised
         wait = _WRITE_RACE_WAIT if deadline is None else min(deadline, _WRITE_RACE_WAIT)

@@ -6,13 +6,15 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-from dapr.proto.runtime.v1 import dapr_pb2_grpc
-
+from pydapr import rpc
 from pydapr.api.grpc.compose import compose_servicer
 from pydapr.api.grpc.proxy import ChannelFor, ProxyHandler
+from pydapr.api.grpc.wire import DAPR_SERVICE
+
+if TYPE_CHECKING:
+    import grpc
 
 # Which server serves the public API: "native", pydapr's own HTTP/2 server (pydapr.grpc_native,
 # docs/grpc-server.md), the default; "grpcio", grpcio's grpc.aio server.
@@ -32,7 +34,7 @@ def server_choice() -> str:
 
 
 def new_server(
-    options: list[tuple[str, Any]], interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    options: list[tuple[str, Any]], interceptors: Sequence[rpc.ServerInterceptor] = ()
 ) -> Any:
     """An unstarted server of ``server_choice()``: grpc.aio's or pydapr.grpc_native's, which
     answers the same."""
@@ -40,7 +42,7 @@ def new_server(
         from pydapr import grpc_native
 
         return grpc_native.server(interceptors=list(interceptors), options=options)
-    return grpc.aio.server(interceptors=list(interceptors), options=options)
+    return rpc.grpcio_server(options, interceptors)
 
 
 async def start_grpc_server(
@@ -50,7 +52,7 @@ async def start_grpc_server(
     host: str,
     port: int,
     channel_for: ChannelFor,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    interceptors: Sequence[rpc.ServerInterceptor] = (),
     max_message_size: int,
     unix_path: str | None = None,
 ) -> tuple[grpc.aio.Server, int]:
@@ -65,7 +67,7 @@ async def start_grpc_server(
         log.debug("gRPC API served by pydapr's native HTTP/2 server")
     else:
         log.info("gRPC API served by grpcio's server (%s=grpcio)", SERVER_ENV)
-    dapr_pb2_grpc.add_DaprServicer_to_server(compose_servicer(handlers), server)  # type: ignore[no-untyped-call]
+    server.add_generic_rpc_handlers([rpc.servicer_handler(DAPR_SERVICE, compose_servicer(handlers))])
     for add_service in extra_services:
         add_service(server)
     # Registered last: it only serves methods no service above claims.

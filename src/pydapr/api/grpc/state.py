@@ -6,17 +6,18 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import grpc
 from google.protobuf import empty_pb2
 
-from pydapr import errors
+from pydapr import errors, rpc
 from pydapr.api.grpc._ext import state_pb2 as ext_pb2
-from pydapr.api.grpc._ext import state_pb2_grpc as ext_pb2_grpc
 from pydapr.api.grpc.status import abort
 from pydapr.api.grpc.wire import as_dict, common, runtime
 from pydapr.state.api import DeleteItem, SaveItem, StateAPI, TransactionOperation
+
+if TYPE_CHECKING:
+    import grpc
 
 log = logging.getLogger("pydapr.api.grpc")
 
@@ -142,7 +143,7 @@ def _dapr_errors(fn: Rpc[Req, Resp]) -> Rpc[Req, Resp]:
             return await fn(self, request, context)
         except errors.DaprError as err:
             await abort(context, err)
-        except grpc.aio.AbortError:
+        except rpc.ABORT_ERRORS:
             raise
         except Exception as exc:
             log.exception("gRPC %s failed", fn.__name__)
@@ -152,7 +153,7 @@ def _dapr_errors(fn: Rpc[Req, Resp]) -> Rpc[Req, Resp]:
     return call
 
 
-class StateExtensionsGrpc(ext_pb2_grpc.StateExtensionsServicer):
+class StateExtensionsGrpc:
     """``pydapr.ext.v1.StateExtensions``, served beside Dapr's service on the sidecar's gRPC port."""
 
     def __init__(self, api: StateAPI) -> None:
@@ -167,4 +168,5 @@ class StateExtensionsGrpc(ext_pb2_grpc.StateExtensionsServicer):
         return ext_pb2.ListStateKeysResponse(keys=page.keys, token=page.token)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        ext_pb2_grpc.add_StateExtensionsServicer_to_server(self, server)  # type: ignore[no-untyped-call]
+        service = ext_pb2.DESCRIPTOR.services_by_name["StateExtensions"]
+        server.add_generic_rpc_handlers([rpc.servicer_handler(service, self)])

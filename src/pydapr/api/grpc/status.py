@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import grpc
+from typing import TYPE_CHECKING
+
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
+from pydapr import rpc
 from pydapr.errors import DaprError
 from pydapr.observability.metrics import error_codes
+
+if TYPE_CHECKING:
+    import grpc
 
 ERROR_DOMAIN = "dapr.io"
 
 
-def to_rpc_status(err: DaprError) -> grpc.Status:
+def to_rpc_status(err: DaprError) -> rpc.Status:
     info = error_details_pb2.ErrorInfo(reason=err.code, domain=ERROR_DOMAIN, metadata=err.metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     proto = status_pb2.Status(code=err.grpc_status.value[0], message=err.message, details=[detail])
-    return rpc_status.to_status(proto)
+    return rpc.status_from_proto(proto)
 
 
 async def abort(context: grpc.aio.ServicerContext, err: DaprError) -> None:  # type: ignore[type-arg]
@@ -28,7 +32,7 @@ async def abort(context: grpc.aio.ServicerContext, err: DaprError) -> None:  # t
     await context.abort_with_status(to_rpc_status(err))
 
 
-def http_code_status(code: int, detail: str) -> grpc.Status:
+def http_code_status(code: int, detail: str) -> rpc.Status:
     """daprd's ErrorFromHTTPResponseCode: the HTTP status text as message and ErrorInfo reason,
     the code and the detail (at most 63 characters) in its metadata."""
     from http import HTTPStatus
@@ -47,4 +51,4 @@ def http_code_status(code: int, detail: str) -> grpc.Status:
     packed = any_pb2.Any()
     packed.Pack(info)
     proto = status_pb2.Status(code=grpc_code_from_http(code).value[0], message=text, details=[packed])
-    return rpc_status.to_status(proto)
+    return rpc.status_from_proto(proto)

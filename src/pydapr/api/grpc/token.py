@@ -12,23 +12,24 @@ so it never opens. Handlers that forward metadata (service invocation, the gRPC 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.api.grpc.status import http_code_status
+
+if TYPE_CHECKING:
+    import grpc
 
 API_TOKEN_METADATA = "dapr-api-token"
 MISSING = http_code_status(401, "missing api token in request metadata")
 MISMATCH = http_code_status(401, "authentication error: api token mismatch")
 
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):
+class TokenInterceptor(rpc.ServerInterceptor):
     def __init__(self, token: str) -> None:
         self._token = token.encode()
 
-    def refusal(self, metadata: Any) -> grpc.Status | None:
+    def refusal(self, metadata: Any) -> rpc.Status | None:
         """Why a call with this invocation metadata is refused; None when its token is right."""
         given = next((v for k, v in metadata or () if k == API_TOKEN_METADATA), None)
         if given is None:
@@ -38,21 +39,21 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+        continuation: rpc.Continuation,
+        handler_call_details: rpc.HandlerCallDetails,
+    ) -> rpc.MethodHandler | None:
         return self.intercept_handler(handler_call_details, await continuation(handler_call_details))
 
     def intercept_handler(
-        self, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler | None
-    ) -> grpc.RpcMethodHandler | None:
+        self, details: rpc.HandlerCallDetails, handler: rpc.MethodHandler | None
+    ) -> rpc.MethodHandler | None:
         """What ``intercept_service`` returns once its continuation found ``handler`` (the native
         server calls this instead, no coroutine per call)."""
         refused = self.refusal(details.invocation_metadata)  # type: ignore[attr-defined]
         return handler if refused is None else _deny(refused, handler)
 
 
-def _deny(status: grpc.Status, handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+def _deny(status: rpc.Status, handler: rpc.MethodHandler | None) -> rpc.MethodHandler:
     """A handler of the same shape as ``handler`` (unary reply or stream) that ends the call with
     ``status`` at once. The request is never parsed (no deserializer): a caller without the token
     gets nothing past this point, however malformed what it sent."""
@@ -62,9 +63,9 @@ def _deny(status: grpc.Status, handler: grpc.RpcMethodHandler | None) -> grpc.Rp
         async def deny_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
             await context.abort_with_status(status)
 
-        return grpc.stream_stream_rpc_method_handler(deny_stream, response_serializer=serializer)
+        return rpc.stream_stream_rpc_method_handler(deny_stream, response_serializer=serializer)
 
     async def deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await context.abort_with_status(status)
 
-    return grpc.unary_unary_rpc_method_handler(deny_unary, response_serializer=serializer)
+    return rpc.unary_unary_rpc_method_handler(deny_unary, response_serializer=serializer)

@@ -15,9 +15,12 @@ from typing import Any
 
 # Imported for their side effect: they register the Dapr API's descriptors in the default pool.
 from dapr.proto.common.v1 import common_pb2  # noqa: F401
-from dapr.proto.runtime.v1 import appcallback_pb2, dapr_pb2  # noqa: F401
+from dapr.proto.runtime.v1 import appcallback_pb2, dapr_pb2  # noqa: F401 (dapr_pb2 is used)
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
+# The Dapr service (``dapr.proto.runtime.v1.Dapr``): its methods, their cardinality and messages.
+DAPR_SERVICE = dapr_pb2.DESCRIPTOR.services_by_name["Dapr"]
 
 
 @functools.cache

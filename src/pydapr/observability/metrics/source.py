@@ -19,8 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-
+from pydapr import rpc
 from pydapr.errors import DaprError
 from pydapr.http.messages import Response
 from pydapr.pipeline import Call, Direction, Interceptor, Operation
@@ -32,9 +31,9 @@ from .families import CounterFamily, HistogramFamily
 from .labels import HttpLabels
 
 # Go's codes.Code.String(), which daprd's labels carry (grpc.StatusCode names are upper snake case).
-_GO_CODE = {code: "".join(part.capitalize() for part in code.name.split("_")) for code in grpc.StatusCode}
-_GO_CODE[grpc.StatusCode.OK] = "OK"
-_GO_CODE[grpc.StatusCode.CANCELLED] = "Canceled"
+_GO_CODE = {code: "".join(part.capitalize() for part in code.name.split("_")) for code in rpc.StatusCode}
+_GO_CODE[rpc.StatusCode.OK] = "OK"
+_GO_CODE[rpc.StatusCode.CANCELLED] = "Canceled"
 _GO_NAME = {code.name: name for code, name in _GO_CODE.items()}
 
 # pydapr's operation names (sidecar/components.py _FAMILIES) → daprd's.
@@ -201,6 +200,8 @@ class MetricsSource:
         return _observer(record)
 
     def _grpc_client(self) -> Interceptor:
+        import grpc  # an app served over gRPC: its channel is grpcio's
+
         m, app_id = self.metrics, self.app_id
         count, latency, received, sent = (
             m.grpc_client_completed_rpcs,
@@ -218,19 +219,19 @@ class MetricsSource:
                 result = await proceed()
                 return result
             except grpc.aio.AioRpcError as exc:
-                status = _GO_CODE.get(exc.code(), "Unknown")
+                status = _GO_CODE.get(rpc.code_of(exc.code()), "Unknown")
                 raise
             except BaseException:
                 status = "Unknown"
                 raise
             finally:
                 elapsed = _ms(started)
-                rpc = call.operation
-                if rpc == "HealthCheck":
+                name = call.operation
+                if name == "HealthCheck":
                     probes.inc((app_id, status))
                     probe_latency.observe((app_id, status), elapsed)
                 else:
-                    method = f"/{_APP_SERVICES.get(rpc, 'dapr.proto.runtime.v1.AppCallback')}/{rpc}"
+                    method = f"/{_APP_SERVICES.get(name, 'dapr.proto.runtime.v1.AppCallback')}/{name}"
                     count.inc((app_id, method, status))
                     latency.observe((app_id, method, status), elapsed)
                     message = call.request  # the request message, sized here only
