@@ -36,6 +36,7 @@ class Connection:
         self.version: int | None = None  # the tables' version it acknowledged
         self.last_seen = time.monotonic()
         self.dropped: str | None = None  # why the server ends this stream
+        self.gone = False  # the stream ended: nothing it could answer is awaited any more
         self._acks: dict[tuple[int, int], asyncio.Future[None]] = {}
 
     def order(self, operation: str, version: int, tables: pb.PlacementTables | None = None) -> None:
@@ -43,7 +44,10 @@ class Connection:
 
     def expect(self, ack: int, version: int) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._acks[(ack, version)] = future
+        if self.gone:
+            future.cancel()
+        else:
+            self._acks[(ack, version)] = future
         return future
 
     def acknowledged(self, ack: int, version: int) -> None:
@@ -116,6 +120,10 @@ class Namespace:
             self._mark()
 
     def leave(self, conn: Connection, *, grace: bool) -> None:
+        # A round still running counts it out of its next phase too: a stream that acknowledged
+        # the lock and then ended cannot acknowledge the update (it held the round for the whole
+        # ack timeout, and every lookup of the namespace with it, before it was counted out).
+        conn.gone = True
         conn.abandon()
         name = conn.member.name
         if self.connections.get(name) is not conn:
@@ -201,7 +209,7 @@ class Namespace:
         """Sends one order to ``targets``; those that acknowledge in time, the others dropped."""
         futures = {}
         for conn in targets:
-            if conn.dropped is None:
+            if conn.dropped is None and not conn.gone:
                 futures[conn] = conn.expect(ack, version)
                 conn.order(operation, version, tables)
         if futures:

@@ -89,8 +89,12 @@ class SchedulerService(pb_grpc.SchedulerServicer):
                     yield msg
                     continue
                 waiter = asyncio.create_task(conn.ready.wait())
-                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                try:
+                    await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    # Also when the call is cancelled here (the sidecar hung up): a waiter left
+                    # pending is destroyed with the connection ("Task was destroyed but it is pending").
+                    waiter.cancel()
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -183,3 +185,50 @@ async def test_set_hosted_changes_the_table() -> None:
             assert (await a.lookup(ActorKey("t", "1"), timeout=5)).local
         finally:
             await a.close()
+
+
+class _SlowLock(Recorder):
+    """Takes ``delay`` seconds to acknowledge a lock, then ``then`` runs."""
+
+    def __init__(self, name: str, delay: float, then: Callable[[], None] | None = None) -> None:
+        super().__init__(name)
+        self.delay = delay
+        self.then = then
+
+    async def on_lock(self) -> None:
+        await super().on_lock()
+        await asyncio.sleep(self.delay)
+        if self.then is not None:
+            self.then()
+
+
+async def test_a_sidecar_that_leaves_after_acking_the_lock_does_not_hold_the_round() -> None:
+    # b acknowledges the lock and disconnects while a still takes its time: the update goes to
+    # a and c at once, not after the ack timeout waiting for b, who can no longer answer.
+    async with placement_server(ack_timeout=30.0, debounce=0.05, leave_grace=0.2) as (_, address):
+        a, b = client(address, "10.0.0.1:1", ["t"]), client(address, "10.0.0.2:1", ["t"])
+        await a.start()
+        await b.start()
+        c = client(address, "10.0.0.3:1", ["t"])
+        closing: list[asyncio.Task[None]] = []
+        try:
+            await eventually(lambda: a.owner(ActorKey("t", "1")) is not None)
+            slow = _SlowLock("a", 0.6)
+            a.add_listener(slow)
+            b.add_listener(_SlowLock("b", 0.0, lambda: closing.append(asyncio.create_task(b.close()))))
+            await c.start()
+            await eventually(lambda: bool(closing) and closing[0].done(), timeout=5)
+            started = time.monotonic()
+            await eventually(lambda: "unlock" in slow.events, timeout=5)
+            assert time.monotonic() - started < 5
+            # and b's leave is a round of its own: a and c share the table
+            await eventually(
+                lambda: (
+                    {a.owner(ActorKey("t", str(i))).address for i in range(40)}  # type: ignore[union-attr]
+                    == {"10.0.0.1:1", "10.0.0.3:1"}
+                ),
+                timeout=5,
+            )
+        finally:
+            for x in (a, b, c):
+                await x.close()
