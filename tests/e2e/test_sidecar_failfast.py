@@ -248,3 +248,42 @@ def test_otlp_headers_from_the_environment_that_do_not_parse_stop_startup() -> N
     assert "OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: missing '=' in OTLP exporter header 'authorization'" in (
         out.stdout + out.stderr
     )
+
+
+# A parent that starts the sidecar as `pydapr run` does, but without the kernel's parent-death
+# signal: only the sidecar's own watch of its parent can notice that the parent is gone.
+PARENT_WITHOUT_DEATH_SIGNAL = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    env = dict(os.environ, PYDAPR_RUNNER_PID=str(os.getpid()))
+    child = subprocess.Popen(sys.argv[1:], env=env)
+    print("sidecar pid", child.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_sidecar_whose_runner_is_gone_stops_without_the_death_signal(procs: Processes) -> None:
+    http_port = free_port()
+    argv = _sidecar_argv("watched")
+    argv[argv.index("--dapr-http-port") + 1] = str(http_port)
+    parent = procs.spawn("parent", [sys.executable, "-c", PARENT_WITHOUT_DEATH_SIGNAL, *argv])
+    deadline = time.monotonic() + 30
+    while "sidecar pid" not in parent.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sidecar = int(parent.log().split("sidecar pid", 1)[1].split()[0])
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", http_port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError(parent.log())
+    os.kill(parent.popen.pid, signal.SIGKILL)
+    parent.popen.wait(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(sidecar):
+        time.sleep(0.05)
+    assert not _alive(sidecar), parent.log()
+    assert "is gone; stopping" in parent.log()

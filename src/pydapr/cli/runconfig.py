@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydapr.cli.ports import PortAllocator, PortError, port_available
+from pydapr.sidecar.options import RUNNER_PID_ENV
 
 DEFAULT_APP_CHANNEL_ADDRESS = "127.0.0.1"
 PLACEMENT_DEFAULT_PORT = 50005
@@ -183,6 +184,8 @@ class RunConfig:
     def sidecar_env(self, base: Mapping[str, str]) -> dict[str, str]:
         env = dict(base)
         env.setdefault("DAPR_HOST_IP", "127.0.0.1")
+        # The sidecar stops when this runner is gone (pydapr.sidecar.main watches its parent).
+        env[RUNNER_PID_ENV] = str(os.getpid())
         if self.trust_anchors:
             env["DAPR_TRUST_ANCHORS"] = self.trust_anchors
         return env

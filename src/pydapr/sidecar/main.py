@@ -20,12 +20,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from pydapr.observability.logs import configure_logging
-from pydapr.sidecar.options import SidecarOptions
+from pydapr.sidecar.options import RUNNER_PID_ENV, SidecarOptions
 
 if TYPE_CHECKING:
     from pydapr.sidecar.runtime import Runtime
@@ -36,6 +37,8 @@ log = logging.getLogger("pydapr.runtime")
 FAILED_START_CLOSE = 0.8
 # Beyond the graceful period, how long a shutdown may take before the watchdog ends the process.
 SHUTDOWN_MARGIN = 3.0
+# How often the sidecar checks that the ``pydapr run`` that started it is still its parent.
+PARENT_POLL = 0.25
 
 
 def _fatal(message: str) -> None:
@@ -43,7 +46,12 @@ def _fatal(message: str) -> None:
 
 
 class _Signals:
-    """SIGTERM/SIGINT for every phase: cancel startup or request shutdown, with a watchdog behind."""
+    """SIGTERM/SIGINT for every phase: cancel startup or request shutdown, with a watchdog behind.
+
+    Under ``pydapr run`` the runner's death is a SIGTERM too. The kernel sends one (the runner sets
+    the parent-death signal), and a thread also watches the parent, because a full test run once
+    left a sidecar alive 5 s after its runner was SIGKILLed with no signal handled: the watch
+    reacts within ``PARENT_POLL`` whatever the main thread is doing."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, grace: float, callback: Callable[[], None]) -> None:
         self._loop = loop
@@ -52,6 +60,19 @@ class _Signals:
         self._received = 0
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
+        runner = os.environ.pop(RUNNER_PID_ENV, "")
+        # Only the runner that is our parent now: a value inherited from elsewhere is not ours.
+        if runner.isdigit() and int(runner) == os.getppid():
+            watch = threading.Thread(target=self._watch_parent, args=(int(runner),), daemon=True)
+            watch.name = "parent watch"
+            watch.start()
+
+    def _watch_parent(self, runner: int) -> None:
+        while os.getppid() == runner:
+            time.sleep(PARENT_POLL)
+        if self._received == 0:
+            log.warning("pydapr run (pid %d) is gone; stopping", runner)
+            self._handle(signal.SIGTERM, None)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self._received += 1

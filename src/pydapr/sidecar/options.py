@@ -6,6 +6,10 @@ from pathlib import Path
 
 import msgspec
 
+# Set by ``pydapr run`` to its own pid: the sidecar stops when its parent is no longer that process
+# (pydapr.sidecar.main), should the kernel's parent-death signal not reach it.
+RUNNER_PID_ENV = "PYDAPR_RUNNER_PID"
+
 DEFAULT_MAX_BODY_SIZE = 4 * 1024 * 1024
 
 
