@@ -91,6 +91,10 @@ class BindingsBlock(BuildingBlock):
             for n, c in loaded.items()
             if isinstance(c.instance, InputBinding) and directions(c.metadata).get("input", True)
         }
+        # The app's route of each input binding, read now (the runtime's part of the metadata).
+        self.routes = {
+            name: (c.metadata.get("route") or name).lstrip("/") for name, c in self.inputs.items()
+        }
         self.api = BindingsAPI(self.outputs)
         self._stopping = asyncio.Event()
         self._until_delivered = Policy(
@@ -119,9 +123,7 @@ class BindingsBlock(BuildingBlock):
         channel = self.channel
         if not self.inputs or not channel.configured:
             return
-        routes = {
-            name: (loaded.metadata.get("route") or name).lstrip("/") for name, loaded in self.inputs.items()
-        }
+        routes = self.routes
         # A binding declared ``direction: input`` is read without asking the app.
         ask = {
             name: route

@@ -20,9 +20,13 @@ class ComponentMetadata:
     app_id: str = ""
     namespace: str = "default"
     base_dir: Path = field(default_factory=Path.cwd)
+    # The keys looked up (lower case): a key given that nothing reads is a setting pydapr does not
+    # apply, which the sidecar names in a startup warning (unread()).
+    _read: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """Look a property up case-insensitively, as Dapr does for component metadata."""
+        self._read.add(key.lower())
         if key in self.properties:
             return self.properties[key]
         lower = key.lower()
@@ -55,6 +59,15 @@ class ComponentMetadata:
             return int(value)
         except ValueError:
             raise ComponentConfigError(self.name, key, f"must be an integer, got {value!r}") from None
+
+    def all_properties(self) -> dict[str, str]:
+        """Every property, for a component that reads them all (each counts as read)."""
+        self._read.update(k.lower() for k in self.properties)
+        return self.properties
+
+    def unread(self) -> list[str]:
+        """The keys given that nothing has looked up so far, in the file's order."""
+        return [k for k in self.properties if k.lower() not in self._read]
 
     def resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()

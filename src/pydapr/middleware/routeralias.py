@@ -144,7 +144,7 @@ class RouterAliasMiddleware(HttpMiddleware):
 
     async def init(self, metadata: ComponentMetadata) -> None:
         await super().init(metadata)
-        props = metadata.properties
+        props = metadata.all_properties()  # the deprecated form's keys are the routes themselves
         if not props:
             self.aliases = ()
             return

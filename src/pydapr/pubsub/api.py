@@ -75,6 +75,10 @@ class PubSubAPI:
         self._components = components
         self.app_id = app_id
         self._scopes: dict[int, TopicScopes] = {}
+        # Read now, not on the first publish: the scopes are the runtime's part of the metadata,
+        # and what nothing has read by the end of startup is reported as not applied.
+        for comp in components().values():
+            self.scopes(comp)
 
     def component(self, name: str) -> PubSub:
         found = self._components()

@@ -87,6 +87,21 @@ class ComponentStore:
     def all(self) -> list[LoadedComponent]:
         return [c for family in self._by_family.values() for c in family.values()]
 
+    def unread_metadata(self) -> list[str]:
+        """One warning per component with metadata nothing read: component and runtime have taken
+        what they apply by the end of startup, so whatever is left is a setting not applied."""
+        warnings = []
+        for loaded in self.all():
+            keys = loaded.metadata.unread()
+            if keys:
+                spec = loaded.spec
+                verb = "is" if len(keys) == 1 else "are"
+                warnings.append(
+                    f'{spec.source}: Component "{spec.name}" ({spec.type}/{spec.version}): '
+                    f"metadata {', '.join(keys)} {verb} not applied by pydapr"
+                )
+        return warnings
+
     def add(self, loaded: LoadedComponent) -> None:
         self._by_family.setdefault(loaded.family, {})[loaded.name] = loaded
         if self.pipeline is not None:

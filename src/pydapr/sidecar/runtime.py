@@ -252,6 +252,8 @@ class Runtime:
                 pid=os.getpid(),
             )
         )
+        for warning in self.components.unread_metadata():
+            log.warning("%s", warning)
         self.outbound_ready = True
         log.info(
             "dapr initialized. Status: Running. HTTP port %d, gRPC port %d, internal port %d, "
