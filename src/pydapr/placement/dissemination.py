@@ -36,7 +36,7 @@ class Connection:
         self.version: int | None = None  # the tables' version it acknowledged
         self.last_seen = time.monotonic()
         self.dropped: str | None = None  # why the server ends this stream
-        self.gone = False  # the stream ended: nothing it could answer is awaited any more
+        self.gone = False  # dropped or left: nothing it could answer is awaited any more
         self._acks: dict[tuple[int, int], asyncio.Future[None]] = {}
 
     def order(self, operation: str, version: int, tables: pb.PlacementTables | None = None) -> None:
@@ -63,6 +63,7 @@ class Connection:
         self.abandon()
 
     def abandon(self) -> None:
+        self.gone = True
         for future in self._acks.values():
             future.cancel()
         self._acks.clear()
@@ -120,10 +121,9 @@ class Namespace:
             self._mark()
 
     def leave(self, conn: Connection, *, grace: bool) -> None:
-        # A round still running counts it out of its next phase too: a stream that acknowledged
-        # the lock and then ended cannot acknowledge the update (it held the round for the whole
-        # ack timeout, and every lookup of the namespace with it, before it was counted out).
-        conn.gone = True
+        # Gone, so a round still running counts it out of its next phase too: a stream that
+        # acknowledged the lock and then ended cannot acknowledge the update (it held the round
+        # for the whole ack timeout, and every lookup of the namespace with it).
         conn.abandon()
         name = conn.member.name
         if self.connections.get(name) is not conn:
@@ -209,7 +209,7 @@ class Namespace:
         """Sends one order to ``targets``; those that acknowledge in time, the others dropped."""
         futures = {}
         for conn in targets:
-            if conn.dropped is None and not conn.gone:
+            if not conn.gone:  # dropped or left
                 futures[conn] = conn.expect(ack, version)
                 conn.order(operation, version, tables)
         if futures:
