@@ -88,7 +88,7 @@ class ActorsBlock(BuildingBlock):
                 host=self._host,
                 state=self.state,
                 placement=None,
-                peers=PeerClient(runtime.http_client, self.app_id, self.namespace, runtime.mtls),
+                peers=PeerClient(runtime.peer_client, self.app_id, self.namespace, runtime.mtls),
                 pipeline=runtime.pipeline,
                 resiliency=runtime.resiliency,
                 metrics=self.metrics,

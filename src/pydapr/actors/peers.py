@@ -31,6 +31,7 @@ from pydapr.observability import trace_context
 from .contract import InvokeResult
 
 if TYPE_CHECKING:
+    from pydapr.http.multiplex_client import MultiplexClient
     from pydapr.security.mtls import Mtls
     from pydapr.security.spiffe import SpiffeId
 
@@ -137,7 +138,9 @@ def failure(err: errors.DaprError) -> Response:
 
 
 class PeerClient:
-    def __init__(self, client: HttpClient, app_id: str, namespace: str, mtls: Mtls | None = None) -> None:
+    def __init__(
+        self, client: HttpClient | MultiplexClient, app_id: str, namespace: str, mtls: Mtls | None = None
+    ) -> None:
         self.client = client
         self.app_id = app_id
         self.namespace = namespace

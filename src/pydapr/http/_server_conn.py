@@ -1,4 +1,5 @@
-"""One server-side HTTP/1.1 connection: parsing with httptools, pipelining, limits, response framing."""
+"""One server-side HTTP/1.1 connection: parsing with httptools, pipelining, limits, response framing,
+and the upgrade to a multiplexed peer connection (``_frames.py``) where the server offers it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any, cast
 import httptools
 
 from pydapr import errors
+from pydapr.http import _frames
+from pydapr.http._mux_server import PeerConnection
 from pydapr.http._wire import encode_head, header_name, status_line
 from pydapr.http.messages import Headers, Request, Response
 
@@ -29,6 +32,11 @@ _QUEUE_LOW = 8
 # response before the peer reads it; drain for a moment first.
 _LINGER = 2.0
 _SMALL_BODY = 64 * 1024
+_SWITCHING = (
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: "
+    + _frames.UPGRADE.encode()
+    + b"\r\n\r\n"
+)
 
 
 class _Stop(Exception):
@@ -73,6 +81,7 @@ class Connection(asyncio.Protocol):
         "_srv",
         "_task",
         "_transport",
+        "_upgrade",
         "_url",
     )
 
@@ -103,6 +112,7 @@ class Connection(asyncio.Protocol):
         self._paused_writing = False
         self._linger: asyncio.TimerHandle | None = None
         self._last_active = srv._now
+        self._upgrade: _Req | None = None
 
     # --- transport events -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -144,8 +154,11 @@ class Connection(asyncio.Protocol):
         in_headers = self._in_headers
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # Upgrades are not supported: answer the request as a plain one, then close.
+        except httptools.HttpParserUpgrade as exc:
+            if self._upgrade is not None:
+                self._switch(data[exc.args[0] :])
+                return
+            # Other upgrades are not supported: answer the request as a plain one, then close.
             self._dead = True
             last = self._queue[-1] if self._queue else self._active
             if last is not None:
@@ -267,11 +280,40 @@ class Connection(asyncio.Protocol):
             parts.clear()
         if not req.keep_alive:
             self._dead = True
+        if (
+            self._srv._peers
+            and req.method == "GET"
+            and self._task is None
+            and not self._queue
+            and self._parser.should_upgrade()
+            and req.headers.get("upgrade") == _frames.UPGRADE
+        ):
+            # Another sidecar asks for the multiplexed connection: the switch follows at once
+            # (the parser stops on the upgrade), and no handler sees this request.
+            self._upgrade = req
+            self._dead = True
+            return
         if self._task is None and not self._queue and not self._paused_writing:
             self._start(req)
         else:
             self._queue.append(req)
             self._update_reading()
+
+    def _switch(self, rest: bytes) -> None:
+        t = self._transport
+        if t is None:
+            return
+        t.write(_SWITCHING)
+        peer = PeerConnection(self._srv, self._identity, self._client)
+        self._srv._conns.discard(self)
+        self._srv._conns.add(peer)
+        self._transport = None
+        t.set_protocol(peer)
+        peer.connection_made(t)
+        if self._reading_paused:
+            t.resume_reading()
+        if rest:
+            peer.data_received(rest)
 
     # --- request handling -------------------------------------------------------------------
     def _start(self, req: _Req) -> None:
@@ -447,6 +489,17 @@ class Connection(asyncio.Protocol):
             self._linger = self._loop.call_later(_LINGER, t.close)
         else:
             t.close()
+
+    def tasks(self) -> list[asyncio.Task[Response]]:
+        return [self._task] if self._task is not None else []
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
     def shutdown(self) -> None:
         self._closing = True

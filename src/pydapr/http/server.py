@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import Any
 
+from pydapr.http._mux_server import PeerConnection
 from pydapr.http._server_conn import Connection
 from pydapr.http.messages import Request, Response
 
@@ -34,7 +35,7 @@ class HttpServer:
         self._max_body = max_body_size
         self._max_header = max_header_bytes
         self._keepalive = keepalive_timeout
-        self._conns: set[Connection] = set()
+        self._conns: set[Connection | PeerConnection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._stopping = False
         self._drained: asyncio.Event | None = None
@@ -43,6 +44,7 @@ class HttpServer:
         self._tick_handle: asyncio.TimerHandle | None = None
         self._tick_every = max(0.05, min(1.0, keepalive_timeout / 4))
         self._identify: Callable[[Any], Any] | None = None
+        self._peers = False
         self.port = 0
         self.in_flight = 0
 
@@ -60,11 +62,13 @@ class HttpServer:
         ssl: SSLContext | None = None,
         identify: Callable[[Any], Any] | None = None,
         reuse_port: bool = False,
+        peers: bool = False,
     ) -> HttpServer:
         """``ssl``: serve TLS only; ``identify``: the caller of a TLS connection from its verified
         peer certificate (``ssl``'s decoded form), None refusing the connection; ``reuse_port``:
         SO_REUSEPORT, so several processes can serve one port (bench/http_proxy_calibration.py
-        measures whether that helps)."""
+        measures whether that helps); ``peers``: other sidecars may switch a connection to the
+        multiplexed peer protocol (``_frames.py``), the internal port's."""
         self = cls(
             handler,
             max_body_size=max_body_size,
@@ -72,6 +76,7 @@ class HttpServer:
             keepalive_timeout=keepalive_timeout,
         )
         self._identify = identify
+        self._peers = peers
         self._tick()
         try:
 
@@ -97,8 +102,8 @@ class HttpServer:
         self._date = f"date: {email.utils.formatdate(usegmt=True)}\r\n"
         limit = self._keepalive
         for conn in list(self._conns):
-            if conn.idle_for(now) > limit and conn._transport is not None:
-                conn._transport.close()
+            if conn.idle_for(now) > limit:
+                conn.close()
         self._tick_handle = self._loop.call_later(self._tick_every, self._tick)
 
     def _stop_ticking(self) -> None:
@@ -121,10 +126,8 @@ class HttpServer:
                 await asyncio.wait_for(self._drained.wait(), grace)
         tasks = []
         for conn in list(self._conns):
-            if conn._task is not None:
-                tasks.append(conn._task)
-            if conn._transport is not None:
-                conn._transport.abort()
+            tasks += conn.tasks()
+            conn.abort()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
         self._stop_ticking()

@@ -41,6 +41,7 @@ from pydapr.resiliency import (
 
 if TYPE_CHECKING:
     from pydapr.appchannel import AppChannel
+    from pydapr.http.multiplex_client import MultiplexClient
     from pydapr.invoke.endpoints import Endpoint
     from pydapr.security.mtls import Mtls
     from pydapr.sidecar.app_health import AppHealthChecker
@@ -63,6 +64,7 @@ class InvokeAPI:
         pipeline: Pipeline,
         http_endpoints: dict[str, Endpoint],
         mtls: Mtls | None = None,
+        peers: MultiplexClient | None = None,
     ) -> None:
         self.app_id = app_id
         self.namespace = namespace
@@ -74,6 +76,8 @@ class InvokeAPI:
         self.pipeline = pipeline
         self.http_endpoints = http_endpoints
         self.mtls = mtls
+        # The other sidecars' internal ports; external URLs go over ``client``.
+        self.peers: HttpClient | MultiplexClient = peers if peers is not None else client
 
     @functools.cached_property
     def _tls(self) -> ssl.SSLContext:
@@ -94,6 +98,7 @@ class InvokeAPI:
             pipeline=runtime.pipeline,
             http_endpoints=runtime.http_endpoints,
             mtls=runtime.mtls,
+            peers=runtime.peer_client,
         )
 
     def split_target(self, target: str) -> tuple[str, str]:
@@ -178,7 +183,7 @@ class InvokeAPI:
             except ResolveError as exc:
                 raise Permanent(errors.DIRECT_INVOKE(app_id, str(exc))) from exc
             try:
-                return await self.client.request(
+                return await self.peers.request(
                     request.method,
                     address.host,
                     address.internal_port,

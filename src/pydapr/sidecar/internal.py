@@ -51,6 +51,7 @@ class InternalListeners:
             max_body_size=opts.max_body_size,
             ssl=mtls.server_ssl if mtls is not None else None,
             identify=from_peercert if mtls is not None else None,
+            peers=True,
         )
         self.http_port = self.http.port
         server = _proxy_server(

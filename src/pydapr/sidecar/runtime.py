@@ -31,6 +31,7 @@ from pydapr.api.http.router import Router
 from pydapr.appchannel import AppChannel, create_app_channel
 from pydapr.components.base import ComponentConfigError
 from pydapr.http.client import HttpClient
+from pydapr.http.multiplex_client import MultiplexClient
 from pydapr.http.server import HttpServer
 from pydapr.invoke.endpoints import Endpoint, resolve_endpoints
 from pydapr.middleware.pipeline import app_http_pipeline, http_pipeline
@@ -110,6 +111,8 @@ class Runtime:
             app_id=self.app_id, namespace=self.namespace, base_dir=options.base_dir, pipeline=self.pipeline
         )
         self.http_client = HttpClient()
+        # Calls to other sidecars' internal ports: one multiplexed connection per peer.
+        self.peer_client = MultiplexClient(self.http_client)
         # Rebuilt in start() once the middleware components (appHttpPipeline) are loaded.
         self.app_channel: AppChannel = create_app_channel(
             options, self.http_client, self.pipeline, self.app_id
@@ -483,6 +486,7 @@ class Runtime:
         await self.components.close_all()
         await self.app_channel.close()
         await self._peers.close()
+        await self.peer_client.close()
         await self.http_client.close()
         if self.mtls is not None:
             await self.mtls.identity.stop()
