@@ -45,10 +45,9 @@ encode = msgspec.msgpack.Encoder().encode
 decode_request = msgspec.msgpack.Decoder(tuple[str, str, HeaderList, bytes]).decode
 decode_response = msgspec.msgpack.Decoder(tuple[int, HeaderList, bytes]).decode
 
-# Framing and connection management belong to each hop, as in HTTP/1.1.
-HOP_HEADERS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "date", "upgrade", "te"}
-)
+# Framing and connection management belong to each hop, as in HTTP/1.1. An answer's Date crosses,
+# as it does over HTTP/1.1: the app's, where it set one.
+HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te"})
 
 
 class FrameError(Exception):

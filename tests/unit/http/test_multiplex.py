@@ -59,6 +59,7 @@ async def _echo_server(seen: Seen, *, peers: bool = True, **kw: object) -> HttpS
                 ("x-query", req.query),
                 ("x-custom", req.headers.get("x-custom") or "-"),
                 ("content-length", "999"),  # a hop's framing: never crosses
+                ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),  # the app's: crosses, as over HTTP/1.1
             ]
         )
         return Response(201, out, req.body)
@@ -93,6 +94,7 @@ async def test_exchanges_share_one_connection_and_keep_what_http_carries(client:
             assert resp.headers.get("x-custom") == f"v{i}"
             assert resp.headers.get("content-type") == "text/plain"
             assert resp.headers.get("content-length") is None
+            assert resp.headers.get("date") == "Mon, 01 Jan 2024 00:00:00 GMT"
         # Every exchange came over the one upgraded connection; the upgrade itself reached no handler.
         assert len(seen.requests) == 50
         assert len({r.client for r in seen.requests}) == 1
