@@ -249,16 +249,22 @@ class HttpClient:
     ) -> Response:
         if self._closed:
             raise HttpClientError("client is closed")
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        # The running loop only when a deadline or a new connection needs it: on Python 3.11 every
+        # asyncio.get_running_loop() is a getpid() system call (the loop's pid check), once per
+        # request on the hot path otherwise. A pooled connection knows its loop.
+        loop = None if timeout is None else asyncio.get_running_loop()
+        deadline = None if loop is None or timeout is None else loop.time() + timeout
         data = self._encode(method, host, port, target, headers, body, ssl is not None)
         key: _PoolKey = (host, port, ssl, unix_path, server_hostname)
         head = method == "HEAD"
         for attempt in (0, 1):
-            conn = self._take(key, loop)
+            conn = self._take(key)
             reused = conn is not None
             if conn is None:
+                if loop is None:
+                    loop = asyncio.get_running_loop()
                 conn = await self._connect(loop, host, port, ssl, unix_path, server_hostname, deadline)
+            loop = conn._loop
             fut = conn.send(data, head)
             timer = None if deadline is None else loop.call_at(deadline, conn.on_timeout)
             try:
@@ -320,11 +326,11 @@ class HttpClient:
         return head, body
 
     # --- pool -------------------------------------------------------------------------------
-    def _take(self, key: _PoolKey, loop: asyncio.AbstractEventLoop) -> _Conn | None:
+    def _take(self, key: _PoolKey) -> _Conn | None:
         idle = self._pool.get(key)
         if not idle:
             return None
-        oldest = loop.time() - self._idle_timeout
+        oldest = idle[-1]._loop.time() - self._idle_timeout
         while idle:
             conn = idle.pop()
             if not conn.closed and conn.idle_since > oldest:

@@ -209,10 +209,11 @@ class MultiplexClient:
         if " " in target or " " in method:
             raise ValueError("method and target must not contain spaces")
         key: _Key = (host, port, ssl, server_hostname)
-        loop = asyncio.get_running_loop()
-        refused_until = self._refused.get(key)
+        # The running loop only when needed: on Python 3.11 asyncio.get_running_loop() is a
+        # getpid() system call (see HttpClient.request).
+        refused_until = self._refused.get(key) if self._refused else None
         if refused_until is not None:
-            if loop.time() < refused_until:
+            if asyncio.get_running_loop().time() < refused_until:
                 return await self._fallback.request(
                     method,
                     host,
@@ -225,7 +226,8 @@ class MultiplexClient:
                     server_hostname=server_hostname,
                 )
             del self._refused[key]
-        deadline = None if timeout is None else loop.time() + timeout
+        loop = None if timeout is None else asyncio.get_running_loop()
+        deadline = None if loop is None or timeout is None else loop.time() + timeout
         hop = f.HOP_HEADERS
         if headers is None:
             fields: f.HeaderList = []
@@ -236,6 +238,8 @@ class MultiplexClient:
         for attempt in (0, 1):
             conn = self._conns.get(key)
             if conn is None or not conn.usable:
+                if loop is None:
+                    loop = asyncio.get_running_loop()
                 conn = await self._open(key, loop, deadline)
                 if conn is None:
                     return await self._fallback.request(
@@ -250,7 +254,7 @@ class MultiplexClient:
                         server_hostname=server_hostname,
                     )
             stream, fut = conn.send(method, target, fields, body)
-            timer = None if deadline is None else loop.call_at(deadline, _expire, fut)
+            timer = None if deadline is None else conn._loop.call_at(deadline, _expire, fut)
             try:
                 return await fut
             except _NotStarted:
