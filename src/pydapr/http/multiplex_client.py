@@ -20,12 +20,14 @@ from pydapr.http.messages import Headers, Response
 _Key = tuple[str, int, "_ssl.SSLContext | None", "str | None"]
 # How long an address that refused the upgrade is called over HTTP/1.1 before asking again.
 _REFUSED_FOR = 60.0
+# How long after a peer's GOAWAY a refused connection to it means "it stopped", not "it failed".
+_STOPPED_FOR = 10.0
 _MAX_RESPONSE = 1 << 31
 
 
-class _NotStarted(ConnectError):
-    """The peer will not run this stream (its GOAWAY is below it, or the connection was lost before
-    the stream was written): sending it again is safe."""
+class PeerStopping(ConnectError):
+    """The peer is stopping and did not start this call (its GOAWAY is below the stream): nothing
+    reached its app, so the call may go to another instance at once."""
 
 
 class _Refused(Exception):
@@ -145,10 +147,11 @@ class _PeerConn(f.FramedConnection):
             (last,) = f.LAST_STREAM.unpack(payload)
             self.goaway = last
             self._owner._retire(self)
+            self._owner._stopped[self.key] = self._loop.time()
             for s in [s for s in self._waiting if s > last]:
                 fut = self._waiting.pop(s)
                 if not fut.done():
-                    fut.set_exception(_NotStarted("the peer sidecar is stopping"))
+                    fut.set_exception(PeerStopping("the peer sidecar is stopping; the call was not started"))
         else:
             raise f.FrameError(f"a frame of kind {kind} is not the server's to send")
 
@@ -159,7 +162,8 @@ class _PeerConn(f.FramedConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._owner._retire(self)
-        self._end_handshake(_Refused("the connection closed during the upgrade"))
+        # Not a refusal: the peer went (or is stopping) before it answered; nothing was sent.
+        self._end_handshake(ConnectError("the connection closed before the peer answered the upgrade"))
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
             if not fut.done():
@@ -188,6 +192,9 @@ class MultiplexClient:
         self._conns: dict[_Key, _PeerConn] = {}
         self._opening: dict[_Key, asyncio.Task[_PeerConn | None]] = {}
         self._refused: dict[_Key, float] = {}
+        # Peers that said they are stopping, and when: name resolution may still offer them for a
+        # moment, and a refused connection there is then that stop, not a failure to retry later.
+        self._stopped: dict[_Key, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
 
@@ -235,39 +242,35 @@ class MultiplexClient:
             fields = [(k, v) for k, v in headers.items() if k not in hop]
         else:
             fields = [(k.lower(), v) for k, v in headers if k.lower() not in hop]
-        for attempt in (0, 1):
-            conn = self._conns.get(key)
-            if conn is None or not conn.usable:
-                if loop is None:
-                    loop = asyncio.get_running_loop()
-                conn = await self._open(key, loop, deadline)
-                if conn is None:
-                    return await self._fallback.request(
-                        method,
-                        host,
-                        port,
-                        target,
-                        fields,
-                        body,
-                        timeout=None if deadline is None else max(0.0, deadline - loop.time()),
-                        ssl=ssl,
-                        server_hostname=server_hostname,
-                    )
-            stream, fut = conn.send(method, target, fields, body)
-            timer = None if deadline is None else conn._loop.call_at(deadline, _expire, fut)
-            try:
-                return await fut
-            except _NotStarted:
-                if attempt == 0:
-                    continue
-                raise
-            except BaseException:
-                conn.cancel(stream)
-                raise
-            finally:
-                if timer is not None:
-                    timer.cancel()
-        raise AssertionError("unreachable")
+        conn = self._conns.get(key)
+        if conn is None or not conn.usable:
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            conn = await self._open(key, loop, deadline)
+            if conn is None:
+                return await self._fallback.request(
+                    method,
+                    host,
+                    port,
+                    target,
+                    fields,
+                    body,
+                    timeout=None if deadline is None else max(0.0, deadline - loop.time()),
+                    ssl=ssl,
+                    server_hostname=server_hostname,
+                )
+        stream, fut = conn.send(method, target, fields, body)
+        timer = None if deadline is None else conn._loop.call_at(deadline, _expire, fut)
+        try:
+            return await fut
+        except PeerStopping:
+            raise
+        except BaseException:
+            conn.cancel(stream)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _open(
         self, key: _Key, loop: asyncio.AbstractEventLoop, deadline: float | None
@@ -308,7 +311,12 @@ class MultiplexClient:
         except _Refused:
             self._refused[key] = loop.time() + _REFUSED_FOR
             return None
-        except OSError as exc:  # includes ssl.SSLError
+        except (OSError, ConnectError) as exc:  # OSError includes ssl.SSLError
+            said = self._stopped.get(key)
+            if said is not None and loop.time() - said < _STOPPED_FOR:
+                raise PeerStopping(f"the peer sidecar at {host}:{port} has stopped: {exc}") from exc
+            if isinstance(exc, ConnectError):
+                raise
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         if self._closed:
             conn.broken("client closed")

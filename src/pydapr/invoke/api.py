@@ -24,6 +24,7 @@ import msgspec
 from pydapr import errors
 from pydapr.http.client import ConnectError, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Request, Response
+from pydapr.http.multiplex_client import MultiplexClient, PeerStopping
 from pydapr.invoke import headers as h
 from pydapr.nameresolution import NameResolver, ResolveError
 from pydapr.observability import trace_context
@@ -41,7 +42,6 @@ from pydapr.resiliency import (
 
 if TYPE_CHECKING:
     from pydapr.appchannel import AppChannel
-    from pydapr.http.multiplex_client import MultiplexClient
     from pydapr.invoke.endpoints import Endpoint
     from pydapr.security.mtls import Mtls
     from pydapr.sidecar.app_health import AppHealthChecker
@@ -178,6 +178,15 @@ class InvokeAPI:
         hostname = mtls.peer_hostname(namespace, app_id) if mtls is not None else None
 
         async def attempt() -> Response:
+            try:
+                return await send()
+            except PeerStopping:
+                # That instance is stopping and started nothing (already forgotten): another one
+                # takes the call now, without the built-in retry's wait; where there is none, the
+                # connection fails and the retry policy decides.
+                return await send()
+
+        async def send() -> Response:
             try:
                 address = await resolver.resolve(app_id, namespace)
             except ResolveError as exc:

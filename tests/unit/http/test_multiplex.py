@@ -19,7 +19,7 @@ from pydapr import errors
 from pydapr.http import _frames as f
 from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, RequestTimeout
 from pydapr.http.messages import Headers, Request, Response
-from pydapr.http.multiplex_client import MultiplexClient
+from pydapr.http.multiplex_client import MultiplexClient, PeerStopping
 from pydapr.http.server import HttpServer
 
 pytestmark = pytest.mark.timeout(10)
@@ -274,6 +274,32 @@ async def test_shutdown_answers_the_calls_in_flight_then_new_calls_cannot_connec
     await stopping
     with pytest.raises(ConnectError):
         await client.request("GET", "127.0.0.1", port, "/late")
+
+
+async def test_a_call_that_crosses_the_peers_goaway_is_peer_stopping(client: MultiplexClient) -> None:
+    release = asyncio.Event()
+    started: list[str] = []
+    first = asyncio.Event()
+
+    async def handler(req: Request) -> Response:
+        started.append(req.path)
+        first.set()
+        await release.wait()
+        return Response(200, None, b"answered")
+
+    srv = await HttpServer.start(handler, peers=True)
+    held = asyncio.ensure_future(client.request("GET", "127.0.0.1", srv.port, "/held"))
+    await asyncio.wait_for(first.wait(), 2.0)
+    # The server's GOAWAY and the client's next call leave in the same loop pass, so the call is on
+    # the wire before the client reads that the server starts nothing more.
+    stopping = asyncio.ensure_future(srv.shutdown(5.0))
+    crossing = asyncio.ensure_future(client.request("GET", "127.0.0.1", srv.port, "/crossing"))
+    with pytest.raises(PeerStopping):
+        await crossing
+    release.set()
+    assert (await held).body == b"answered"
+    await stopping
+    assert started == ["/held"]
 
 
 async def test_the_peer_dying_mid_call_is_connection_lost(client: MultiplexClient) -> None:
