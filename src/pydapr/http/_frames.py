@@ -57,12 +57,15 @@ class FrameError(Exception):
 class FramedConnection(asyncio.Protocol):
     """Splits the byte stream into frames for ``frame()``; ``queue()`` sends, one write per loop pass."""
 
-    __slots__ = ("_buf", "_flush_due", "_loop", "_max_frame", "_out", "transport")
+    __slots__ = ("_buf", "_flush_due", "_loop", "_max_frame", "_need", "_out", "transport")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_frame: int) -> None:
         self._loop = loop
         self._max_frame = max_frame
-        self._buf = b""
+        # The start of a frame not yet whole, and how many bytes make it whole: a large body arrives in
+        # many reads, gathered here once each instead of copied again with every read.
+        self._buf = bytearray()
+        self._need = 0
         self._out: list[bytes] = []
         self._flush_due = False
         self.transport: asyncio.Transport | None = None
@@ -91,12 +94,17 @@ class FramedConnection(asyncio.Protocol):
             t.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
-        if self._buf:
-            data = self._buf + data
-            self._buf = b""
+        buf = self._buf
+        if buf:
+            buf += data
+            if len(buf) < self._need:
+                return
+            data = bytes(buf)
+            buf.clear()
         pos = 0
         end = len(data)
         head = HEAD
+        view = memoryview(data)  # payloads are decoded in place, not copied out first
         try:
             while end - pos >= 9:
                 stream, kind, size = head.unpack_from(data, pos)
@@ -105,7 +113,7 @@ class FramedConnection(asyncio.Protocol):
                 stop = pos + 9 + size
                 if stop > end:
                     break
-                self.frame(stream, kind, data[pos + 9 : stop])
+                self.frame(stream, kind, view[pos + 9 : stop])
                 pos = stop
                 if self.transport is None:
                     return
@@ -113,9 +121,13 @@ class FramedConnection(asyncio.Protocol):
             self.broken(str(exc))
             return
         if pos < end:
-            self._buf = data[pos:]
+            self._buf += view[pos:]
+            if end - pos >= 9:
+                self._need = 9 + head.unpack_from(data, pos)[2]
+            else:
+                self._need = 9
 
-    def frame(self, stream: int, kind: int, payload: bytes) -> None:
+    def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         raise NotImplementedError
 
     def broken(self, reason: str) -> None:

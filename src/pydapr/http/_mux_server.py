@@ -105,7 +105,7 @@ class PeerConnection(f.FramedConnection):
             t.resume_reading()
 
     # --- frames -------------------------------------------------------------------------------
-    def frame(self, stream: int, kind: int, payload: bytes) -> None:
+    def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         if kind == f.REQUEST:
             if stream <= self._last or not stream & 1:
                 raise f.FrameError(f"stream {stream} does not follow {self._last}")
@@ -120,7 +120,7 @@ class PeerConnection(f.FramedConnection):
         else:
             raise f.FrameError(f"a frame of kind {kind} is not the client's to send")
 
-    def _start(self, stream: int, payload: bytes) -> None:
+    def _start(self, stream: int, payload: memoryview) -> None:
         method, target, headers, body = f.decode_request(payload)
         path, _, query = target.partition("?")
         req = Request(method, path, query, Headers.from_lowercase(headers), body, self._client)

@@ -134,7 +134,7 @@ class _PeerConn(f.FramedConnection):
             self.queue(stream, f.CANCEL, b"")
         self._mark_idle()
 
-    def frame(self, stream: int, kind: int, payload: bytes) -> None:
+    def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         if kind == f.RESPONSE:
             fut = self._waiting.pop(stream, None)
             if fut is None:
@@ -310,6 +310,7 @@ class MultiplexClient:
             raise ConnectError(f"timed out connecting to {host}:{port}") from None
         except _Refused:
             self._refused[key] = loop.time() + _REFUSED_FOR
+            self._ensure_sweeper(loop)
             return None
         except (OSError, ConnectError) as exc:  # OSError includes ssl.SSLError
             said = self._stopped.get(key)
@@ -322,9 +323,12 @@ class MultiplexClient:
             conn.broken("client closed")
             raise HttpClientError("client is closed")
         self._conns[key] = conn
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(self._sweep_every(), self._sweep, loop)
+        self._ensure_sweeper(loop)
         return conn
+
+    def _ensure_sweeper(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sweeper is None and not self._closed:
+            self._sweeper = loop.call_later(self._sweep_every(), self._sweep, loop)
 
     def _retire(self, conn: _PeerConn) -> None:
         if self._conns.get(conn.key) is conn:
@@ -335,13 +339,17 @@ class MultiplexClient:
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sweeper = None
-        oldest = loop.time() - self._idle_timeout
+        now = loop.time()
+        oldest = now - self._idle_timeout
         for conn in list(self._conns.values()):
             if not conn.busy and conn.idle_since < oldest:
                 self._retire(conn)
                 if conn.transport is not None:
                     conn.transport.close()
-        if self._conns:
+        # What is remembered of peers that refused or stopped, once it no longer applies.
+        self._refused = {k: until for k, until in self._refused.items() if until > now}
+        self._stopped = {k: said for k, said in self._stopped.items() if now - said < _STOPPED_FOR}
+        if self._conns or self._refused or self._stopped:
             self._sweeper = loop.call_later(self._sweep_every(), self._sweep, loop)
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ against servers that do not (an older pydapr, aiohttp), and raw frames against t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -406,6 +407,34 @@ async def test_a_stream_id_that_goes_back_drops_the_connection() -> None:
         got = await asyncio.wait_for(reader.read(), 2.0)
         assert [r.path for r in seen.requests] == ["/five"]
         assert b"/three" not in got
+        writer.close()
+    finally:
+        await srv.shutdown(1.0)
+
+
+async def test_frames_split_across_reads_are_put_back_together() -> None:
+    seen = Seen()
+    srv = await _echo_server(seen)
+    try:
+        reader, writer = await _upgraded(srv.port)
+        body = bytes(range(256)) * 400  # 100 KiB
+        payload = f.encode(("POST", "/split", [("x-custom", "pieces")], body))
+        frames = f.HEAD.pack(1, f.REQUEST, len(payload)) + payload + _request(3, "/after")
+        # The head cut in two, then the rest in uneven pieces, each its own write and read.
+        cuts = [0, 4, 9, 10, 5000, 70000, len(frames) - 20, len(frames)]
+        for start, stop in itertools.pairwise(cuts):
+            writer.write(frames[start:stop])
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        got = {}
+        for _ in range(2):
+            stream, kind, answer = await asyncio.wait_for(_read_frame(reader), 2.0)
+            assert kind == f.RESPONSE
+            got[stream] = f.decode_response(answer)
+        assert got[1][2] == body
+        assert dict(got[1][1])["x-custom"] == "pieces"
+        assert got[3][0] == 201
+        assert [r.path for r in seen.requests] == ["/split", "/after"]
         writer.close()
     finally:
         await srv.shutdown(1.0)
