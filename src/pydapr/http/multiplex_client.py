@@ -10,12 +10,15 @@ A peer that does not offer the upgrade (an older pydapr) is called over ``HttpCl
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as _ssl
 from typing import Any
 
 from pydapr.http import _frames as f
 from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Headers, Response
+
+log = logging.getLogger("pydapr.invoke")
 
 _Key = tuple[str, int, "_ssl.SSLContext | None", "str | None"]
 # How long an address that refused the upgrade is called over HTTP/1.1 before asking again.
@@ -308,7 +311,15 @@ class MultiplexClient:
             if conn.transport is not None:
                 conn.transport.abort()
             raise ConnectError(f"timed out connecting to {host}:{port}") from None
-        except _Refused:
+        except _Refused as exc:
+            # Once a minute at most per address: in a rolling upgrade, which peers are older shows.
+            log.info(
+                "the sidecar at %s:%d does not offer the multiplexed peer connection (%s: an earlier "
+                "pydapr?); calling it over HTTP/1.1",
+                host,
+                port,
+                str(exc).partition("\r\n")[0][:80],
+            )
             self._refused[key] = loop.time() + _REFUSED_FOR
             self._ensure_sweeper(loop)
             return None

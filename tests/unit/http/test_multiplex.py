@@ -174,7 +174,10 @@ async def test_tls_and_the_callers_identity(client: MultiplexClient) -> None:
         await srv.shutdown(1.0)
 
 
-async def test_a_server_without_the_upgrade_is_called_over_http1(client: MultiplexClient) -> None:
+async def test_a_server_without_the_upgrade_is_called_over_http1(
+    client: MultiplexClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", "pydapr.invoke")
     seen = Seen()
     old = await _echo_server(seen, peers=False)  # a sidecar of an earlier pydapr
     try:
@@ -186,6 +189,11 @@ async def test_a_server_without_the_upgrade_is_called_over_http1(client: Multipl
         probes = [r for r in seen.requests if r.path == "/"]
         assert len(probes) == 1 and probes[0].headers.get("dapr-callee-app-id") == ""
         assert [r.path for r in seen.requests if r.path != "/"] == ["/call/0", "/call/1", "/call/2"]
+        said = [r.getMessage() for r in caplog.records if r.name == "pydapr.invoke"]
+        assert said == [
+            f"the sidecar at 127.0.0.1:{old.port} does not offer the multiplexed peer connection "
+            "(HTTP/1.1 201 Created: an earlier pydapr?); calling it over HTTP/1.1"
+        ]
     finally:
         await old.shutdown(1.0)
 
