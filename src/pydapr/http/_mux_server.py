@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from typing import TYPE_CHECKING, Any
 
-from pydapr import errors
 from pydapr.http import _frames as f
 from pydapr.http.messages import Headers, Request, Response
 
 if TYPE_CHECKING:
     from pydapr.http.server import HttpServer
-
-log = logging.getLogger("pydapr.http")
 
 # Streams started and not answered beyond this stop reading until half of them are.
 _MAX_ACTIVE = 1024
@@ -128,7 +124,7 @@ class PeerConnection(f.FramedConnection):
         try:
             coro = self._srv._handler(req)
         except Exception as exc:
-            self._respond(stream, _failure(req, exc))
+            self._respond(stream, req, self._srv.handler_failure(req, exc))
             return
         task: asyncio.Task[Response] = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._active[stream] = task
@@ -145,16 +141,17 @@ class PeerConnection(f.FramedConnection):
             self._close_if_done()
             return
         exc = task.exception()
-        self._respond(stream, task.result() if exc is None else _failure(req, exc))
+        self._respond(stream, req, task.result() if exc is None else self._srv.handler_failure(req, exc))
         if self._reading_paused:
             self._update_reading()
         self._close_if_done()
 
-    def _respond(self, stream: int, resp: Response) -> None:
+    def _respond(self, stream: int, req: Request, resp: Response) -> None:
         if self.transport is None:
             return
         if not isinstance(resp, Response):
-            resp = _failure(None, TypeError(f"handler returned {type(resp).__name__}, not Response"))
+            wrong = TypeError(f"handler returned {type(resp).__name__}, not Response")
+            resp = self._srv.handler_failure(req, wrong)
         hop = f.HOP_HEADERS
         headers = [(k, v) for k, v in resp.headers.items() if k not in hop]
         self.queue(stream, f.RESPONSE, f.encode((resp.status, headers, resp.body)))
@@ -164,10 +161,3 @@ class PeerConnection(f.FramedConnection):
             self.flush()
             self.transport.close()
 
-
-def _failure(req: Request | None, exc: BaseException) -> Response:
-    if not isinstance(exc, errors.DaprError):
-        where = f" for {req.method} {req.path}" if req is not None else ""
-        log.error("HTTP handler failed%s", where, exc_info=exc)
-        exc = errors.INTERNAL(type(exc).__name__)
-    return Response.json(exc.http_body(), exc.http_status)

@@ -4,7 +4,6 @@ and the upgrade to a multiplexed peer connection (``_frames.py``) where the serv
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,8 +17,6 @@ from pydapr.http.messages import Headers, Request, Response
 
 if TYPE_CHECKING:
     from pydapr.http.server import HttpServer
-
-log = logging.getLogger("pydapr.http")
 
 # Response headers the server owns: framing and connection management must match what it writes.
 _OWNED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "date"})
@@ -321,7 +318,7 @@ class Connection(asyncio.Protocol):
         try:
             coro = self._srv._handler(req)
         except Exception as exc:
-            self._respond(req, self._failure(req, exc))
+            self._respond(req, self._srv.handler_failure(req, exc))
             return
         task: asyncio.Task[Response] = self._loop.create_task(coro)  # type: ignore[arg-type]
         self._task = task
@@ -338,25 +335,19 @@ class Connection(asyncio.Protocol):
                 task.exception()  # retrieved so asyncio does not log it as unhandled
             return
         if task.cancelled():
-            resp = self._failure(req, errors.INTERNAL("request handling was cancelled"))
+            resp = self._srv.handler_failure(req, errors.INTERNAL("request handling was cancelled"))
             req.keep_alive = False
         else:
             exc = task.exception()
-            resp = task.result() if exc is None else self._failure(req, exc)
+            resp = task.result() if exc is None else self._srv.handler_failure(req, exc)
         self._respond(req, resp)
-
-    def _failure(self, req: Request, exc: BaseException) -> Response:
-        if not isinstance(exc, errors.DaprError):
-            log.error("HTTP handler failed for %s %s", req.method, req.path, exc_info=exc)
-            exc = errors.INTERNAL(type(exc).__name__)
-        return Response.json(exc.http_body(), exc.http_status)
 
     def _respond(self, req: _Req, resp: Response) -> None:
         close = not req.keep_alive or self._closing
         try:
             data, close = self._encode(req, resp, close)
         except Exception as exc:
-            data, close = self._encode(req, self._failure(req, exc), close)
+            data, close = self._encode(req, self._srv.handler_failure(req, exc), close)
         self._write(data)
         if close:
             self._close_after_write()

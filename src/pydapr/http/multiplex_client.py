@@ -39,7 +39,6 @@ class _Refused(Exception):
 
 class _PeerConn(f.FramedConnection):
     __slots__ = (
-        "_handshake",
         "_head",
         "_next",
         "_owner",
@@ -56,16 +55,15 @@ class _PeerConn(f.FramedConnection):
         self.key = key
         self._next = 1
         self._waiting: dict[int, asyncio.Future[Response]] = {}
-        # Pending while the upgrade is: ``_handshake`` is None once it is done, ``_ready`` stays.
+        # Done once the peer answered the upgrade: frames follow only after a 101.
         self._ready: asyncio.Future[None] = loop.create_future()
-        self._handshake: asyncio.Future[None] | None = self._ready
         self._head = b""
         self.goaway: int | None = None
         self.idle_since = loop.time()
 
     @property
     def usable(self) -> bool:
-        return self.transport is not None and self.goaway is None and self._handshake is None
+        return self.transport is not None and self.goaway is None and self._ready.done()
 
     @property
     def busy(self) -> bool:
@@ -89,8 +87,7 @@ class _PeerConn(f.FramedConnection):
         await self._ready
 
     def data_received(self, data: bytes) -> None:
-        shake = self._handshake
-        if shake is None:
+        if self._ready.done():
             super().data_received(data)
             return
         head = self._head + data
@@ -105,18 +102,16 @@ class _PeerConn(f.FramedConnection):
         if len(status) < 2 or status[1] != b"101":
             self._end_handshake(_Refused(head[:end].decode("latin-1", "replace")))
             return
-        self._handshake = None
-        if not shake.done():
-            shake.set_result(None)
+        self._ready.set_result(None)
         rest = head[end + 4 :]
         if rest:
             super().data_received(rest)
 
     def _end_handshake(self, exc: Exception) -> None:
-        shake = self._handshake
-        if shake is not None and not shake.done():
-            shake.set_exception(exc)
-            shake.exception()  # marked retrieved: a connect that timed out no longer awaits it
+        ready = self._ready
+        if not ready.done():
+            ready.set_exception(exc)
+            ready.exception()  # marked retrieved: a connect that timed out no longer awaits it
         if self.transport is not None:
             self.transport.close()
 
@@ -266,10 +261,8 @@ class MultiplexClient:
         timer = None if deadline is None else conn._loop.call_at(deadline, _expire, fut)
         try:
             return await fut
-        except PeerStopping:
-            raise
         except BaseException:
-            conn.cancel(stream)
+            conn.cancel(stream)  # nothing to cancel when the peer already ended the stream
             raise
         finally:
             if timer is not None:

@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import logging
 from collections.abc import Awaitable, Callable
 from ssl import SSLContext
 from typing import Any
 
+from pydapr import errors
 from pydapr.http._mux_server import PeerConnection
 from pydapr.http._server_conn import Connection
 from pydapr.http.messages import Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+log = logging.getLogger("pydapr.http")
 
 
 class HttpServer:
@@ -94,6 +98,15 @@ class HttpServer:
             self._stop_ticking()
             raise
         return self
+
+    @staticmethod
+    def handler_failure(req: Request, exc: BaseException) -> Response:
+        """The answer for a handler that raised: its Dapr error, or ERR_INTERNAL (logged) for any
+        other exception; on an HTTP/1.1 connection and a peer connection alike."""
+        if not isinstance(exc, errors.DaprError):
+            log.error("HTTP handler failed for %s %s", req.method, req.path, exc_info=exc)
+            exc = errors.INTERNAL(type(exc).__name__)
+        return Response.json(exc.http_body(), exc.http_status)
 
     def _tick(self) -> None:
         # One timer per server keeps the Date header and the idle clock current, instead of a

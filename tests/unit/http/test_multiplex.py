@@ -49,6 +49,28 @@ class Seen:
         self.requests: list[Request] = []
 
 
+class Held:
+    """A handler that holds every call until ``release`` is set, then answers ``answer`` (the path
+    when None)."""
+
+    def __init__(self, answer: bytes | None = None) -> None:
+        self.started: list[str] = []
+        self.release = asyncio.Event()
+        self._answer = answer
+        self._more = asyncio.Event()
+
+    async def handler(self, req: Request) -> Response:
+        self.started.append(req.path)
+        self._more.set()
+        await self.release.wait()
+        return Response(200, None, self._answer if self._answer is not None else req.path.encode())
+
+    async def wait_started(self, count: int) -> None:
+        while len(self.started) < count:
+            self._more.clear()
+            await asyncio.wait_for(self._more.wait(), 2.0)
+
+
 async def _echo_server(seen: Seen, *, peers: bool = True, **kw: object) -> HttpServer:
     async def handler(req: Request) -> Response:
         seen.requests.append(req)
@@ -261,24 +283,14 @@ async def test_a_failing_handler_answers_daprs_error(client: MultiplexClient) ->
 async def test_shutdown_answers_the_calls_in_flight_then_new_calls_cannot_connect(
     client: MultiplexClient,
 ) -> None:
-    release = asyncio.Event()
-    all_started = asyncio.Event()
-    started: list[str] = []
-
-    async def handler(req: Request) -> Response:
-        started.append(req.path)
-        if len(started) == 5:
-            all_started.set()
-        await release.wait()
-        return Response(200, None, req.path.encode())
-
-    srv = await HttpServer.start(handler, peers=True)
+    held = Held()
+    srv = await HttpServer.start(held.handler, peers=True)
     port = srv.port
     calls = [asyncio.ensure_future(client.request("GET", "127.0.0.1", port, f"/{i}")) for i in range(5)]
-    await asyncio.wait_for(all_started.wait(), 2.0)
+    await held.wait_started(5)
     stopping = asyncio.ensure_future(srv.shutdown(5.0))
     await asyncio.sleep(0.1)
-    release.set()
+    held.release.set()
     assert [r.body for r in await asyncio.gather(*calls)] == [b"/%d" % i for i in range(5)]
     await stopping
     with pytest.raises(ConnectError):
@@ -286,29 +298,20 @@ async def test_shutdown_answers_the_calls_in_flight_then_new_calls_cannot_connec
 
 
 async def test_a_call_that_crosses_the_peers_goaway_is_peer_stopping(client: MultiplexClient) -> None:
-    release = asyncio.Event()
-    started: list[str] = []
-    first = asyncio.Event()
-
-    async def handler(req: Request) -> Response:
-        started.append(req.path)
-        first.set()
-        await release.wait()
-        return Response(200, None, b"answered")
-
-    srv = await HttpServer.start(handler, peers=True)
+    holder = Held(b"answered")
+    srv = await HttpServer.start(holder.handler, peers=True)
     held = asyncio.ensure_future(client.request("GET", "127.0.0.1", srv.port, "/held"))
-    await asyncio.wait_for(first.wait(), 2.0)
+    await holder.wait_started(1)
     # The server's GOAWAY and the client's next call leave in the same loop pass, so the call is on
     # the wire before the client reads that the server starts nothing more.
     stopping = asyncio.ensure_future(srv.shutdown(5.0))
     crossing = asyncio.ensure_future(client.request("GET", "127.0.0.1", srv.port, "/crossing"))
     with pytest.raises(PeerStopping):
         await crossing
-    release.set()
+    holder.release.set()
     assert (await held).body == b"answered"
     await stopping
-    assert started == ["/held"]
+    assert holder.started == ["/held"]
 
 
 async def test_the_peer_dying_mid_call_is_connection_lost(client: MultiplexClient) -> None:
@@ -351,32 +354,23 @@ def _request(stream: int, path: str) -> bytes:
 
 
 async def test_a_stream_after_goaway_is_not_started() -> None:
-    started: list[str] = []
-    first = asyncio.Event()
-    release = asyncio.Event()
-
-    async def handler(req: Request) -> Response:
-        started.append(req.path)
-        first.set()
-        await release.wait()
-        return Response(200, None, b"done")
-
-    srv = await HttpServer.start(handler, peers=True)
+    held = Held(b"done")
+    srv = await HttpServer.start(held.handler, peers=True)
     reader, writer = await _upgraded(srv.port)
     writer.write(_request(1, "/first"))
-    await asyncio.wait_for(first.wait(), 2.0)
+    await held.wait_started(1)
     stopping = asyncio.ensure_future(srv.shutdown(5.0))
     stream, kind, payload = await _read_frame(reader)
     assert (stream, kind, struct.unpack("!I", payload)) == (0, f.GOAWAY, (1,))
     writer.write(_request(3, "/second"))
     await asyncio.sleep(0.1)
-    release.set()
+    held.release.set()
     stream, kind, payload = await _read_frame(reader)
     assert (stream, kind) == (1, f.RESPONSE)
     assert f.decode_response(payload)[2] == b"done"
     assert await reader.read() == b""  # closed once stream 1 was answered
     await stopping
-    assert started == ["/first"]
+    assert held.started == ["/first"]
     writer.close()
 
 
