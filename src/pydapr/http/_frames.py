@@ -20,7 +20,9 @@ its payload. Client streams are odd and increase.
   sent again elsewhere, safely. The server closes once its started streams are answered.
 
 There is no flow control beyond TCP's: bodies are whole messages bounded by the receiver's body
-limit, and each side stops reading while its own writes are backed up.
+limit, and each side stops reading while its own writes are backed up. A request frame over the
+server's limit is answered on its own stream (413, as HTTP/1.1 answers it) and its bytes are read
+past unbuffered: the other calls on the connection go on.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class FrameError(Exception):
 class FramedConnection(asyncio.Protocol):
     """Splits the byte stream into frames for ``frame()``; ``queue()`` sends, one write per loop pass."""
 
-    __slots__ = ("_buf", "_flush_due", "_loop", "_max_frame", "_need", "_out", "transport")
+    __slots__ = ("_buf", "_flush_due", "_loop", "_max_frame", "_need", "_out", "_skip", "transport")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_frame: int) -> None:
         self._loop = loop
@@ -66,6 +68,7 @@ class FramedConnection(asyncio.Protocol):
         # many reads, gathered here once each instead of copied again with every read.
         self._buf = bytearray()
         self._need = 0
+        self._skip = 0  # bytes still to come of a frame over the limit, read past unkept
         self._out: list[bytes] = []
         self._flush_due = False
         self.transport: asyncio.Transport | None = None
@@ -94,6 +97,12 @@ class FramedConnection(asyncio.Protocol):
             t.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
+        if self._skip:
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return
+            data = data[self._skip :]
+            self._skip = 0
         buf = self._buf
         if buf:
             buf += data
@@ -108,9 +117,16 @@ class FramedConnection(asyncio.Protocol):
         try:
             while end - pos >= 9:
                 stream, kind, size = head.unpack_from(data, pos)
-                if size > self._max_frame:
-                    raise FrameError(f"a frame of {size} bytes is over the limit of {self._max_frame}")
                 stop = pos + 9 + size
+                if size > self._max_frame:
+                    self.oversized(stream, kind, size)  # raises where the connection cannot go on
+                    if self.transport is None:
+                        return
+                    if stop > end:
+                        self._skip = stop - end
+                        return
+                    pos = stop
+                    continue
                 if stop > end:
                     break
                 self.frame(stream, kind, view[pos + 9 : stop])
@@ -129,6 +145,11 @@ class FramedConnection(asyncio.Protocol):
 
     def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         raise NotImplementedError
+
+    def oversized(self, stream: int, kind: int, size: int) -> None:
+        """A frame of ``size`` bytes, over the limit, has begun; its payload is read past. Raise
+        ``FrameError`` where that frame cannot be answered on its own stream."""
+        raise FrameError(f"a frame of {size} bytes is over the limit of {self._max_frame}")
 
     def broken(self, reason: str) -> None:
         """The framing cannot go on: drop the connection."""

@@ -7,6 +7,7 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
+from pydapr import errors
 from pydapr.http import _frames as f
 from pydapr.http.messages import Headers, Request, Response
 
@@ -103,12 +104,8 @@ class PeerConnection(f.FramedConnection):
     # --- frames -------------------------------------------------------------------------------
     def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         if kind == f.REQUEST:
-            if stream <= self._last or not stream & 1:
-                raise f.FrameError(f"stream {stream} does not follow {self._last}")
-            if self._stopping:
-                return  # above the GOAWAY's last stream: the client sends it again elsewhere
-            self._last = stream
-            self._start(stream, payload)
+            if self._begin(stream):
+                self._start(stream, payload)
         elif kind == f.CANCEL:
             task = self._active.get(stream)
             if task is not None:
@@ -116,8 +113,33 @@ class PeerConnection(f.FramedConnection):
         else:
             raise f.FrameError(f"a frame of kind {kind} is not the client's to send")
 
+    def oversized(self, stream: int, kind: int, size: int) -> None:
+        # As HTTP/1.1 answers a body over the limit, on this stream alone: the calls sharing the
+        # connection go on.
+        if kind != f.REQUEST:
+            super().oversized(stream, kind, size)
+        if self._begin(stream):
+            self._refuse(stream, errors.BODY_TOO_LARGE(size, self._srv._max_body))
+
+    def _begin(self, stream: int) -> bool:
+        """Whether the REQUEST on ``stream`` is to be answered (not when it came after GOAWAY)."""
+        if stream <= self._last or not stream & 1:
+            raise f.FrameError(f"stream {stream} does not follow {self._last}")
+        if self._stopping:
+            return False  # above the GOAWAY's last stream: the client sends it again elsewhere
+        self._last = stream
+        return True
+
+    def _refuse(self, stream: int, err: errors.DaprError) -> None:
+        resp = Response.json(err.http_body(), err.http_status)
+        self.queue(stream, f.RESPONSE, f.encode((resp.status, list(resp.headers.items()), resp.body)))
+
     def _start(self, stream: int, payload: memoryview) -> None:
         method, target, headers, body = f.decode_request(payload)
+        if len(body) > self._srv._max_body:
+            # Within the frame's limit (body and head together) but over the body's own.
+            self._refuse(stream, errors.BODY_TOO_LARGE(len(body), self._srv._max_body))
+            return
         path, _, query = target.partition("?")
         req = Request(method, path, query, Headers.from_lowercase(headers), body, self._client)
         req.identity = self._identity
@@ -160,4 +182,3 @@ class PeerConnection(f.FramedConnection):
         if self._stopping and not self._active and self.transport is not None:
             self.flush()
             self.transport.close()
-

@@ -140,17 +140,26 @@ async def test_empty_and_large_bodies(client: MultiplexClient) -> None:
         await srv.shutdown(1.0)
 
 
-async def test_a_request_over_the_body_limit_drops_the_connection_and_the_next_call_gets_a_new_one(
+async def test_a_request_over_the_body_limit_is_refused_on_its_stream_and_the_others_go_on(
     client: MultiplexClient,
 ) -> None:
-    seen = Seen()
-    srv = await _echo_server(seen, max_body_size=1024)
+    held = Held()
+    srv = await HttpServer.start(held.handler, peers=True, max_body_size=1024)
     try:
-        with pytest.raises(ConnectionLost):
-            await client.request("POST", "127.0.0.1", srv.port, "/big", None, b"x" * (200 * 1024))
-        resp = await client.request("POST", "127.0.0.1", srv.port, "/small", None, b"ok")
-        assert resp.body == b"ok"
-        assert [r.path for r in seen.requests] == ["/small"]
+        waiting = asyncio.ensure_future(client.request("POST", "127.0.0.1", srv.port, "/held", None, b"a"))
+        await held.wait_started(1)
+        # Over the frame's limit (read past over many reads, never kept), then over the body's alone.
+        for size in (200 * 1024, 1025):
+            big = await client.request("POST", "127.0.0.1", srv.port, "/big", None, b"x" * size)
+            assert big.status == 413
+            error = msgspec.json.decode(big.body)
+            assert error["errorCode"] == "ERR_MALFORMED_REQUEST"
+            assert "exceeds the limit of 1024 bytes" in error["message"]
+        held.release.set()
+        assert (await waiting).body == b"/held"
+        assert (await client.request("POST", "127.0.0.1", srv.port, "/small", None, b"ok")).body == b"/small"
+        assert held.started == ["/held", "/small"]
+        assert len(srv._conns) == 1  # one connection carried all of it
     finally:
         await srv.shutdown(1.0)
 
@@ -348,6 +357,22 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
     return stream, kind, await reader.readexactly(size)
 
 
+async def _exchange_in_pieces(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frames: bytes, cuts: list[int], answers: int
+) -> dict[int, tuple[int, f.HeaderList, bytes]]:
+    """``frames`` written cut at ``cuts``, each piece its own write and read; the answers by stream."""
+    for start, stop in itertools.pairwise(cuts):
+        writer.write(frames[start:stop])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    got = {}
+    for _ in range(answers):
+        stream, kind, answer = await asyncio.wait_for(_read_frame(reader), 2.0)
+        assert kind == f.RESPONSE
+        got[stream] = f.decode_response(answer)
+    return got
+
+
 def _request(stream: int, path: str) -> bytes:
     payload = f.encode(("GET", path, [], b""))
     return f.HEAD.pack(stream, f.REQUEST, len(payload)) + payload
@@ -380,10 +405,11 @@ async def test_a_stream_after_goaway_is_not_started() -> None:
         f.HEAD.pack(1, 9, 0),  # a kind nobody sends
         f.HEAD.pack(1, f.RESPONSE, 0),  # the server's kind
         f.HEAD.pack(1, f.REQUEST, 3) + b"\xc1\xc1\xc1",  # not msgpack
-        f.HEAD.pack(1, f.REQUEST, 1 << 30),  # over the size limit
+        f.HEAD.pack(1, f.CANCEL, 1 << 30),  # over the size limit, and no request to answer
         f.HEAD.pack(2, f.REQUEST, 0),  # an even stream
+        f.HEAD.pack(2, f.REQUEST, 1 << 30),  # an even stream, over the size limit
     ],
-    ids=["unknown-kind", "response-kind", "bad-payload", "too-large", "even-stream"],
+    ids=["unknown-kind", "response-kind", "bad-payload", "too-large-cancel", "even-stream", "too-large-even"],
 )
 async def test_a_broken_frame_drops_that_connection_only(frame: bytes, client: MultiplexClient) -> None:
     seen = Seen()
@@ -424,19 +450,42 @@ async def test_frames_split_across_reads_are_put_back_together() -> None:
         frames = f.HEAD.pack(1, f.REQUEST, len(payload)) + payload + _request(3, "/after")
         # The head cut in two, then the rest in uneven pieces, each its own write and read.
         cuts = [0, 4, 9, 10, 5000, 70000, len(frames) - 20, len(frames)]
-        for start, stop in itertools.pairwise(cuts):
-            writer.write(frames[start:stop])
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        got = {}
-        for _ in range(2):
-            stream, kind, answer = await asyncio.wait_for(_read_frame(reader), 2.0)
-            assert kind == f.RESPONSE
-            got[stream] = f.decode_response(answer)
+        got = await _exchange_in_pieces(reader, writer, frames, cuts, answers=2)
         assert got[1][2] == body
         assert dict(got[1][1])["x-custom"] == "pieces"
         assert got[3][0] == 201
         assert [r.path for r in seen.requests] == ["/split", "/after"]
+        writer.close()
+    finally:
+        await srv.shutdown(1.0)
+
+
+@pytest.mark.parametrize(
+    "cuts",
+    [
+        # The next frame's head inside the last read of the one read past.
+        lambda n: [0, 9, 20_000, n - 30, n],
+        # The frame read past ends exactly where a read ends.
+        lambda n: [0, 5, 40_009, n],
+        lambda n: [0, n],
+    ],
+    ids=["next-head-in-last-read", "ends-on-a-read", "one-write"],
+)
+async def test_a_request_frame_over_the_limit_is_answered_413_and_read_past(
+    cuts: Callable[[int], list[int]],
+) -> None:
+    seen = Seen()
+    srv = await _echo_server(seen, max_body_size=1024, max_header_bytes=8192)
+    try:
+        reader, writer = await _upgraded(srv.port)
+        payload = f.encode(("POST", "/big", [], b"x" * 39_985))
+        assert len(payload) == 40_000
+        frames = f.HEAD.pack(1, f.REQUEST, len(payload)) + payload + _request(3, "/after")
+        got = await _exchange_in_pieces(reader, writer, frames, cuts(len(frames)), answers=2)
+        assert got[1][0] == 413
+        assert msgspec.json.decode(got[1][2])["errorCode"] == "ERR_MALFORMED_REQUEST"
+        assert got[3][0] == 201
+        assert [r.path for r in seen.requests] == ["/after"]
         writer.close()
     finally:
         await srv.shutdown(1.0)
