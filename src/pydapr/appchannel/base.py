@@ -113,7 +113,7 @@ class AppChannel(abc.ABC):
         async with self._limit:
             yield
 
-    async def _call(
+    def _call(
         self,
         operation: str,
         send: Callable[[], Awaitable[T]],
@@ -122,13 +122,14 @@ class AppChannel(abc.ABC):
         size: int = 0,
         verb: str = "",
         message: Any = None,
-    ) -> T:
+    ) -> Awaitable[T]:
         """Run one call to the app: through the OUTBOUND_APP chain, then in a concurrency slot.
 
         ``slot=False`` is for the sidecar's own calls (health probe, ``GET /dapr/config``): daprd sends
         them outside ``--app-max-concurrency``, so a saturated app still answers its probes.
         ``size`` is the request body's and ``verb`` the HTTP method, for daprd's client metrics; a
-        gRPC call gives its request ``message`` instead, sized only if metrics ask."""
+        gRPC call gives its request ``message`` instead, sized only if metrics ask. Not a coroutine:
+        the chain's (or the attempt's) awaitable is the call's."""
         limit = self._limit if slot else None
         if limit is None:
             attempt = send
@@ -141,9 +142,9 @@ class AppChannel(abc.ABC):
         target = JOB_TRIGGER if operation.startswith(JOB_OPERATIONS) else self.app_id
         chain = self._pipeline.chain(Direction.OUTBOUND_APP, target)
         if chain.empty:
-            return await attempt()
+            return attempt()
         call = Call(Direction.OUTBOUND_APP, target, operation, request_size=size, verb=verb, request=message)
-        return await chain.run(call, attempt)  # type: ignore[no-any-return]
+        return chain.run(call, attempt)
 
     def grpc_channel(self) -> grpc.aio.Channel:
         """One shared gRPC channel to the app (the gRPC callbacks, and the gRPC proxy)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -130,24 +131,25 @@ class InvokeAPI:
         except CircuitBreakerOpen as exc:
             raise errors.DIRECT_INVOKE(target, "circuit breaker is open (resiliency)") from exc
 
-    async def _route(self, target: str, method: str, request: Request) -> Response:
+    def _route(self, target: str, method: str, request: Request) -> Awaitable[Response]:
+        # Not a coroutine: the chosen route's awaitable is the call's (one frame less per await).
         if target.startswith(("http://", "https://")):
-            return await self._external(target, {}, method, request)
+            return self._external(target, {}, method, request)
         endpoint = self.http_endpoints.get(target)
         if endpoint is not None:
-            return await self._external(
-                endpoint.base_url, endpoint.headers, method, request, tls=endpoint.tls
-            )
+            return self._external(endpoint.base_url, endpoint.headers, method, request, tls=endpoint.tls)
         app_id, namespace = self.split_target(target)
         if app_id == self.app_id and namespace == self.namespace:
-            return await self.deliver(method, request, caller=self.app_id)
-        return await self._remote(app_id, namespace, method, request)
+            return self.deliver(method, request, caller=self.app_id)
+        return self._remote(app_id, namespace, method, request)
 
-    async def deliver(
+    def deliver(
         self, method: str, request: Request, *, caller: str, caller_namespace: str | None = None
-    ) -> Response:
-        """Hand a call to this sidecar's own app. ``caller_namespace``, when given, replaces the
-        ``dapr-caller-namespace`` the request carried (the caller's verified identity, with mTLS)."""
+    ) -> Awaitable[Response]:
+        """Hand a call to this sidecar's own app (await the result). ``caller_namespace``, when
+        given, replaces the ``dapr-caller-namespace`` the request carried (the caller's verified
+        identity, with mTLS). Not a coroutine: the app channel's awaitable is the call's; a refusal
+        raises here."""
         channel = self.channel
         if channel is None or not channel.configured:
             raise errors.DIRECT_INVOKE(self.app_id, "app channel is not initialized (no --app-port)")
@@ -163,7 +165,7 @@ class InvokeAPI:
                 h.CALLEE_APP_ID: self.app_id,
             }
         fwd = h.forwarded(request.headers, trace_context.add_trace_fields(own))
-        return await channel.invoke(method, request.method, request.query, fwd, request.body)
+        return channel.invoke(method, request.method, request.query, fwd, request.body)
 
     async def _remote(self, app_id: str, namespace: str, method: str, request: Request) -> Response:
         own = {h.CALLER_APP_ID: self.app_id, h.CALLER_NAMESPACE: self.namespace, h.CALLEE_APP_ID: app_id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -92,14 +93,14 @@ class InvokeBlock(BuildingBlock):
     def register_http(self, router: Router) -> None:
         router.add("*", "/v1.0/invoke/{rest:*}", self._http_invoke)
 
-    async def _http_invoke(self, req: Request, params: dict[str, str]) -> Response:
+    def _http_invoke(self, req: Request, params: dict[str, str]) -> Awaitable[Response]:
         # As in daprd, a target named by header wins over the one in the path; the whole path is
-        # then the method.
+        # then the method. Not a coroutine: the invocation's awaitable is the handler's.
         target = target_from_headers(req)
         if target is not None:
-            return await self.api.invoke(target, method_from_path(req.path), req)
+            return self.api.invoke(target, method_from_path(req.path), req)
         target, method = split_invoke_path(params["rest"])
-        return await self.api.invoke(target, method, req)
+        return self.api.invoke(target, method, req)
 
     async def invoke_fallback(self, req: Request) -> Response:
         """Any path no API route serves: a method of the app named by header, else 404."""

@@ -42,6 +42,7 @@ _GRPC_TO_HTTP = {
     S.DATA_LOSS: 500,
 }
 
+
 def grpc_code_from_http(status: int) -> rpc.StatusCode:
     if 200 <= status < 300:
         return S.OK

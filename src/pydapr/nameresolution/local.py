@@ -114,7 +114,8 @@ class LocalRegistry:
             addresses = self._read(folder)
             if addresses:  # an app not found yet is looked for again on the next call
                 self._recent[(app_id, namespace)] = (folder, now, addresses)
-        good = [a for a in addresses if a not in self._bad] or addresses
+        # Most calls find no address forgotten: no filtering (an Address's hash is Python code).
+        good = ([a for a in addresses if a not in self._bad] or addresses) if self._bad else addresses
         if not good:
             raise ResolveError(f"couldn't find service: {app_id}")
         return good[next(self._rr) % len(good)]
