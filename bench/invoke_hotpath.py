@@ -14,6 +14,9 @@ percentiles come from the same runs; medians across rounds.
 
     python bench/invoke_hotpath.py [--before REV] [--rate 1000] [--duration 10] [--rounds 3]
 
+``--without mtls,tracing,metrics`` leaves those parts of the users' path out (each alone or
+together), to see what each costs.
+
 ``--callgrind N`` runs each sidecar under ``valgrind --tool=callgrind`` (instrumentation off until
 the warm-up is done) and counts the instructions each executes over N calls: a figure that does not
 move with the machine's load, for comparing two commits on a shared machine. No latency then.
@@ -63,20 +66,29 @@ spec:
 """
 
 
+# ``--without tracing``: a Configuration with no tracing section (daprd traces nothing then).
+NO_TRACING = """apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: hotpath
+spec: {}
+"""
+
+
 def git(*args: str) -> str:
     out = subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True)
     return out.stdout.strip()
 
 
 def sidecar_cmd(
-    app_id: str, ports: list[int], app_port: int | None, resources: str, config: str, mtls: list[str]
+    app_id: str, ports: list[int], app_port: int | None, resources: str, config: str, flags: list[str]
 ) -> list[str]:
     http, grpc, metrics = ports
     cmd = [sys.executable, "-m", "pydapr", "sidecar", "--app-id", app_id]
     if app_port is not None:
         cmd += ["--app-port", str(app_port)]
     cmd += ["--dapr-http-port", str(http), "--dapr-grpc-port", str(grpc), "--metrics-port", str(metrics)]
-    cmd += ["--resources-path", resources, "--config", config, *mtls, "--log-level", "warn"]
+    cmd += ["--resources-path", resources, "--config", config, *flags, "--log-level", "warn"]
     return cmd
 
 
@@ -142,7 +154,16 @@ def main() -> None:
     ap.add_argument("--callgrind", type=int, metavar="N", help="count instructions over N calls instead")
     ap.add_argument("--keep", metavar="DIR", help="with --callgrind: copy the callgrind dumps into DIR")
     ap.add_argument("--hold", action="store_true", help="start everything, print the pids, wait (profiling)")
+    ap.add_argument(
+        "--without",
+        default="",
+        help="comma-separated parts of the path users run to leave out, to see what each costs: "
+        "mtls, tracing, metrics",
+    )
     args = ap.parse_args()
+    without = {part for part in args.without.split(",") if part}
+    if without - {"mtls", "tracing", "metrics"}:
+        raise SystemExit(f"--without: unknown parts {sorted(without - {'mtls', 'tracing', 'metrics'})}")
     if shutil.which("hey") is None:
         raise SystemExit("hey is not installed (apt-get install -y hey)")
     after = git("rev-parse", "--short", "HEAD")
@@ -174,8 +195,12 @@ def main() -> None:
             resources.mkdir()
             (resources / "resiliency.yaml").write_text(RESILIENCY)
             config = tmp / "config.yaml"
-            config.write_text(CONFIG.format(port=sink_port))
-            mtls = ["--enable-mtls", "--sentry-address", f"127.0.0.1:{sentry_port}"]
+            config.write_text(NO_TRACING if "tracing" in without else CONFIG.format(port=sink_port))
+            flags = (
+                [] if "mtls" in without else ["--enable-mtls", "--sentry-address", f"127.0.0.1:{sentry_port}"]
+            )
+            if "metrics" in without:
+                flags.append("--enable-metrics=false")
             anchors = (creds / "ca.crt").read_text()
 
             urls = {"direct": f"http://127.0.0.1:{app_port}/echo"}
@@ -193,8 +218,8 @@ def main() -> None:
                     "DAPR_TRUST_ANCHORS": anchors,
                 }
                 ports = c.free_ports(6)
-                cmd_b = sidecar_cmd("B", ports[:3], app_port, str(resources), str(config), mtls)
-                cmd_a = sidecar_cmd("A", ports[3:], None, str(resources), str(config), mtls)
+                cmd_b = sidecar_cmd("B", ports[:3], app_port, str(resources), str(config), flags)
+                cmd_a = sidecar_cmd("A", ports[3:], None, str(resources), str(config), flags)
                 if args.callgrind:
                     outs[label] = {"A": tmp / f"cg-{label}-A.out", "B": tmp / f"cg-{label}-B.out"}
                     cmd_a = callgrind_wrap(cmd_a, outs[label]["A"])
@@ -220,7 +245,7 @@ def main() -> None:
                     Path(args.keep).mkdir(parents=True, exist_ok=True)
                     for dump in tmp.glob("cg-*.out.*"):
                         shutil.copy(dump, args.keep)
-                _report_callgrind(counted, args.callgrind, after, dirty, before)
+                _report_callgrind(counted, args.callgrind, after, dirty, before, without)
                 return
             qps = args.rate / CONCURRENCY
             for url in urls.values():
@@ -258,6 +283,7 @@ def main() -> None:
     print(
         f"after = {after}{' + uncommitted src' if dirty else ''}"
         + (f", before = {before}" if before else "")
+        + (f", without {', '.join(sorted(without))}" if without else "")
         + f". hey -c {CONCURRENCY} -q {args.rate // CONCURRENCY}, 1 KiB POST, {args.rounds} rounds of "
         f"{args.duration:g} s per path, interleaved; medians across rounds. Load average "
         f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end."
@@ -290,12 +316,18 @@ def main() -> None:
 
 
 def _report_callgrind(
-    counted: dict[str, dict[str, float]], calls: int, after: str, dirty: bool, before: str | None
+    counted: dict[str, dict[str, float]],
+    calls: int,
+    after: str,
+    dirty: bool,
+    before: str | None,
+    without: set[str],
 ) -> None:
     print(f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {c.machine()}.")
     print(
         f"after = {after}{' + uncommitted src' if dirty else ''}"
         + (f", before = {before}" if before else "")
+        + (f", without {', '.join(sorted(without))}" if without else "")
         + f". Instructions (callgrind Ir) per call over {calls} calls (hey -c 4), after 200 uncounted."
     )
     print()
