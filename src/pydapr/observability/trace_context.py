@@ -9,6 +9,7 @@ the current one on an outgoing request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -24,7 +25,8 @@ current_traceparent: ContextVar[str] = ContextVar("pydapr_traceparent", default=
 # tracing interceptor to read (the Call carries only the traceparent); the interceptor keeps it.
 current_tracestate: ContextVar[str] = ContextVar("pydapr_tracestate", default="")
 
-_HEX = frozenset("0123456789abcdef")
+# version-traceid-parentid-flags, then (a later version's) more fields, each after a dash.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
 
 
 class HeaderSetter(Protocol):
@@ -45,18 +47,12 @@ def parse_traceparent(value: str) -> tuple[int, int, int] | None:
 
     As daprd (and the W3C rules): version ``ff`` is invalid, version 00 has exactly four fields,
     a later version may add fields; ids of all zeros are invalid; hex is lowercase."""
-    value = value.strip()
-    parts = value.split("-")
-    if len(parts) < 4:
+    # One C-level match instead of a split and a check per field: this runs on every traced hop.
+    match = _TRACEPARENT.fullmatch(value.strip())
+    if match is None:
         return None
-    version, tid, sid, flags = parts[0], parts[1], parts[2], parts[3]
-    if len(version) != 2 or not _is_hex(version) or version == "ff":
-        return None
-    if version == "00" and len(parts) != 4:
-        return None
-    if len(tid) != 32 or len(sid) != 16 or len(flags) != 2:
-        return None
-    if not (_is_hex(tid) and _is_hex(sid) and _is_hex(flags)):
+    version, tid, sid, flags, more = match.groups()
+    if version == "ff" or (version == "00" and more is not None):
         return None
     trace, span = int(tid, 16), int(sid, 16)
     if trace == 0 or span == 0:
@@ -66,12 +62,6 @@ def parse_traceparent(value: str) -> tuple[int, int, int] | None:
 
 def format_traceparent(trace: int, span: int, flags: int) -> str:
     return f"00-{trace:032x}-{span:016x}-{flags & 0xFF:02x}"
-
-
-def _is_hex(text: str) -> bool:
-    # One C-level scan: a generator over the characters costs a Python step per character
-    # (56 of them per traceparent, on every traced call).
-    return _HEX.issuperset(text)
 
 
 def valid_tracestate(value: str) -> str:

@@ -25,6 +25,8 @@ def test_a_valid_traceparent_parses_and_formats_back() -> None:
         "garbage",
         f"ff-{TRACE}-{SPAN}-01",  # version ff is forbidden
         f"00-{TRACE}-{SPAN}-01-extra",  # version 00 has exactly four fields
+        f"00-{TRACE}-{SPAN}-01-",  # ... not even an empty fifth
+        f"00-{TRACE}-{SPAN}-011",
         f"00-{'0' * 32}-{SPAN}-01",  # all-zero trace id
         f"00-{TRACE}-{'0' * 16}-01",  # all-zero span id
         f"00-{TRACE.upper()}-{SPAN}-01",  # uppercase hex
@@ -38,7 +40,12 @@ def test_invalid_traceparents_are_refused(value: str) -> None:
 
 
 def test_a_later_version_may_carry_more_fields() -> None:
-    assert tc.parse_traceparent(f"01-{TRACE}-{SPAN}-01-more") == (int(TRACE, 16), int(SPAN, 16), 1)
+    for value in (f"01-{TRACE}-{SPAN}-01-more", f"cc-{TRACE}-{SPAN}-01-", f"01-{TRACE}-{SPAN}-01-a-b\nc"):
+        assert tc.parse_traceparent(value) == (int(TRACE, 16), int(SPAN, 16), 1), value
+
+
+def test_surrounding_whitespace_is_ignored() -> None:
+    assert tc.parse_traceparent(f" \t{VALID}\n") == (int(TRACE, 16), int(SPAN, 16), 1)
 
 
 def test_grpc_trace_bin_round_trips() -> None:
