@@ -75,6 +75,8 @@ BODY_TOO_LARGE = ErrorKind(
     S.RESOURCE_EXHAUSTED,
     "request body of {0} bytes exceeds the limit of {1} bytes",
 )
+# daprd answers a header block over its limit 431 (Go's net/http), a malformed request to the caller.
+HEADERS_TOO_LARGE = ErrorKind("ERR_MALFORMED_REQUEST", 431, S.INVALID_ARGUMENT, "request headers too large")
 API_UNIMPLEMENTED = ErrorKind(
     "ERR_API_UNIMPLEMENTED", 501, S.UNIMPLEMENTED, "the {0} API is not implemented by this pydapr version"
 )

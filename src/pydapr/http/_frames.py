@@ -21,8 +21,8 @@ its payload. Client streams are odd and increase.
 
 There is no flow control beyond TCP's: bodies are whole messages bounded by the receiver's body
 limit, and each side stops reading while its own writes are backed up. A request frame over the
-server's limit is answered on its own stream (413, as HTTP/1.1 answers it) and its bytes are read
-past unbuffered: the other calls on the connection go on.
+server's limit is answered on its own stream (413, as HTTP/1.1 answers it; 431 for a head over the
+header limit) and its bytes are read past unbuffered: the other calls on the connection go on.
 """
 
 from __future__ import annotations

@@ -136,9 +136,14 @@ class PeerConnection(f.FramedConnection):
 
     def _start(self, stream: int, payload: memoryview) -> None:
         method, target, headers, body = f.decode_request(payload)
+        # Within the frame's limit (body and head together) but over the body's own, or the head's
+        # (what is not the body: the verb, target and headers, as HTTP/1.1 counts them, give or take
+        # the encoding's few bytes).
         if len(body) > self._srv._max_body:
-            # Within the frame's limit (body and head together) but over the body's own.
             self._refuse(stream, errors.BODY_TOO_LARGE(len(body), self._srv._max_body))
+            return
+        if len(payload) - len(body) > self._srv._max_header:
+            self._refuse(stream, errors.HEADERS_TOO_LARGE())
             return
         path, _, query = target.partition("?")
         req = Request(method, path, query, Headers.from_lowercase(headers), body, self._client)

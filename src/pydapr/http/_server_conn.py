@@ -438,8 +438,7 @@ class Connection(asyncio.Protocol):
 
     # --- errors and closing -----------------------------------------------------------------
     def _too_big_headers(self) -> errors.DaprError:
-        err = errors.DaprError(errors.MALFORMED_REQUEST, "request headers too large")
-        return _HeaderTooLarge(err)
+        return errors.HEADERS_TOO_LARGE()
 
     def _fail(self, err: errors.DaprError) -> None:
         """Answer a request that could not be parsed, after any responses still owed, then close."""
@@ -503,14 +502,3 @@ class Connection(asyncio.Protocol):
         if self._task is not None or self._queue:
             return 0.0
         return now - self._last_active
-
-
-class _HeaderTooLarge(errors.DaprError):
-    """The 431 answer; the catalog has no entry for it, so it wraps a malformed-request error."""
-
-    def __init__(self, err: errors.DaprError) -> None:
-        super().__init__(err.kind, err.message, err.metadata)
-
-    @property
-    def http_status(self) -> int:
-        return 431

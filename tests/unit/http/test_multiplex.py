@@ -164,6 +164,19 @@ async def test_a_request_over_the_body_limit_is_refused_on_its_stream_and_the_ot
         await srv.shutdown(1.0)
 
 
+async def test_headers_over_the_limit_are_refused_on_their_stream(client: MultiplexClient) -> None:
+    seen = Seen()
+    srv = await _echo_server(seen, max_header_bytes=1024)
+    try:
+        big = await client.request("GET", "127.0.0.1", srv.port, "/big", [("x-big", "v" * 2000)])
+        assert big.status == 431
+        assert msgspec.json.decode(big.body)["errorCode"] == "ERR_MALFORMED_REQUEST"
+        assert (await client.request("GET", "127.0.0.1", srv.port, "/ok", [("x-small", "v")])).status == 201
+        assert [r.path for r in seen.requests] == ["/ok"]
+    finally:
+        await srv.shutdown(1.0)
+
+
 async def test_tls_and_the_callers_identity(client: MultiplexClient) -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
