@@ -23,6 +23,7 @@ class PeerConnection(f.FramedConnection):
         "_active",
         "_client",
         "_identity",
+        "_idle_since",
         "_last",
         "_paused",
         "_reading_paused",
@@ -37,6 +38,7 @@ class PeerConnection(f.FramedConnection):
         self._identity = identity
         self._client = client
         self._active: dict[int, asyncio.Task[Response]] = {}
+        self._idle_since = srv._now
         self._last = 0
         self._stopping = False
         self._paused = False
@@ -47,8 +49,10 @@ class PeerConnection(f.FramedConnection):
         return list(self._active.values())
 
     def idle_for(self, now: float) -> float:
-        # The client closes a peer connection it no longer uses; the server never races it.
-        return 0.0
+        # The client closes a peer connection it no longer uses, well before the server's keep-alive
+        # timeout; one idle past it has a client that is gone without closing (its host died, the
+        # network parted), and is closed the way a stop closes it.
+        return 0.0 if self._active else now - self._idle_since
 
     def shutdown(self) -> None:
         """Start no more streams; close when those started are answered."""
@@ -60,8 +64,8 @@ class PeerConnection(f.FramedConnection):
         self._close_if_done()
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        """Idle too long: GOAWAY first, so a call crossing it is sent again on a new connection."""
+        self.shutdown()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -163,6 +167,8 @@ class PeerConnection(f.FramedConnection):
     def _done(self, stream: int, req: Request, task: asyncio.Task[Response]) -> None:
         self._active.pop(stream, None)
         self._srv.in_flight -= 1
+        if not self._active:
+            self._idle_since = self._srv._now
         if task.cancelled():
             # The caller cancelled it, or the connection is gone: nobody waits for an answer.
             self._close_if_done()

@@ -502,3 +502,41 @@ async def test_a_request_frame_over_the_limit_is_answered_413_and_read_past(
         writer.close()
     finally:
         await srv.shutdown(1.0)
+
+
+async def test_a_peer_connection_idle_past_the_keepalive_timeout_is_closed_with_goaway() -> None:
+    # A client gone without closing (its host died): the server does not keep its connection forever,
+    # but a call that is still running holds it open however long it takes.
+    held = Held(b"late")
+    srv = await HttpServer.start(held.handler, peers=True, keepalive_timeout=0.3)
+    try:
+        reader, writer = await _upgraded(srv.port)
+        writer.write(_request(1, "/slow"))
+        await held.wait_started(1)
+        await asyncio.sleep(0.8)  # past the timeout, with the call running
+        held.release.set()
+        stream, kind, payload = await asyncio.wait_for(_read_frame(reader), 2.0)
+        assert (stream, kind, f.decode_response(payload)[2]) == (1, f.RESPONSE, b"late")
+        # Then idle: GOAWAY naming the last stream it started, and the close.
+        stream, kind, payload = await asyncio.wait_for(_read_frame(reader), 2.0)
+        assert (stream, kind, struct.unpack("!I", payload)) == (0, f.GOAWAY, (1,))
+        assert await asyncio.wait_for(reader.read(), 2.0) == b""
+        writer.close()
+        assert not srv._conns
+    finally:
+        await srv.shutdown(1.0)
+
+
+async def test_a_client_whose_idle_connection_the_server_closed_calls_on_a_new_one(
+    client: MultiplexClient,
+) -> None:
+    seen = Seen()
+    srv = await _echo_server(seen, keepalive_timeout=0.2)
+    try:
+        assert (await client.request("POST", "127.0.0.1", srv.port, "/one", None, b"1")).body == b"1"
+        await asyncio.sleep(0.6)
+        assert not srv._conns  # the server closed it: the client's idle timeout is longer
+        assert (await client.request("POST", "127.0.0.1", srv.port, "/two", None, b"2")).body == b"2"
+        assert [r.path for r in seen.requests] == ["/one", "/two"]
+    finally:
+        await srv.shutdown(1.0)
