@@ -134,14 +134,19 @@ class _PeerConn(f.FramedConnection):
 
     def frame(self, stream: int, kind: int, payload: memoryview) -> None:
         if kind == f.RESPONSE:
-            fut = self._waiting.pop(stream, None)
+            fut = self._waiting.get(stream)
             if fut is None:
                 return  # cancelled: the answer crossed the CANCEL
+            # Decoded while the call still waits: an answer that does not decode breaks the
+            # connection, which fails every waiting call, this one too.
             status, headers, body = f.decode_response(payload)
+            del self._waiting[stream]
             if not fut.done():
                 fut.set_result(Response(status, Headers.from_lowercase(headers), body))
             self._mark_idle()
         elif kind == f.GOAWAY:
+            if len(payload) != f.LAST_STREAM.size:
+                raise f.FrameError(f"a GOAWAY of {len(payload)} bytes")
             (last,) = f.LAST_STREAM.unpack(payload)
             self.goaway = last
             self._owner._retire(self)

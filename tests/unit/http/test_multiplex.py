@@ -18,7 +18,7 @@ from aiohttp import web
 
 from pydapr import errors
 from pydapr.http import _frames as f
-from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, RequestTimeout
+from pydapr.http.client import ConnectError, ConnectionLost, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.http.multiplex_client import MultiplexClient, PeerStopping
 from pydapr.http.server import HttpServer
@@ -540,3 +540,37 @@ async def test_a_client_whose_idle_connection_the_server_closed_calls_on_a_new_o
         assert [r.path for r in seen.requests] == ["/one", "/two"]
     finally:
         await srv.shutdown(1.0)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        f.HEAD.pack(0, f.GOAWAY, 2) + b"\x00\x01",  # a GOAWAY too short for its last stream
+        f.HEAD.pack(1, f.RESPONSE, 3) + b"\xc1\xc1\xc1",  # an answer that is not msgpack
+        f.HEAD.pack(1, f.REQUEST, 0),  # the client's kind
+    ],
+    ids=["short-goaway", "bad-response", "request-kind"],
+)
+async def test_a_server_breaking_the_framing_fails_the_calls_on_that_connection(
+    frames: bytes, client: MultiplexClient
+) -> None:
+    dropped = asyncio.Event()
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: " + f.UPGRADE.encode() + b"\r\n\r\n")
+        await reader.readexactly(9)  # the request's head: answer it with the broken frame
+        writer.write(frames)
+        await reader.read()  # until the client drops the connection
+        writer.close()
+        dropped.set()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(HttpClientError, match="broke the framing"):
+            await client.request("GET", "127.0.0.1", port, "/x", timeout=2.0)
+        await asyncio.wait_for(dropped.wait(), 2.0)
+    finally:
+        server.close()
+        await server.wait_closed()
