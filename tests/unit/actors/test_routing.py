@@ -19,6 +19,7 @@ from pydapr.actors.peers import PREFIX, PeerClient
 from pydapr.actors.state import ActorState
 from pydapr.errors import DaprError
 from pydapr.http.client import HttpClient
+from pydapr.http.multiplex_client import MultiplexClient
 from pydapr.http.server import HttpServer
 from pydapr.pipeline import Pipeline
 from pydapr.pipeline.resiliency import ResiliencySource
@@ -175,3 +176,36 @@ async def test_remote_timer_registration(two) -> None:  # type: ignore[no-untype
     await a.api.register_timer(key, "t", due_time="0s", period="", ttl="", callback="cb", data=None)
     await asyncio.sleep(0.1)
     assert [fire.name for _, fire in b.app.timers] == ["t"]
+
+
+@pytest.mark.parametrize("multiplexed", [False, True], ids=["http1", "peer-connection"])
+async def test_a_call_over_the_hosts_body_limit_is_refused_at_once(multiplexed: bool) -> None:
+    # Not a moved actor to look up again until the deadline: no host would take it.
+    view_a, view_b = TablePlacement(), TablePlacement()
+    a, b = sidecar(view_a, RecordingApp()), sidecar(view_b, RecordingApp())
+    assert a.api.peers is not None
+    plain = a.api.peers.client
+    if multiplexed:
+        a.api.peers.client = MultiplexClient(HttpClient())
+
+    async def handle(req):  # type: ignore[no-untyped-def]
+        return await b.api.handle_internal(req)
+
+    server = await HttpServer.start(handle, host="127.0.0.1", port=0, max_body_size=512, peers=multiplexed)
+    view_a.owners["Counter"] = f"127.0.0.1:{server.port}"
+    view_b.owners["Counter"] = "local"
+    try:
+        with pytest.raises(DaprError) as info:
+            big = InvokeRequest(ActorKey("Counter", "1"), "m", b"x" * 4096)
+            await asyncio.wait_for(a.api.invoke(big), 2.0)
+        assert info.value.code == "ERR_ACTOR_INVOKE_METHOD"
+        assert "the actor's host refused the call" in info.value.message
+        assert "exceeds the limit of 512 bytes" in info.value.message
+        assert b.app.calls == []
+        small = await a.api.invoke(InvokeRequest(ActorKey("Counter", "1"), "m", b"1"))
+        assert small.data == b'"m"'
+    finally:
+        await server.shutdown(0.1)
+        assert b.api.peers is not None
+        for client in {plain, a.api.peers.client, b.api.peers.client}:
+            await client.close()
