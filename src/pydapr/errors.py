@@ -58,6 +58,16 @@ class DaprError(Exception):
         return f"DaprError({self.kind.code}, {self.message!r})"
 
 
+def message_of(body: bytes) -> str:
+    """The message of an error body ``http_body`` wrote (another sidecar's answer); the body as
+    text when it is not one."""
+    try:
+        message = msgspec.json.decode(body).get("message", "")
+    except (msgspec.DecodeError, AttributeError):
+        return body.decode("utf-8", "replace")
+    return message if isinstance(message, str) else str(message)
+
+
 # --- generic / HTTP -----------------------------------------------------------------------------
 NOT_FOUND = ErrorKind("ERR_NOT_FOUND", 404, S.NOT_FOUND, "method {0} is not found")
 METHOD_NOT_ALLOWED = ErrorKind(

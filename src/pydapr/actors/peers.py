@@ -183,12 +183,14 @@ class PeerClient:
             ) from exc
         if resp.status == MOVED:
             raise PeerMoved()
-        if resp.status in _REFUSED_AS_TOO_LARGE:
+        refused = _REFUSED_AS_TOO_LARGE.get(resp.status)
+        if refused is not None:
             # The host's internal port refused the call itself (over its --max-body-size or header
             # limit): no other host would take it either, so it is the call's answer, not a move.
+            reason = errors.message_of(resp.body)
             raise errors.DaprError(
-                _kind("ERR_ACTOR_INVOKE_METHOD", 500, _REFUSED_AS_TOO_LARGE[resp.status]),
-                f"error invoke actor method: the actor's host refused the call: {_refusal(resp.body)}",
+                errors.ErrorKind("ERR_ACTOR_INVOKE_METHOD", 500, refused.grpc_status, "{0}"),
+                f"error invoke actor method: the actor's host refused the call: {reason}",
             )
         if resp.headers.get(_ERROR_HEADER) is not None:
             f = _FAILURE.decode(resp.body)
@@ -199,17 +201,8 @@ class PeerClient:
         return InvokeResult(a.data, a.status, a.content_type, a.error, a.headers)
 
 
-# The internal port's own refusals (413 body, 431 head), and the gRPC status daprd's internal gRPC
-# call ends with for each.
-_REFUSED_AS_TOO_LARGE = {413: "RESOURCE_EXHAUSTED", 431: "INVALID_ARGUMENT"}
-
-
-def _refusal(body: bytes) -> str:
-    try:
-        message = msgspec.json.decode(body).get("message")
-    except (msgspec.DecodeError, AttributeError):
-        message = None
-    return message if isinstance(message, str) and message else body.decode("utf-8", "replace")[:200]
+# The internal port's own refusals, by their HTTP status (413 a body, 431 a head over its limit).
+_REFUSED_AS_TOO_LARGE = {kind.http_status: kind for kind in (errors.BODY_TOO_LARGE, errors.HEADERS_TOO_LARGE)}
 
 
 def _kind(code: str, http_status: int, grpc_status: str) -> errors.ErrorKind:

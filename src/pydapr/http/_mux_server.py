@@ -135,8 +135,7 @@ class PeerConnection(f.FramedConnection):
         return True
 
     def _refuse(self, stream: int, err: errors.DaprError) -> None:
-        resp = Response.json(err.http_body(), err.http_status)
-        self.queue(stream, f.RESPONSE, f.encode((resp.status, list(resp.headers.items()), resp.body)))
+        self._answer(stream, Response.json(err.http_body(), err.http_status))
 
     def _start(self, stream: int, payload: memoryview) -> None:
         method, target, headers, body = f.decode_request(payload)
@@ -180,11 +179,14 @@ class PeerConnection(f.FramedConnection):
         self._close_if_done()
 
     def _respond(self, stream: int, req: Request, resp: Response) -> None:
-        if self.transport is None:
-            return
         if not isinstance(resp, Response):
             wrong = TypeError(f"handler returned {type(resp).__name__}, not Response")
             resp = self._srv.handler_failure(req, wrong)
+        self._answer(stream, resp)
+
+    def _answer(self, stream: int, resp: Response) -> None:
+        if self.transport is None:
+            return
         hop = f.HOP_HEADERS
         headers = [(k, v) for k, v in resp.headers.items() if k not in hop]
         self.queue(stream, f.RESPONSE, f.encode((resp.status, headers, resp.body)))

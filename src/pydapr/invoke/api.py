@@ -20,8 +20,6 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import msgspec
-
 from pydapr import errors
 from pydapr.http.client import ConnectError, HttpClient, HttpClientError, RequestTimeout
 from pydapr.http.messages import Request, Response
@@ -275,10 +273,7 @@ def _failed_answer(resp: Response) -> Failure | None:
 
 
 def _rebuild_error(code: str, resp: Response) -> errors.DaprError:
-    try:
-        message = msgspec.json.decode(resp.body).get("message", "")
-    except (msgspec.DecodeError, AttributeError):
-        message = resp.body.decode("utf-8", "replace")
+    message = errors.message_of(resp.body)
     # The callee's refusals keep their meaning over gRPC (access control: PermissionDenied).
     status = (
         errors.DIRECT_INVOKE_FORBIDDEN.grpc_status if resp.status == 403 else errors.DIRECT_INVOKE.grpc_status
