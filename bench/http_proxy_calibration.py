@@ -58,16 +58,19 @@ async def _serve(role: str, upstream_port: int, port: int) -> None:
 
 
 def _spawn(role: str, upstream_port: int = 0, port: int = 0) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", role, "--upstream", str(upstream_port), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [sys.executable, __file__, "--serve", role, "--upstream", str(upstream_port), "--port", str(port)]
+    return _spawn_port(cmd, f"{role} server")
+
+
+def _spawn_port(cmd: list[str], what: str, quiet: bool = False) -> tuple[subprocess.Popen[str], int]:
+    """Start ``cmd``, which prints ``PORT <n>`` once it listens; the process and that port."""
+    stderr = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
         proc.kill()
-        raise SystemExit(f"{role} server did not start: {line!r}")
+        raise SystemExit(f"{what} did not start: {line!r}")
     return proc, int(line.split()[1])
 
 
@@ -96,6 +99,44 @@ def _pct(samples: list[float], p: float) -> float:
 def _row(name: str, samples: list[float]) -> str:
     p50, p90, p99 = (_pct(samples, p) for p in (50, 90, 99))
     return f"{name:<22} n={len(samples):<6} p50={p50:6.2f} ms  p90={p90:6.2f} ms  p99={p99:6.2f} ms"
+
+
+def _cpu(pid: int) -> float:
+    """The process's utime + stime so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rounds(
+    paths: dict[str, str],
+    pids: dict[str, tuple[int, ...]],
+    body_file: str,
+    seconds: int,
+    rounds: int,
+    load: tuple[int, int],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each path warmed up, then ``rounds`` rounds of them interleaved: the latencies of every path,
+    and for the paths in ``pids`` each process's CPU per request (µs, the rounds' mean)."""
+    for url in paths.values():
+        _hey(url, body_file, 2, *load)  # warm-up: connections, caches
+    results: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [0.0] * len(pids[name]) for name in pids}
+    for r in range(rounds):
+        for name, url in paths.items():
+            before = [_cpu(p) for p in pids.get(name, ())]
+            lat = _hey(url, body_file, seconds, *load)
+            for i, (p, t) in enumerate(zip(pids.get(name, ()), before, strict=True)):
+                cpu[name][i] += (_cpu(p) - t) / len(lat) / rounds * 1e6
+            results[name] += lat
+            print(_row(f"round {r + 1} {name}", lat), flush=True)
+    return results, cpu
+
+
+def _added(results: dict[str, list[float]], name: str) -> str:
+    """What the path ``name`` adds to the direct call, p50 / p90 / p99."""
+    d, p = results["direct"], results[name]
+    return "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
 
 
 def main() -> None:
@@ -137,24 +178,15 @@ def main() -> None:
             f.write(os.urandom(512).hex().encode())  # 1 KiB of printable bytes
             body_file = f.name
         load = (args.concurrency, args.qps)
-        for url in paths.values():
-            _hey(url, body_file, 2, *load)  # warm-up: connections, caches
-        results: dict[str, list[float]] = {name: [] for name in paths}
-        for r in range(args.rounds):
-            for name, url in paths.items():
-                lat = _hey(url, body_file, args.seconds, *load)
-                results[name] += lat
-                print(_row(f"round {r + 1} {name}", lat), flush=True)
+        results, _ = _rounds(paths, {}, body_file, args.seconds, args.rounds, load)
         os.unlink(body_file)
         rate = args.concurrency * args.qps
         print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({rate} req/s), 1 KiB POST")
         for name, lat in results.items():
             print(_row(name, lat))
-        d = results["direct"]
-        for name, p in results.items():
+        for name in results:
             if name != "direct":
-                added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
-                print(f"added by {name}: {added}")
+                print(f"added by {name}: {_added(results, name)}")
     finally:
         for proc in procs:
             proc.terminate()

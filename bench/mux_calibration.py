@@ -22,7 +22,7 @@ from typing import cast
 import uvloop
 
 sys.path.insert(0, os.path.dirname(__file__))
-from http_proxy_calibration import _HOP, _hey, _pct, _row
+from http_proxy_calibration import _HOP, _added, _rounds, _row, _spawn_port
 from pydapr.http.client import HttpClient
 from pydapr.http.messages import Headers, Request, Response
 from pydapr.http.server import HttpServer
@@ -145,13 +145,7 @@ async def _serve(role: str, upstream: int) -> None:
 
 
 def _spawn(args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"{args} did not start: {line!r}")
-    return proc, int(line.split()[1])
+    return _spawn_port([sys.executable, *args], str(args))
 
 
 def main() -> None:
@@ -185,44 +179,28 @@ def main() -> None:
             f.write(os.urandom(512).hex().encode())
             body_file = f.name
         load = (args.concurrency, args.qps)
-        for url in paths.values():
-            _hey(url, body_file, 2, *load)
-        results: dict[str, list[float]] = {name: [] for name in paths}
-        cpu: dict[str, float] = {}
         pids = {
             "two proxies, HTTP/1.1 hop": (inner.pid, outer.pid),
             "two proxies, one framed hop": (minner.pid, mouter.pid),
         }
-        for r in range(args.rounds):
-            for name, url in paths.items():
-                before = {p: _cpu(p) for p in pids.get(name, ())}
-                lat = _hey(url, body_file, args.seconds, *load)
-                for p, t in before.items():
-                    cpu[f"{name} {p}"] = cpu.get(f"{name} {p}", 0.0) + (_cpu(p) - t) / len(lat)
-                results[name] += lat
-                print(_row(f"round {r + 1} {name}", lat), flush=True)
+        results, cpu = _rounds(paths, pids, body_file, args.seconds, args.rounds, load)
         os.unlink(body_file)
         rate = args.concurrency * args.qps
         print(f"\nload: hey -c {args.concurrency} -q {args.qps} ({rate} req/s), 1 KiB POST")
         for name, lat in results.items():
             print(_row(name, lat))
-        d = results["direct"]
-        for name, p in results.items():
+        for name in results:
             if name != "direct":
-                added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
-                us = [cpu[f"{name} {pid}"] / args.rounds * 1e6 for pid in pids[name]]
-                print(f"added by {name}: {added}   CPU per request inner/outer {us[0]:.0f} / {us[1]:.0f} µs")
+                us = cpu[name]
+                print(
+                    f"added by {name}: {_added(results, name)}   "
+                    f"CPU per request inner/outer {us[0]:.0f} / {us[1]:.0f} µs"
+                )
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=5)
-
-
-def _cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -36,13 +36,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import cast
 
 import httptools
 import uvloop
 
 sys.path.insert(0, os.path.dirname(__file__))
-from http_proxy_calibration import _free_port, _hey, _pct, _row, _spawn
+from http_proxy_calibration import _added, _free_port, _rounds, _row, _spawn, _spawn_port
 
 
 class _Upstream(asyncio.Protocol):
@@ -59,6 +60,8 @@ class _Upstream(asyncio.Protocol):
 class _Relay(asyncio.Protocol):
     """One client connection, relayed byte for byte to its own upstream connection."""
 
+    upstream_protocol: Callable[[asyncio.Transport], asyncio.Protocol] = _Upstream
+
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.upstream: asyncio.Transport | None = None
@@ -70,8 +73,9 @@ class _Relay(asyncio.Protocol):
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
+        make = self.upstream_protocol
         upstream, _ = await loop.create_connection(
-            lambda: _Upstream(self.transport), "127.0.0.1", self.upstream_port
+            lambda: make(self.transport), "127.0.0.1", self.upstream_port
         )
         self.upstream = cast(asyncio.Transport, upstream)
         for data in self.early:
@@ -79,8 +83,11 @@ class _Relay(asyncio.Protocol):
         self.early.clear()
 
     def data_received(self, data: bytes) -> None:
+        self._forward(data)
+
+    def _forward(self, data: bytes) -> None:
         if self.upstream is None:
-            self.early.append(data)
+            self.early.append(data)  # before the upstream connection is up
         else:
             self.upstream.write(data)
 
@@ -130,22 +137,14 @@ class _HttpRelay(_Relay):
     does), its head rebuilt without the hop-by-hop headers, and written to the client's own
     upstream connection; the answers come back in order on that connection."""
 
+    upstream_protocol = _HttpUpstream
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.parser = httptools.HttpRequestParser(self)
         self.head: list[bytes] = []
         self.body: list[bytes] = []
         self.url = b""
         super().connection_made(transport)
-
-    async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
-        upstream, _ = await loop.create_connection(
-            lambda: _HttpUpstream(self.transport), "127.0.0.1", self.upstream_port
-        )
-        self.upstream = cast(asyncio.Transport, upstream)
-        for data in self.early:
-            self.upstream.write(data)
-        self.early.clear()
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed_data(data)
@@ -165,10 +164,7 @@ class _HttpRelay(_Relay):
         line = b"%s %s HTTP/1.1\r\n" % (self.parser.get_method(), self.url)
         message = line + b"".join(self.head) + b"content-length: %d\r\n\r\n" % len(body) + body
         self.head, self.body, self.url = [], [], b""
-        if self.upstream is None:
-            self.early.append(message)
-        else:
-            self.upstream.write(message)
+        self._forward(message)
 
 
 async def _serve_relay(upstream_port: int, http: bool, port: int) -> None:
@@ -186,18 +182,7 @@ def _relay_cmd(upstream_port: int, http: bool = False, port: int = 0) -> list[st
 
 
 def _spawn_relay(upstream_port: int, http: bool = False, port: int = 0) -> tuple[subprocess.Popen[str], int]:
-    return _spawn_cmd(_relay_cmd(upstream_port, http, port))
-
-
-def _spawn_cmd(cmd: list[str], quiet: bool = False) -> tuple[subprocess.Popen[str], int]:
-    stderr = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"relay did not start: {line!r}")
-    return proc, int(line.split()[1])
+    return _spawn_port(_relay_cmd(upstream_port, http, port), "relay")
 
 
 _HAPROXY = """global
@@ -258,7 +243,7 @@ def _callgrind(calls: int, workdir: str) -> None:
         for name, cmd in kinds.items():
             out = os.path.join(workdir, f"cg-{len(name)}.out")
             flags = ["--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-            hop, port = _spawn_cmd(["valgrind", *flags, *cmd], quiet=True)
+            hop, port = _spawn_port(["valgrind", *flags, *cmd], name, quiet=True)
             url = f"http://127.0.0.1:{port}/echo"
             hey = ["hey", "-c", "4", "-m", "POST", "-D", body]
             try:
@@ -280,12 +265,6 @@ def _callgrind(calls: int, workdir: str) -> None:
     finally:
         echo.terminate()
         echo.wait(timeout=5)
-
-
-def _cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -355,18 +334,7 @@ def main() -> None:
         with open(body_file, "wb") as f:
             f.write(os.urandom(512).hex().encode())
         load = (args.concurrency, args.qps)
-        for url in paths.values():
-            _hey(url, body_file, 2, *load)
-        results: dict[str, list[float]] = {name: [] for name in paths}
-        cpu: dict[str, float] = {}
-        for r in range(args.rounds):
-            for name, url in paths.items():
-                before = {p: _cpu(p) for p in pids.get(name, ())}
-                lat = _hey(url, body_file, args.seconds, *load)
-                for p, t in before.items():
-                    cpu[f"{name} {p}"] = cpu.get(f"{name} {p}", 0.0) + (_cpu(p) - t) / len(lat)
-                results[name] += lat
-                print(_row(f"round {r + 1} {name}", lat), flush=True)
+        results, cpu = _rounds(paths, pids, body_file, args.seconds, args.rounds, load)
         rate = args.concurrency * args.qps
         print(
             f"\nload: hey -c {args.concurrency} -q {args.qps} ({rate} req/s), 1 KiB POST; load average "
@@ -374,14 +342,12 @@ def main() -> None:
         )
         for name, lat in results.items():
             print(_row(name, lat))
-        d = results["direct"]
-        for name, p in results.items():
+        for name in results:
             if name != "direct":
-                added = "  ".join(f"p{q}=+{_pct(p, q) - _pct(d, q):.2f} ms" for q in (50, 90, 99))
-                us = [cpu[f"{name} {pid}"] / args.rounds * 1e6 for pid in pids[name]]
+                us = cpu[name]
                 half = len(us) // 2  # a hop's processes together: the inner hop's first
                 print(
-                    f"added by {name}: {added}   CPU per request inner/outer "
+                    f"added by {name}: {_added(results, name)}   CPU per request inner/outer "
                     f"{sum(us[:half]):.0f} / {sum(us[half:]):.0f} µs"
                 )
     finally:
